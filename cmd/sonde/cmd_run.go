@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/server"
+)
+
+func runCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sonde run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var src sourceFlags
+	src.register(fs)
+	storagePath := fs.String("storage.path", envOr("SONDE_STORAGE_PATH", "data"), "directory for write-ahead logs and positions (env SONDE_STORAGE_PATH)")
+	listen := fs.String("server.listen", envOr("SONDE_SERVER_LISTEN", "127.0.0.1:12345"), "HTTP listen address (env SONDE_SERVER_LISTEN)")
+	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log.format", "logfmt", "log format: logfmt or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if err := runAgent(src, *storagePath, *listen, logger); err != nil {
+		logger.Error("sonde stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func runAgent(src sourceFlags, storagePath, listen string, logger *slog.Logger) error {
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	load, err := src.loader(reg, logger)
+	if err != nil {
+		return err
+	}
+	// Validate before binding ports or touching the storage directory.
+	if _, _, err := load(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if storagePath, err = filepath.Abs(storagePath); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(storagePath, 0o750); err != nil {
+		return fmt.Errorf("storage path: %w", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("HTTP server: %w", err)
+	}
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sonde_build_info", Help: "sonde's version; always 1.", ConstLabels: prometheus.Labels{"version": version},
+		}, func() float64 { return 1 }),
+	)
+	ctrl := pipeline.NewController(pipeline.ControllerOptions{
+		Registry:   reg,
+		Logger:     logger,
+		Registerer: promReg,
+		DataPath:   storagePath,
+		ServerAddr: loopbackAddr(ln.Addr()),
+	})
+	reloader := pipeline.NewReloader(ctrl, load, promReg)
+	srv := server.New(ctrl, reloader, promReg, logger, version)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srvCtx, stopServer := context.WithCancel(context.Background())
+	defer stopServer()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(srvCtx, ln); err != nil {
+			logger.Error("HTTP server failed", "err", err)
+			stop()
+		}
+	}()
+	ctrlDone := make(chan struct{})
+	go func() { ctrl.Run(ctx); close(ctrlDone) }()
+
+	if err := reloader.Reload("startup"); err != nil {
+		logger.Error("starting the graph failed", "err", err)
+	}
+	logger.Info("sonde started", "version", version, "listen", ln.Addr().String(), "storage_path", storagePath,
+		"components", len(ctrl.Components()))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := func(trigger string) {
+		if err := reloader.Reload(trigger); err != nil {
+			logger.Error("configuration reload failed; keeping the running graph", "trigger", trigger, "err", err)
+			return
+		}
+		logger.Info("configuration reloaded", "trigger", trigger)
+	}
+	if src.configFile != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			config.Watch(ctx, src.configFile, 10*time.Second, logger, func() { reload("file change") })
+		}()
+	}
+loop:
+	for {
+		select {
+		case <-hup:
+			reload("SIGHUP")
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	logger.Info("shutting down: stopping sources first, then flushing queues")
+	<-ctrlDone
+	stopServer()
+	wg.Wait()
+	logger.Info("sonde stopped")
+	return nil
+}
+
+// loopbackAddr is how in-process components reach the HTTP server: a wildcard listen
+// address is reached over loopback.
+func loopbackAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "logfmt", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log.format: want logfmt or json, got %q", format)
+	}
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	discoveryrelabel "github.com/sondehq/sonde/components/discovery/relabel"
+	"github.com/sondehq/sonde/components/prometheus/exporter/self"
+	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
+	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
+	"github.com/sondehq/sonde/components/prometheus/scrape"
+	"github.com/sondehq/sonde/components/prometheus/serve"
+	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// registry lists every component type sonde knows, explicitly.
+func registry() (*pipeline.Registry, error) {
+	return pipeline.NewRegistry(
+		unix.Registration,
+		self.Registration,
+		scrape.Registration,
+		discoveryrelabel.Registration,
+		promrelabel.Registration,
+		serve.Registration,
+		remotewrite.Registration,
+	)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// sourceFlags choose where the configuration comes from: a file, or a built-in preset with
+// backends from flags or SONDE_* environment variables.
+type sourceFlags struct {
+	configFile    string
+	preset        string
+	prometheusURL string
+}
+
+func (s *sourceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.configFile, "config", "", "configuration file (YAML); without it a built-in preset runs")
+	fs.StringVar(&s.preset, "preset", "", "built-in preset to run without --config: host, daemonset (default: chosen from the environment)")
+	fs.StringVar(&s.prometheusURL, "prometheus-url", os.Getenv("SONDE_PROMETHEUS_URL"),
+		"Prometheus (or Mimir) to remote-write to, e.g. http://127.0.0.1:9090 (env SONDE_PROMETHEUS_URL); empty: serve samples locally")
+}
+
+// presetData builds the values a preset is rendered with.
+func (s *sourceFlags) presetData() (config.PresetData, error) {
+	u, err := config.RemoteWriteURL(s.prometheusURL)
+	return config.PresetData{PrometheusURL: u}, err
+}
+
+// loader returns a pipeline.Loader for the chosen source, announcing the choice in the log.
+func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipeline.Loader, error) {
+	if s.configFile != "" {
+		if s.preset != "" {
+			return nil, fmt.Errorf("--config and --preset are exclusive")
+		}
+		logger.Info("using configuration file", "path", s.configFile)
+		return func() (string, []pipeline.Spec, error) {
+			f, err := config.Load(s.configFile, reg)
+			if err != nil {
+				return s.configFile, nil, err
+			}
+			return s.configFile, f.Specs, nil
+		}, nil
+	}
+	name := s.preset
+	if name == "" {
+		var why string
+		name, why = config.DetectPreset(config.EnvLookup)
+		logger.Info("no --config given; using a built-in preset", "preset", name, "reason", why)
+	} else {
+		logger.Info("using built-in preset", "preset", name)
+	}
+	data, err := s.presetData()
+	if err != nil {
+		return nil, err
+	}
+	if data.PrometheusURL == "" {
+		logger.Info("no --prometheus-url given; collected samples are served locally",
+			"path", pipeline.ComponentPath("prometheus.serve/local")+"metrics")
+	}
+	source := "<preset " + name + ">"
+	return func() (string, []pipeline.Spec, error) {
+		y, err := config.RenderPreset(name, data)
+		if err != nil {
+			return source, nil, err
+		}
+		f, err := config.Parse(source, y, reg, config.EnvLookup)
+		if err != nil {
+			return source, nil, err
+		}
+		return source, f.Specs, nil
+	}, nil
+}

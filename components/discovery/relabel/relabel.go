@@ -1,0 +1,165 @@
+// Package relabel implements discovery.relabel: it applies Prometheus relabelling rules to
+// the target sets of other components and publishes the result, dropping the targets the
+// rules drop. It always works on full snapshots: every change of its input republishes
+// the whole output.
+package relabel
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares discovery.relabel.
+var Registration = pipeline.Registration{
+	Type:    "discovery.relabel",
+	Args:    func() pipeline.Arguments { return &Arguments{} },
+	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args)
+	},
+}
+
+// Component is a running discovery.relabel.
+//
+// Run owns the only goroutine; Update hands new arguments to it through a channel, so the
+// input view and the published output are only touched from Run.
+type Component struct {
+	opts    pipeline.Options
+	metrics *metrics
+
+	mu   sync.Mutex
+	args *Arguments // guarded by mu; replaced, never modified
+
+	updated chan struct{} // signalled (coalesced) by Update
+}
+
+var (
+	_ pipeline.Component = (*Component)(nil)
+	_ pipeline.Updater   = (*Component)(nil)
+)
+
+// New builds a discovery.relabel component; it starts nothing.
+func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+	a, err := checkArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	return &Component{opts: opts, metrics: newMetrics(), args: a, updated: make(chan struct{}, 1)}, nil
+}
+
+func checkArgs(args pipeline.Arguments) (*Arguments, error) {
+	a, ok := args.(*Arguments)
+	if !ok || a == nil {
+		return nil, fmt.Errorf("discovery.relabel: unexpected arguments type %T", args)
+	}
+	// Validate again: it completes the rules (name validation scheme) that Process needs,
+	// and arguments built in code may not have been validated by the loader.
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Update implements pipeline.Updater: the new rules and inputs apply at once.
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, err := checkArgs(args)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.args = a
+	c.mu.Unlock()
+	select {
+	case c.updated <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run implements pipeline.Component.
+func (c *Component) Run(ctx context.Context) error {
+	if err := c.metrics.register(c.opts.Registerer); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	defer c.metrics.unregister()
+	var (
+		view      pipeline.TargetsView
+		viewIDs   []string
+		published pipeline.Targets
+		first     = true
+	)
+	defer func() {
+		if view != nil {
+			view.Close()
+		}
+	}()
+	c.opts.Health.Set(pipeline.HealthHealthy, "")
+	for {
+		c.mu.Lock()
+		args := c.args
+		c.mu.Unlock()
+		if view == nil || !slices.Equal(viewIDs, args.Targets) {
+			if view != nil {
+				view.Close()
+			}
+			view = c.opts.Host.Targets(args.Targets)
+			viewIDs = slices.Clone(args.Targets)
+			c.opts.Logger.Info("watching targets", "targets", viewIDs)
+		}
+
+		in := view.Get()
+		out := Process(in, args.Rules)
+		c.metrics.observe(len(in), len(out))
+		if first || !Equal(out, published) {
+			c.opts.PublishTargets(out)
+			c.metrics.published.Inc()
+			published, first = out, false
+		}
+
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-view.Changed():
+		case <-c.updated:
+		}
+	}
+}
+
+// Process applies rules to every target of in and returns the kept ones, in input order.
+// A target that the rules drop, or whose labels all vanish, is left out. in is not
+// modified; the result shares no maps with it. The rules must have been validated.
+func Process(in pipeline.Targets, rules []*relabel.Config) pipeline.Targets {
+	out := make(pipeline.Targets, 0, len(in))
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	for _, t := range in {
+		lb.Reset(labels.EmptyLabels())
+		for k, v := range t {
+			lb.Set(string(k), string(v))
+		}
+		if !relabel.ProcessBuilder(lb, rules...) {
+			continue
+		}
+		ls := make(model.LabelSet)
+		lb.Range(func(l labels.Label) {
+			ls[model.LabelName(l.Name)] = model.LabelValue(l.Value)
+		})
+		if len(ls) == 0 {
+			continue
+		}
+		out = append(out, ls)
+	}
+	return out
+}
+
+// Equal reports whether two snapshots hold the same label sets in the same order.
+func Equal(a, b pipeline.Targets) bool {
+	return slices.EqualFunc(a, b, func(x, y model.LabelSet) bool { return x.Equal(y) })
+}

@@ -1,0 +1,197 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/storage"
+)
+
+// metricsHandle is the stable Appendable of one component id: it delegates to whatever
+// instance of the component runs now, so references survive restarts.
+type metricsHandle struct {
+	id     string
+	target atomic.Pointer[Appendable]
+}
+
+func (h *metricsHandle) set(a Appendable) {
+	if a == nil {
+		h.target.Store(nil)
+		return
+	}
+	h.target.Store(&a)
+}
+
+func (h *metricsHandle) Appender(ctx context.Context) storage.Appender {
+	if a := h.target.Load(); a != nil {
+		return (*a).Appender(ctx)
+	}
+	return errAppender{err: fmt.Errorf("component %s is not running", h.id)}
+}
+
+// fanout appends to several Appendables; series refs are per destination, so it hands back 0.
+type fanout []Appendable
+
+func (f fanout) Appender(ctx context.Context) storage.Appender {
+	apps := make(fanoutAppender, len(f))
+	for i, a := range f {
+		apps[i] = a.Appender(ctx)
+	}
+	return apps
+}
+
+type fanoutAppender []storage.Appender
+
+func (f fanoutAppender) each(fn func(storage.Appender) error) error {
+	var errs []error
+	for _, a := range f {
+		if err := fn(a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f fanoutAppender) Append(_ storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	return 0, f.each(func(a storage.Appender) error { _, err := a.Append(0, l, t, v); return err })
+}
+
+func (f fanoutAppender) AppendExemplar(_ storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
+	return 0, f.each(func(a storage.Appender) error { _, err := a.AppendExemplar(0, l, e); return err })
+}
+
+func (f fanoutAppender) AppendHistogram(_ storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return 0, f.each(func(a storage.Appender) error { _, err := a.AppendHistogram(0, l, t, h, fh); return err })
+}
+
+func (f fanoutAppender) AppendHistogramSTZeroSample(_ storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return 0, f.each(func(a storage.Appender) error { _, err := a.AppendHistogramSTZeroSample(0, l, t, st, h, fh); return err })
+}
+
+func (f fanoutAppender) UpdateMetadata(_ storage.SeriesRef, l labels.Labels, m metadata.Metadata) (storage.SeriesRef, error) {
+	return 0, f.each(func(a storage.Appender) error { _, err := a.UpdateMetadata(0, l, m); return err })
+}
+
+func (f fanoutAppender) AppendSTZeroSample(_ storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
+	return 0, f.each(func(a storage.Appender) error { _, err := a.AppendSTZeroSample(0, l, t, st); return err })
+}
+
+func (f fanoutAppender) SetOptions(o *storage.AppendOptions) {
+	for _, a := range f {
+		a.SetOptions(o)
+	}
+}
+
+func (f fanoutAppender) Commit() error   { return f.each(storage.Appender.Commit) }
+func (f fanoutAppender) Rollback() error { return f.each(storage.Appender.Rollback) }
+
+// errAppender fails every call with err.
+type errAppender struct{ err error }
+
+func (e errAppender) Append(storage.SeriesRef, labels.Labels, int64, float64) (storage.SeriesRef, error) {
+	return 0, e.err
+}
+func (e errAppender) AppendExemplar(storage.SeriesRef, labels.Labels, exemplar.Exemplar) (storage.SeriesRef, error) {
+	return 0, e.err
+}
+func (e errAppender) AppendHistogram(storage.SeriesRef, labels.Labels, int64, *histogram.Histogram, *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return 0, e.err
+}
+func (e errAppender) AppendHistogramSTZeroSample(storage.SeriesRef, labels.Labels, int64, int64, *histogram.Histogram, *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return 0, e.err
+}
+func (e errAppender) UpdateMetadata(storage.SeriesRef, labels.Labels, metadata.Metadata) (storage.SeriesRef, error) {
+	return 0, e.err
+}
+func (e errAppender) AppendSTZeroSample(storage.SeriesRef, labels.Labels, int64, int64) (storage.SeriesRef, error) {
+	return 0, e.err
+}
+func (e errAppender) SetOptions(*storage.AppendOptions) {}
+func (e errAppender) Commit() error                     { return e.err }
+func (e errAppender) Rollback() error                   { return nil }
+
+// targetsHandle holds the targets last published by one component id and notifies the
+// views that subscribe to it. It outlives restarts of the component.
+type targetsHandle struct {
+	mu      sync.Mutex
+	current Targets
+	subs    map[*targetsView]struct{}
+}
+
+func newTargetsHandle() *targetsHandle {
+	return &targetsHandle{subs: map[*targetsView]struct{}{}}
+}
+
+func (h *targetsHandle) publish(ts Targets) {
+	h.mu.Lock()
+	h.current = ts
+	subs := make([]*targetsView, 0, len(h.subs))
+	for v := range h.subs {
+		subs = append(subs, v)
+	}
+	h.mu.Unlock()
+	for _, v := range subs {
+		v.notify()
+	}
+}
+
+func (h *targetsHandle) get() Targets {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.current
+}
+
+// targetsView is the union of several handles' targets.
+type targetsView struct {
+	handles []*targetsHandle
+	ch      chan struct{}
+	once    sync.Once
+}
+
+func newTargetsView(handles []*targetsHandle) *targetsView {
+	v := &targetsView{handles: handles, ch: make(chan struct{}, 1)}
+	for _, h := range handles {
+		h.mu.Lock()
+		h.subs[v] = struct{}{}
+		h.mu.Unlock()
+	}
+	v.notify() // the first Get is worth doing even before anyone publishes again
+	return v
+}
+
+func (v *targetsView) notify() {
+	select {
+	case v.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (v *targetsView) Get() Targets {
+	if len(v.handles) == 1 {
+		return v.handles[0].get()
+	}
+	var out Targets
+	for _, h := range v.handles {
+		out = append(out, h.get()...)
+	}
+	return out
+}
+
+func (v *targetsView) Changed() <-chan struct{} { return v.ch }
+
+func (v *targetsView) Close() {
+	v.once.Do(func() {
+		for _, h := range v.handles {
+			h.mu.Lock()
+			delete(h.subs, v)
+			h.mu.Unlock()
+		}
+	})
+}

@@ -1,0 +1,201 @@
+// Package server is sonde's HTTP server: its own metrics, health and readiness, reload,
+// the components API, the components' own handlers, and pprof.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Server serves sonde's HTTP endpoints.
+type Server struct {
+	c        *pipeline.Controller
+	reloader *pipeline.Reloader
+	gatherer prometheus.Gatherer
+	logger   *slog.Logger
+	version  string
+	mux      *http.ServeMux
+}
+
+// New returns a server for the controller c.
+func New(c *pipeline.Controller, r *pipeline.Reloader, g prometheus.Gatherer, logger *slog.Logger, version string) *Server {
+	s := &Server{c: c, reloader: r, gatherer: g, logger: logger, version: version, mux: http.NewServeMux()}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slogErrorLog{logger}}))
+	s.mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "sonde is healthy.")
+	})
+	s.mux.HandleFunc("GET /-/ready", s.ready)
+	s.mux.HandleFunc("POST /-/reload", s.reload)
+	s.mux.HandleFunc("PUT /-/reload", s.reload)
+	s.mux.HandleFunc("GET /api/v1/components", s.components)
+	s.mux.HandleFunc("GET /api/v1/status/reload", s.reloadStatus)
+	s.mux.HandleFunc("/api/v1/components/", s.component)
+	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.mux.HandleFunc("GET /{$}", s.index)
+	return s
+}
+
+// Handler returns the server's handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-errc
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		return err
+	}
+}
+
+func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
+	if st := s.reloader.Status(); st.Time.IsZero() {
+		http.Error(w, "configuration not loaded yet", http.StatusServiceUnavailable)
+		return
+	}
+	if ok, why := s.c.Ready(); !ok {
+		http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "sonde is ready.")
+}
+
+func (s *Server) reload(w http.ResponseWriter, _ *http.Request) {
+	if err := s.reloader.Reload("http"); err != nil {
+		s.logger.Error("configuration reload failed; keeping the running graph", "trigger", "http", "err", err)
+		http.Error(w, "reload failed, running configuration unchanged:\n"+err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.logger.Info("configuration reloaded", "trigger", "http")
+	fmt.Fprintln(w, "configuration reloaded")
+}
+
+func (s *Server) reloadStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, s.reloader.Status())
+}
+
+// ComponentJSON is the API representation of a component.
+type ComponentJSON struct {
+	ID         string                `json:"id"`
+	Type       string                `json:"type"`
+	Health     pipeline.HealthStatus `json:"health"`
+	Arguments  any                   `json:"arguments"`
+	References []pipeline.Reference  `json:"references"`
+	Exports    []pipeline.EdgeKind   `json:"exports"`
+}
+
+func toJSON(ci pipeline.ComponentInfo) ComponentJSON {
+	args, err := Redacted(ci.Arguments)
+	if err != nil {
+		args = map[string]string{"error": err.Error()}
+	}
+	refs := ci.References
+	if refs == nil {
+		refs = []pipeline.Reference{}
+	}
+	exports := ci.Exports
+	if exports == nil {
+		exports = []pipeline.EdgeKind{}
+	}
+	return ComponentJSON{ID: ci.ID, Type: ci.Type, Health: ci.Health, Arguments: args, References: refs, Exports: exports}
+}
+
+func (s *Server) components(w http.ResponseWriter, _ *http.Request) {
+	comps := s.c.Components()
+	out := make([]ComponentJSON, 0, len(comps))
+	for _, ci := range comps {
+		out = append(out, toJSON(ci))
+	}
+	writeJSON(w, out)
+}
+
+// component serves /api/v1/components/<type>/<name> (JSON) and everything below it (the
+// component's own handler).
+func (s *Server) component(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/api/v1/components/")
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		http.Error(w, "expected /api/v1/components/<type>/<name>[/...]", http.StatusNotFound)
+		return
+	}
+	id := parts[0] + "/" + parts[1]
+	if len(parts) == 3 {
+		s.c.ServeComponent(w, r, id)
+		return
+	}
+	for _, ci := range s.c.Components() {
+		if ci.ID == id {
+			writeJSON(w, toJSON(ci))
+			return
+		}
+	}
+	http.Error(w, "no such component: "+id, http.StatusNotFound)
+}
+
+func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "sonde %s\n\n", s.version)
+	for _, ci := range s.c.Components() {
+		fmt.Fprintf(w, "%-50s %-10s %s\n", ci.ID, ci.Health.State, ci.Health.Message)
+	}
+	fmt.Fprintln(w, "\n/metrics  /-/healthy  /-/ready  POST /-/reload  /api/v1/components  /api/v1/status/reload  /debug/pprof/")
+}
+
+// Redacted returns the arguments as plain data for JSON, with secrets shown as <secret>:
+// they are marshalled through YAML, where Prometheus' config.Secret prints as "<secret>".
+func Redacted(a pipeline.Arguments) (any, error) {
+	if a == nil {
+		return map[string]any{}, nil
+	}
+	b, err := yaml.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = map[string]any{}
+	}
+	return out, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+type slogErrorLog struct{ l *slog.Logger }
+
+func (s slogErrorLog) Println(v ...any) { s.l.Error("metrics handler error", "err", fmt.Sprint(v...)) }
