@@ -111,6 +111,12 @@ func decodeComponent(file string, key, body *yaml.Node, reg *pipeline.Registry, 
 			return pipeline.Spec{}, errors.Join(locate(file, id, body, err)...)
 		}
 		if err := body.Decode(args); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				// The error has no line: find the value that causes it.
+				at, field := failingNode(body, reflect.TypeOf(args), "")
+				err = &LineError{Line: at.Line, Field: field, Err: err}
+			}
 			return pipeline.Spec{}, errors.Join(locate(file, id, body, err)...)
 		}
 	}

@@ -43,6 +43,10 @@ type FilesystemArguments struct {
 // NetdevArguments are options of the netdev collector.
 type NetdevArguments struct {
 	DeviceExclude string `yaml:"device_exclude"`
+	// Netlink reads interface statistics over netlink, from sonde's own network namespace
+	// (node_exporter's default; run with hostNetwork to see the node's interfaces). False
+	// reads <procfs_path>/net/dev instead.
+	Netlink bool `yaml:"netlink"`
 }
 
 // NetclassArguments are options of the netclass collector. An empty pattern means
@@ -57,6 +61,7 @@ const (
 	flagFSTypesExclude     = "collector.filesystem.fs-types-exclude"
 	flagNetdevExclude      = "collector.netdev.device-exclude"
 	flagNetclassIgnored    = "collector.netclass.ignored-devices"
+	flagNetdevNetlink      = "collector.netdev.netlink"
 )
 
 // DefaultArguments returns the defaults: node_exporter's own.
@@ -73,6 +78,7 @@ func DefaultArguments() *Arguments {
 			MountPointsExclude: c.flagDefaults[flagMountPointsExclude],
 			FSTypesExclude:     c.flagDefaults[flagFSTypesExclude],
 		},
+		Netdev:   NetdevArguments{Netlink: c.flagDefaults[flagNetdevNetlink] == "true"},
 		Netclass: NetclassArguments{IgnoredDevices: c.flagDefaults[flagNetclassIgnored]},
 	}
 }
@@ -160,6 +166,11 @@ func (a *Arguments) flags() []string {
 		if o.value != "" {
 			out = append(out, "--"+o.flag+"="+o.value)
 		}
+	}
+	if a.Netdev.Netlink {
+		out = append(out, "--"+flagNetdevNetlink)
+	} else {
+		out = append(out, "--no-"+flagNetdevNetlink)
 	}
 	return out
 }

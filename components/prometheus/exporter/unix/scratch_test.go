@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
@@ -17,10 +18,11 @@ func TestScratch(t *testing.T) {
 	fmt.Println("DEFAULT", a.Collectors)
 	fmt.Println("KNOWN", KnownCollectors())
 	fmt.Println("FLAGS", a.flags())
-	a.ProcfsPath, a.SysfsPath, a.RootfsPath, a.UdevDataPath = root+"/proc", root+"/sys", root+"/rootfs", root+"/udev/data"
+	a.ProcfsPath, a.SysfsPath, a.RootfsPath, a.UdevDataPath = root+"/proc", root+"/sys", root, root+"/udev/data"
 	if os.Getenv("COLL") != "" {
-		a.Collectors = []string{os.Getenv("COLL")}
+		a.Collectors = strings.Fields(os.Getenv("COLL"))
 	}
+	a.Netdev.Netlink = false
 	c, err := New(pipelinetest.Options(t, "x/y", pipelinetest.NewHost()), a)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,235 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Test components: a source that forwards metrics and a sink with nested arguments.
+type sourceArgs struct {
+	ForwardTo []string       `yaml:"forward_to"`
+	Targets   []string       `yaml:"targets"`
+	Interval  model.Duration `yaml:"interval"`
+	Port      int            `yaml:"port"`
+}
+
+func (a *sourceArgs) Validate() error {
+	if len(a.ForwardTo) == 0 {
+		return pipeline.Field("forward_to", "at least one component is required")
+	}
+	return nil
+}
+
+func (a *sourceArgs) References() []pipeline.Reference {
+	return []pipeline.Reference{
+		{Field: "forward_to", Kind: pipeline.KindMetrics, IDs: a.ForwardTo},
+		{Field: "targets", Kind: pipeline.KindTargets, IDs: a.Targets},
+	}
+}
+
+type sinkArgs struct {
+	Endpoint struct {
+		URL     string            `yaml:"url"`
+		Headers map[string]string `yaml:"headers"`
+	} `yaml:"endpoint"`
+}
+
+func (a *sinkArgs) Validate() error {
+	u, err := url.Parse(a.Endpoint.URL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return pipeline.Nest("endpoint", pipeline.Field("url", "must be an absolute http(s) URL, got %q", a.Endpoint.URL))
+	}
+	return nil
+}
+
+type nopComponent struct{}
+
+func (nopComponent) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func testRegistry(t testing.TB) *pipeline.Registry {
+	newNop := func(pipeline.Options, pipeline.Arguments) (pipeline.Component, error) { return nopComponent{}, nil }
+	reg, err := pipeline.NewRegistry(
+		pipeline.Registration{Type: "test.source", Args: func() pipeline.Arguments {
+			return &sourceArgs{Interval: model.Duration(15e9)}
+		}, Exports: []pipeline.EdgeKind{pipeline.KindTargets}, New: newNop},
+		pipeline.Registration{Type: "test.sink", Args: func() pipeline.Arguments { return &sinkArgs{} },
+			Exports: []pipeline.EdgeKind{pipeline.KindMetrics}, New: newNop},
+	)
+	require.NoError(t, err)
+	return reg
+}
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseValid(t *testing.T) {
+	y := `
+components:
+  test.source/a:
+    forward_to: [test.sink/out]
+    interval: 30s
+    port: ${PORT}
+  test.sink/out:
+    endpoint:
+      url: ${URL:-http://127.0.0.1:9090}/api/v1/write
+      headers: {X-Scope-OrgID: "${TENANT}"}
+`
+	f, err := Parse("cfg.yaml", []byte(y), testRegistry(t), env(map[string]string{"PORT": "8080", "TENANT": "42"}))
+	require.NoError(t, err)
+	require.Len(t, f.Specs, 2)
+	src := f.Specs[0].Args.(*sourceArgs)
+	require.Equal(t, 8080, src.Port, "an expanded plain scalar resolves to an int again")
+	require.Equal(t, model.Duration(30e9), src.Interval)
+	sink := f.Specs[1].Args.(*sinkArgs)
+	require.Equal(t, "http://127.0.0.1:9090/api/v1/write", sink.Endpoint.URL)
+	require.Equal(t, "42", sink.Endpoint.Headers["X-Scope-OrgID"], "a quoted value stays a string")
+	require.Equal(t, "cfg.yaml:4", f.Specs[0].Locate("forward_to"))
+}
+
+func TestParseDefaultsKept(t *testing.T) {
+	y := "components:\n  test.source/a:\n    forward_to: [test.sink/b]\n  test.sink/b:\n    endpoint: {url: http://x:1}\n"
+	f, err := Parse("c.yaml", []byte(y), testRegistry(t), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, model.Duration(15e9), f.Specs[0].Args.(*sourceArgs).Interval)
+}
+
+func TestParseErrors(t *testing.T) {
+	sink := "  test.sink/out:\n    endpoint: {url: http://x:1}\n"
+	cases := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error text
+	}{
+		{"unknown top-level key", "server: {}\ncomponents:\n" + sink, []string{"c.yaml:1:", `unknown top-level field "server"`}},
+		{"no components", "components:\n", []string{"no components defined"}},
+		{"bad key", "components:\n  nosuchslash:\n    {}\n", []string{"c.yaml:2:", "must be <type>/<name>"}},
+		{"unknown type suggests", "components:\n  test.sorce/a: {}\n", []string{"c.yaml:2:", `unknown component type "test.sorce"`, `did you mean "test.source"`}},
+		{"unknown field", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    intervall: 1s\n" + sink,
+			[]string{"c.yaml:4: test.source/a: intervall: unknown field", "valid: forward_to, interval, port, targets"}},
+		{"unknown nested field", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: http://x:1\n      header: {}\n",
+			[]string{"c.yaml:7: test.sink/out: endpoint.header: unknown field"}},
+		{"duplicate field", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    port: 1\n    port: 2\n" + sink,
+			[]string{"c.yaml:5:", "port: written twice (first at line 4)"}},
+		{"duplicate id", "components:\n" + sink + sink + "  test.source/a: {forward_to: [test.sink/out]}\n",
+			[]string{"c.yaml:4:", "duplicate component id (first defined at line 2)"}},
+		{"bad duration", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    interval: 5 minutes\n" + sink,
+			[]string{"c.yaml:4: test.source/a:", "5 minutes"}},
+		{"bad int", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    port: eighty\n" + sink,
+			[]string{"c.yaml:4: test.source/a:", "eighty"}},
+		{"validate names field and line", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: not-a-url\n",
+			[]string{"c.yaml:6: test.sink/out: endpoint.url: must be an absolute http(s) URL"}},
+		{"missing required field points at component", "components:\n  test.source/a:\n    port: 1\n" + sink,
+			[]string{"c.yaml:3: test.source/a: forward_to: at least one component is required"}},
+		{"dangling reference", "components:\n  test.source/a:\n    forward_to: [test.sink/nope]\n" + sink,
+			[]string{"c.yaml:3: test.source/a: forward_to[0]: no component \"test.sink/nope\""}},
+		{"wrong edge kind", "components:\n  test.source/a:\n    forward_to: [test.source/b]\n  test.source/b:\n    forward_to: [test.sink/out]\n" + sink,
+			[]string{"c.yaml:3: test.source/a: forward_to[0]:", "does not accept/export metrics", "exports: targets"}},
+		{"self reference", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    targets: [test.source/a]\n" + sink,
+			[]string{"c.yaml:4: test.source/a: targets[0]: refers to itself"}},
+		{"cycle", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    targets: [test.source/b]\n  test.source/b:\n    forward_to: [test.sink/out]\n    targets: [test.source/a]\n" + sink,
+			[]string{"reference cycle: test.source/a -> test.source/b -> test.source/a"}},
+		{"required env var", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint: {url: \"${URL:?set URL to the remote-write URL}\"}\n",
+			[]string{"c.yaml:5: test.sink/out: environment variable URL: set URL to the remote-write URL"}},
+		{"yaml syntax", "components:\n  test.source/a: [\n", []string{"c.yaml:"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tc.yaml), testRegistry(t), env(nil))
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryComponentError(t *testing.T) {
+	y := "components:\n  test.source/a:\n    bogus: 1\n  test.sink/out:\n    endpoint: {url: nope}\n"
+	_, err := Parse("c.yaml", []byte(y), testRegistry(t), env(nil))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "c.yaml:3: test.source/a: bogus: unknown field")
+	require.Contains(t, err.Error(), "c.yaml:5: test.sink/out: endpoint.url")
+	var le *LineError
+	require.True(t, errors.As(err, &le))
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), testRegistry(t))
+	require.ErrorContains(t, err, "nope.yaml")
+}
+
+func TestExpand(t *testing.T) {
+	lookup := env(map[string]string{"A": "1", "EMPTY": ""})
+	cases := []struct{ in, want, err string }{
+		{"plain", "plain", ""},
+		{"${A}", "1", ""},
+		{"x${A}y${A}", "x1y1", ""},
+		{"${UNSET}", "", ""},
+		{"${UNSET:-dflt}", "dflt", ""},
+		{"${EMPTY:-dflt}", "dflt", ""},
+		{"${A:-dflt}", "1", ""},
+		{"$$A and $${A}", "$A and ${A}", ""},
+		{"cost: $5", "cost: $5", ""},
+		{"${UNSET:?needed}", "", "environment variable UNSET: needed"},
+		{"${A", "", "unterminated"},
+		{"${1BAD}", "", "invalid variable name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := Expand(tc.in, lookup)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestRemoteWriteURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:9090":        "http://127.0.0.1:9090/api/v1/write",
+		"http://127.0.0.1:9090/":       "http://127.0.0.1:9090/api/v1/write",
+		"https://mimir:443/api/v1/push": "https://mimir:443/api/v1/push",
+		"":                             "",
+	} {
+		got, err := RemoteWriteURL(in)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{"127.0.0.1:9090", "ftp://x", "http://"} {
+		_, err := RemoteWriteURL(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestPresetsRender(t *testing.T) {
+	for _, name := range PresetNames() {
+		for _, url := range []string{"", "http://127.0.0.1:9090/api/v1/write"} {
+			y, err := RenderPreset(name, PresetData{PrometheusURL: url})
+			require.NoError(t, err)
+			golden := filepath.Join("testdata", "preset-"+name+map[bool]string{true: "-remote-write", false: "-local"}[url != ""]+".yaml")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, y, 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test ./config -update")
+			require.Equal(t, string(want), string(y))
+			require.Equal(t, url != "", strings.Contains(string(y), "prometheus.remote_write/default"))
+		}
+	}
+	_, err := RenderPreset("nope", PresetData{})
+	require.ErrorContains(t, err, "available: daemonset, host")
+}
