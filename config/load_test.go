@@ -200,10 +200,10 @@ func TestExpand(t *testing.T) {
 
 func TestRemoteWriteURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"http://127.0.0.1:9090":        "http://127.0.0.1:9090/api/v1/write",
-		"http://127.0.0.1:9090/":       "http://127.0.0.1:9090/api/v1/write",
+		"http://127.0.0.1:9090":         "http://127.0.0.1:9090/api/v1/write",
+		"http://127.0.0.1:9090/":        "http://127.0.0.1:9090/api/v1/write",
 		"https://mimir:443/api/v1/push": "https://mimir:443/api/v1/push",
-		"":                             "",
+		"":                              "",
 	} {
 		got, err := RemoteWriteURL(in)
 		require.NoError(t, err)

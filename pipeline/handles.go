@@ -72,7 +72,10 @@ func (f fanoutAppender) AppendHistogram(_ storage.SeriesRef, l labels.Labels, t 
 }
 
 func (f fanoutAppender) AppendHistogramSTZeroSample(_ storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	return 0, f.each(func(a storage.Appender) error { _, err := a.AppendHistogramSTZeroSample(0, l, t, st, h, fh); return err })
+	return 0, f.each(func(a storage.Appender) error {
+		_, err := a.AppendHistogramSTZeroSample(0, l, t, st, h, fh)
+		return err
+	})
 }
 
 func (f fanoutAppender) UpdateMetadata(_ storage.SeriesRef, l labels.Labels, m metadata.Metadata) (storage.SeriesRef, error) {
