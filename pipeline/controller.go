@@ -39,6 +39,7 @@ type Controller struct {
 	order    []string // start order of the running graph
 	metrics  map[string]*metricsHandle
 	targets  map[string]*targetsHandle
+	logs     map[string]*logsHandle
 	runCtx   context.Context
 	stopping bool
 
@@ -55,6 +56,7 @@ func NewController(opts ControllerOptions) *Controller {
 		nodes:   map[string]*node{},
 		metrics: map[string]*metricsHandle{},
 		targets: map[string]*targetsHandle{},
+		logs:    map[string]*logsHandle{},
 		runCtx:  context.Background(),
 	}
 	c.m = newControllerMetrics(opts.Registerer, c)
@@ -132,6 +134,10 @@ func (c *Controller) Apply(specs []Spec) error {
 				h.publish(nil)
 			}
 			delete(c.targets, id)
+			if h := c.logs[id]; h != nil {
+				h.set(nil)
+			}
+			delete(c.logs, id)
 		}
 	}
 	for _, s := range specs {
@@ -140,6 +146,9 @@ func (c *Controller) Apply(specs []Spec) error {
 		}
 		if c.targets[s.ID] == nil {
 			c.targets[s.ID] = newTargetsHandle()
+		}
+		if c.logs[s.ID] == nil {
+			c.logs[s.ID] = &logsHandle{id: s.ID}
 		}
 	}
 	c.order = newOrder
@@ -199,7 +208,7 @@ func (c *Controller) stopNodes(ids []string) {
 func (c *Controller) newNode(s Spec) (*node, error) {
 	reg, _ := c.opts.Registry.Lookup(s.Type)
 	c.mu.RLock()
-	mh, th := c.metrics[s.ID], c.targets[s.ID]
+	mh, th, lh := c.metrics[s.ID], c.targets[s.ID], c.logs[s.ID]
 	c.mu.RUnlock()
 	n := &node{
 		spec:    s,
@@ -207,6 +216,7 @@ func (c *Controller) newNode(s Spec) (*node, error) {
 		health:  NewHealth(),
 		metrics: mh,
 		targets: th,
+		logs:    lh,
 		logger:  c.opts.Logger.With("component", s.ID),
 	}
 	n.opts = Options{
@@ -301,6 +311,23 @@ func (h host) Appendable(ids []string) Appendable {
 			mh = &metricsHandle{id: id} // validated graphs never get here; fail appends clearly
 		}
 		out = append(out, mh)
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return out
+}
+
+func (h host) Logs(ids []string) LogsReceiver {
+	h.c.mu.RLock()
+	defer h.c.mu.RUnlock()
+	out := make(logsFanout, 0, len(ids))
+	for _, id := range ids {
+		lh := h.c.logs[id]
+		if lh == nil {
+			lh = &logsHandle{id: id}
+		}
+		out = append(out, lh)
 	}
 	if len(out) == 1 {
 		return out[0]

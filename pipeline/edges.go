@@ -32,4 +32,6 @@ type Host interface {
 	Appendable(ids []string) Appendable
 	// Targets returns a view of the targets published by the given components.
 	Targets(ids []string) TargetsView
+	// Logs returns one LogsReceiver that fans out to the given components.
+	Logs(ids []string) LogsReceiver
 }

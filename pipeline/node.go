@@ -17,6 +17,7 @@ type node struct {
 	health  *Health
 	metrics *metricsHandle
 	targets *targetsHandle
+	logs    *logsHandle
 	logger  *slog.Logger
 
 	mu     sync.Mutex
@@ -39,6 +40,9 @@ func (n *node) build() error {
 	}
 	if mr, ok := comp.(MetricsReceiver); ok {
 		n.metrics.set(mr.Appendable())
+	}
+	if lr, ok := comp.(LogsReceiver); ok {
+		n.logs.set(lr)
 	}
 	n.mu.Lock()
 	n.comp = comp

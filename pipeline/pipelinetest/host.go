@@ -12,7 +12,8 @@ import (
 // Host is a fake pipeline.Host. Every Appendable it hands out writes into Sink; Targets
 // views return what SetTargets published for the referenced ids.
 type Host struct {
-	Sink *Sink
+	Sink     *Sink
+	LogsSink *LogsSink
 
 	mu      sync.Mutex
 	targets map[string]pipeline.Targets
@@ -21,11 +22,14 @@ type Host struct {
 
 // NewHost returns an empty fake host.
 func NewHost() *Host {
-	return &Host{Sink: NewSink(), targets: map[string]pipeline.Targets{}}
+	return &Host{Sink: NewSink(), LogsSink: NewLogsSink(), targets: map[string]pipeline.Targets{}}
 }
 
 // Appendable implements pipeline.Host.
 func (h *Host) Appendable(ids []string) pipeline.Appendable { return h.Sink }
+
+// Logs implements pipeline.Host.
+func (h *Host) Logs(ids []string) pipeline.LogsReceiver { return h.LogsSink }
 
 // Targets implements pipeline.Host.
 func (h *Host) Targets(ids []string) pipeline.TargetsView {
