@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+)
+
+type recordingReceiver struct {
+	mu      sync.Mutex
+	batches []LogBatch
+	err     error
+}
+
+func (r *recordingReceiver) ConsumeLogs(_ context.Context, b LogBatch) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.mu.Lock()
+	r.batches = append(r.batches, b)
+	r.mu.Unlock()
+	return nil
+}
+
+func TestLogsFanoutAcksOnceAllAcked(t *testing.T) {
+	a, b := &recordingReceiver{}, &recordingReceiver{}
+	var acks []error
+	batch := NewLogBatch([]LogEntry{{Line: "x"}}, func(err error) { acks = append(acks, err) })
+	require.NoError(t, logsFanout{a, b}.ConsumeLogs(context.Background(), batch))
+
+	// Each receiver got its own copy of the entries.
+	a.batches[0].Entries[0].Line = "changed"
+	require.Equal(t, "x", b.batches[0].Entries[0].Line)
+
+	a.batches[0].Ack(nil)
+	require.Empty(t, acks, "not acknowledged before every receiver is done")
+	b.batches[0].Ack(errors.New("dropped: 400"))
+	b.batches[0].Ack(nil) // a second Ack is ignored
+	require.Len(t, acks, 1)
+	require.ErrorContains(t, acks[0], "dropped: 400")
+}
+
+func TestLogsFanoutRejected(t *testing.T) {
+	a, b := &recordingReceiver{}, &recordingReceiver{err: context.Canceled}
+	var acks []error
+	batch := NewLogBatch([]LogEntry{{Line: "x"}}, func(err error) { acks = append(acks, err) })
+	err := logsFanout{a, b}.ConsumeLogs(context.Background(), batch)
+	require.ErrorIs(t, err, context.Canceled)
+	a.batches[0].Ack(nil)
+	require.Len(t, acks, 1, "the original is settled once the accepted copies are")
+}
+
+func TestLogsHandleWaitsForRestart(t *testing.T) {
+	h := &logsHandle{id: "loki.write/x"}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := h.ConsumeLogs(ctx, NewLogBatch(nil, nil))
+	require.ErrorContains(t, err, "loki.write/x is not running")
+
+	r := &recordingReceiver{}
+	go func() { time.Sleep(20 * time.Millisecond); h.set(r) }()
+	require.NoError(t, h.ConsumeLogs(context.Background(), NewLogBatch(nil, nil)))
+	require.Len(t, r.batches, 1)
+}
+
+func TestTargetsViewUnion(t *testing.T) {
+	h1, h2 := newTargetsHandle(), newTargetsHandle()
+	v := newTargetsView([]*targetsHandle{h1, h2})
+	defer v.Close()
+	<-v.Changed() // the initial notification
+	h1.publish(Targets{{"__address__": "a"}})
+	<-v.Changed()
+	h2.publish(Targets{{"__address__": "b"}})
+	<-v.Changed()
+	require.Equal(t, Targets{{"__address__": "a"}, {"__address__": "b"}}, v.Get())
+	v.Close()
+	h1.publish(Targets{{"__address__": model.LabelValue("c")}})
+	select {
+	case <-v.Changed():
+		t.Fatal("a closed view is not notified")
+	default:
+	}
+}
