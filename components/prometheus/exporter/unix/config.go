@@ -142,6 +142,8 @@ func (a *Arguments) enabled() []string {
 // the paths and collector options. Every collector is switched on, because the switches only
 // gate which collectors NewNodeCollector may build; each component picks its own set by
 // name. So two components that differ only in their collector lists can run side by side.
+// (One side effect: the cpu collector's optional cpu.info mode, not exposed here, reports
+// frequencies only while the cpufreq switch is on.)
 func (a *Arguments) flags() []string {
 	c := collectors()
 	out := []string{

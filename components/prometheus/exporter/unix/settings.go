@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	_ "unsafe" // for go:linkname
@@ -51,16 +52,16 @@ func acquire(owner *Component, id string, flags, names []string, logger *slog.Lo
 	settingsMu.Lock()
 	defer settingsMu.Unlock()
 
-	others := 0
+	var others []string
 	for h, hid := range holders {
-		if h == owner {
-			continue
+		if h != owner {
+			others = append(others, hid)
 		}
-		others++
-		if applied != nil && !slices.Equal(applied, flags) {
-			return nil, nil, fmt.Errorf("%w and %s runs with different ones (%s); give every prometheus.exporter.unix component the same paths and collector options, or run only one",
-				errSettingsConflict, hid, describeDiff(applied, flags))
-		}
+	}
+	if len(others) > 0 && !slices.Equal(applied, flags) {
+		slices.Sort(others)
+		return nil, nil, fmt.Errorf("%w and %s already run with different ones (%s); give every prometheus.exporter.unix component the same paths and collector options, or run only one",
+			errSettingsConflict, strings.Join(others, ", "), describeDiff(applied, flags))
 	}
 	changed := !slices.Equal(applied, flags)
 	if changed {
@@ -70,7 +71,7 @@ func acquire(owner *Component, id string, flags, names []string, logger *slog.Lo
 		}
 		applied = slices.Clone(flags)
 	}
-	if changed || others == 0 {
+	if changed || len(others) == 0 {
 		// Nobody else uses the cached collectors: build fresh ones with the current settings
 		// (and this component's logger).
 		initiatedCollectorsMtx.Lock()
@@ -110,7 +111,13 @@ func describeDiff(running, wanted []string) string {
 	split := func(flags []string) map[string]string {
 		m := map[string]string{}
 		for _, f := range flags {
-			k, v, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			k, v, ok := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			if !ok { // a bool switch: --name or --no-name
+				v = "true"
+				if n, neg := strings.CutPrefix(k, "no-"); neg {
+					k, v = n, "false"
+				}
+			}
 			m[k] = v
 		}
 		return m
@@ -127,9 +134,15 @@ func describeDiff(running, wanted []string) string {
 	}
 	slices.Sort(keys)
 	var out []string
+	show := func(m map[string]string, k string) string {
+		if v, ok := m[k]; ok {
+			return strconv.Quote(v)
+		}
+		return "(default)"
+	}
 	for _, k := range keys {
-		if r[k] != w[k] {
-			out = append(out, fmt.Sprintf("%s: running %q, wanted %q", k, r[k], w[k]))
+		if rv, rok := r[k]; !rok || rv != w[k] {
+			out = append(out, fmt.Sprintf("%s: running %s, wanted %s", k, show(r, k), show(w, k)))
 		}
 	}
 	return strings.Join(out, "; ")

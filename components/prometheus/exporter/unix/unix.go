@@ -50,7 +50,7 @@ type Component struct {
 	// process-wide settings while they change.
 	mu      sync.RWMutex
 	args    Arguments
-	running bool
+	running bool         // Run is between start-up and the end of its context
 	flags   []string     // settings the current collectors were built with
 	names   []string     // collectors the current collectors were built from
 	handler http.Handler // nil while no collectors are built
@@ -81,14 +81,12 @@ func (c *Component) Run(ctx context.Context) error {
 	c.mu.Lock()
 	err := c.build(c.args)
 	c.running = err == nil
-	args, n := c.args, len(c.names)
+	args := c.args
 	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	c.publish(args)
-	c.opts.Logger.Info("node_exporter collectors started", "collectors", n, "procfs_path", args.ProcfsPath,
-		"sysfs_path", args.SysfsPath, "rootfs_path", args.RootfsPath)
 
 	<-ctx.Done()
 
@@ -101,7 +99,7 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 // Update applies new arguments; collectors are rebuilt when the collector list or
-// node_exporter's settings change.
+// node_exporter's settings change, or when the last attempt to build them failed.
 func (c *Component) Update(args pipeline.Arguments) error {
 	a, ok := args.(*Arguments)
 	if !ok {
@@ -110,9 +108,8 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	c.mu.Lock()
 	c.args = *a
 	var err error
-	if c.running && (!slices.Equal(a.flags(), c.flags) || !slices.Equal(a.enabled(), c.names)) {
+	if c.running && (c.handler == nil || !slices.Equal(a.flags(), c.flags) || !slices.Equal(a.enabled(), c.names)) {
 		err = c.build(*a)
-		c.running = err == nil
 	}
 	running := c.running
 	c.mu.Unlock()
@@ -146,6 +143,8 @@ func (c *Component) build(a Arguments) error {
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: maxRequestsInFlight,
 	})
+	c.opts.Logger.Info("node_exporter collectors started", "collectors", len(nc.Collectors), "procfs_path", a.ProcfsPath,
+		"sysfs_path", a.SysfsPath, "rootfs_path", a.RootfsPath)
 	if len(failed) > 0 {
 		names := slices.Sorted(maps.Keys(failed))
 		c.opts.Logger.Warn("some node_exporter collectors could not start", "collectors", strings.Join(names, ","), "err", joinFailed(failed))

@@ -1,0 +1,128 @@
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/storage"
+)
+
+// appendable hands out appenders that buffer samples without locking and apply them to
+// the store in one locked pass on Commit.
+type appendable struct {
+	store   *store
+	metrics *metrics
+	logger  *slog.Logger
+	full    atomic.Bool // max_series was hit; logged once until series expire
+	pool    sync.Pool   // *appender
+}
+
+// maxPooledSamples: appenders whose buffer grew beyond this are not pooled, so one huge
+// scrape does not pin its buffer for ever.
+const maxPooledSamples = 1 << 16
+
+func newAppendable(s *store, m *metrics, logger *slog.Logger) *appendable {
+	a := &appendable{store: s, metrics: m, logger: logger}
+	a.pool.New = func() any { return &appender{parent: a} }
+	return a
+}
+
+// Appender implements storage.Appendable.
+func (a *appendable) Appender(context.Context) storage.Appender {
+	return a.pool.Get().(*appender)
+}
+
+// appender implements storage.Appender. Like every storage.Appender it is used by one
+// goroutine and must not be used after Commit or Rollback (it goes back to the pool).
+type appender struct {
+	parent     *appendable
+	pending    []pending
+	histograms int // native histogram samples: not representable in the text format
+}
+
+var _ storage.Appender = (*appender)(nil)
+
+// Append buffers a sample. The returned reference is the labels' hash; passing it back
+// saves hashing on later samples.
+func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	hashed := false
+	if ref == 0 {
+		ref, hashed = refOf(l.Hash()), true
+	}
+	a.pending = append(a.pending, pending{ref: ref, lset: l, t: t, v: v, hashed: hashed})
+	return ref, nil
+}
+
+// Commit applies the buffered samples.
+func (a *appender) Commit() error {
+	p := a.parent
+	if len(a.pending) > 0 {
+		r := p.store.commit(a.pending, time.Now().UnixMilli())
+		p.metrics.observe(len(a.pending), r)
+		if r.maxSeries > 0 && !p.full.Swap(true) {
+			p.logger.Warn("max_series reached: samples of new series are dropped until series expire", "max_series", p.store.limit())
+		}
+	}
+	if a.histograms > 0 {
+		p.metrics.droppedHistogram.Add(float64(a.histograms))
+	}
+	a.release()
+	return nil
+}
+
+// Rollback discards the buffered samples.
+func (a *appender) Rollback() error {
+	a.release()
+	return nil
+}
+
+func (a *appender) release() {
+	clear(a.pending) // drop label references so the pool pins no memory
+	a.pending = a.pending[:0]
+	a.histograms = 0
+	if cap(a.pending) > maxPooledSamples {
+		a.pending = nil
+	}
+	a.parent.pool.Put(a)
+}
+
+// SetOptions implements storage.Appender; there is nothing to configure.
+func (a *appender) SetOptions(*storage.AppendOptions) {}
+
+// AppendExemplar implements storage.Appender; exemplars are not kept.
+func (a *appender) AppendExemplar(ref storage.SeriesRef, _ labels.Labels, _ exemplar.Exemplar) (storage.SeriesRef, error) {
+	return ref, nil
+}
+
+// AppendHistogram implements storage.Appender: native histograms cannot be written in the
+// text exposition format, so they are counted as dropped.
+func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, _ int64, _ *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	a.histograms++
+	if ref == 0 {
+		ref = refOf(l.Hash())
+	}
+	return ref, nil
+}
+
+// AppendHistogramSTZeroSample implements storage.Appender; start timestamps are not kept.
+func (a *appender) AppendHistogramSTZeroSample(ref storage.SeriesRef, _ labels.Labels, _, _ int64, _ *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return ref, nil
+}
+
+// UpdateMetadata implements storage.Appender; metadata is not kept (series are exposed
+// untyped, as Prometheus' federation endpoint does).
+func (a *appender) UpdateMetadata(ref storage.SeriesRef, _ labels.Labels, _ metadata.Metadata) (storage.SeriesRef, error) {
+	return ref, nil
+}
+
+// AppendSTZeroSample implements storage.Appender; start timestamps are not kept.
+func (a *appender) AppendSTZeroSample(ref storage.SeriesRef, _ labels.Labels, _, _ int64) (storage.SeriesRef, error) {
+	return ref, nil
+}
