@@ -1,0 +1,236 @@
+// Package scrape implements prometheus.scrape: Prometheus' own scrape manager, running one
+// scrape job for the component, fed the targets of the components in targets plus
+// static_configs, and appending into the components in forward_to.
+package scrape
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	config_util "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+	promscrape "github.com/prometheus/prometheus/scrape"
+
+	"github.com/sondehq/sonde/components/internal/targets"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares prometheus.scrape.
+var Registration = pipeline.Registration{
+	Type: "prometheus.scrape",
+	Args: func() pipeline.Arguments { return NewArguments() },
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args)
+	},
+}
+
+// maxDiscoveryReloadInterval bounds how often target changes reach the scrape pool, as
+// Prometheus does (5s): a churning discovery would otherwise restart scrape loops
+// constantly. Shorter scrape intervals shorten it too.
+const maxDiscoveryReloadInterval = 5 * time.Second
+
+// Component is a running prometheus.scrape.
+//
+// Run owns the scrape manager and is the only goroutine that talks to it (apart from
+// Targets, which only reads); Update validates, stores the new arguments and wakes Run.
+// c.mu is never held while calling into the manager.
+type Component struct {
+	opts pipeline.Options
+
+	mu   sync.Mutex
+	args *Arguments           // guarded by mu; replaced, never modified
+	sc   *config.ScrapeConfig // guarded by mu; built from args, never modified
+	mgr  *promscrape.Manager  // guarded by mu; set while a manager runs
+
+	updated chan struct{} // signalled (coalesced) by Update
+}
+
+var (
+	_ pipeline.Component = (*Component)(nil)
+	_ pipeline.Updater   = (*Component)(nil)
+)
+
+// New builds a prometheus.scrape component; it starts nothing.
+func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+	c := &Component{opts: opts, updated: make(chan struct{}, 1)}
+	a, sc, err := c.prepare(args)
+	if err != nil {
+		return nil, err
+	}
+	c.args, c.sc = a, sc
+	return c, nil
+}
+
+// prepare checks args and builds the scrape config, including an HTTP client, so that
+// missing TLS or credential files fail New or Update rather than every scrape.
+func (c *Component) prepare(args pipeline.Arguments) (*Arguments, *config.ScrapeConfig, error) {
+	a, ok := args.(*Arguments)
+	if !ok || a == nil {
+		return nil, nil, fmt.Errorf("prometheus.scrape: unexpected arguments type %T", args)
+	}
+	if err := a.Validate(); err != nil {
+		return nil, nil, err
+	}
+	sc, err := a.scrapeConfig(c.opts.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := config_util.NewClientFromConfig(sc.HTTPClientConfig, sc.JobName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("http client: %w", err)
+	}
+	client.CloseIdleConnections()
+	return a, sc, nil
+}
+
+// Update implements pipeline.Updater. Changed scrape settings are applied to the running
+// manager (targets whose labels are unchanged keep their series cache and staleness
+// state); a changed forward_to restarts the manager, because series references it holds
+// belong to the old destination.
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, sc, err := c.prepare(args)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.args, c.sc = a, sc
+	c.mu.Unlock()
+	select {
+	case c.updated <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *Component) current() (*Arguments, *config.ScrapeConfig) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.args, c.sc
+}
+
+// Run implements pipeline.Component.
+func (c *Component) Run(ctx context.Context) error {
+	unregister, err := registerMetrics(c.opts.Registerer, c)
+	if err != nil {
+		return err
+	}
+	defer unregister()
+	in := &input{host: c.opts.Host}
+	defer in.close()
+	for ctx.Err() == nil {
+		args, _ := c.current()
+		forwardTo := slices.Clone(args.ForwardTo)
+		m, err := c.startManager(forwardTo)
+		if err != nil {
+			return err
+		}
+		c.opts.Logger.Info("scrape manager started", "forward_to", forwardTo)
+		c.loop(ctx, m, in, forwardTo)
+		c.setManager(nil)
+		m.stop()
+	}
+	return nil
+}
+
+// loop feeds m configuration and target updates until ctx ends or forward_to changes.
+func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo []string) {
+	var applied *config.ScrapeConfig
+	for {
+		args, sc := c.current()
+		if !slices.Equal(args.ForwardTo, forwardTo) {
+			return
+		}
+		if sc != applied {
+			if applied != nil && applied.JobName != sc.JobName {
+				// Withdraw the old job's targets first, so that no reload looks for the
+				// config of a job that is gone.
+				if !m.sync(ctx, map[string][]*targetgroup.Group{}) {
+					return
+				}
+			}
+			if err := m.apply(sc); err != nil {
+				c.opts.Logger.Error("applying scrape config failed", "err", err)
+				c.opts.Health.Set(pipeline.HealthUnhealthy, "applying scrape config: "+err.Error())
+			} else {
+				c.opts.Health.Set(pipeline.HealthHealthy, "")
+			}
+			applied = sc
+		}
+		in.watch(args.Targets)
+		if !m.sync(ctx, map[string][]*targetgroup.Group{sc.JobName: groups(args, in.get())}) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.changed():
+		case <-c.updated:
+		}
+	}
+}
+
+// groups converts the component's targets into Prometheus target groups: one for the
+// referenced components' snapshot, one per static config.
+func groups(args *Arguments, refs pipeline.Targets) []*targetgroup.Group {
+	out := make([]*targetgroup.Group, 0, 1+len(args.StaticConfigs))
+	if len(args.Targets) > 0 {
+		out = append(out, targets.ToGroup("targets", refs))
+	}
+	for i, s := range args.StaticConfigs {
+		g := &targetgroup.Group{Source: fmt.Sprintf("static_configs/%d", i), Labels: model.LabelSet{}}
+		for k, v := range s.Labels {
+			g.Labels[model.LabelName(k)] = model.LabelValue(v)
+		}
+		for _, t := range s.Targets {
+			g.Targets = append(g.Targets, model.LabelSet{model.AddressLabel: model.LabelValue(t)})
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// input is the component's view of its referenced targets, replaced when the references
+// change. Used by Run only.
+type input struct {
+	host pipeline.Host
+	ids  []string
+	view pipeline.TargetsView
+}
+
+func (in *input) watch(ids []string) {
+	if in.view != nil && slices.Equal(in.ids, ids) {
+		return
+	}
+	in.close()
+	in.ids = slices.Clone(ids)
+	if len(ids) > 0 {
+		in.view = in.host.Targets(ids)
+	}
+}
+
+func (in *input) get() pipeline.Targets {
+	if in.view == nil {
+		return nil
+	}
+	return in.view.Get()
+}
+
+// changed returns the view's change channel; nil (never ready) without references.
+func (in *input) changed() <-chan struct{} {
+	if in.view == nil {
+		return nil
+	}
+	return in.view.Changed()
+}
+
+func (in *input) close() {
+	if in.view != nil {
+		in.view.Close()
+		in.view = nil
+	}
+}
