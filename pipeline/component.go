@@ -95,7 +95,9 @@ type HTTPProvider interface {
 }
 
 // MetricsReceiver is implemented by components whose registration exports KindMetrics.
-// The returned Appendable must stay valid for the life of the component.
+// The returned Appendable must stay valid for the life of the component. Series refs its
+// appenders return must be below 1<<48 (the controller stamps the top bits so that a ref
+// cached by a caller never reaches a restarted instance); larger refs are not cached.
 type MetricsReceiver interface {
 	Appendable() Appendable
 }

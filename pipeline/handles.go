@@ -16,24 +16,86 @@ import (
 
 // metricsHandle is the stable Appendable of one component id: it delegates to whatever
 // instance of the component runs now, so references survive restarts.
+//
+// Series refs returned by an instance mean nothing to the next one, yet callers (scrape
+// loops, prometheus.relabel) cache them. The handle therefore stamps every ref it hands out
+// with the instance's generation in the top refGenBits bits and passes only refs of the
+// current generation down (others become 0, the "look it up" ref). Components must hand
+// out refs below 1<<(64-refGenBits).
 type metricsHandle struct {
 	id     string
-	target atomic.Pointer[Appendable]
+	target atomic.Pointer[generation]
+	gens   atomic.Uint64
 }
+
+type generation struct {
+	app Appendable
+	gen uint64 // already shifted into the top bits
+}
+
+const (
+	refGenBits = 16
+	refMask    = 1<<(64-refGenBits) - 1
+)
 
 func (h *metricsHandle) set(a Appendable) {
 	if a == nil {
 		h.target.Store(nil)
 		return
 	}
-	h.target.Store(&a)
+	g := (h.gens.Add(1) % (1 << refGenBits)) << (64 - refGenBits)
+	h.target.Store(&generation{app: a, gen: g})
 }
 
 func (h *metricsHandle) Appender(ctx context.Context) storage.Appender {
-	if a := h.target.Load(); a != nil {
-		return (*a).Appender(ctx)
+	if g := h.target.Load(); g != nil {
+		return &genAppender{Appender: g.app.Appender(ctx), gen: g.gen}
 	}
 	return errAppender{err: fmt.Errorf("component %s is not running", h.id)}
+}
+
+// genAppender translates refs between the caller and one generation of a component.
+type genAppender struct {
+	storage.Appender
+	gen uint64
+}
+
+func (a *genAppender) in(ref storage.SeriesRef) storage.SeriesRef {
+	if uint64(ref)&^refMask != a.gen {
+		return 0
+	}
+	return ref & refMask
+}
+
+func (a *genAppender) out(ref storage.SeriesRef, err error) (storage.SeriesRef, error) {
+	if ref == 0 || uint64(ref)&^refMask != 0 {
+		return 0, err // 0, or a ref too large to stamp: the caller looks it up next time
+	}
+	return ref | storage.SeriesRef(a.gen), err
+}
+
+func (a *genAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	return a.out(a.Appender.Append(a.in(ref), l, t, v))
+}
+
+func (a *genAppender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
+	return a.out(a.Appender.AppendExemplar(a.in(ref), l, e))
+}
+
+func (a *genAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return a.out(a.Appender.AppendHistogram(a.in(ref), l, t, h, fh))
+}
+
+func (a *genAppender) AppendHistogramSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return a.out(a.Appender.AppendHistogramSTZeroSample(a.in(ref), l, t, st, h, fh))
+}
+
+func (a *genAppender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m metadata.Metadata) (storage.SeriesRef, error) {
+	return a.out(a.Appender.UpdateMetadata(a.in(ref), l, m))
+}
+
+func (a *genAppender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
+	return a.out(a.Appender.AppendSTZeroSample(a.in(ref), l, t, st))
 }
 
 // fanout appends to several Appendables; series refs are per destination, so it hands back 0.

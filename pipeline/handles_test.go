@@ -8,6 +8,11 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 )
 
@@ -85,4 +90,56 @@ func TestTargetsViewUnion(t *testing.T) {
 		t.Fatal("a closed view is not notified")
 	default:
 	}
+}
+
+// refSink hands out ref 7 for everything and records the refs it was given.
+type refSink struct{ got []storage.SeriesRef }
+
+func (r *refSink) Appender(context.Context) storage.Appender { return &refApp{r} }
+
+type refApp struct{ *refSink }
+
+func (a *refApp) Append(ref storage.SeriesRef, _ labels.Labels, _ int64, _ float64) (storage.SeriesRef, error) {
+	a.got = append(a.got, ref)
+	return 7, nil
+}
+func (a *refApp) Commit() error   { return nil }
+func (a *refApp) Rollback() error { return nil }
+func (a *refApp) AppendExemplar(storage.SeriesRef, labels.Labels, exemplar.Exemplar) (storage.SeriesRef, error) {
+	return 0, nil
+}
+func (a *refApp) AppendHistogram(storage.SeriesRef, labels.Labels, int64, *histogram.Histogram, *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return 0, nil
+}
+func (a *refApp) AppendHistogramSTZeroSample(storage.SeriesRef, labels.Labels, int64, int64, *histogram.Histogram, *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return 0, nil
+}
+func (a *refApp) UpdateMetadata(storage.SeriesRef, labels.Labels, metadata.Metadata) (storage.SeriesRef, error) {
+	return 0, nil
+}
+func (a *refApp) AppendSTZeroSample(storage.SeriesRef, labels.Labels, int64, int64) (storage.SeriesRef, error) {
+	return 0, nil
+}
+func (a *refApp) SetOptions(*storage.AppendOptions) {}
+
+// TestMetricsHandleRefsSurviveRestart: a ref cached from one instance is never passed to
+// the next instance behind the same handle.
+func TestMetricsHandleRefsSurviveRestart(t *testing.T) {
+	h := &metricsHandle{id: "x/y"}
+	first, second := &refSink{}, &refSink{}
+	h.set(first)
+	app := h.Appender(context.Background())
+	ref, err := app.Append(0, labels.EmptyLabels(), 1, 1)
+	require.NoError(t, err)
+	_, _ = app.Append(ref, labels.EmptyLabels(), 2, 1)
+	require.Equal(t, []storage.SeriesRef{0, 7}, first.got, "the instance's own ref comes back to it")
+
+	h.set(second) // restarted
+	app = h.Appender(context.Background())
+	_, _ = app.Append(ref, labels.EmptyLabels(), 3, 1)
+	require.Equal(t, []storage.SeriesRef{0}, second.got, "a ref of the old instance is not passed on")
+
+	h.set(nil)
+	_, err = h.Appender(context.Background()).Append(0, labels.EmptyLabels(), 4, 1)
+	require.ErrorContains(t, err, "x/y is not running")
 }

@@ -52,8 +52,11 @@ func newStore(maxSeries int) *store {
 	return &store{byHash: map[uint64]*series{}, maxSeries: maxSeries}
 }
 
-// refOf turns a label hash into a series reference; 0 means "no reference".
+// refOf turns a label hash into a series reference; 0 means "no reference". It keeps the
+// low 48 bits: the pipeline stamps the top bits of refs with the sink's generation (see
+// pipeline.metricsHandle), and a ref that does not fit is not cached by callers.
 func refOf(hash uint64) storage.SeriesRef {
+	hash &= 1<<48 - 1
 	if hash == 0 {
 		return 1
 	}
@@ -111,7 +114,7 @@ func (s *store) lookup(p *pending) (*series, uint64) {
 	}
 	hash := hint
 	if !p.hashed {
-		hash = p.lset.Hash()
+		hash = uint64(refOf(p.lset.Hash()))
 		if hash != hint {
 			for x := s.byHash[hash]; x != nil; x = x.next {
 				if labels.Equal(x.lset, p.lset) {
