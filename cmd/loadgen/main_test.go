@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRunUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{name: "no command", args: nil, code: 2, out: "Usage:"},
+		{name: "unknown command", args: []string{"nope"}, code: 2, out: `unknown command "nope"`},
+		{name: "help", args: []string{"help"}, code: 0},
+		{name: "zero targets", args: []string{"targets", "--targets", "0"}, code: 2, out: "at least 1"},
+		{name: "stray argument", args: []string{"sink", "extra"}, code: 2, out: "unexpected arguments"},
+		{name: "bad flag", args: []string{"targets", "--nope"}, code: 2, out: "flag provided but not defined"},
+		{name: "port range overflows", args: []string{"targets", "--listen-base", "127.0.0.1:65535", "--targets", "2"}, code: 1, out: "not all valid"},
+		{name: "bad listen base", args: []string{"targets", "--listen-base", "nocolon"}, code: 1, out: "--listen-base"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, tc.code, run(tc.args, &stdout, &stderr))
+			require.Contains(t, stdout.String()+stderr.String(), tc.out)
+		})
+	}
+}
+
+// The servers stop, with every goroutine, when their context ends (goleak checks).
+func TestServeStopsWithContext(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct {
+		name  string
+		serve func(ctx context.Context) error
+	}{
+		{name: "targets", serve: func(ctx context.Context) error {
+			return serveTargets(ctx, "127.0.0.1:0", 1, 100, 1, logger)
+		}},
+		{name: "sink", serve: func(ctx context.Context) error {
+			return serveSink(ctx, "127.0.0.1:0", 1<<20, logger)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- tc.serve(ctx) }()
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("server did not stop")
+			}
+		})
+	}
+}
