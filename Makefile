@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps bench bench-deps lint fmt clean
+.PHONY: all build run test test-unit deps bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -50,6 +50,10 @@ bench-deps: deps
 bench: build bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/... ./components/... ./exporters/...
 	./bench/compare.sh
+
+## gpu-check: read this machine's NVIDIA GPUs once through NVML and report what they support (not a CI test)
+gpu-check:
+	$(GO) run ./cmd/gpucheck
 
 ## lint: formatting and vet
 lint:

@@ -20,8 +20,11 @@ type PresetData struct {
 	Name          string // the preset's name, filled in by RenderPreset
 	PrometheusURL string // remote-write URL; empty: serve collected samples locally
 	ProcPath      string
-	SysPath       string
-	RootPath      string
+	// PodResourcesSocket is the kubelet pod-resources socket used to attribute GPUs to pods;
+	// empty outside Kubernetes.
+	PodResourcesSocket string
+	SysPath            string
+	RootPath           string
 }
 
 // presets maps each preset to its template and the host paths it reads. "daemonset" reads
@@ -29,9 +32,10 @@ type PresetData struct {
 var presets = map[string]struct {
 	file                      string
 	procPath, sysPath, rootFS string
+	podResources              string
 }{
-	"host":      {"host.yaml", "/proc", "/sys", "/"},
-	"daemonset": {"host.yaml", "/host/proc", "/host/sys", "/host/root"},
+	"host":      {"host.yaml", "/proc", "/sys", "/", ""},
+	"daemonset": {"host.yaml", "/host/proc", "/host/sys", "/host/root", "/var/lib/kubelet/pod-resources/kubelet.sock"},
 }
 
 // PresetNames lists the built-in presets.
@@ -56,6 +60,7 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 	}
 	if data.ProcPath == "" {
 		data.ProcPath, data.SysPath, data.RootPath = p.procPath, p.sysPath, p.rootFS
+		data.PodResourcesSocket = p.podResources
 	}
 	data.Name = name
 	tmpl, err := template.New(name).Option("missingkey=error").Parse(string(src))

@@ -2,6 +2,7 @@ package main
 
 import (
 	discoveryrelabel "github.com/sondehq/sonde/components/discovery/relabel"
+	"github.com/sondehq/sonde/components/prometheus/exporter/gpu"
 	"github.com/sondehq/sonde/components/prometheus/exporter/self"
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
 	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
@@ -16,6 +17,7 @@ func registry() (*pipeline.Registry, error) {
 	return pipeline.NewRegistry(
 		unix.Registration,
 		self.Registration,
+		gpu.Registration,
 		scrape.Registration,
 		discoveryrelabel.Registration,
 		promrelabel.Registration,
