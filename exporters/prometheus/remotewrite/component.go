@@ -1,0 +1,348 @@
+// Package remotewrite implements the prometheus.remote_write component: samples appended to
+// it are written to a write-ahead log on disk (the Prometheus agent WAL format) and sent from
+// there to a remote-write 1.0 receiver by a fixed number of shards, with retries.
+//
+// Data flow: Appendable (appender.go) → WAL segments (wal.go) → a reader tailing the WAL
+// from the acknowledged marker (reader.go, marker.go) → shards (queue.go, shard.go) → HTTP
+// (client.go). Truncation and the WAL bounds live in truncate.go.
+//
+// Guarantees:
+//   - What was committed and not acknowledged by the receiver (2xx) or definitively
+//     rejected (other 4xx, counted) is sent after a restart or a crash (at-least-once).
+//   - After a graceful stop nothing is sent twice: the marker holds, besides the position
+//     before which everything is done, the last acknowledged sample of each shard (unless
+//     the shard count changes, or a request in flight outlives its 5s grace at stop).
+//   - After a crash, samples acknowledged during the last second (the marker is persisted at
+//     most once a second) and requests in flight may be sent again.
+//   - Per series, timestamps sent never go back or repeat within a run and across graceful
+//     restarts: older samples are rejected at append time, a shard sends one batch at a time
+//     in WAL order and retries it until it is done.
+//   - Retries never give up; while the receiver is down the WAL grows on disk up to
+//     wal.max_age and wal.max_size, beyond which the oldest segments are dropped, counted.
+package remotewrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares the prometheus.remote_write component.
+var Registration = pipeline.Registration{
+	Type:    "prometheus.remote_write",
+	Exports: []pipeline.EdgeKind{pipeline.KindMetrics},
+	Args: func() pipeline.Arguments {
+		a := DefaultArguments()
+		return &a
+	},
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args)
+	},
+}
+
+const (
+	// flushTimeout bounds the final flush on shutdown.
+	flushTimeout = time.Minute
+	// markerInterval is how often the acknowledged marker is persisted at most.
+	markerInterval = time.Second
+	// seriesIdleTimeout is how long a series without samples is kept in memory (once all its
+	// data is sent). Longer than any sane scrape interval, so that series are not dropped
+	// and re-created (with a new series record) between scrapes.
+	seriesIdleTimeout = 15 * time.Minute
+)
+
+// Component is a running prometheus.remote_write.
+//
+// Lifecycle: New checks the arguments; Run opens and replays the WAL, sends, truncates and,
+// when its context ends, stops accepting appends, flushes for up to a minute while the
+// receiver accepts, persists the marker and closes the WAL. Update may be called at any time;
+// endpoint, queue and external label changes restart the sender (not the WAL) from the
+// acknowledged marker, WAL bound changes apply at the next truncation.
+type Component struct {
+	opts   pipeline.Options
+	logger *slog.Logger
+	m      *metrics
+
+	mu      sync.Mutex
+	args    *Arguments
+	updated chan struct{}
+
+	running atomic.Bool
+	wal     atomic.Pointer[walStorage]
+
+	// sleep waits between retries; tests replace it to observe backoffs.
+	sleep func(context.Context, time.Duration) error
+}
+
+var (
+	_ pipeline.Component       = (*Component)(nil)
+	_ pipeline.Updater         = (*Component)(nil)
+	_ pipeline.MetricsReceiver = (*Component)(nil)
+)
+
+// New returns a component for args (a *Arguments). It starts nothing.
+func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+	a, ok := args.(*Arguments)
+	if !ok {
+		return nil, fmt.Errorf("prometheus.remote_write: unexpected arguments type %T", args)
+	}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.DataPath == "" {
+		return nil, errors.New("prometheus.remote_write needs a storage path for its WAL")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Health == nil {
+		opts.Health = pipeline.NewHealth()
+	}
+	return &Component{
+		opts:    opts,
+		logger:  opts.Logger,
+		m:       newMetrics(opts.Registerer),
+		args:    a,
+		updated: make(chan struct{}, 1),
+	}, nil
+}
+
+// Appendable implements pipeline.MetricsReceiver. Appends fail while the component is not
+// running (before its WAL is replayed, and once it is stopping).
+func (c *Component) Appendable() pipeline.Appendable { return appendable{c: c} }
+
+// Update implements pipeline.Updater.
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, ok := args.(*Arguments)
+	if !ok {
+		return fmt.Errorf("prometheus.remote_write: unexpected arguments type %T", args)
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.args = a
+	c.mu.Unlock()
+	select {
+	case c.updated <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *Component) currentArgs() *Arguments {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.args
+}
+
+func (c *Component) markerPath() string { return filepath.Join(c.opts.DataPath, "marker") }
+
+// Run implements pipeline.Component.
+func (c *Component) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("prometheus.remote_write is already running")
+	}
+	defer c.running.Store(false)
+
+	args := c.currentArgs()
+	w, err := openWAL(filepath.Join(c.opts.DataPath, "wal"), segmentSize(args.WAL.MaxSize), c.logger, c.m)
+	if err != nil {
+		return err
+	}
+	start := c.loadMarker(w)
+	snd, err := c.newSender(w, args, start)
+	if err != nil {
+		w.closeAppends()
+		return errors.Join(err, w.close())
+	}
+	c.wal.Store(w)
+	snd.start()
+	c.opts.Health.Set(pipeline.HealthHealthy, "")
+	c.logger.Info("started", "url", args.Endpoint.URL.Redacted(), "shards", args.Endpoint.Queue.Shards,
+		"from_segment", start.Acked.Segment, "from_offset", start.Acked.Offset)
+
+	truncTicker := time.NewTicker(time.Duration(args.WAL.TruncateFrequency))
+	defer truncTicker.Stop()
+	markerTicker := time.NewTicker(markerInterval)
+	defer markerTicker.Stop()
+	lastMarker := start
+	persist := func() {
+		m := snd.marker()
+		if reflect.DeepEqual(m, lastMarker) {
+			return
+		}
+		if err := writeMarker(c.markerPath(), m); err != nil {
+			c.m.markerFails.Inc()
+			c.logger.Error("persist marker", "err", err)
+			return
+		}
+		lastMarker = m
+	}
+	w.updateGauges()
+
+	shutdown := func(flush bool) error {
+		w.closeAppends()
+		if flush {
+			snd.flush(flushTimeout)
+		} else {
+			snd.stop()
+		}
+		persist()
+		c.wal.Store(nil)
+		err := w.close()
+		c.logger.Info("stopped", "acked_segment", lastMarker.Acked.Segment, "acked_offset", lastMarker.Acked.Offset)
+		return err
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			err := shutdown(true)
+			c.opts.Health.Set(pipeline.HealthStopped, "")
+			return err
+
+		case <-markerTicker.C:
+			persist()
+
+		case <-truncTicker.C:
+			persist()
+			ns, err := c.maintain(w, snd, args)
+			if err != nil {
+				return errors.Join(err, shutdown(false))
+			}
+			snd = ns
+			persist()
+
+		case <-c.updated:
+			next := c.currentArgs()
+			if !reflect.DeepEqual(next.Endpoint, args.Endpoint) || !reflect.DeepEqual(next.ExternalLabels, args.ExternalLabels) {
+				snd.stop()
+				persist()
+				ns, err := c.newSender(w, next, snd.marker())
+				if err != nil {
+					// Validated, but e.g. a TLS file is missing: keep the old settings.
+					c.logger.Error("apply new endpoint, keeping the old one", "err", err)
+					if ns, err = c.newSender(w, args, snd.marker()); err != nil {
+						return errors.Join(err, shutdown(false))
+					}
+					next = args
+				} else {
+					c.logger.Info("arguments updated, sender restarted", "url", next.Endpoint.URL.Redacted())
+				}
+				snd = ns
+				snd.start()
+			}
+			if next.WAL.TruncateFrequency != args.WAL.TruncateFrequency {
+				truncTicker.Reset(time.Duration(next.WAL.TruncateFrequency))
+			}
+			args = next
+		}
+	}
+}
+
+func (c *Component) newSender(w *walStorage, args *Arguments, start marker) (*sender, error) {
+	return newSender(senderOptions{
+		logger: c.logger, m: c.m, health: c.opts.Health, w: w, args: args, start: start, sleep: c.sleep,
+	})
+}
+
+// loadMarker reads the acknowledged marker and fits it to the segments on disk. Without a
+// usable marker everything in the WAL is sent (at-least-once).
+func (c *Component) loadMarker(w *walStorage) marker {
+	segs, err := w.segments()
+	first, last := 0, 0
+	if err == nil && len(segs) > 0 {
+		first, last = segs[0].index, segs[len(segs)-1].index
+	}
+	oldest := marker{Acked: walPos{Segment: first}}
+	m, err := readMarker(c.markerPath())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		c.logger.Info("no marker, sending the WAL from its oldest segment", "segment", first)
+		return oldest
+	case err != nil:
+		c.logger.Warn("marker unreadable, sending the WAL from its oldest segment", "segment", first, "err", err)
+		return oldest
+	case m.Acked.Segment > last:
+		c.logger.Warn("marker points past the WAL, sending the WAL from its oldest segment",
+			"marker_segment", m.Acked.Segment, "last_segment", last)
+		return oldest
+	case m.Acked.Segment < first:
+		// Segments up to the marker were truncated after it was written: all sent.
+		m.Acked = walPos{Segment: first}
+	}
+	return m
+}
+
+// maintain runs every truncate_frequency: it starts a new segment if the current one is
+// old, deletes acknowledged segments, and drops unsent ones beyond wal.max_age and
+// wal.max_size (restarting the sender past them). It returns the sender to use.
+func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments) (*sender, error) {
+	defer w.updateGauges()
+	freq := time.Duration(args.WAL.TruncateFrequency)
+	idle := uint32(max(1, (seriesIdleTimeout+freq-1)/freq))
+	w.epoch.Add(1)
+	if err := w.cutIfOld(freq); err != nil {
+		c.logger.Error("start WAL segment", "err", err)
+	}
+	ageKeep, sizeKeep, err := w.planDrop(time.Now(), time.Duration(args.WAL.MaxAge), int64(args.WAL.MaxSize))
+	if err != nil {
+		c.logger.Error("check WAL bounds", "err", err)
+		ageKeep, sizeKeep = math.MinInt, math.MinInt
+	}
+	if acked := snd.marker().Acked.Segment; max(ageKeep, sizeKeep) <= acked {
+		// A bound that only asks for acknowledged segments makes truncation happen now.
+		bound := max(ageKeep, sizeKeep) > math.MinInt
+		if err := w.truncate(acked, idle, bound); err != nil {
+			c.logger.Error("truncate WAL", "err", err)
+		}
+		return snd, nil
+	}
+
+	// Unsent data must go: stop the sender, count what is lost, move the marker past it.
+	snd.stop()
+	m := snd.marker()
+	shards := len(snd.shards)
+	from := m
+	for _, b := range []struct {
+		keep   int
+		reason string
+	}{{ageKeep, reasonMaxAge}, {sizeKeep, reasonMaxSize}} {
+		if b.keep <= from.Acked.Segment {
+			continue
+		}
+		n, err := countUnsent(w.dir, from, b.keep, shards)
+		if err != nil {
+			c.logger.Error("count dropped WAL samples", "err", err)
+		}
+		c.m.samplesDropped.WithLabelValues(b.reason).Add(float64(n))
+		c.logger.Warn("WAL bound exceeded, dropping unsent data", "bound", b.reason,
+			"from_segment", from.Acked.Segment, "to_segment", b.keep-1, "samples", n)
+		from.Acked = walPos{Segment: b.keep}
+	}
+	m.Acked = from.Acked
+	if err := writeMarker(c.markerPath(), m); err != nil {
+		c.m.markerFails.Inc()
+		c.logger.Error("persist marker", "err", err)
+	}
+	if err := w.truncate(m.Acked.Segment, idle, true); err != nil {
+		c.logger.Error("truncate WAL", "err", err)
+	}
+	ns, err := c.newSender(w, args, m)
+	if err != nil {
+		return snd, fmt.Errorf("restart sender: %w", err)
+	}
+	ns.start()
+	return ns, nil
+}

@@ -1,0 +1,261 @@
+package remotewrite
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Arguments configure one prometheus.remote_write component.
+type Arguments struct {
+	Endpoint EndpointConfig `yaml:"endpoint"`
+	// ExternalLabels are added to every series sent; a label the series already has wins.
+	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
+	WAL            WALConfig         `yaml:"wal"`
+}
+
+// EndpointConfig is the remote-write receiver and how to talk to it.
+type EndpointConfig struct {
+	// URL is the absolute http(s) URL of the receiver, e.g. http://prometheus:9090/api/v1/write.
+	URL config.URL `yaml:"url"`
+	// RemoteTimeout bounds one HTTP request.
+	RemoteTimeout model.Duration `yaml:"remote_timeout"`
+	// Headers are added to every request. Secrets belong in authorization or http_headers.
+	Headers map[string]string `yaml:"headers,omitempty"`
+	// HTTPClientConfig holds auth, TLS and proxy settings (basic_auth, authorization,
+	// bearer_token, bearer_token_file, oauth2, tls_config, proxy_url, ...).
+	HTTPClientConfig config.HTTPClientConfig `yaml:",inline"`
+	Queue            QueueConfig             `yaml:"queue"`
+}
+
+// QueueConfig shapes the sharded send queue.
+type QueueConfig struct {
+	// Shards is the fixed number of parallel senders; a series always goes to the same shard.
+	Shards int `yaml:"shards"`
+	// Capacity is the number of samples buffered per shard.
+	Capacity int `yaml:"capacity"`
+	// MaxSamplesPerSend is the largest batch one request carries.
+	MaxSamplesPerSend int `yaml:"max_samples_per_send"`
+	// BatchSendDeadline is the longest a sample waits for its batch to fill.
+	BatchSendDeadline model.Duration `yaml:"batch_send_deadline"`
+	// MinBackoff and MaxBackoff bound the exponential backoff between retries.
+	MinBackoff model.Duration `yaml:"min_backoff"`
+	MaxBackoff model.Duration `yaml:"max_backoff"`
+}
+
+// WALConfig bounds the write-ahead log on disk.
+type WALConfig struct {
+	// MaxAge drops segments whose data was written longer ago than this, sent or not.
+	MaxAge model.Duration `yaml:"max_age"`
+	// MaxSize drops the oldest segments, sent or not, while the segments take more than this.
+	// The checkpoint (series records of live series) comes on top.
+	MaxSize ByteSize `yaml:"max_size"`
+	// TruncateFrequency is how often acknowledged segments are checkpointed and deleted and
+	// the bounds above are enforced.
+	TruncateFrequency model.Duration `yaml:"truncate_frequency"`
+}
+
+// DefaultArguments returns the arguments used for keys the user leaves out.
+func DefaultArguments() Arguments {
+	return Arguments{
+		Endpoint: EndpointConfig{
+			RemoteTimeout:    model.Duration(30 * time.Second),
+			HTTPClientConfig: config.DefaultHTTPClientConfig,
+			Queue: QueueConfig{
+				Shards:            4,
+				Capacity:          10000,
+				MaxSamplesPerSend: 2000,
+				BatchSendDeadline: model.Duration(5 * time.Second),
+				MinBackoff:        model.Duration(30 * time.Millisecond),
+				MaxBackoff:        model.Duration(5 * time.Second),
+			},
+		},
+		WAL: WALConfig{
+			MaxAge:            model.Duration(4 * time.Hour),
+			MaxSize:           1 << 30,
+			TruncateFrequency: model.Duration(time.Minute),
+		},
+	}
+}
+
+// minWALSize keeps segments (an eighth of max_size, see segmentSize) at a sane size.
+const minWALSize = 1 << 20
+
+// reservedHeaders are set by the component itself and cannot be configured.
+var reservedHeaders = map[string]bool{
+	"Authorization":                     true,
+	"Content-Encoding":                  true,
+	"Content-Length":                    true,
+	"Content-Type":                      true,
+	"Host":                              true,
+	"User-Agent":                        true,
+	"X-Prometheus-Remote-Write-Version": true,
+}
+
+// Validate implements pipeline.Arguments.
+func (a *Arguments) Validate() error {
+	var errs []error
+	errs = append(errs, pipeline.Nest("endpoint", a.Endpoint.Validate()))
+	for name, value := range a.ExternalLabels {
+		if !model.UTF8Validation.IsValidLabelName(name) || name == model.MetricNameLabel {
+			errs = append(errs, pipeline.Field("external_labels."+name, "invalid label name %q", name))
+		}
+		if value == "" {
+			errs = append(errs, pipeline.Field("external_labels."+name, "empty value"))
+		}
+	}
+	errs = append(errs, pipeline.Nest("wal", a.WAL.Validate()))
+	return errors.Join(errs...)
+}
+
+// Validate checks the endpoint; field paths are relative to "endpoint".
+func (e *EndpointConfig) Validate() error {
+	var errs []error
+	switch u := e.URL.URL; {
+	case u == nil || u.String() == "":
+		errs = append(errs, pipeline.Field("url", "required"))
+	case u.Scheme != "http" && u.Scheme != "https":
+		errs = append(errs, pipeline.Field("url", "%q must be an absolute http or https URL", e.URL.Redacted()))
+	case u.Host == "":
+		errs = append(errs, pipeline.Field("url", "%q has no host", e.URL.Redacted()))
+	}
+	if e.RemoteTimeout <= 0 {
+		errs = append(errs, pipeline.Field("remote_timeout", "must be positive, got %s", e.RemoteTimeout))
+	}
+	for name, value := range e.Headers {
+		switch {
+		case !httpguts.ValidHeaderFieldName(name):
+			errs = append(errs, pipeline.Field("headers."+name, "invalid header name"))
+		case reservedHeaders[http.CanonicalHeaderKey(name)]:
+			errs = append(errs, pipeline.Field("headers."+name, "header is set by sonde and cannot be configured"))
+		case !httpguts.ValidHeaderFieldValue(value):
+			errs = append(errs, pipeline.Field("headers."+name, "invalid header value"))
+		}
+	}
+	if err := e.HTTPClientConfig.Validate(); err != nil {
+		errs = append(errs, err) // auth and TLS settings sit inline in endpoint
+	}
+	errs = append(errs, pipeline.Nest("queue", e.Queue.Validate()))
+	return errors.Join(errs...)
+}
+
+// Validate checks the queue; field paths are relative to "queue".
+func (q *QueueConfig) Validate() error {
+	var errs []error
+	if q.Shards <= 0 || q.Shards > 1000 {
+		errs = append(errs, pipeline.Field("shards", "must be between 1 and 1000, got %d", q.Shards))
+	}
+	if q.Capacity <= 0 {
+		errs = append(errs, pipeline.Field("capacity", "must be positive, got %d", q.Capacity))
+	}
+	if q.MaxSamplesPerSend <= 0 {
+		errs = append(errs, pipeline.Field("max_samples_per_send", "must be positive, got %d", q.MaxSamplesPerSend))
+	}
+	if q.BatchSendDeadline <= 0 {
+		errs = append(errs, pipeline.Field("batch_send_deadline", "must be positive, got %s", q.BatchSendDeadline))
+	}
+	if q.MinBackoff <= 0 {
+		errs = append(errs, pipeline.Field("min_backoff", "must be positive, got %s", q.MinBackoff))
+	}
+	if q.MaxBackoff < q.MinBackoff {
+		errs = append(errs, pipeline.Field("max_backoff", "must not be below min_backoff (%s), got %s", q.MinBackoff, q.MaxBackoff))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the WAL bounds; field paths are relative to "wal".
+func (w *WALConfig) Validate() error {
+	var errs []error
+	if w.MaxAge <= 0 {
+		errs = append(errs, pipeline.Field("max_age", "must be positive, got %s", w.MaxAge))
+	}
+	if w.MaxSize < minWALSize {
+		errs = append(errs, pipeline.Field("max_size", "must be at least %s, got %s", ByteSize(minWALSize), w.MaxSize))
+	}
+	if w.TruncateFrequency <= 0 {
+		errs = append(errs, pipeline.Field("truncate_frequency", "must be positive, got %s", w.TruncateFrequency))
+	}
+	return errors.Join(errs...)
+}
+
+// ByteSize is a size in bytes written as a plain integer or with a unit: "512MiB", "1GiB",
+// "100MB" (B, KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024).
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	// Longest suffixes first so "MiB" is not read as "B".
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"B", 1},
+}
+
+// ParseByteSize parses s as described on ByteSize.
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	num, mult := s, int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q: want a non-negative integer with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML accepts an integer number of bytes or a string with a unit. It uses the
+// callback form understood by every YAML library the project uses.
+func (b *ByteSize) UnmarshalYAML(unmarshal func(any) error) error {
+	var n int64
+	if err := unmarshal(&n); err == nil {
+		if n < 0 {
+			return fmt.Errorf("invalid size %d: must not be negative", n)
+		}
+		*b = ByteSize(n)
+		return nil
+	}
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	v, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML writes the size in its shortest exact binary unit.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+// String returns the size in its largest exact binary unit, e.g. "1GiB" or "1000B".
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && int64(b)%u.mult == 0 {
+			return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}

@@ -1,0 +1,242 @@
+package remotewrite
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/tsdb/record"
+	"github.com/prometheus/prometheus/tsdb/wlog"
+)
+
+// walReader tails the WAL from the acknowledged marker, segment by segment, and hands the
+// samples to the shards. Series records are not needed here: refs resolve through the
+// series table, which the startup replay and the appender keep complete for every sample
+// not yet acknowledged (series are collected only once the marker is past them).
+type walReader struct {
+	s             *sender
+	start         marker
+	shardPosValid bool
+	dec           record.Decoder
+	samples       []record.RefSample
+	staged        [][]queuedSample
+	lrMetrics     *wlog.LiveReaderMetrics
+}
+
+func newWALReader(s *sender, start marker, shardPosValid bool) *walReader {
+	return &walReader{
+		s:             s,
+		start:         start,
+		shardPosValid: shardPosValid,
+		dec:           record.NewDecoder(nil, s.logger),
+		staged:        make([][]queuedSample, len(s.shards)),
+		lrMetrics:     wlog.NewLiveReaderMetrics(nil),
+	}
+}
+
+type segmentEnd int
+
+const (
+	segmentComplete segmentEnd = iota // the writer moved to the next segment and this one is read
+	walDrained                        // draining and everything written is read
+	readerStopped                     // the context ended
+)
+
+func (r *walReader) run(ctx context.Context) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	draining := false
+	for seg := r.start.Acked.Segment; ; seg++ {
+		switch r.readSegment(ctx, seg, ticker.C, &draining) {
+		case readerStopped:
+			return
+		case walDrained:
+			for _, sh := range r.s.shards {
+				close(sh.in)
+			}
+			return
+		}
+		r.s.tracker.pushDone(walPos{Segment: seg + 1})
+	}
+}
+
+func (r *walReader) segmentExists(seg int) bool {
+	_, err := os.Stat(wlog.SegmentName(r.s.w.dir, seg))
+	return err == nil
+}
+
+// wait blocks until something may have been written, and reports false when ctx ended.
+func (r *walReader) wait(ctx context.Context, tick <-chan time.Time, draining *bool) bool {
+	var drain <-chan struct{}
+	if !*draining {
+		drain = r.s.drain
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-r.s.w.notify:
+	case <-tick:
+	case <-drain:
+		*draining = true
+	}
+	return true
+}
+
+func (r *walReader) readSegment(ctx context.Context, seg int, tick <-chan time.Time, draining *bool) segmentEnd {
+	f, err := wlog.OpenReadSegment(wlog.SegmentName(r.s.w.dir, seg))
+	for err != nil {
+		// Only the first segment can be missing (deleted by hand, or the marker is stale):
+		// the next ones are opened only once they exist.
+		if r.segmentExists(seg+1) || *draining {
+			r.s.logger.Warn("WAL segment cannot be read, skipping it", "segment", seg, "err", err)
+			if *draining {
+				return walDrained
+			}
+			return segmentComplete
+		}
+		if !r.wait(ctx, tick, draining) {
+			return readerStopped
+		}
+		f, err = wlog.OpenReadSegment(wlog.SegmentName(r.s.w.dir, seg))
+	}
+	defer f.Close()
+	lr := wlog.NewLiveReader(r.s.logger, r.lrMetrics, f)
+	corrupt := false
+	readAll := func() bool {
+		for !corrupt && lr.Next() {
+			if !r.process(ctx, seg, lr.Offset(), lr.Record()) {
+				return false
+			}
+		}
+		if err := lr.Err(); err != nil && !errors.Is(err, io.EOF) && !corrupt {
+			// The rest of this segment is lost; go on with the next one once it exists.
+			corrupt = true
+			r.s.w.corrupt(r.s.w.dir, seg, err)
+		}
+		return true
+	}
+	for {
+		if !readAll() {
+			return readerStopped
+		}
+		if r.segmentExists(seg + 1) {
+			// The writer moved on, so this segment is final: read what came in meanwhile.
+			if !readAll() {
+				return readerStopped
+			}
+			return segmentComplete
+		}
+		if *draining {
+			return walDrained // appends are closed: everything written is read
+		}
+		if !r.wait(ctx, tick, draining) {
+			return readerStopped
+		}
+	}
+}
+
+// process hands the samples of one record to the shards, and reports false if ctx ended.
+func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte) bool {
+	pos := walPos{Segment: seg, Offset: end}
+	if !r.start.Acked.less(pos) {
+		return true // acknowledged before the start
+	}
+	s := r.s
+	switch r.dec.Type(rec) {
+	case record.Samples, record.SamplesV2:
+	default:
+		s.tracker.pushDone(pos)
+		return true
+	}
+	samples, err := r.dec.Samples(rec, r.samples[:0])
+	r.samples = samples[:0]
+	if err != nil {
+		s.w.corrupt(s.w.dir, seg, err)
+		s.tracker.pushDone(pos)
+		return true
+	}
+	e := &recEntry{pos: pos}
+	nShards := uint64(len(s.shards))
+	n, unknown := 0, 0
+	for i, smp := range samples {
+		k := uint64(smp.Ref) % nShards
+		if r.shardPosValid && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(r.start.Shards[k]) {
+			continue // this shard acknowledged it before the start
+		}
+		ms := s.w.table.getByRef(chunks.HeadSeriesRef(smp.Ref))
+		if ms == nil {
+			unknown++
+			continue
+		}
+		r.staged[k] = append(r.staged[k], queuedSample{s: ms, t: smp.T, v: smp.V, rec: e, idx: int32(i)})
+		n++
+	}
+	if unknown > 0 {
+		s.m.samplesDropped.WithLabelValues(reasonUnknownSeries).Add(float64(unknown))
+	}
+	if n == 0 {
+		s.tracker.pushDone(pos)
+		return true
+	}
+	e.pending.Store(int64(n))
+	s.pending.Add(int64(n))
+	s.m.pendingSamples.Add(float64(n))
+	s.m.samplesIn.Add(float64(n))
+	s.tracker.push(e)
+	for k, items := range r.staged {
+		in := s.shards[k].in
+		for _, it := range items {
+			select {
+			case in <- it:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		clear(items)
+		r.staged[k] = items[:0]
+	}
+	return true
+}
+
+// countUnsent counts the samples in segments [from.Acked.Segment, to) that the marker does
+// not cover: what is lost when those segments are dropped unsent.
+func countUnsent(dir string, from marker, to, shards int) (int, error) {
+	valid := len(from.Shards) == shards
+	dec := record.NewDecoder(nil, nil)
+	var samples []record.RefSample
+	total := 0
+	for seg := from.Acked.Segment; seg < to; seg++ {
+		f, err := wlog.OpenReadSegment(wlog.SegmentName(dir, seg))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return total, err
+		}
+		lr := wlog.NewLiveReader(nil, wlog.NewLiveReaderMetrics(nil), f)
+		for lr.Next() {
+			end := lr.Offset()
+			if !from.Acked.less(walPos{Segment: seg, Offset: end}) {
+				continue
+			}
+			rec := lr.Record()
+			if t := dec.Type(rec); t != record.Samples && t != record.SamplesV2 {
+				continue
+			}
+			if samples, err = dec.Samples(rec, samples[:0]); err != nil {
+				break
+			}
+			for i, smp := range samples {
+				k := uint64(smp.Ref) % uint64(max(shards, 1))
+				if valid && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(from.Shards[k]) {
+					continue
+				}
+				total++
+			}
+		}
+		f.Close()
+	}
+	return total, nil
+}

@@ -1,0 +1,235 @@
+// Package remotewritetest provides a scriptable Prometheus remote-write 1.0 receiver for
+// tests: it decodes snappy-compressed protobuf requests, checks them against the spec,
+// records what it accepted and answers what the test tells it to (503 a few times, 429 with
+// Retry-After, 400, ...).
+package remotewritetest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// WritePath is the path the receiver serves.
+const WritePath = "/api/v1/write"
+
+// Sample is one accepted sample.
+type Sample struct {
+	T int64
+	V float64
+}
+
+// Response is a scripted answer.
+type Response struct {
+	Status     int    // HTTP status code
+	RetryAfter string // value of the Retry-After header, if not empty
+	Body       string // response body
+}
+
+// Request is what the receiver saw of one request.
+type Request struct {
+	Time    time.Time
+	Status  int         // the status answered
+	Samples int         // samples in the request; 0 if it could not be decoded
+	Header  http.Header // request headers
+}
+
+// Receiver is a remote-write receiver on an httptest.Server. It is safe for concurrent use.
+type Receiver struct {
+	// URL is the full write URL (server address + WritePath).
+	URL string
+
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	script     []Response
+	sticky     *Response
+	series     map[string][]Sample // by labels in Prometheus text form, e.g. {__name__="up"}
+	requests   []Request
+	problems   []string
+	total      int
+	duplicates int
+}
+
+// NewReceiver starts a receiver that accepts everything (204) until told otherwise. It is
+// closed when the test ends.
+func NewReceiver(tb testing.TB) *Receiver {
+	r := &Receiver{series: map[string][]Sample{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
+	r.URL = r.srv.URL + WritePath
+	tb.Cleanup(r.Close)
+	return r
+}
+
+// Close shuts the server down.
+func (r *Receiver) Close() { r.srv.Close() }
+
+// Script queues answers for the next requests, one each, before the default.
+func (r *Receiver) Script(resps ...Response) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.script = append(r.script, resps...)
+}
+
+// FailWith answers resp to every request (after any scripted ones) until Recover.
+func (r *Receiver) FailWith(resp Response) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sticky = &resp
+}
+
+// Recover undoes FailWith.
+func (r *Receiver) Recover() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sticky = nil
+}
+
+// SampleCount returns how many samples were accepted, duplicates included.
+func (r *Receiver) SampleCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total
+}
+
+// Duplicates returns how many accepted samples repeated the newest timestamp of their series.
+func (r *Receiver) Duplicates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.duplicates
+}
+
+// Series returns a copy of the accepted samples by series (labels in Prometheus text form).
+func (r *Receiver) Series() map[string][]Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][]Sample, len(r.series))
+	for k, v := range r.series {
+		out[k] = append([]Sample(nil), v...)
+	}
+	return out
+}
+
+// Requests returns every request seen, in order.
+func (r *Receiver) Requests() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.requests...)
+}
+
+// Problems returns the spec violations seen: wrong method or headers, a body that is not
+// snappy block format or not a WriteRequest, unsorted or duplicate labels, and accepted
+// timestamps that went back for a series.
+func (r *Receiver) Problems() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.problems...)
+}
+
+func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
+	var problems []string
+	check := func(ok bool, format string, a ...any) {
+		if !ok {
+			problems = append(problems, fmt.Sprintf(format, a...))
+		}
+	}
+	check(req.Method == http.MethodPost, "method %s, want POST", req.Method)
+	check(req.URL.Path == WritePath, "path %s, want %s", req.URL.Path, WritePath)
+	check(req.Header.Get("Content-Encoding") == "snappy", "Content-Encoding %q, want snappy", req.Header.Get("Content-Encoding"))
+	check(req.Header.Get("Content-Type") == "application/x-protobuf", "Content-Type %q, want application/x-protobuf", req.Header.Get("Content-Type"))
+	check(req.Header.Get("X-Prometheus-Remote-Write-Version") == "0.1.0",
+		"X-Prometheus-Remote-Write-Version %q, want 0.1.0", req.Header.Get("X-Prometheus-Remote-Write-Version"))
+	check(req.Header.Get("User-Agent") != "", "no User-Agent")
+
+	var wr prompb.WriteRequest
+	decoded := false
+	compressed, err := io.ReadAll(req.Body)
+	if err != nil {
+		// The client gave up mid-request (it was stopped): not a protocol violation.
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if raw, err := snappy.Decode(nil, compressed); err != nil {
+		check(false, "body is not snappy block format: %v", err)
+	} else if err := wr.Unmarshal(raw); err != nil {
+		check(false, "body is not a WriteRequest: %v", err)
+	} else {
+		decoded = true
+	}
+	n := 0
+	for _, ts := range wr.Timeseries {
+		n += len(ts.Samples)
+		names := make([]string, len(ts.Labels))
+		for i, l := range ts.Labels {
+			names[i] = l.Name
+		}
+		check(sort.StringsAreSorted(names), "labels not sorted: %v", names)
+		for i := 1; i < len(names); i++ {
+			check(names[i] != names[i-1], "duplicate label %q", names[i])
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	resp := Response{Status: http.StatusNoContent}
+	switch {
+	case len(problems) > 0 || !decoded:
+		resp = Response{Status: http.StatusBadRequest, Body: strings.Join(problems, "; ")}
+	case len(r.script) > 0:
+		resp, r.script = r.script[0], r.script[1:]
+	case r.sticky != nil:
+		resp = *r.sticky
+	}
+	r.problems = append(r.problems, problems...)
+	r.requests = append(r.requests, Request{Time: time.Now(), Status: resp.Status, Samples: n, Header: req.Header.Clone()})
+	if resp.Status/100 == 2 {
+		r.record(wr)
+	}
+	if resp.RetryAfter != "" {
+		w.Header().Set("Retry-After", resp.RetryAfter)
+	}
+	w.WriteHeader(resp.Status)
+	_, _ = io.WriteString(w, resp.Body)
+}
+
+func (r *Receiver) record(wr prompb.WriteRequest) {
+	for _, ts := range wr.Timeseries {
+		key := labelsString(ts.Labels)
+		got := r.series[key]
+		for _, s := range ts.Samples {
+			if len(got) > 0 {
+				last := got[len(got)-1].T
+				if s.Timestamp < last {
+					r.problems = append(r.problems, fmt.Sprintf("%s: timestamp %d went back (newest accepted %d)", key, s.Timestamp, last))
+				} else if s.Timestamp == last {
+					r.duplicates++
+				}
+			}
+			got = append(got, Sample{T: s.Timestamp, V: s.Value})
+			r.total++
+		}
+		r.series[key] = got
+	}
+}
+
+func labelsString(ls []prompb.Label) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, l := range ls {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%q", l.Name, l.Value)
+	}
+	b.WriteByte('}')
+	return b.String()
+}

@@ -1,0 +1,218 @@
+package remotewrite
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// shard sends the samples of the series mapped to it, in WAL order, one batch at a time.
+// A batch is retried until it is acknowledged or rejected for good, so a series' samples
+// are never sent out of order.
+type shard struct {
+	s  *sender
+	in chan queuedSample
+
+	mu    sync.Mutex
+	acked samplePos // last sample acknowledged or dropped
+
+	batch []queuedSample
+	req   prompb.WriteRequest
+	lbls  []prompb.Label
+	smpl  []prompb.Sample
+	pb    []byte
+	body  []byte
+}
+
+func (sh *shard) run(ctx context.Context) {
+	deadline := time.Duration(sh.s.cfg.BatchSendDeadline)
+	timer := time.NewTimer(deadline)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case it, ok := <-sh.in:
+			if !ok { // the reader drained the WAL: send the rest and stop
+				if len(sh.batch) > 0 {
+					sh.send(ctx)
+				}
+				return
+			}
+			if len(sh.batch) == 0 {
+				timer.Reset(deadline)
+			}
+			sh.batch = append(sh.batch, it)
+			if len(sh.batch) >= sh.s.cfg.MaxSamplesPerSend {
+				timer.Stop()
+				if !sh.send(ctx) {
+					return
+				}
+			}
+		case <-timer.C:
+			if len(sh.batch) > 0 && !sh.send(ctx) {
+				return
+			}
+		}
+	}
+}
+
+// send sends the batch until it is acknowledged or rejected for good, and reports false
+// if ctx ended first (the batch then stays unacknowledged).
+func (sh *shard) send(ctx context.Context) bool {
+	s, m, n := sh.s, sh.s.m, len(sh.batch)
+	body := sh.encode()
+	failed := false
+	defer func() {
+		if failed {
+			s.failing.Add(-1)
+		}
+	}()
+	for attempt := 0; ; attempt++ {
+		if ctx.Err() != nil {
+			return false
+		}
+		if attempt > 0 {
+			m.samplesRetried.Add(float64(n))
+		}
+		start := time.Now()
+		res := s.client.store(ctx, body)
+		m.requestDuration.Observe(time.Since(start).Seconds())
+		code := "error"
+		if res.status != 0 {
+			code = strconv.Itoa(res.status)
+		}
+		m.requests.WithLabelValues(code).Inc()
+
+		if res.err == nil {
+			m.samplesSent.Add(float64(n))
+			m.sentBytes.Add(float64(len(body)))
+			if attempt > 0 {
+				s.logger.Info("remote write recovered", "url", s.url, "attempts", attempt+1)
+			}
+			s.health.Set(pipeline.HealthHealthy, "")
+			sh.ack()
+			return true
+		}
+
+		if ctx.Err() != nil {
+			return false // stopping: the batch stays unacknowledged
+		}
+		m.samplesFailed.Add(float64(n))
+		m.lastSendError.SetToCurrentTime()
+		if !failed {
+			failed = true
+			s.failing.Add(1)
+		}
+		if !res.retryable() {
+			s.logger.Warn("receiver rejected batch, dropped", "url", s.url, "status", res.status, "samples", n, "body", res.body)
+			s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("last batch rejected by %s with status %d: %s", s.url, res.status, res.body))
+			m.samplesDropped.WithLabelValues(reasonHTTP4xx).Add(float64(n))
+			sh.ack()
+			return true
+		}
+		s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("sending to %s failed: %v", s.url, res.err))
+		if s.flushing.Load() {
+			s.abortFlush()
+			return false
+		}
+		d := res.retryAfter
+		if d == 0 {
+			d = backoff(attempt, time.Duration(s.cfg.MinBackoff), time.Duration(s.cfg.MaxBackoff))
+		}
+		if attempt == 0 {
+			s.logger.Warn("remote write failed, retrying", "url", s.url, "status", res.status, "err", res.err, "retry_in", d)
+		} else {
+			s.logger.Debug("remote write failed again, retrying", "url", s.url, "status", res.status, "attempt", attempt+1, "retry_in", d)
+		}
+		if s.sleep(ctx, d) != nil {
+			return false
+		}
+	}
+}
+
+// ack marks the batch done: records' pending counts, the shard position, metrics.
+func (sh *shard) ack() {
+	s := sh.s
+	var (
+		cur  *recEntry
+		run  int
+		maxT = int64(minTimestamp)
+	)
+	for i := range sh.batch {
+		it := &sh.batch[i]
+		if it.rec != cur {
+			if cur != nil {
+				s.tracker.done(cur, run)
+			}
+			cur, run = it.rec, 0
+		}
+		run++
+		maxT = max(maxT, it.t)
+	}
+	if cur != nil {
+		s.tracker.done(cur, run)
+	}
+	last := sh.batch[len(sh.batch)-1]
+	sh.mu.Lock()
+	sh.acked = samplePos{Segment: last.rec.pos.Segment, Offset: last.rec.pos.Offset, Index: int(last.idx)}
+	sh.mu.Unlock()
+	observeMax(&s.m.highestSentMs, s.m.highestSent, maxT)
+	s.pending.Add(int64(-len(sh.batch)))
+	s.m.pendingSamples.Sub(float64(len(sh.batch)))
+	clear(sh.batch)
+	sh.batch = sh.batch[:0]
+}
+
+// encode builds the snappy-compressed (block format) prompb.WriteRequest for the batch,
+// one time series per sample as remote write 1.0 senders do, reusing the shard's buffers.
+func (sh *shard) encode() []byte {
+	n := len(sh.batch)
+	if cap(sh.smpl) < n {
+		sh.smpl = make([]prompb.Sample, n)
+	}
+	smpl := sh.smpl[:n]
+	ts := sh.req.Timeseries[:0]
+	lbls := sh.lbls[:0]
+	for i := range sh.batch {
+		it := &sh.batch[i]
+		start := len(lbls)
+		lbls = appendLabels(lbls, it.s.lset, sh.s.ext)
+		smpl[i] = prompb.Sample{Value: it.v, Timestamp: it.t}
+		ts = append(ts, prompb.TimeSeries{Labels: lbls[start:len(lbls):len(lbls)], Samples: smpl[i : i+1 : i+1]})
+	}
+	sh.req.Timeseries, sh.lbls = ts, lbls
+	size := sh.req.Size()
+	if cap(sh.pb) < size {
+		sh.pb = make([]byte, size)
+	}
+	k, _ := sh.req.MarshalToSizedBuffer(sh.pb[:size]) // cannot fail: the buffer has Size() bytes
+	sh.body = snappy.Encode(sh.body[:cap(sh.body)], sh.pb[size-k:size])
+	return sh.body
+}
+
+// appendLabels appends the series labels merged with the sorted external labels (the
+// series' own value wins), keeping the result sorted by name as remote write requires.
+func appendLabels(dst []prompb.Label, ls labels.Labels, ext []prompb.Label) []prompb.Label {
+	j := 0
+	ls.Range(func(l labels.Label) {
+		for j < len(ext) && ext[j].Name < l.Name {
+			dst = append(dst, ext[j])
+			j++
+		}
+		if j < len(ext) && ext[j].Name == l.Name {
+			j++
+		}
+		dst = append(dst, prompb.Label{Name: l.Name, Value: l.Value})
+	})
+	return append(dst, ext[j:]...)
+}

@@ -1,0 +1,361 @@
+package remotewrite
+
+// The WAL is the Prometheus agent's format (tsdb/wlog segments and checkpoints holding
+// tsdb/record series and samples records), but not tsdb/agent.DB plus
+// storage/remote.QueueManager: the agent DB truncates only up to what
+// *remote.Storage.LowestSentTimestamp reports, and the remote-write WAL watcher starts at
+// "now" on every start, so everything still unsent when Prometheus restarts is skipped. sonde
+// promises the opposite: after a restart or a crash, whatever is in the WAL and was not
+// acknowledged is sent. So the appender, the reader (reader.go) and truncation here share one
+// series table and an acknowledged marker (marker.go).
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/tsdb/record"
+	"github.com/prometheus/prometheus/tsdb/wlog"
+	"github.com/prometheus/prometheus/util/compression"
+)
+
+const (
+	maxSamplesPerRecord = 5000 // bounds records, so one never outgrows a segment
+	maxSeriesPerRecord  = 1000
+	walCompression      = compression.Snappy
+)
+
+var errClosed = errors.New("prometheus.remote_write is not running")
+
+// segmentSize is an eighth of max_size (so the size bound is enforced in steps of at most
+// 12.5%), between 128KiB and wlog's default of 128MiB, in whole 32KiB pages.
+func segmentSize(maxSize ByteSize) int {
+	const page = 32 << 10
+	s := int64(maxSize) / 8 &^ (page - 1)
+	return int(min(max(s, 4*page), wlog.DefaultSegmentSize))
+}
+
+// walStorage is the write side of the WAL and the owner of the series table.
+type walStorage struct {
+	dir    string
+	logger *slog.Logger
+	m      *metrics
+	wl     *wlog.WL
+	table  *seriesTable
+	notify chan struct{} // signalled (coalesced) after every write, for the reader
+
+	closing atomic.Bool   // set first on shutdown: appenders fail fast
+	epoch   atomic.Uint32 // truncation epoch, for series garbage collection
+
+	// commitMu serialises commits, segment changes and series GC, so that a series record
+	// always precedes the first samples record that refers to it and GC never removes a
+	// series a commit is writing.
+	commitMu   sync.Mutex
+	closed     bool
+	curSeg     int
+	segStart   time.Time
+	segDirty   bool // the current segment has records
+	enc        record.Encoder
+	seriesBuf  []record.RefSeries
+	samplesBuf []record.RefSample
+	recBuf     []byte
+	recs       [][]byte
+}
+
+// openWAL opens (creating if needed) the WAL in dir and replays it: the last checkpoint
+// and every segment, to rebuild the series table, each series' newest timestamp (so the
+// out-of-order check survives restarts) and the highest ref. Corrupt segments are logged,
+// counted and skipped from the damage on; the write side always starts a new segment.
+func openWAL(dir string, segSize int, logger *slog.Logger, m *metrics) (*walStorage, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create WAL directory: %w", err)
+	}
+	if err := wlog.DeleteTempCheckpoints(logger, dir); err != nil {
+		return nil, err
+	}
+	if err := removeSegmentGaps(dir, logger); err != nil {
+		return nil, err
+	}
+	w := &walStorage{
+		dir:    dir,
+		logger: logger,
+		m:      m,
+		table:  newSeriesTable(),
+		notify: make(chan struct{}, 1),
+	}
+	start := time.Now()
+	if err := w.replay(); err != nil {
+		return nil, err
+	}
+	wl, err := wlog.NewSize(logger, nil, dir, segSize, walCompression)
+	if err != nil {
+		return nil, fmt.Errorf("open WAL: %w", err)
+	}
+	w.wl = wl
+	_, last, err := wlog.Segments(dir)
+	if err != nil {
+		wl.Close()
+		return nil, err
+	}
+	w.curSeg, w.segStart = last, time.Now()
+	m.activeSeries.Set(float64(w.table.active.Load()))
+	logger.Info("WAL replayed", "dir", dir, "series", w.table.active.Load(), "write_segment", last,
+		"duration", time.Since(start).Round(time.Millisecond))
+	return w, nil
+}
+
+// removeSegmentGaps deletes segments before a gap in the numbering (left by a failed
+// deletion or by hand), which wlog refuses to open.
+func removeSegmentGaps(dir string, logger *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var idx []int
+	for _, e := range entries {
+		if k, err := strconv.Atoi(e.Name()); err == nil && !e.IsDir() {
+			idx = append(idx, k)
+		}
+	}
+	sort.Ints(idx)
+	for i := len(idx) - 1; i > 0; i-- {
+		if idx[i-1]+1 != idx[i] {
+			logger.Warn("WAL segments are not contiguous, deleting the ones before the gap",
+				"first", idx[0], "gap_before", idx[i])
+			for _, k := range idx[:i] {
+				if err := os.Remove(wlog.SegmentName(dir, k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+func (w *walStorage) replay() error {
+	first := 0
+	cpDir, cpIdx, err := wlog.LastCheckpoint(w.dir)
+	switch {
+	case err == nil:
+		first = cpIdx + 1
+		if err := w.replayDir(cpDir, cpIdx); err != nil {
+			return err
+		}
+	case !errors.Is(err, record.ErrNotFound):
+		return fmt.Errorf("find WAL checkpoint: %w", err)
+	}
+	lo, hi, err := wlog.Segments(w.dir)
+	if err != nil {
+		return fmt.Errorf("list WAL segments: %w", err)
+	}
+	for seg := max(lo, first); lo >= 0 && seg <= hi; seg++ {
+		if err := w.replaySegment(seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replayDir replays a checkpoint directory; its series count as written in segment seg.
+func (w *walStorage) replayDir(dir string, seg int) error {
+	sr, err := wlog.NewSegmentsReader(dir)
+	if err != nil {
+		return fmt.Errorf("open WAL checkpoint: %w", err)
+	}
+	defer sr.Close()
+	return w.replayRecords(wlog.NewReader(sr), seg, dir)
+}
+
+func (w *walStorage) replaySegment(seg int) error {
+	s, err := wlog.OpenReadSegment(wlog.SegmentName(w.dir, seg))
+	if err != nil {
+		return fmt.Errorf("open WAL segment: %w", err)
+	}
+	rd := wlog.NewSegmentBufReader(s)
+	defer rd.Close()
+	return w.replayRecords(wlog.NewReader(rd), seg, s.Dir())
+}
+
+func (w *walStorage) replayRecords(r *wlog.Reader, seg int, where string) error {
+	dec := record.NewDecoder(nil, w.logger)
+	var (
+		series  []record.RefSeries
+		samples []record.RefSample
+		err     error
+	)
+	for r.Next() {
+		rec := r.Record()
+		switch dec.Type(rec) {
+		case record.Series:
+			if series, err = dec.Series(rec, series[:0]); err != nil {
+				w.corrupt(where, seg, err)
+				continue
+			}
+			for _, s := range series {
+				w.table.replay(s.Ref, s.Labels, seg, 0)
+			}
+		case record.Samples, record.SamplesV2:
+			if samples, err = dec.Samples(rec, samples[:0]); err != nil {
+				w.corrupt(where, seg, err)
+				continue
+			}
+			for _, smp := range samples {
+				if s := w.table.getByRef(smp.Ref); s != nil {
+					if smp.T > s.lastTs.Load() {
+						s.lastTs.Store(smp.T)
+					}
+					if int32(seg) > s.lastSegment.Load() {
+						s.lastSegment.Store(int32(seg))
+					}
+				}
+			}
+		}
+	}
+	if err := r.Err(); err != nil {
+		w.corrupt(where, seg, err)
+	}
+	return nil
+}
+
+func (w *walStorage) corrupt(where string, seg int, err error) {
+	w.m.walCorruptions.Inc()
+	w.logger.Warn("corrupt WAL data skipped", "dir", where, "segment", seg, "err", err)
+}
+
+// commit writes pending samples (and the series records of series new to the WAL) as one
+// transaction and wakes the reader. Samples that are not newer than their series' newest
+// committed sample are dropped and counted.
+func (w *walStorage) commit(pending []pendingSample) error {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	if w.closed {
+		w.m.samplesDropped.WithLabelValues(reasonClosed).Add(float64(len(pending)))
+		return errClosed
+	}
+	epoch := w.epoch.Load()
+	series, samples := w.seriesBuf[:0], w.samplesBuf[:0]
+	maxT := int64(minTimestamp)
+	var ooo, dup int
+	for i := range pending {
+		p := &pending[i]
+		s := p.s
+		if s.lastSegment.Load() == segRemoved {
+			// Collected since Append looked it up: take (or recreate) the live one.
+			var created bool
+			if s, created = w.table.getOrCreate(s.lset, epoch); created {
+				w.m.seriesCreated.Inc()
+			}
+			p.s = s
+		}
+		switch last := s.lastTs.Load(); {
+		case p.t < last:
+			ooo++
+			p.s = nil
+			continue
+		case p.t == last:
+			dup++
+			p.s = nil
+			continue
+		}
+		s.lastTs.Store(p.t)
+		if s.lastSegment.Load() == segNotLogged {
+			s.lastSegment.Store(segLogging)
+			series = append(series, record.RefSeries{Ref: s.ref, Labels: s.lset})
+		}
+		samples = append(samples, record.RefSample{Ref: s.ref, T: p.t, V: p.v})
+		maxT = max(maxT, p.t)
+	}
+	if ooo > 0 {
+		w.m.samplesDropped.WithLabelValues(reasonOutOfOrder).Add(float64(ooo))
+	}
+	if dup > 0 {
+		w.m.samplesDropped.WithLabelValues(reasonDuplicate).Add(float64(dup))
+	}
+	w.seriesBuf, w.samplesBuf = series[:0], samples[:0]
+	if len(samples) == 0 {
+		return nil
+	}
+
+	buf, recs := w.recBuf[:0], w.recs[:0]
+	for i := 0; i < len(series); i += maxSeriesPerRecord {
+		start := len(buf)
+		buf = w.enc.Series(series[i:min(i+maxSeriesPerRecord, len(series))], buf)
+		recs = append(recs, buf[start:])
+	}
+	for i := 0; i < len(samples); i += maxSamplesPerRecord {
+		start := len(buf)
+		buf = w.enc.Samples(samples[i:min(i+maxSamplesPerRecord, len(samples))], buf)
+		recs = append(recs, buf[start:])
+	}
+	if cap(buf) <= 4<<20 { // do not pin huge buffers after a huge commit
+		w.recBuf, w.recs = buf[:0], recs[:0]
+	}
+	if err := w.wl.Log(recs...); err != nil {
+		for _, s := range series {
+			if ms := w.table.getByRef(s.Ref); ms != nil {
+				ms.lastSegment.Store(segNotLogged)
+			}
+		}
+		w.m.samplesDropped.WithLabelValues(reasonWALWrite).Add(float64(len(samples)))
+		return fmt.Errorf("write WAL: %w", err)
+	}
+	w.followSegment()
+	seg := int32(w.curSeg)
+	for i := range pending {
+		if s := pending[i].s; s != nil {
+			s.lastSegment.Store(seg)
+			s.seenEpoch.Store(epoch)
+		}
+	}
+	w.segDirty = true
+	w.m.samplesAppended.Add(float64(len(samples)))
+	observeMax(&w.m.highestAppendedMs, w.m.highestAppended, maxT)
+	w.wake()
+	return nil
+}
+
+// followSegment notices segments wlog started by itself (the current one was full). The
+// records just written are in the newest one, so the result is an upper bound.
+func (w *walStorage) followSegment() {
+	for {
+		if _, err := os.Stat(wlog.SegmentName(w.dir, w.curSeg+1)); err != nil {
+			return
+		}
+		w.curSeg++
+		w.segStart = time.Now()
+	}
+}
+
+func (w *walStorage) wake() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// currentSegment returns the segment being written.
+func (w *walStorage) currentSegment() int {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	return w.curSeg
+}
+
+// closeAppends makes every later commit fail; a commit in progress finishes first.
+func (w *walStorage) closeAppends() {
+	w.closing.Store(true)
+	w.commitMu.Lock()
+	w.closed = true
+	w.commitMu.Unlock()
+}
+
+// close flushes and closes the WAL; closeAppends must have been called.
+func (w *walStorage) close() error {
+	return w.wl.Close()
+}
