@@ -99,14 +99,14 @@ func BenchmarkEncodeSend(b *testing.B) {
 		b.ReportAllocs()
 		var size int
 		for n := 0; n < b.N; n++ {
-			size = len(sh.encode())
+			size = len(sh.encode(sh.batch))
 		}
 		b.ReportMetric(float64(size), "bytes/request")
 	})
 	b.Run("encode+send", func(b *testing.B) {
 		b.ReportAllocs()
 		for n := 0; n < b.N; n++ {
-			body := sh.encode()
+			body := sh.encode(sh.batch)
 			if res := s.client.store(context.Background(), body); res.err != nil {
 				b.Fatal(res.err)
 			}

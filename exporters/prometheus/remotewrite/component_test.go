@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
@@ -45,7 +46,7 @@ func TestSendFollowsSpec(t *testing.T) {
 
 func TestNonRetryable4xxIsDroppedNotRetried(t *testing.T) {
 	r := remotewritetest.NewReceiver(t)
-	r.Script(remotewritetest.Response{Status: http.StatusBadRequest, Body: "out of order sample"})
+	r.Script(remotewritetest.Response{Status: http.StatusBadRequest, Body: "invalid label name"})
 	args := testArgs(t, r.URL)
 	args.Endpoint.Queue.Shards = 1
 	in := start(t, t.TempDir(), args, nil)
@@ -55,7 +56,7 @@ func TestNonRetryable4xxIsDroppedNotRetried(t *testing.T) {
 		return in.dropped(reasonHTTP4xx) == 10 && in.health.Get().State == pipeline.HealthUnhealthy
 	}, 10*time.Second, time.Millisecond)
 	require.Len(t, r.Requests(), 1, "a 400 must not be retried")
-	require.Contains(t, in.logs.String(), "receiver rejected batch")
+	require.Contains(t, in.logs.String(), "receiver rejected samples")
 	require.Contains(t, in.logs.String(), "status=400")
 
 	// The marker moved past the dropped batch: later samples flow, the dropped ones never come.
@@ -63,6 +64,33 @@ func TestNonRetryable4xxIsDroppedNotRetried(t *testing.T) {
 	waitSamples(t, r, 10)
 	require.Equal(t, 10, r.SampleCount())
 	require.Eventually(t, func() bool { return in.health.Get().State == pipeline.HealthHealthy }, 10*time.Second, time.Millisecond)
+}
+
+// TestRejectedSamplesDoNotTakeTheBatchDown: after a crash sonde re-sends up to a second of
+// samples the receiver already has; a Prometheus rejects the whole request for them (400 out
+// of order). The batch is split so that only those samples are dropped.
+func TestRejectedSamplesDoNotTakeTheBatchDown(t *testing.T) {
+	r := remotewritetest.NewReceiver(t)
+	r.RejectLikePrometheus()
+	args := testArgs(t, r.URL)
+	args.Endpoint.Queue.Shards = 1
+	args.Endpoint.Queue.BatchSendDeadline = model.Duration(time.Second)
+
+	// Another sender delivered series 0..3 up to t=3000 already.
+	first := start(t, t.TempDir(), args, nil)
+	first.appendSamples(t, 4, 4, 0)
+	waitSamples(t, r, 16)
+
+	// This one sends t=0..7000 for series 0..3 in one batch: 0..3000 are old news.
+	in := start(t, t.TempDir(), args, nil)
+	in.appendSamples(t, 4, 8, 0)
+	waitSamples(t, r, 32)
+	require.Eventually(t, func() bool { return in.dropped(reasonHTTP4xx) > 0 }, 10*time.Second, time.Millisecond)
+	require.Empty(t, r.Problems())
+	for _, samples := range r.Series() {
+		require.Len(t, samples, 8, "every new sample of every series arrived")
+	}
+	require.LessOrEqual(t, in.dropped(reasonHTTP4xx), 16.0, "only the old samples were dropped")
 }
 
 // sleepRecorder replaces the retry wait: it records each delay and waits only briefly.

@@ -3,7 +3,9 @@ package remotewrite
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,17 +71,86 @@ func (sh *shard) run(ctx context.Context) {
 // send sends the batch until it is acknowledged or rejected for good, and reports false
 // if ctx ended first (the batch then stays unacknowledged).
 func (sh *shard) send(ctx context.Context) bool {
-	s, m, n := sh.s, sh.s.m, len(sh.batch)
-	body := sh.encode()
+	s := sh.s
 	failed := false
 	defer func() {
 		if failed {
 			s.failing.Add(-1)
 		}
 	}()
+	res, ok := sh.deliver(ctx, sh.batch, &failed)
+	if !ok {
+		return false
+	}
+	if res.err != nil {
+		// Rejected for good. When the receiver objects to single samples (a Prometheus
+		// answers 400 to a whole request for one out-of-order or too-old sample, which is
+		// what re-sent samples look like after a crash), one sample must not take the others
+		// down: split and deliver the parts that the receiver accepts.
+		dropped := len(sh.batch)
+		if sampleLevelRejection(res) {
+			if dropped, ok = sh.split(ctx, sh.batch, maxSplitDepth, &failed); !ok {
+				return false
+			}
+		}
+		s.logger.Warn("receiver rejected samples, dropped", "url", s.url, "status", res.status,
+			"samples", dropped, "batch", len(sh.batch), "body", res.body)
+		s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("%d samples rejected by %s with status %d: %s", dropped, s.url, res.status, res.body))
+		s.m.samplesDropped.WithLabelValues(reasonHTTP4xx).Add(float64(dropped))
+	}
+	sh.ack()
+	return true
+}
+
+// maxSplitDepth bounds the requests spent on a rejected batch: at most 2^maxSplitDepth parts.
+const maxSplitDepth = 5
+
+// sampleLevelRejection reports whether a permanent rejection names a problem of single
+// samples rather than of the request (auth, size, format).
+func sampleLevelRejection(res sendResult) bool {
+	if res.status != http.StatusBadRequest {
+		return false
+	}
+	b := strings.ToLower(res.body)
+	for _, k := range []string{"out of order", "out-of-order", "out of bounds", "duplicate sample", "too old", "too far"} {
+		if strings.Contains(b, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// split delivers the two halves of items on their own, recursively up to depth, and returns
+// how many samples were rejected for good.
+func (sh *shard) split(ctx context.Context, items []queuedSample, depth int, failed *bool) (dropped int, ok bool) {
+	if len(items) < 2 || depth == 0 {
+		return len(items), true
+	}
+	for _, part := range [][]queuedSample{items[:len(items)/2], items[len(items)/2:]} {
+		res, ok := sh.deliver(ctx, part, failed)
+		if !ok {
+			return 0, false
+		}
+		if res.err != nil {
+			d, ok := sh.split(ctx, part, depth-1, failed)
+			if !ok {
+				return 0, false
+			}
+			dropped += d
+		}
+	}
+	return dropped, true
+}
+
+// deliver sends items until they are acknowledged (res.err == nil) or rejected for good
+// (res.err != nil), retrying 5xx, 429 and network errors with backoff. It reports false
+// when ctx ended first or a flush gave up.
+func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool) (sendResult, bool) {
+	s, m, n := sh.s, sh.s.m, len(items)
+	body := sh.encode(items)
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
-			return false
+			return sendResult{}, false
 		}
 		if attempt > 0 {
 			m.samplesRetried.Add(float64(n))
@@ -100,30 +171,24 @@ func (sh *shard) send(ctx context.Context) bool {
 				s.logger.Info("remote write recovered", "url", s.url, "attempts", attempt+1)
 			}
 			s.health.Set(pipeline.HealthHealthy, "")
-			sh.ack()
-			return true
+			return res, true
 		}
-
 		if ctx.Err() != nil {
-			return false // stopping: the batch stays unacknowledged
+			return res, false // stopping: the batch stays unacknowledged
 		}
 		m.samplesFailed.Add(float64(n))
 		m.lastSendError.SetToCurrentTime()
-		if !failed {
-			failed = true
+		if !*failed {
+			*failed = true
 			s.failing.Add(1)
 		}
 		if !res.retryable() {
-			s.logger.Warn("receiver rejected batch, dropped", "url", s.url, "status", res.status, "samples", n, "body", res.body)
-			s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("last batch rejected by %s with status %d: %s", s.url, res.status, res.body))
-			m.samplesDropped.WithLabelValues(reasonHTTP4xx).Add(float64(n))
-			sh.ack()
-			return true
+			return res, true
 		}
 		s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("sending to %s failed: %v", s.url, res.err))
 		if s.flushing.Load() {
 			s.abortFlush()
-			return false
+			return res, false
 		}
 		d := res.retryAfter
 		if d == 0 {
@@ -135,7 +200,7 @@ func (sh *shard) send(ctx context.Context) bool {
 			s.logger.Debug("remote write failed again, retrying", "url", s.url, "status", res.status, "attempt", attempt+1, "retry_in", d)
 		}
 		if s.sleep(ctx, d) != nil {
-			return false
+			return res, false
 		}
 	}
 }
@@ -173,18 +238,18 @@ func (sh *shard) ack() {
 	sh.batch = sh.batch[:0]
 }
 
-// encode builds the snappy-compressed (block format) prompb.WriteRequest for the batch,
-// one time series per sample as remote write 1.0 senders do, reusing the shard's buffers.
-func (sh *shard) encode() []byte {
-	n := len(sh.batch)
+// encode builds the snappy-compressed (block format) prompb.WriteRequest for items, one
+// time series per sample as remote write 1.0 senders do, reusing the shard's buffers.
+func (sh *shard) encode(items []queuedSample) []byte {
+	n := len(items)
 	if cap(sh.smpl) < n {
 		sh.smpl = make([]prompb.Sample, n)
 	}
 	smpl := sh.smpl[:n]
 	ts := sh.req.Timeseries[:0]
 	lbls := sh.lbls[:0]
-	for i := range sh.batch {
-		it := &sh.batch[i]
+	for i := range items {
+		it := &items[i]
 		start := len(lbls)
 		lbls = appendLabels(lbls, it.s.lset, sh.s.ext)
 		smpl[i] = prompb.Sample{Value: it.v, Timestamp: it.t}

@@ -58,6 +58,33 @@ type Receiver struct {
 	problems   []string
 	total      int
 	duplicates int
+	promOrder  bool
+}
+
+// RejectLikePrometheus makes the receiver answer as a Prometheus TSDB does: a request with
+// any sample older than the newest one stored for its series is rejected as a whole (400
+// "out of order sample"); an identical re-sent newest sample is ignored.
+func (r *Receiver) RejectLikePrometheus() {
+	r.mu.Lock()
+	r.promOrder = true
+	r.mu.Unlock()
+}
+
+// outOfOrder reports whether wr holds a sample Prometheus would reject. The caller holds r.mu.
+func (r *Receiver) outOfOrder(wr prompb.WriteRequest) bool {
+	for _, ts := range wr.Timeseries {
+		got := r.series[labelsString(ts.Labels)]
+		if len(got) == 0 {
+			continue
+		}
+		last := got[len(got)-1]
+		for _, s := range ts.Samples {
+			if s.Timestamp < last.T || (s.Timestamp == last.T && s.Value != last.V) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NewReceiver starts a receiver that accepts everything (204) until told otherwise. It is
@@ -186,6 +213,8 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		resp = Response{Status: http.StatusBadRequest, Body: strings.Join(problems, "; ")}
 	case len(r.script) > 0:
 		resp, r.script = r.script[0], r.script[1:]
+	case r.promOrder && r.outOfOrder(wr):
+		resp = Response{Status: http.StatusBadRequest, Body: "out of order sample"}
 	case r.sticky != nil:
 		resp = *r.sticky
 	}
@@ -208,6 +237,9 @@ func (r *Receiver) record(wr prompb.WriteRequest) {
 		for _, s := range ts.Samples {
 			if len(got) > 0 {
 				last := got[len(got)-1].T
+				if r.promOrder && s.Timestamp == last {
+					continue // Prometheus ignores an identical re-sent sample
+				}
 				if s.Timestamp < last {
 					r.problems = append(r.problems, fmt.Sprintf("%s: timestamp %d went back (newest accepted %d)", key, s.Timestamp, last))
 				} else if s.Timestamp == last {
