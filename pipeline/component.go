@@ -46,9 +46,9 @@ type Referencer interface {
 
 // Reference is one edge declared in a component's arguments.
 type Reference struct {
-	Field string   // YAML path of the list, e.g. "forward_to" or "targets"
-	Kind  EdgeKind // what the referenced components must export
-	IDs   []string // referenced component ids, in the order written
+	Field string   `json:"field"` // YAML path of the list, e.g. "forward_to" or "targets"
+	Kind  EdgeKind `json:"kind"`  // what the referenced components must export
+	IDs   []string `json:"ids"`   // referenced component ids, in the order written
 }
 
 // EdgeKind names the kind of data flowing along an edge.

@@ -147,8 +147,8 @@ func waitHTTP(t *testing.T, p *process, u string, timeout time.Duration) {
 	}, timeout, 100*time.Millisecond, "%s not ready at %s", p.name, u)
 }
 
-// prometheus is a real Prometheus server with the remote-write receiver enabled.
-type prometheus struct {
+// promServer is a real Prometheus server with the remote-write receiver enabled.
+type promServer struct {
 	t       *testing.T
 	bin     string
 	port    int
@@ -156,16 +156,16 @@ type prometheus struct {
 	proc    *process
 }
 
-func newPrometheus(t *testing.T) *prometheus {
+func newPrometheus(t *testing.T) *promServer {
 	t.Helper()
-	p := &prometheus{t: t, bin: backendBinary(t, "prometheus", "SONDE_PROMETHEUS_BIN"), port: freePort(t), dataDir: t.TempDir()}
+	p := &promServer{t: t, bin: backendBinary(t, "prometheus", "SONDE_PROMETHEUS_BIN"), port: freePort(t), dataDir: t.TempDir()}
 	p.start()
 	return p
 }
 
-func (p *prometheus) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.port) }
+func (p *promServer) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.port) }
 
-func (p *prometheus) start() {
+func (p *promServer) start() {
 	t := p.t
 	cfg := filepath.Join(p.dataDir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o644))
@@ -181,7 +181,7 @@ func (p *prometheus) start() {
 }
 
 // stop shuts Prometheus down gracefully (its TSDB keeps what it received).
-func (p *prometheus) stop() { p.proc.stop(syscall.SIGTERM) }
+func (p *promServer) stop() { p.proc.stop(syscall.SIGTERM) }
 
 // promSample is one raw sample returned by a range-vector query.
 type promSeries struct {
@@ -191,7 +191,7 @@ type promSeries struct {
 }
 
 // query runs an instant PromQL query and returns the result series.
-func (p *prometheus) query(q string) ([]promSeries, error) {
+func (p *promServer) query(q string) ([]promSeries, error) {
 	resp, err := http.Get(p.URL() + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return nil, err
@@ -216,7 +216,7 @@ func (p *prometheus) query(q string) ([]promSeries, error) {
 
 // rawValues returns every raw sample value of the one series matching selector within the
 // last window, in time order.
-func (p *prometheus) rawValues(t *testing.T, selector, window string) []float64 {
+func (p *promServer) rawValues(t *testing.T, selector, window string) []float64 {
 	t.Helper()
 	res, err := p.query(selector + "[" + window + "]")
 	require.NoError(t, err)

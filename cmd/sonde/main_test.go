@@ -12,7 +12,7 @@ import (
 func TestCLI(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	require.NoError(t, os.WriteFile(bad, []byte("components:\n  prometheus.scrape/x:\n    forward_to: [prometheus.serve/nope]\n"), 0o644))
+	require.NoError(t, os.WriteFile(bad, []byte("components:\n  prometheus.scrape/x:\n    static_configs: [{targets: [\"127.0.0.1:1\"]}]\n    forward_to: [prometheus.serve/nope]\n"), 0o644))
 	good := filepath.Join(dir, "good.yaml")
 	require.NoError(t, os.WriteFile(good, []byte("components:\n  prometheus.exporter.self/s: {}\n"), 0o644))
 
@@ -26,7 +26,7 @@ func TestCLI(t *testing.T) {
 		{"version", []string{"version"}, 0, "sonde "},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"validate good", []string{"validate", "--config", good}, 0, "is valid: 1 components"},
-		{"validate bad", []string{"validate", "--config", bad}, 1, bad + ":3: prometheus.scrape/x: forward_to[0]: no component"},
+		{"validate bad", []string{"validate", "--config", bad}, 1, bad + ":4: prometheus.scrape/x: forward_to[0]: no component"},
 		{"validate needs a file", []string{"validate"}, 2, "give --config"},
 		{"validate preset", []string{"validate", "--preset", "host"}, 0, "<preset host> is valid"},
 		{"config show", []string{"config", "show", "--preset", "host"}, 0, "prometheus.exporter.unix/host"},

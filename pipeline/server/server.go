@@ -117,9 +117,11 @@ func toJSON(ci pipeline.ComponentInfo) ComponentJSON {
 	if err != nil {
 		args = map[string]string{"error": err.Error()}
 	}
-	refs := ci.References
-	if refs == nil {
-		refs = []pipeline.Reference{}
+	refs := []pipeline.Reference{}
+	for _, r := range ci.References {
+		if len(r.IDs) > 0 {
+			refs = append(refs, r)
+		}
 	}
 	exports := ci.Exports
 	if exports == nil {
@@ -193,6 +195,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<secret>" stays readable
 	_ = enc.Encode(v)
 }
 
