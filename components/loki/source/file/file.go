@@ -1,0 +1,338 @@
+// Package file implements loki.source.file: it tails the files matched by globs (static or
+// from targets' __path__), decodes CRI, Docker json-file or raw lines, labels them (from the
+// targets, the kubelet's /var/log/pods layout, static labels and the stream) and sends them
+// in acknowledged batches to forward_to.
+//
+// Files are followed by identity (device, inode and a fingerprint of their first bytes), so
+// rotations lose and repeat nothing; a rotated file is drained before it is let go. A file's
+// position is committed only once every batch carrying its earlier lines is acknowledged,
+// and the positions file is rewritten atomically every sync_period: after a crash, lines
+// are sent again at most once, never lost.
+//
+// Goroutines, all owned by Run: the reconciler (Run itself: targets, globs, poll), the
+// fsnotify loop, a few readers that read whichever files were woken, the batcher (the only
+// one sending downstream) and the positions syncer.
+package file
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sondehq/sonde/components/loki/source/file/positions"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares loki.source.file.
+var Registration = pipeline.Registration{
+	Type: "loki.source.file",
+	Args: func() pipeline.Arguments { return NewArguments() },
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args)
+	},
+}
+
+// positionsFile is the name of the positions file in the component's data directory.
+const positionsFile = "positions.json"
+
+// rescanDelay coalesces the bursts of directory events a rotation or a new pod produces
+// into one reconcile.
+const rescanDelay = 50 * time.Millisecond
+
+// Component is a running loki.source.file.
+//
+// Update stores new arguments and signals Run, which applies them: the reconciler is the
+// only goroutine that changes the set of trackers. Settings are read through an atomic
+// pointer by the readers and the batcher.
+type Component struct {
+	opts    pipeline.Options
+	metrics *metrics
+
+	mu   sync.Mutex
+	args *Arguments // guarded by mu; replaced, never modified
+
+	cfg     atomic.Pointer[settings]
+	updated chan struct{} // signalled (coalesced) by Update
+	rescanC chan struct{} // signalled (coalesced) by fsnotify events
+
+	// Set up by Run.
+	table   *table
+	manager *manager
+	batcher *batcher
+	watches *watches
+
+	// Owned by Run (the reconciler).
+	round         uint64
+	first         bool // the first reconcile after start: start_at applies
+	positionsLost bool // the positions file could not be read: start_at end is ignored once
+	warned        map[string]struct{}
+	ignored       map[fileID]struct{} // rotations found at start-up without a position
+	expander      *expander
+
+	saveMu      sync.Mutex // serialises writes of the positions file
+	saveFailing bool       // guarded by saveMu: log a failing write once per streak
+}
+
+var (
+	_ pipeline.Component = (*Component)(nil)
+	_ pipeline.Updater   = (*Component)(nil)
+)
+
+// New builds a loki.source.file component; it starts nothing.
+func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+	a, err := checkArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	c := &Component{
+		opts:     opts,
+		metrics:  newMetrics(),
+		args:     a,
+		updated:  make(chan struct{}, 1),
+		rescanC:  make(chan struct{}, 1),
+		warned:   map[string]struct{}{},
+		first:    true,
+		expander: newExpander(),
+	}
+	c.cfg.Store(newSettings(a))
+	return c, nil
+}
+
+func checkArgs(args pipeline.Arguments) (*Arguments, error) {
+	a, ok := args.(*Arguments)
+	if !ok || a == nil {
+		return nil, fmt.Errorf("loki.source.file: unexpected arguments type %T", args)
+	}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Update implements pipeline.Updater: new globs and labels apply at the next reconcile
+// (at once), a new format or bound to each file at its next read, batching at the next
+// batch.
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, err := checkArgs(args)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.args = a
+	c.mu.Unlock()
+	c.cfg.Store(newSettings(a))
+	select {
+	case c.updated <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *Component) settings() *settings { return c.cfg.Load() }
+
+func (c *Component) currentArgs() *Arguments {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.args
+}
+
+// rescan asks Run for a reconcile soon.
+func (c *Component) rescan() {
+	select {
+	case c.rescanC <- struct{}{}:
+	default:
+	}
+}
+
+// Run implements pipeline.Component.
+func (c *Component) Run(ctx context.Context) error {
+	if err := c.metrics.register(c.opts.Registerer); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	defer c.metrics.unregister()
+	if err := os.MkdirAll(c.opts.DataPath, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	posPath := filepath.Join(c.opts.DataPath, positionsFile)
+	c.table = newTable(c.loadPositions(posPath))
+	c.manager = newManager()
+	c.batcher = newBatcher(c.table, c.metrics, c.opts.Logger, c.settings)
+	c.watches = newWatches(c.opts.Logger, c.metrics)
+
+	args := c.currentArgs()
+	c.batcher.setReceiver(c.opts.Host.Logs(args.ForwardTo))
+	forwardTo := slices.Clone(args.ForwardTo)
+	var (
+		view    pipeline.TargetsView
+		viewIDs []string
+	)
+	setView := func(ids []string) {
+		if view != nil {
+			view.Close()
+			view = nil
+		}
+		if len(ids) > 0 {
+			view = c.opts.Host.Targets(ids)
+		}
+		viewIDs = slices.Clone(ids)
+	}
+	setView(args.Targets)
+	targets := func() pipeline.Targets {
+		if view == nil {
+			return nil
+		}
+		return view.Get()
+	}
+	changed := func() <-chan struct{} {
+		if view == nil {
+			return nil
+		}
+		return view.Changed()
+	}
+
+	inner, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { c.batcher.run(inner) })
+	wg.Go(func() { c.watches.run(inner, c.manager, c.rescan) })
+	wg.Go(func() { c.syncLoop(inner, posPath) })
+	for range readers() {
+		r := newReader(c)
+		wg.Go(func() { r.run(inner) })
+	}
+	defer func() {
+		cancel()
+		c.watches.close()
+		wg.Wait()
+		c.manager.closeAll()
+		c.metrics.filesActive.Set(0)
+		c.metrics.unreadBytes.Set(0)
+		c.savePositions(posPath, true)
+		if view != nil {
+			view.Close()
+		}
+		c.opts.Logger.Info("stopped tailing")
+	}()
+
+	c.reconcile(targets())
+	c.savePositions(posPath, true) // where files found at start-up begin, before any crash
+	c.opts.Health.Set(pipeline.HealthHealthy, "")
+	c.opts.Logger.Info("tailing", "files", c.manager.count(), "readers", readers())
+
+	poll := time.NewTicker(c.settings().pollInterval)
+	defer poll.Stop()
+	pollEvery := c.settings().pollInterval
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	defer debounce.Stop()
+	armed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed():
+			c.reconcile(targets())
+		case <-c.rescanC:
+			if !armed {
+				armed = true
+				debounce.Reset(rescanDelay)
+			}
+		case <-debounce.C:
+			armed = false
+			c.reconcile(targets())
+		case <-poll.C:
+			c.reconcile(targets())
+			c.manager.wakeAll()
+		case <-c.updated:
+			args := c.currentArgs()
+			if !slices.Equal(forwardTo, args.ForwardTo) {
+				c.batcher.setReceiver(c.opts.Host.Logs(args.ForwardTo))
+				forwardTo = slices.Clone(args.ForwardTo)
+			}
+			if !slices.Equal(viewIDs, args.Targets) {
+				setView(args.Targets)
+			}
+			if p := c.settings().pollInterval; p != pollEvery {
+				poll.Reset(p)
+				pollEvery = p
+			}
+			c.reconcile(targets())
+			c.manager.wakeAll() // readers pick up a new format or bound
+			c.opts.Logger.Info("arguments updated", "files", c.manager.count())
+		}
+	}
+}
+
+// readers is how many files are read in parallel.
+func readers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// loadPositions reads the positions file. Whatever cannot be read is logged and counted,
+// never fatal; files whose position is lost are then read from their beginning, even with
+// start_at: end (duplicates rather than loss).
+func (c *Component) loadPositions(path string) []positions.Entry {
+	positions.RemoveStale(path)
+	entries, bad, err := positions.Load(path)
+	if bad > 0 {
+		c.metrics.positionsBad.Add(float64(bad))
+		c.positionsLost = true
+		c.opts.Logger.Warn("positions file partly unreadable; files without a position are read from the start",
+			"path", path, "bad_entries", bad, "entries", len(entries))
+	}
+	if err != nil {
+		c.positionsLost = true
+		c.opts.Logger.Error("cannot read positions file; every file is read from the start",
+			"path", path, "err", err)
+		return nil
+	}
+	return entries
+}
+
+// syncLoop writes the positions file every sync_period while anything changed.
+func (c *Component) syncLoop(ctx context.Context, path string) {
+	period := c.settings().syncPeriod
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			c.savePositions(path, false)
+			c.metrics.filesActive.Set(float64(c.manager.count()))
+			if p := c.settings().syncPeriod; p != period {
+				tick.Reset(p)
+				period = p
+			}
+		}
+	}
+}
+
+// savePositions writes the positions file when something changed (or always, with force).
+func (c *Component) savePositions(path string, force bool) {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	entries, lag := c.table.snapshot(time.Now())
+	c.metrics.lagBytes.Set(float64(lag))
+	if !c.table.dirty.Swap(false) && !force {
+		return
+	}
+	if err := positions.Save(path, entries); err != nil {
+		c.table.dirty.Store(true)
+		c.metrics.positionWrites.WithLabelValues("error").Inc()
+		if !c.saveFailing {
+			c.saveFailing = true
+			c.opts.Logger.Warn("cannot write positions file, will retry", "path", path, "err", err)
+		}
+		return
+	}
+	if c.saveFailing {
+		c.saveFailing = false
+		c.opts.Logger.Info("positions file written again", "path", path)
+	}
+	c.metrics.positionWrites.WithLabelValues("success").Inc()
+}
