@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run test test-unit deps deps-deb deps-loki bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -26,13 +26,24 @@ build:
 run: build
 	./$(BIN)/sonde run --storage.path $(BIN)/data $(ARGS)
 
-## deps: install every real backend the tests use (Prometheus from Debian)
-deps:
-	@command -v prometheus >/dev/null 2>&1 || { \
-	  echo ">> installing Debian package prometheus"; \
+DEB_PACKAGES    := prometheus
+LOKI_VERSION    ?= v3.7.8
+
+## deps: install every real backend the tests use: Debian packages, and Go-built backends
+## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
+deps: deps-deb deps-loki
+
+deps-deb:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 	@prometheus --version 2>&1 | head -1
+
+deps-loki:
+	@testdata/backends/gobuild.sh loki github.com/grafana/loki/v3 $(LOKI_VERSION) cmd/loki github.com/grafana/loki/pkg/push
 
 ## test: install backends, then run every test (unit, component, end to end)
 test: deps

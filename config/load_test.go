@@ -218,7 +218,11 @@ func TestRemoteWriteURL(t *testing.T) {
 func TestPresetsRender(t *testing.T) {
 	for _, name := range PresetNames() {
 		for _, url := range []string{"", "http://127.0.0.1:9090/api/v1/write"} {
-			y, err := RenderPreset(name, PresetData{PrometheusURL: url})
+			data := PresetData{PrometheusURL: url}
+			if url != "" {
+				data.LokiURL = "http://127.0.0.1:3100/loki/api/v1/push"
+			}
+			y, err := RenderPreset(name, data)
 			require.NoError(t, err)
 			golden := filepath.Join("testdata", "preset-"+name+map[bool]string{true: "-remote-write", false: "-local"}[url != ""]+".yaml")
 			if *update {
@@ -228,6 +232,7 @@ func TestPresetsRender(t *testing.T) {
 			require.NoError(t, err, "run go test ./config -update")
 			require.Equal(t, string(want), string(y))
 			require.Equal(t, url != "", strings.Contains(string(y), "prometheus.remote_write/default"))
+			require.Equal(t, url != "", strings.Contains(string(y), "loki.write/default"))
 		}
 	}
 	_, err := RenderPreset("nope", PresetData{})

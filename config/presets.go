@@ -19,6 +19,8 @@ var presetFS embed.FS
 type PresetData struct {
 	Name          string // the preset's name, filled in by RenderPreset
 	PrometheusURL string // remote-write URL; empty: serve collected samples locally
+	LokiURL       string // Loki push URL; empty: print log lines to stdout (loki.echo)
+	LogDir        string // kubelet's pod log directory
 	ProcPath      string
 	// PodResourcesSocket is the kubelet pod-resources socket used to attribute GPUs to pods;
 	// empty outside Kubernetes.
@@ -62,6 +64,9 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 		data.ProcPath, data.SysPath, data.RootPath = p.procPath, p.sysPath, p.rootFS
 		data.PodResourcesSocket = p.podResources
 	}
+	if data.LogDir == "" {
+		data.LogDir = "/var/log/pods"
+	}
 	data.Name = name
 	tmpl, err := template.New(name).Option("missingkey=error").Parse(string(src))
 	if err != nil {
@@ -78,15 +83,24 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 // a bare server address (http://prometheus:9090) gets Prometheus' /api/v1/write path; a URL
 // with a path is used as it is (Mimir's /api/v1/push, say).
 func RemoteWriteURL(s string) (string, error) {
+	return backendURL("prometheus", s, "/api/v1/write", "http://prometheus:9090")
+}
+
+// LokiPushURL does the same for --loki-url: a bare address gets /loki/api/v1/push.
+func LokiPushURL(s string) (string, error) {
+	return backendURL("loki", s, "/loki/api/v1/push", "http://loki:3100")
+}
+
+func backendURL(what, s, defaultPath, example string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("prometheus URL %q: want an absolute http(s) URL such as http://prometheus:9090", s)
+		return "", fmt.Errorf("%s URL %q: want an absolute http(s) URL such as %s", what, s, example)
 	}
 	if u.Path == "" || u.Path == "/" {
-		u.Path = "/api/v1/write"
+		u.Path = defaultPath
 	}
 	return u.String(), nil
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	discoveryrelabel "github.com/sondehq/sonde/components/discovery/relabel"
+	"github.com/sondehq/sonde/components/loki/echo"
+	lokiprocess "github.com/sondehq/sonde/components/loki/process"
+	lokifile "github.com/sondehq/sonde/components/loki/source/file"
 	"github.com/sondehq/sonde/components/prometheus/exporter/gpu"
 	"github.com/sondehq/sonde/components/prometheus/exporter/self"
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
 	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/components/prometheus/serve"
+	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -23,5 +27,9 @@ func registry() (*pipeline.Registry, error) {
 		promrelabel.Registration,
 		serve.Registration,
 		remotewrite.Registration,
+		lokifile.Registration,
+		lokiprocess.Registration,
+		lokiwrite.Registration,
+		echo.Registration,
 	)
 }

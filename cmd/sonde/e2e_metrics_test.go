@@ -56,7 +56,7 @@ func TestE2EHostPresetToPrometheus(t *testing.T) {
 		require.Equal(t, want, c.Health.State, c.ID)
 	}
 	require.ElementsMatch(t, []string{"prometheus.exporter.unix/host", "prometheus.exporter.gpu/gpu", "prometheus.exporter.self/sonde",
-		"prometheus.scrape/host", "prometheus.remote_write/default"}, ids)
+		"prometheus.scrape/host", "prometheus.remote_write/default", "loki.source.file/pods", "loki.echo/stdout"}, ids)
 	resp, err := http.Get(s.URL() + "/-/ready")
 	require.NoError(t, err)
 	resp.Body.Close()

@@ -16,6 +16,8 @@ type sourceFlags struct {
 	configFile    string
 	preset        string
 	prometheusURL string
+	lokiURL       string
+	logDir        string
 }
 
 func (s *sourceFlags) register(fs *flag.FlagSet) {
@@ -23,12 +25,19 @@ func (s *sourceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.preset, "preset", "", "built-in preset to run without --config: host, daemonset (default: chosen from the environment)")
 	fs.StringVar(&s.prometheusURL, "prometheus-url", os.Getenv("SONDE_PROMETHEUS_URL"),
 		"Prometheus (or Mimir) to remote-write to, e.g. http://127.0.0.1:9090 (env SONDE_PROMETHEUS_URL); empty: serve samples locally")
+	fs.StringVar(&s.lokiURL, "loki-url", os.Getenv("SONDE_LOKI_URL"),
+		"Loki to push container logs to, e.g. http://127.0.0.1:3100 (env SONDE_LOKI_URL); empty: print log lines to stdout")
+	fs.StringVar(&s.logDir, "log-dir", envOr("SONDE_LOG_DIR", "/var/log/pods"), "kubelet's pod log directory tailed by the presets (env SONDE_LOG_DIR)")
 }
 
 // presetData builds the values a preset is rendered with.
 func (s *sourceFlags) presetData() (config.PresetData, error) {
-	u, err := config.RemoteWriteURL(s.prometheusURL)
-	return config.PresetData{PrometheusURL: u}, err
+	prom, err := config.RemoteWriteURL(s.prometheusURL)
+	if err != nil {
+		return config.PresetData{}, err
+	}
+	loki, err := config.LokiPushURL(s.lokiURL)
+	return config.PresetData{PrometheusURL: prom, LokiURL: loki, LogDir: s.logDir}, err
 }
 
 // loader returns a pipeline.Loader for the chosen source, announcing the choice in the log.
@@ -61,6 +70,9 @@ func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipel
 	if data.PrometheusURL == "" {
 		logger.Info("no --prometheus-url given; collected samples are served locally",
 			"path", pipeline.ComponentPath("prometheus.serve/local")+"metrics")
+	}
+	if data.LokiURL == "" {
+		logger.Info("no --loki-url given; container log lines are printed to stdout as JSON", "log_dir", data.LogDir)
 	}
 	source := "<preset " + name + ">"
 	return func() (string, []pipeline.Spec, error) {
