@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	sondeconfig "github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -145,13 +146,13 @@ func TestDefaultsNeedOnlyURL(t *testing.T) {
 	d := DefaultArguments()
 	require.Equal(t, d.Endpoint.Queue, a.Endpoint.Queue)
 	require.Equal(t, d.WAL, a.WAL)
-	require.Equal(t, ByteSize(1<<30), a.WAL.MaxSize)
+	require.Equal(t, sondeconfig.ByteSize(1<<30), a.WAL.MaxSize)
 }
 
 func TestByteSize(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want ByteSize
+		want sondeconfig.ByteSize
 		err  bool
 	}{
 		{"1GiB", 1 << 30, false},
@@ -169,7 +170,7 @@ func TestByteSize(t *testing.T) {
 		{"99999999999TiB", 0, true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseByteSize(tc.in)
+			got, err := sondeconfig.ParseByteSize(tc.in)
 			if tc.err {
 				require.Error(t, err)
 				return
@@ -179,15 +180,15 @@ func TestByteSize(t *testing.T) {
 		})
 	}
 	var s struct {
-		A ByteSize `yaml:"a"`
-		B ByteSize `yaml:"b"`
+		A sondeconfig.ByteSize `yaml:"a"`
+		B sondeconfig.ByteSize `yaml:"b"`
 	}
 	require.NoError(t, yaml.Unmarshal([]byte("a: 2048\nb: 1GiB"), &s))
-	require.Equal(t, ByteSize(2048), s.A)
-	require.Equal(t, ByteSize(1<<30), s.B)
+	require.Equal(t, sondeconfig.ByteSize(2048), s.A)
+	require.Equal(t, sondeconfig.ByteSize(1<<30), s.B)
 	require.Error(t, yaml.Unmarshal([]byte("a: lots"), &s))
-	require.Equal(t, "2KiB", ByteSize(2048).String())
-	require.Equal(t, "1000B", ByteSize(1000).String())
+	require.Equal(t, "2KiB", sondeconfig.ByteSize(2048).String())
+	require.Equal(t, "1000B", sondeconfig.ByteSize(1000).String())
 }
 
 func TestSegmentSize(t *testing.T) {

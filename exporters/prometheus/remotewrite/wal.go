@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb/record"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
+
+	sondeconfig "github.com/sondehq/sonde/config"
 )
 
 const (
@@ -35,7 +37,7 @@ var errClosed = errors.New("prometheus.remote_write is not running")
 
 // segmentSize is an eighth of max_size (so the size bound is enforced in steps of at most
 // 12.5%), between 128KiB and wlog's default of 128MiB, in whole 32KiB pages.
-func segmentSize(maxSize ByteSize) int {
+func segmentSize(maxSize sondeconfig.ByteSize) int {
 	const page = 32 << 10
 	s := int64(maxSize) / 8 &^ (page - 1)
 	return int(min(max(s, 4*page), wlog.DefaultSegmentSize))
