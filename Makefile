@@ -26,7 +26,7 @@ build:
 run: build
 	./$(BIN)/sonde run --storage.path $(BIN)/data $(ARGS)
 
-DEB_PACKAGES    := prometheus
+DEB_PACKAGES    := prometheus chromium chromium-driver
 LOKI_VERSION    ?= v3.7.8
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends

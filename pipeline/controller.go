@@ -40,6 +40,7 @@ type Controller struct {
 	metrics  map[string]*metricsHandle
 	targets  map[string]*targetsHandle
 	logs     map[string]*logsHandle
+	taps     taps // live data: counters and watchers of the edges (tap.go)
 	runCtx   context.Context
 	stopping bool
 
@@ -153,6 +154,7 @@ func (c *Controller) Apply(specs []Spec) error {
 	}
 	c.order = newOrder
 	c.mu.Unlock()
+	c.taps.prune(func(id string) bool { _, ok := wanted[id]; return ok })
 
 	var errs []error
 	for _, id := range update {
@@ -226,7 +228,7 @@ func (c *Controller) newNode(s Spec) (*node, error) {
 			prometheus.Labels{"component_id": s.ID}, c.opts.Registerer)},
 		DataPath:       filepath.Join(c.opts.DataPath, s.Type, s.Name),
 		Health:         n.health,
-		Host:           host{c},
+		Host:           tapHost{host: host{c}, from: s.ID},
 		ServerAddr:     c.opts.ServerAddr,
 		HTTPPath:       ComponentPath(s.ID),
 		PublishTargets: th.publish,

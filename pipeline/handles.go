@@ -47,9 +47,13 @@ func (h *metricsHandle) set(a Appendable) {
 	h.target.Store(&generation{app: a, gen: g})
 }
 
-func (h *metricsHandle) Appender(ctx context.Context) storage.Appender {
+func (h *metricsHandle) Appender(ctx context.Context) storage.Appender { return h.appender(ctx, nil) }
+
+// appender is Appender with the accepted samples counted (and sampled while watched) on
+// the edge tap e; nil e counts nothing. See tap.go.
+func (h *metricsHandle) appender(ctx context.Context, e *edgeTap) storage.Appender {
 	if g := h.target.Load(); g != nil {
-		return &genAppender{Appender: g.app.Appender(ctx), gen: g.gen}
+		return &genAppender{Appender: g.app.Appender(ctx), gen: g.gen, tap: e.metricsTap()}
 	}
 	return errAppender{err: fmt.Errorf("component %s is not running", h.id)}
 }
@@ -58,6 +62,7 @@ func (h *metricsHandle) Appender(ctx context.Context) storage.Appender {
 type genAppender struct {
 	storage.Appender
 	gen uint64
+	tap metricsTap // live-data hook of the edge this appender belongs to
 }
 
 func (a *genAppender) in(ref storage.SeriesRef) storage.SeriesRef {
@@ -75,6 +80,7 @@ func (a *genAppender) out(ref storage.SeriesRef, err error) (storage.SeriesRef, 
 }
 
 func (a *genAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	a.tap.sample(l, t, v)
 	return a.out(a.Appender.Append(a.in(ref), l, t, v))
 }
 
@@ -83,6 +89,7 @@ func (a *genAppender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e e
 }
 
 func (a *genAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	a.tap.histogram(l, t, h, fh)
 	return a.out(a.Appender.AppendHistogram(a.in(ref), l, t, h, fh))
 }
 
@@ -96,6 +103,21 @@ func (a *genAppender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m m
 
 func (a *genAppender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
 	return a.out(a.Appender.AppendSTZeroSample(a.in(ref), l, t, st))
+}
+
+func (a *genAppender) Commit() error {
+	err := a.Appender.Commit()
+	if err == nil {
+		a.tap.commit()
+	} else {
+		a.tap.rollback()
+	}
+	return err
+}
+
+func (a *genAppender) Rollback() error {
+	a.tap.rollback()
+	return a.Appender.Rollback()
 }
 
 // fanout appends to several Appendables; series refs are per destination, so it hands back 0.

@@ -1,5 +1,5 @@
-// Package server is sonde's HTTP server: its own metrics, health and readiness, reload,
-// the components API, the components' own handlers, and pprof.
+// Package server is sonde's HTTP server: the UI, its own metrics, health and readiness,
+// reload, the components API with live data, the components' own handlers, and pprof.
 package server
 
 import (
@@ -29,11 +29,15 @@ type Server struct {
 	logger   *slog.Logger
 	version  string
 	mux      *http.ServeMux
+
+	rates     rates
+	liveSlots chan struct{} // one per connected live viewer
 }
 
 // New returns a server for the controller c.
 func New(c *pipeline.Controller, r *pipeline.Reloader, g prometheus.Gatherer, logger *slog.Logger, version string) *Server {
-	s := &Server{c: c, reloader: r, gatherer: g, logger: logger, version: version, mux: http.NewServeMux()}
+	s := &Server{c: c, reloader: r, gatherer: g, logger: logger, version: version, mux: http.NewServeMux(),
+		liveSlots: make(chan struct{}, maxLiveWatchers)}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slogErrorLog{logger}}))
 	s.mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "sonde is healthy.")
@@ -43,7 +47,11 @@ func New(c *pipeline.Controller, r *pipeline.Reloader, g prometheus.Gatherer, lo
 	s.mux.HandleFunc("PUT /-/reload", s.reload)
 	s.mux.HandleFunc("GET /api/v1/components", s.components)
 	s.mux.HandleFunc("GET /api/v1/status/reload", s.reloadStatus)
+	s.mux.HandleFunc("GET /api/v1/status/build", s.buildStatus)
+	s.mux.HandleFunc("GET /api/v1/edges", s.edges)
+	s.mux.HandleFunc("GET /api/v1/live/{type}/{name}", s.live)
 	s.mux.HandleFunc("/api/v1/components/", s.component)
+	s.mux.Handle("GET /ui/", uiAssets())
 	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -58,21 +66,33 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	// Requests live in baseCtx, which shutting down cancels: live streams never end on
+	// their own and must not hold the shutdown up.
+	baseCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return baseCtx }}
+	srv.RegisterOnShutdown(cancelRequests)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := srv.Shutdown(sctx)
-		<-errc
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			s.sampleRates()
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := srv.Shutdown(sctx)
+			<-errc
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			return err
 		}
-		return err
 	}
 }
 
@@ -153,22 +173,30 @@ func (s *Server) component(w http.ResponseWriter, r *http.Request) {
 		s.c.ServeComponent(w, r, id)
 		return
 	}
-	for _, ci := range s.c.Components() {
-		if ci.ID == id {
-			writeJSON(w, toJSON(ci))
-			return
-		}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
 	}
-	http.Error(w, "no such component: "+id, http.StatusNotFound)
+	s.details(w, id)
 }
 
-func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) buildStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, map[string]string{"version": s.version})
+}
+
+// index serves the UI to browsers and a plain-text summary to everything else (curl).
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		serveUI(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "sonde %s\n\n", s.version)
 	for _, ci := range s.c.Components() {
 		fmt.Fprintf(w, "%-50s %-10s %s\n", ci.ID, ci.Health.State, ci.Health.Message)
 	}
-	fmt.Fprintln(w, "\n/metrics  /-/healthy  /-/ready  POST /-/reload  /api/v1/components  /api/v1/status/reload  /debug/pprof/")
+	fmt.Fprintln(w, "\n/metrics  /-/healthy  /-/ready  POST /-/reload  /api/v1/components[/<type>/<name>]  /api/v1/edges")
+	fmt.Fprintln(w, "/api/v1/live/<type>/<name>  /api/v1/status/reload  /debug/pprof/  (open / in a browser for the UI)")
 }
 
 // Redacted returns the arguments as plain data for JSON, with secrets shown as <secret>:
