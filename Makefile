@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps deps-deb deps-loki bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -26,12 +26,13 @@ build:
 run: build
 	./$(BIN)/sonde run --storage.path $(BIN)/data $(ARGS)
 
-DEB_PACKAGES    := prometheus chromium chromium-driver
+DEB_PACKAGES    := prometheus etcd-server chromium chromium-driver
 LOKI_VERSION    ?= v3.7.8
+KUBE_VERSION    ?= v1.37.2
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
 ## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
-deps: deps-deb deps-loki
+deps: deps-deb deps-loki deps-kube-apiserver
 
 deps-deb:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -44,6 +45,9 @@ deps-deb:
 
 deps-loki:
 	@testdata/backends/gobuild.sh loki github.com/grafana/loki/v3 $(LOKI_VERSION) cmd/loki github.com/grafana/loki/pkg/push
+
+deps-kube-apiserver:
+	@testdata/backends/kube-apiserver.sh $(KUBE_VERSION)
 
 ## test: install backends, then run every test (unit, component, end to end)
 test: deps

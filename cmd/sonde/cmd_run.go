@@ -16,8 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/klog/v2"
 
 	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/discovery/kubernetes"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/server"
 )
@@ -51,6 +53,8 @@ func runAgent(src sourceFlags, storagePath, listen string, logger *slog.Logger) 
 	if err != nil {
 		return err
 	}
+	kubernetes.Shared.SetLogger(logger)
+	klog.SetSlogLogger(logger.With("logger", "client-go"))
 	load, err := src.loader(reg, logger)
 	if err != nil {
 		return err

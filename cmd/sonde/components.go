@@ -11,6 +11,10 @@ import (
 	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/components/prometheus/serve"
+	"github.com/sondehq/sonde/discovery/kubelet"
+	"github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/discovery/sharding"
+	"github.com/sondehq/sonde/discovery/static"
 	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
 	"github.com/sondehq/sonde/pipeline"
@@ -31,5 +35,9 @@ func registry() (*pipeline.Registry, error) {
 		lokiprocess.Registration,
 		lokiwrite.Registration,
 		echo.Registration,
+		kubernetes.Registration,
+		kubelet.Registration,
+		sharding.Registration,
+		static.Registration,
 	)
 }

@@ -1,0 +1,267 @@
+// Package kubernetes implements discovery.kubernetes and the process-wide informer cache
+// every Kubernetes component of sonde shares.
+//
+// discovery.kubernetes discovers pods, nodes, services, endpoints and endpointslices
+// through the API server and publishes them as targets labelled exactly as Prometheus'
+// kubernetes_sd_config labels them (__meta_kubernetes_*): the labels are built by
+// Prometheus' own discoverers, run on informers from the shared Cache (see cache.go for why).
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares discovery.kubernetes.
+var Registration = pipeline.Registration{
+	Type:    "discovery.kubernetes",
+	Args:    func() pipeline.Arguments { return NewArguments() },
+	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args, Shared)
+	},
+}
+
+// publishDelay coalesces bursts of object changes (a deployment rolling, the initial list)
+// into one published snapshot.
+const publishDelay = 200 * time.Millisecond
+
+// maxInitialWait bounds how long the first snapshot of a configuration waits for the
+// discoverers to go quiet after the initial list.
+const maxInitialWait = 10 * time.Second
+
+// healthCheckInterval is how often an unsynced component reports why it is not synced
+// (a variable for tests).
+var healthCheckInterval = 10 * time.Second
+
+// Node name labels of the endpoints roles (Prometheus'), used by the node restriction.
+const (
+	endpointNodeLabel      model.LabelName = "__meta_kubernetes_endpoint_node_name"
+	endpointSliceNodeLabel model.LabelName = "__meta_kubernetes_endpointslice_endpoint_node_name"
+	podNodeLabel           model.LabelName = "__meta_kubernetes_pod_node_name"
+)
+
+// Component is a running discovery.kubernetes.
+//
+// Run owns every goroutine: the discoverers of the current discoverySet send groups to it,
+// and it alone builds and publishes snapshots. Update hands new arguments over through
+// c.args and a signal; Run builds the new set before releasing the old one, so informers
+// the two share keep running (and keep their cache) across the change.
+type Component struct {
+	opts    pipeline.Options
+	cache   *Cache
+	metrics *metrics
+
+	mu   sync.Mutex
+	args *Arguments // guarded by mu; replaced, never modified
+
+	updated chan struct{}
+}
+
+var (
+	_ pipeline.Component = (*Component)(nil)
+	_ pipeline.Updater   = (*Component)(nil)
+)
+
+// New builds a discovery.kubernetes component that takes its informers from cache; it
+// starts nothing.
+func New(opts pipeline.Options, args pipeline.Arguments, cache *Cache) (*Component, error) {
+	a, err := checkArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: a, updated: make(chan struct{}, 1)}, nil
+}
+
+func checkArgs(args pipeline.Arguments) (*Arguments, error) {
+	a, ok := args.(*Arguments)
+	if !ok || a == nil {
+		return nil, fmt.Errorf("discovery.kubernetes: unexpected arguments type %T", args)
+	}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Update implements pipeline.Updater.
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, err := checkArgs(args)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.args = a
+	c.mu.Unlock()
+	select {
+	case c.updated <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run implements pipeline.Component.
+func (c *Component) Run(ctx context.Context) error {
+	if err := c.metrics.register(c.opts.Registerer); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	defer c.metrics.unregister()
+
+	var (
+		// ch is the current set's: a discoverer of a stopped set still holding a group
+		// can never deliver it into the next set's snapshot.
+		ch        chan []*targetgroup.Group
+		set       *discoverySet
+		args      *Arguments
+		groups    map[string]*targetgroup.Group
+		published pipeline.Targets
+		first     = true
+		armed     bool // timer runs; changes wait for it rather than extend it
+		initial   bool // the set's first snapshot is still to come
+		started   time.Time
+		lastGroup time.Time
+		timer     = time.NewTimer(time.Hour)
+		health    = time.NewTicker(healthCheckInterval)
+	)
+	timer.Stop()
+	defer health.Stop()
+	defer func() {
+		if set != nil {
+			set.stop()
+		}
+	}()
+	rebuild := func() {
+		c.mu.Lock()
+		args = c.args
+		c.mu.Unlock()
+		next, err := newDiscoverySet(c.cache, args, c.opts.Logger, c.metrics.events)
+		if err != nil {
+			// The old set (if any) keeps running; a later Update may fix this.
+			c.opts.Logger.Error("cannot start kubernetes discovery", "err", err)
+			c.opts.Health.Set(pipeline.HealthUnhealthy, err.Error())
+			return
+		}
+		if set != nil {
+			set.stop()
+		}
+		set, groups = next, map[string]*targetgroup.Group{}
+		initial, started = true, time.Now()
+		c.metrics.setSet(set)
+		ch = make(chan []*targetgroup.Group)
+		set.start(ch)
+		timer.Reset(publishDelay)
+		armed = true
+		c.opts.Logger.Info("kubernetes discovery started", "role", args.Role, "node", args.Node,
+			"namespaces", args.Namespaces.Names, "client", args.ClientArgs.Mode())
+		if args.Role == RolePod && args.Node == "" {
+			c.opts.Logger.Info("watching the pods of every node (set node to watch one node's pods only)")
+		}
+	}
+	rebuild()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.updated:
+			rebuild()
+		case tgs := <-ch:
+			for _, tg := range tgs {
+				if tg == nil {
+					continue
+				}
+				if len(tg.Targets) == 0 {
+					delete(groups, tg.Source)
+					continue
+				}
+				if args.Role == RolePod {
+					MarkAnnotatedPortTarget(tg)
+				}
+				groups[tg.Source] = tg
+			}
+			lastGroup = time.Now()
+			if !armed {
+				timer.Reset(publishDelay)
+				armed = true
+			}
+		case <-timer.C:
+			armed = false
+			// Publishing before the initial list is complete (listed, and the discoverers'
+			// queues drained: quiet for publishDelay) would drop targets downstream only to
+			// add them again a moment later.
+			if set == nil || !set.synced() ||
+				(initial && time.Since(lastGroup) < publishDelay && time.Since(started) < maxInitialWait) {
+				timer.Reset(publishDelay)
+				armed = true
+				continue
+			}
+			initial = false
+			out := snapshot(groups, args.Node, args.Role)
+			c.metrics.targets.Set(float64(len(out)))
+			if first || !equal(out, published) {
+				c.opts.PublishTargets(out)
+				c.metrics.publishes.Inc()
+				published, first = out, false
+			}
+			c.opts.Health.Set(pipeline.HealthHealthy, "")
+		case <-health.C:
+			if set == nil || set.synced() {
+				continue
+			}
+			if err := set.check(ctx); err != nil {
+				c.opts.Health.Set(pipeline.HealthUnhealthy, err.Error())
+			}
+		}
+	}
+}
+
+// snapshot flattens groups, in source order, into one snapshot. For the endpoints roles
+// with a node restriction, only targets on that node are kept.
+func snapshot(groups map[string]*targetgroup.Group, node string, role Role) pipeline.Targets {
+	sources := make([]string, 0, len(groups))
+	n := 0
+	for s, g := range groups {
+		sources = append(sources, s)
+		n += len(g.Targets)
+	}
+	slices.Sort(sources)
+	filter := node != "" && (role == RoleEndpoints || role == RoleEndpointSlice)
+	out := make(pipeline.Targets, 0, n)
+	for _, s := range sources {
+		g := groups[s]
+		for _, t := range g.Targets {
+			ls := make(model.LabelSet, len(g.Labels)+len(t))
+			for k, v := range g.Labels {
+				ls[k] = v
+			}
+			for k, v := range t {
+				ls[k] = v
+			}
+			if filter && !onNode(ls, node) {
+				continue
+			}
+			out = append(out, ls)
+		}
+	}
+	return out
+}
+
+func onNode(ls model.LabelSet, node string) bool {
+	for _, l := range []model.LabelName{endpointNodeLabel, endpointSliceNodeLabel, podNodeLabel} {
+		if string(ls[l]) == node {
+			return true
+		}
+	}
+	return false
+}
+
+func equal(a, b pipeline.Targets) bool {
+	return slices.EqualFunc(a, b, func(x, y model.LabelSet) bool { return x.Equal(y) })
+}

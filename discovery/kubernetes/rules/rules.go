@@ -1,0 +1,71 @@
+// Package rules holds the tested relabelling rule sets sonde's presets use for Kubernetes
+// targets, as Prometheus relabel_configs in YAML (one file per rule set, embedded). Each
+// file's header says which discovery it expects as input and which labels it produces.
+package rules
+
+import (
+	"embed"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
+	"go.yaml.in/yaml/v3"
+)
+
+// Rule set names.
+const (
+	// Kubelet scrapes the kubelet's /metrics.
+	Kubelet = "kubelet"
+	// KubeletCAdvisor scrapes the kubelet's /metrics/cadvisor.
+	KubeletCAdvisor = "kubelet-cadvisor"
+	// KubeletResource scrapes the kubelet's /metrics/resource.
+	KubeletResource = "kubelet-resource"
+	// AnnotatedPods scrapes pods annotated prometheus.io/scrape: "true".
+	AnnotatedPods = "pods-annotated"
+	// AnnotatedServices scrapes services annotated prometheus.io/scrape: "true".
+	AnnotatedServices = "services-annotated"
+)
+
+//go:embed *.yaml
+var files embed.FS
+
+// Names returns every rule set name, sorted.
+func Names() []string {
+	entries, _ := files.ReadDir(".")
+	var out []string
+	for _, e := range entries {
+		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// YAML returns the rule set's YAML text (a list of relabel_configs, with comments), to
+// paste under a discovery.relabel component's rules.
+func YAML(name string) (string, error) {
+	b, err := files.ReadFile(name + ".yaml")
+	if err != nil {
+		return "", fmt.Errorf("no rule set %q (have %s)", name, strings.Join(Names(), ", "))
+	}
+	return string(b), nil
+}
+
+// Load returns the rule set decoded and validated, ready for relabel.Process.
+func Load(name string) ([]*relabel.Config, error) {
+	text, err := YAML(name)
+	if err != nil {
+		return nil, err
+	}
+	var rules []*relabel.Config
+	if err := yaml.Unmarshal([]byte(text), &rules); err != nil {
+		return nil, fmt.Errorf("rule set %s: %w", name, err)
+	}
+	for i, r := range rules {
+		if err := r.Validate(model.UTF8Validation); err != nil {
+			return nil, fmt.Errorf("rule set %s: rule %d: %w", name, i, err)
+		}
+	}
+	return rules, nil
+}

@@ -1,0 +1,137 @@
+// Package static implements discovery.static: a fixed list of targets, published as a
+// target set so that other components (discovery.relabel, discovery.shard) can take them
+// like discovered ones, e.g. cluster-wide service addresses that one agent of a DaemonSet
+// should scrape.
+package static
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares discovery.static.
+var Registration = pipeline.Registration{
+	Type:    "discovery.static",
+	Args:    func() pipeline.Arguments { return &Arguments{} },
+	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args)
+	},
+}
+
+// Arguments configure discovery.static, as Prometheus' static_configs.
+//
+//	discovery.static/cluster:
+//	  static_configs:
+//	    - targets: [argo-rollouts-metrics.argo-rollouts.svc:8090]
+//	      labels: {job: argo-rollouts}
+type Arguments struct {
+	StaticConfigs []StaticConfig `yaml:"static_configs"`
+}
+
+// StaticConfig is a list of host:port targets sharing labels.
+type StaticConfig struct {
+	Targets []string          `yaml:"targets"`
+	Labels  map[string]string `yaml:"labels"`
+}
+
+// Validate implements pipeline.Arguments.
+func (a *Arguments) Validate() error {
+	var errs []error
+	if len(a.StaticConfigs) == 0 {
+		errs = append(errs, pipeline.Field("static_configs", "at least one is required"))
+	}
+	for i, sc := range a.StaticConfigs {
+		path := fmt.Sprintf("static_configs[%d]", i)
+		if len(sc.Targets) == 0 {
+			errs = append(errs, pipeline.Field(path+".targets", "at least one target is required"))
+		}
+		for j, t := range sc.Targets {
+			if t == "" || strings.Contains(t, "/") {
+				errs = append(errs, pipeline.Field(fmt.Sprintf("%s.targets[%d]", path, j), "%q is not host:port", t))
+			}
+		}
+		for k, v := range sc.Labels {
+			if !model.UTF8Validation.IsValidLabelName(k) || !utf8.ValidString(v) {
+				errs = append(errs, pipeline.Field(path+".labels."+k, "invalid label"))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Targets returns the targets the arguments describe, in order.
+func (a *Arguments) Targets() pipeline.Targets {
+	var out pipeline.Targets
+	for _, sc := range a.StaticConfigs {
+		for _, t := range sc.Targets {
+			ls := make(model.LabelSet, len(sc.Labels)+1)
+			for k, v := range sc.Labels {
+				ls[model.LabelName(k)] = model.LabelValue(v)
+			}
+			ls[model.AddressLabel] = model.LabelValue(t)
+			out = append(out, ls)
+		}
+	}
+	return out
+}
+
+// Component is a running discovery.static. It publishes when Run starts and on every
+// Update; it starts no goroutine.
+type Component struct {
+	opts pipeline.Options
+	mu   sync.Mutex
+	args *Arguments // guarded by mu
+	run  bool       // guarded by mu; Run has published
+}
+
+// New builds a discovery.static component.
+func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+	a, err := check(args)
+	if err != nil {
+		return nil, err
+	}
+	return &Component{opts: opts, args: a}, nil
+}
+
+func check(args pipeline.Arguments) (*Arguments, error) {
+	a, ok := args.(*Arguments)
+	if !ok || a == nil {
+		return nil, fmt.Errorf("discovery.static: unexpected arguments type %T", args)
+	}
+	return a, a.Validate()
+}
+
+// Run implements pipeline.Component: it publishes the targets and waits.
+func (c *Component) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.opts.PublishTargets(c.args.Targets())
+	c.run = true
+	c.mu.Unlock()
+	c.opts.Health.Set(pipeline.HealthHealthy, "")
+	<-ctx.Done()
+	return nil
+}
+
+// Update implements pipeline.Updater: the new targets are published at once.
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, err := check(args)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.args = a
+	if c.run {
+		c.opts.PublishTargets(a.Targets())
+	}
+	return nil
+}
