@@ -218,7 +218,7 @@ func TestRemoteWriteURL(t *testing.T) {
 func TestPresetsRender(t *testing.T) {
 	for _, name := range PresetNames() {
 		for _, url := range []string{"", "http://127.0.0.1:9090/api/v1/write"} {
-			data := PresetData{PrometheusURL: url}
+			data := PresetData{PrometheusURL: url, Kubeconfig: "/home/me/.kube/config", APIServer: "https://127.0.0.1:6443"}
 			if url != "" {
 				data.LokiURL = "http://127.0.0.1:3100/loki/api/v1/push"
 			}
@@ -232,9 +232,26 @@ func TestPresetsRender(t *testing.T) {
 			require.NoError(t, err, "run go test ./config -update")
 			require.Equal(t, string(want), string(y))
 			require.Equal(t, url != "", strings.Contains(string(y), "prometheus.remote_write/default"))
-			require.Equal(t, url != "", strings.Contains(string(y), "loki.write/default"))
+			if name != "cluster-local" { // no log source there yet
+				require.Equal(t, url != "", strings.Contains(string(y), "loki.write/default"))
+			}
 		}
 	}
 	_, err := RenderPreset("nope", PresetData{})
-	require.ErrorContains(t, err, "available: daemonset, host")
+	require.ErrorContains(t, err, "available: cluster-local, daemonset, host")
+}
+
+func TestDetectPresetKubeconfig(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	name, _ := DetectPreset(env(map[string]string{"KUBECONFIG": kc, "HOME": dir}))
+	require.Equal(t, "host", name, "no kubeconfig file")
+	require.NoError(t, os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\n"), 0o600))
+	name, why := DetectPreset(env(map[string]string{"KUBECONFIG": kc + string(filepath.ListSeparator) + "/other", "HOME": dir}))
+	require.Equal(t, "cluster-local", name)
+	require.Contains(t, why, kc)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".kube"), 0o755))
+	require.NoError(t, os.Rename(kc, filepath.Join(dir, ".kube", "config")))
+	name, _ = DetectPreset(env(map[string]string{"HOME": dir}))
+	require.Equal(t, "cluster-local", name, "~/.kube/config")
 }

@@ -10,6 +10,10 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sondehq/sonde/discovery/kubernetes/rules"
 )
 
 //go:embed presets/*.yaml
@@ -27,17 +31,29 @@ type PresetData struct {
 	PodResourcesSocket string
 	SysPath            string
 	RootPath           string
+	// Kubeconfig is the kubeconfig file the cluster-local preset reaches the API server
+	// with; empty: $KUBECONFIG's first file, else ~/.kube/config (see DefaultKubeconfig).
+	Kubeconfig string
+	// APIServer is the URL of the API server the cluster-local preset scrapes through; empty:
+	// the server of Kubeconfig's current context.
+	APIServer string
+	// StaticTargets are cluster-wide host:port targets (argo-rollouts-metrics.argo-rollouts.svc:8090)
+	// that the daemonset preset shares out between the agents, like annotated services.
+	StaticTargets []string
 }
 
 // presets maps each preset to its template and the host paths it reads. "daemonset" reads
-// the node's filesystems where the DaemonSet mounts them (/host/proc, /host/sys, /host/root).
+// the node's filesystems where the DaemonSet mounts them (/host/proc, /host/sys, /host/root)
+// and adds the Kubernetes targets (daemonset.yaml, which includes host.yaml);
+// "cluster-local" reaches a cluster's targets through its API server from a kubeconfig.
 var presets = map[string]struct {
 	file                      string
 	procPath, sysPath, rootFS string
 	podResources              string
 }{
-	"host":      {"host.yaml", "/proc", "/sys", "/", ""},
-	"daemonset": {"host.yaml", "/host/proc", "/host/sys", "/host/root", "/var/lib/kubelet/pod-resources/kubelet.sock"},
+	"host":          {"host.yaml", "/proc", "/sys", "/", ""},
+	"cluster-local": {file: "cluster-local.yaml"},
+	"daemonset":     {"daemonset.yaml", "/host/proc", "/host/sys", "/host/root", "/var/lib/kubelet/pod-resources/kubelet.sock"},
 }
 
 // PresetNames lists the built-in presets.
@@ -56,10 +72,6 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown preset %q (available: %s)", name, strings.Join(PresetNames(), ", "))
 	}
-	src, err := presetFS.ReadFile("presets/" + p.file)
-	if err != nil {
-		return nil, err
-	}
 	if data.ProcPath == "" {
 		data.ProcPath, data.SysPath, data.RootPath = p.procPath, p.sysPath, p.rootFS
 		data.PodResourcesSocket = p.podResources
@@ -67,16 +79,77 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 	if data.LogDir == "" {
 		data.LogDir = "/var/log/pods"
 	}
+	if p.file == "cluster-local.yaml" {
+		if err := resolveCluster(&data); err != nil {
+			return nil, fmt.Errorf("preset %s: %w", name, err)
+		}
+	}
 	data.Name = name
-	tmpl, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	// Every preset file is parsed into one set, so that a preset can include another
+	// ({{template "host.yaml" .}}).
+	tmpl, err := template.New(name).Option("missingkey=error").Funcs(presetFuncs(data)).ParseFS(presetFS, "presets/*.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("preset %s: %w", name, err)
 	}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, data); err != nil {
+	if err := tmpl.ExecuteTemplate(&b, p.file, data); err != nil {
 		return nil, fmt.Errorf("preset %s: %w", name, err)
 	}
 	return b.Bytes(), nil
+}
+
+// presetFuncs are the functions preset templates call:
+//
+//	metrics_to  the component collected samples go to (remote write, or the local serve)
+//	logs_to     the component log lines go to (loki.write, or loki.echo)
+//	rules NAME  the relabelling rule set NAME (discovery/kubernetes/rules) without its header
+//	            comment, indented to sit under a "rules:" key of a component (six spaces)
+//	api_host, api_scheme, api_path  parts of APIServer
+//	list, replace                   helpers
+func presetFuncs(data PresetData) template.FuncMap {
+	api, _ := url.Parse(data.APIServer)
+	if api == nil {
+		api = &url.URL{}
+	}
+	return template.FuncMap{
+		"list":       func(s ...string) []string { return s },
+		"replace":    strings.ReplaceAll,
+		"api_host":   func() string { return api.Host },
+		"api_scheme": func() string { return api.Scheme },
+		"api_path":   func() string { return strings.TrimRight(api.Path, "/") },
+		"metrics_to": func() string {
+			if data.PrometheusURL != "" {
+				return "prometheus.remote_write/default"
+			}
+			return "prometheus.serve/local"
+		},
+		"logs_to": func() string {
+			if data.LokiURL != "" {
+				return "loki.write/default"
+			}
+			return "loki.echo/stdout"
+		},
+		"join": strings.Join,
+		"rules": func(name string) (string, error) {
+			y, err := rules.YAML(name)
+			if err != nil {
+				return "", err
+			}
+			lines := strings.Split(strings.TrimRight(y, "\n"), "\n")
+			for len(lines) > 0 && strings.HasPrefix(lines[0], "#") {
+				lines = lines[1:]
+			}
+			b := strings.Builder{}
+			b.WriteString(" # discovery/kubernetes/rules/" + name + ".yaml")
+			for _, line := range lines {
+				b.WriteString("\n")
+				if line != "" {
+					b.WriteString("      " + line)
+				}
+			}
+			return b.String(), nil
+		},
+	}
 }
 
 // RemoteWriteURL turns what a user passes as --prometheus-url into a remote-write URL:
@@ -106,7 +179,8 @@ func backendURL(what, s, defaultPath, example string) (string, error) {
 }
 
 // DetectPreset chooses a preset from the environment and says why: inside a Kubernetes pod
-// (a service-account token and KUBERNETES_SERVICE_HOST) it is "daemonset", otherwise "host".
+// (a service-account token and KUBERNETES_SERVICE_HOST) it is "daemonset"; with a kubeconfig
+// ($KUBECONFIG or ~/.kube/config) it is "cluster-local"; otherwise "host".
 func DetectPreset(lookup func(string) (string, bool)) (name, reason string) {
 	const tokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 	if h, ok := lookup("KUBERNETES_SERVICE_HOST"); ok && h != "" {
@@ -114,8 +188,58 @@ func DetectPreset(lookup func(string) (string, bool)) (name, reason string) {
 			return "daemonset", "running in a Kubernetes pod (service-account token found)"
 		}
 	}
+	if kc := DefaultKubeconfig(lookup); kc != "" {
+		if _, err := os.Stat(kc); err == nil {
+			return "cluster-local", "no Kubernetes service account; kubeconfig " + kc + " found"
+		}
+	}
 	if _, err := os.Stat(filepath.Join("/host", "proc", "stat")); err == nil {
 		return "host", "no Kubernetes service account; host filesystem mounted at /host"
 	}
 	return "host", "no Kubernetes service account found"
+}
+
+// DefaultKubeconfig is the kubeconfig kubectl would use: the first file of $KUBECONFIG, else
+// ~/.kube/config ("" when there is no home directory).
+func DefaultKubeconfig(lookup func(string) (string, bool)) string {
+	if v, ok := lookup("KUBECONFIG"); ok {
+		for _, f := range filepath.SplitList(v) {
+			if f != "" {
+				return f
+			}
+		}
+	}
+	home, _ := lookup("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".kube", "config")
+}
+
+// resolveCluster fills the kubeconfig and the API server URL the cluster-local preset needs.
+func resolveCluster(data *PresetData) error {
+	if data.Kubeconfig == "" {
+		data.Kubeconfig = DefaultKubeconfig(EnvLookup)
+	}
+	if strings.HasPrefix(data.Kubeconfig, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			data.Kubeconfig = filepath.Join(home, data.Kubeconfig[2:])
+		}
+	}
+	if data.APIServer != "" {
+		return nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", data.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", data.Kubeconfig, err)
+	}
+	u, err := url.Parse(cfg.Host)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("kubeconfig %s: server %q is not a URL", data.Kubeconfig, cfg.Host)
+	}
+	data.APIServer = strings.TrimRight(u.String(), "/")
+	return nil
 }

@@ -10,6 +10,11 @@ import (
 )
 
 func TestCLI(t *testing.T) {
+	t.Setenv("NODE_NAME", "node-1")
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:6443\"}}]\n"+
+		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"), 0o600))
+	t.Setenv("KUBECONFIG", kubeconfig)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("components:\n  prometheus.scrape/x:\n    static_configs: [{targets: [\"127.0.0.1:1\"]}]\n    forward_to: [prometheus.serve/nope]\n"), 0o644))
@@ -31,6 +36,13 @@ func TestCLI(t *testing.T) {
 		{"validate preset", []string{"validate", "--preset", "host"}, 0, "<preset host> is valid"},
 		{"validate preset with backends", []string{"validate", "--preset", "daemonset", "--prometheus-url", "http://p:9090",
 			"--loki-url", "http://l:3100"}, 0, "<preset daemonset> is valid"},
+		{"validate daemonset with static targets", []string{"validate", "--preset", "daemonset",
+			"--static-targets", "argo-rollouts-metrics.argo-rollouts.svc:8090, ksm:8080"}, 0, "<preset daemonset> is valid"},
+		{"config show daemonset", []string{"config", "show", "--preset", "daemonset", "--static-targets", "ksm:8080"}, 0,
+			"discovery.static/cluster:\n    static_configs:\n      - targets: [ksm:8080]"},
+		{"validate cluster-local", []string{"validate", "--preset", "cluster-local"}, 0, "<preset cluster-local> is valid"},
+		{"config show cluster-local", []string{"config", "show", "--preset", "cluster-local"}, 0,
+			"replacement: /api/v1/nodes/$1/proxy$2\n      - target_label: __address__\n        replacement: 127.0.0.1:6443"},
 		{"bad loki url", []string{"validate", "--preset", "host", "--loki-url", "l:3100"}, 1, "loki URL \"l:3100\": want an absolute http(s) URL"},
 		{"config show", []string{"config", "show", "--preset", "host"}, 0, "prometheus.exporter.unix/host"},
 		{"config show with url", []string{"config", "show", "--preset", "daemonset", "--prometheus-url", "http://p:9090"}, 0, "url: http://p:9090/api/v1/write"},
@@ -46,4 +58,14 @@ func TestCLI(t *testing.T) {
 			require.Contains(t, out.String()+errOut.String(), tc.contains)
 		})
 	}
+}
+
+// The daemonset preset needs NODE_NAME (its pod watches are restricted to the node): without
+// it validation fails and says how to set it, instead of watching the whole cluster.
+func TestCLIDaemonsetNeedsNodeName(t *testing.T) {
+	t.Setenv("NODE_NAME", "")
+	var out, errOut bytes.Buffer
+	code := run([]string{"validate", "--preset", "daemonset"}, &out, &errOut)
+	require.Equal(t, 1, code, "stdout: %s\nstderr: %s", out.String(), errOut.String())
+	require.Contains(t, errOut.String(), "set NODE_NAME to the node's name")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/pipeline"
@@ -18,15 +19,18 @@ type sourceFlags struct {
 	prometheusURL string
 	lokiURL       string
 	logDir        string
+	staticTargets string
 }
 
 func (s *sourceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.configFile, "config", "", "configuration file (YAML); without it a built-in preset runs")
-	fs.StringVar(&s.preset, "preset", "", "built-in preset to run without --config: host, daemonset (default: chosen from the environment)")
+	fs.StringVar(&s.preset, "preset", "", "built-in preset to run without --config: "+strings.Join(config.PresetNames(), ", ")+" (default: chosen from the environment)")
 	fs.StringVar(&s.prometheusURL, "prometheus-url", os.Getenv("SONDE_PROMETHEUS_URL"),
 		"Prometheus (or Mimir) to remote-write to, e.g. http://127.0.0.1:9090 (env SONDE_PROMETHEUS_URL); empty: serve samples locally")
 	fs.StringVar(&s.lokiURL, "loki-url", os.Getenv("SONDE_LOKI_URL"),
 		"Loki to push container logs to, e.g. http://127.0.0.1:3100 (env SONDE_LOKI_URL); empty: print log lines to stdout")
+	fs.StringVar(&s.staticTargets, "static-targets", os.Getenv("SONDE_STATIC_TARGETS"),
+		"comma-separated cluster-wide host:port targets the daemonset preset shares out between the agents, e.g. argo-rollouts-metrics.argo-rollouts.svc:8090 (env SONDE_STATIC_TARGETS)")
 	fs.StringVar(&s.logDir, "log-dir", envOr("SONDE_LOG_DIR", "/var/log/pods"), "kubelet's pod log directory tailed by the presets (env SONDE_LOG_DIR)")
 }
 
@@ -37,7 +41,13 @@ func (s *sourceFlags) presetData() (config.PresetData, error) {
 		return config.PresetData{}, err
 	}
 	loki, err := config.LokiPushURL(s.lokiURL)
-	return config.PresetData{PrometheusURL: prom, LokiURL: loki, LogDir: s.logDir}, err
+	var static []string
+	for _, t := range strings.Split(s.staticTargets, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			static = append(static, t)
+		}
+	}
+	return config.PresetData{PrometheusURL: prom, LokiURL: loki, LogDir: s.logDir, StaticTargets: static}, err
 }
 
 // loader returns a pipeline.Loader for the chosen source, announcing the choice in the log.

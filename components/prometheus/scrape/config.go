@@ -85,6 +85,11 @@ type Arguments struct {
 	// LabelValueLengthLimit fails scrapes with a longer label value; 0: no limit.
 	LabelValueLengthLimit uint `yaml:"label_value_length_limit"`
 
+	// KubeconfigFile takes the TLS and credential settings from a kubeconfig's current
+	// context (~ is expanded), to scrape through the API server's proxy from outside the
+	// cluster; it excludes tls_config and the authentication settings.
+	KubeconfigFile string `yaml:"kubeconfig_file"`
+
 	// HTTPClientConfig is Prometheus' HTTP client configuration, inline.
 	HTTPClientConfig config_util.HTTPClientConfig `yaml:",inline"`
 }
@@ -172,6 +177,13 @@ func (a *Arguments) Validate() error {
 	}
 	if err := a.HTTPClientConfig.Validate(); err != nil {
 		add(pipeline.Field(httpClientField(&a.HTTPClientConfig), "%w", err))
+	}
+	if a.KubeconfigFile != "" {
+		h := a.HTTPClientConfig
+		if h.Authorization != nil || h.BasicAuth != nil || h.OAuth2 != nil || h.BearerToken != "" || h.BearerTokenFile != "" ||
+			h.TLSConfig.CAFile != "" || h.TLSConfig.CertFile != "" || h.TLSConfig.KeyFile != "" || h.TLSConfig.CA != "" {
+			add(pipeline.Field("kubeconfig_file", "cannot be combined with tls_config certificates or authentication settings: the kubeconfig provides them"))
+		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -274,6 +286,13 @@ func (a *Arguments) scrapeConfig(jobName string) (*config.ScrapeConfig, error) {
 	if timeout == 0 {
 		timeout = min(model.Duration(DefaultScrapeTimeout), a.ScrapeInterval)
 	}
+	httpConfig := a.HTTPClientConfig
+	if a.KubeconfigFile != "" {
+		var err error
+		if httpConfig, err = kubeconfigHTTPClient(a.KubeconfigFile, httpConfig); err != nil {
+			return nil, pipeline.Field("kubeconfig_file", "%w", err)
+		}
+	}
 	off := false
 	sc := &config.ScrapeConfig{
 		JobName:                        jobName,
@@ -300,7 +319,7 @@ func (a *Arguments) scrapeConfig(jobName string) (*config.ScrapeConfig, error) {
 		LabelValueLengthLimit:          a.LabelValueLengthLimit,
 		MetricNameValidationScheme:     model.UTF8Validation,
 		MetricNameEscapingScheme:       model.AllowUTF8,
-		HTTPClientConfig:               a.HTTPClientConfig,
+		HTTPClientConfig:               httpConfig,
 	}
 	// Validate fills nothing more here (everything is set above) but checks the result
 	// the way Prometheus' loader would.
