@@ -57,14 +57,18 @@ test: deps
 test-unit:
 	$(GO) test $(GOTEST_FLAGS) -short ./...
 
-## bench-deps: build the benchmark-only peers (vmagent) into the cache
+PROMTAIL_VERSION ?= v3.5.0
+
+## bench-deps: build the benchmark-only peers (vmagent, Promtail) into the cache
 bench-deps: deps
 	@./bench/build-vmagent.sh $(VMAGENT_VERSION)
+	@testdata/backends/gobuild.sh promtail github.com/grafana/loki/v3 $(PROMTAIL_VERSION) clients/cmd/promtail github.com/grafana/loki/pkg/push
 
-## bench: micro-benchmarks and the side-by-side comparison with Prometheus agent and vmagent
+## bench: micro-benchmarks and the side-by-side comparisons (metrics: Prometheus agent, vmagent; logs: Promtail)
 bench: build bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/... ./components/... ./exporters/...
 	./bench/compare.sh
+	PROMTAIL_VERSION=$(PROMTAIL_VERSION) LOKI_VERSION=$(LOKI_VERSION) ./bench/compare-logs.sh
 
 ## gpu-check: read this machine's NVIDIA GPUs once through NVML and report what they support (not a CI test)
 gpu-check:

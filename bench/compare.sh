@@ -56,88 +56,12 @@ if ((timeout > interval)); then
 	exit 2
 fi
 active=$((targets * series))
-clk_tck=$(getconf CLK_TCK)
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sonde-bench.XXXXXX")
-pids=()
-run_pids=()
-
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-		echo ">> kept $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo ">> $*" >&2; }
-
-# start LOGFILE CMD...: runs CMD in the background, logging to LOGFILE; sets $started and
-# adds it to $pids (everything, stopped on exit) and $run_pids (the current run's).
-start() {
-	local logfile=$1
-	shift
-	"$@" >"$logfile" 2>&1 &
-	started=$!
-	pids+=("$started")
-	run_pids+=("$started")
-}
-
-# stop PID: SIGTERM, up to 15 s for a clean exit, then SIGKILL.
-stop() {
-	local pid=$1 i
-	kill "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-# wait_http URL PID: until URL answers 2xx; fails if PID exits or after 30 s.
-wait_http() {
-	local url=$1 pid=$2 i
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		curl -sf -o /dev/null "$url" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# json_field NAME: a number from the sink's /stats (pretty-printed, one field per line) on stdin.
-json_field() { sed -n "s/^ *\"$1\": \([-0-9.eE+]*\),\{0,1\}$/\1/p"; }
-
-# cpu_seconds PID: user + system CPU time of the process (all threads), in seconds.
-cpu_seconds() {
-	# Fields after "(comm) ": state is $1, so utime (field 14) is $12 and stime (15) $13.
-	sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$clk_tck" '{printf "%.2f", ($12 + $13) / hz}'
-}
-
-# status_kb PID FIELD: a kB figure from /proc/PID/status (VmHWM: peak RSS, VmRSS: current).
-status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
-
-now() { date +%s.%N; }
-calc() { awk "BEGIN {printf \"$1\", $2}"; }
-
-machine_cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-machine_mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
-machine="$(nproc) CPUs ($machine_cpu), $machine_mem RAM, $(uname -sr)"
-
-log "building loadgen"
-go build -o "$work/loadgen" ./cmd/loadgen
-loadgen=$work/loadgen
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_setup
+machine=$(machine)
+build_loadgen
 
 rows=()
 failures=0
@@ -303,14 +227,11 @@ bench_agent() {
 
 idx=0
 for agent in $agents; do
-	run_pids=()
 	if ! bench_agent "$agent" "$idx"; then
 		rows+=("| $agent | | failed | | | | | | | | | | |")
 		failures=$((failures + 1))
 	fi
-	for pid in "${run_pids[@]}"; do
-		stop "$pid"
-	done
+	stop_run
 	idx=$((idx + 1))
 done
 

@@ -1,10 +1,13 @@
-// Command loadgen is the load for sonde's comparison benchmark (bench/compare.sh): it serves
-// many Prometheus exposition endpoints (targets) and receives what an agent remote-writes
-// (sink), counting it. This file only wires subcommands, flags and signals.
+// Command loadgen is the load for sonde's comparison benchmarks (bench/compare.sh,
+// bench/compare-logs.sh): it serves many Prometheus exposition endpoints (targets) and
+// receives what an agent remote-writes (sink), counting it; it writes container log files
+// laid out like /var/log/pods (logs) and receives what an agent pushes to Loki (loki-sink).
+// This file only wires subcommands, flags and signals.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 const usage = `loadgen — load for agent benchmarks
@@ -23,6 +27,14 @@ Usage:
       classic histograms; stable label values, so N×M series stay active.
   loadgen sink [--listen 127.0.0.1:19999]
       a Prometheus remote-write 1.0 receiver at /api/v1/write (and /api/v1/push);
+      GET /stats returns the counts as JSON, POST /reset zeroes them.
+  loadgen logs --dir DIR [--files F] [--lines N] [--rate R] [--seed S]
+      appends CRI-formatted container log lines (100-300 bytes: access logs, JSON,
+      logfmt, klog errors on stderr) to F files DIR/<ns>_<pod>_<uid>/app/0.log,
+      round-robin, at R lines/s in total or as fast as possible, until N lines are
+      written (or, with a rate and no N, until stopped); prints a JSON summary.
+  loadgen loki-sink [--listen 127.0.0.1:19998]
+      a Loki push receiver at /loki/api/v1/push (snappy protobuf, or JSON);
       GET /stats returns the counts as JSON, POST /reset zeroes them.
 
 Run "loadgen <command> -h" for a command's flags.
@@ -44,7 +56,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "targets":
 		return targetsCmd(ctx, args[1:], stderr, logger)
 	case "sink":
-		return sinkCmd(ctx, args[1:], stderr, logger)
+		return sinkCmd(ctx, "sink", "127.0.0.1:19999", serveSink, args[1:], stderr, logger)
+	case "loki-sink":
+		return sinkCmd(ctx, "loki-sink", "127.0.0.1:19998", serveLokiSink, args[1:], stderr, logger)
+	case "logs":
+		return logsCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -79,21 +95,62 @@ func targetsCmd(ctx context.Context, args []string, stderr io.Writer, logger *sl
 	return 0
 }
 
-func sinkCmd(ctx context.Context, args []string, stderr io.Writer, logger *slog.Logger) int {
-	fs := flag.NewFlagSet("loadgen sink", flag.ContinueOnError)
+// sinkCmd runs one of the receivers; they share their flags.
+func sinkCmd(ctx context.Context, name, defaultListen string,
+	serve func(ctx context.Context, listen string, maxBody int64, logger *slog.Logger) error,
+	args []string, stderr io.Writer, logger *slog.Logger,
+) int {
+	fs := flag.NewFlagSet("loadgen "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:19999", "listen address")
+	listen := fs.String("listen", defaultListen, "listen address")
 	maxBody := fs.Int64("max-body-bytes", 64<<20, "largest request body accepted (compressed and decoded)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "loadgen sink: unexpected arguments %q\n", fs.Args())
+		fmt.Fprintf(stderr, "loadgen %s: unexpected arguments %q\n", name, fs.Args())
 		return 2
 	}
-	if err := serveSink(ctx, *listen, *maxBody, logger); err != nil {
-		logger.Error("sink stopped with an error", "err", err)
+	if err := serve(ctx, *listen, *maxBody, logger); err != nil {
+		logger.Error(name+" stopped with an error", "err", err)
 		return 1
 	}
+	return 0
+}
+
+func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadgen logs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o logsOptions
+	fs.StringVar(&o.dir, "dir", "", "directory laid out like /var/log/pods (created if missing)")
+	fs.IntVar(&o.files, "files", 1, "container log files (one pod each)")
+	fs.Int64Var(&o.lines, "lines", 0, "lines to write over all files; 0: until stopped (needs --rate)")
+	fs.Float64Var(&o.rate, "rate", 0, "lines per second over all files; 0: as fast as possible")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the content and of the pod names")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "loadgen logs: unexpected arguments %q\n", fs.Args())
+		return 2
+	case o.dir == "":
+		fmt.Fprintln(stderr, "loadgen logs: --dir is required")
+		return 2
+	case o.files < 1 || o.lines < 0 || o.rate < 0:
+		fmt.Fprintln(stderr, "loadgen logs: --files must be at least 1, --lines and --rate not negative")
+		return 2
+	case o.lines == 0 && o.rate == 0:
+		fmt.Fprintln(stderr, "loadgen logs: give --lines, --rate or both")
+		return 2
+	}
+	sum, err := writeLogs(ctx, o, time.Now)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadgen logs: %v\n", err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(sum)
 	return 0
 }
