@@ -232,9 +232,7 @@ func TestPresetsRender(t *testing.T) {
 			require.NoError(t, err, "run go test ./config -update")
 			require.Equal(t, string(want), string(y))
 			require.Equal(t, url != "", strings.Contains(string(y), "prometheus.remote_write/default"))
-			if name != "cluster-local" { // no log source there yet
-				require.Equal(t, url != "", strings.Contains(string(y), "loki.write/default"))
-			}
+			require.Equal(t, url != "", strings.Contains(string(y), "loki.write/default"))
 		}
 	}
 	_, err := RenderPreset("nope", PresetData{})

@@ -5,6 +5,7 @@ import (
 	"github.com/sondehq/sonde/components/loki/echo"
 	lokiprocess "github.com/sondehq/sonde/components/loki/process"
 	lokifile "github.com/sondehq/sonde/components/loki/source/file"
+	lokikubernetes "github.com/sondehq/sonde/components/loki/source/kubernetes"
 	"github.com/sondehq/sonde/components/prometheus/exporter/gpu"
 	"github.com/sondehq/sonde/components/prometheus/exporter/self"
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
@@ -32,6 +33,7 @@ func registry() (*pipeline.Registry, error) {
 		serve.Registration,
 		remotewrite.Registration,
 		lokifile.Registration,
+		lokikubernetes.Registration,
 		lokiprocess.Registration,
 		lokiwrite.Registration,
 		echo.Registration,

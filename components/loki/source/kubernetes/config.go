@@ -1,0 +1,97 @@
+package kubernetes
+
+import (
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	k8s "github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Arguments configure loki.source.kubernetes.
+//
+//	loki.source.kubernetes/pods:
+//	  kubeconfig_file: /home/me/.kube/config
+//	  namespaces: [shop]
+//	  selector: app=cart
+//	  forward_to: [loki.write/default]
+type Arguments struct {
+	// Namespaces are the namespaces whose pods are followed; empty: all namespaces.
+	Namespaces []string `yaml:"namespaces"`
+	// Selector is a label selector the pods must match (sent to the API server); empty: all.
+	Selector string `yaml:"selector"`
+	// Node restricts the pods to those scheduled on one node (field selector
+	// spec.nodeName=<node>); empty: every node.
+	Node string `yaml:"node"`
+	// ForwardTo are the components the entries are sent to (they must accept logs).
+	ForwardTo []string `yaml:"forward_to"`
+
+	// ClientArgs say how to reach the API server, as for discovery.kubernetes.
+	k8s.ClientArgs `yaml:",inline"`
+}
+
+// NewArguments returns Arguments with their defaults: every pod of every namespace, through
+// the in-cluster client.
+func NewArguments() *Arguments {
+	return &Arguments{ClientArgs: k8s.DefaultClientArgs()}
+}
+
+// Validate implements pipeline.Arguments.
+func (a *Arguments) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, ns := range a.Namespaces {
+		field := fmt.Sprintf("namespaces[%d]", i)
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			add(pipeline.Field(field, "%q: %s", ns, msg))
+		}
+		if seen[ns] {
+			add(pipeline.Field(field, "duplicate namespace %q", ns))
+		}
+		seen[ns] = true
+	}
+	if _, err := labels.Parse(a.Selector); err != nil {
+		add(pipeline.Field("selector", "%w", err))
+	}
+	if a.Node != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(a.Node) {
+			add(pipeline.Field("node", "%q: %s", a.Node, msg))
+		}
+	}
+	if len(a.ForwardTo) == 0 {
+		add(pipeline.Field("forward_to", "at least one component is required"))
+	}
+	add(a.ClientArgs.Validate())
+	return errors.Join(errs...)
+}
+
+// References implements pipeline.Referencer.
+func (a *Arguments) References() []pipeline.Reference {
+	return []pipeline.Reference{{Field: "forward_to", Kind: pipeline.KindLogs, IDs: a.ForwardTo}}
+}
+
+// informerKeys are the pod informers the arguments ask for: one per namespace (one for all
+// namespaces when none is given).
+func (a *Arguments) informerKeys() []k8s.InformerKey {
+	var field string
+	if a.Node != "" {
+		field = "spec.nodeName=" + a.Node
+	}
+	namespaces := a.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	keys := make([]k8s.InformerKey, 0, len(namespaces))
+	for _, ns := range namespaces {
+		keys = append(keys, k8s.InformerKey{Resource: k8s.Pods, Namespace: ns, LabelSelector: a.Selector, FieldSelector: field})
+	}
+	return keys
+}

@@ -1,0 +1,247 @@
+// Package kubernetes implements loki.source.kubernetes: it follows the logs of the
+// containers of the selected pods through the API server's pods/log endpoint, for agents
+// that cannot read the node's log files (sonde on a laptop against a cluster, the
+// cluster-local preset).
+//
+// Pods come from a pod informer of the process-wide cache (discovery/kubernetes.Shared);
+// every running container of a selected pod gets a tailer, and the set of wanted
+// (pod uid, container) streams is reconciled whenever the pods change. A tailer asks for
+// the log with timestamps and follows it; after a disconnect it resumes at the timestamp of
+// the last line it handed over and skips the lines it already saw at that timestamp, so
+// nothing is duplicated or lost. Positions are committed only when forward_to acknowledged
+// the lines and are saved under the component's data path, so a restart resumes without
+// sending acknowledged lines again (at-least-once).
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	k8s "github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares loki.source.kubernetes.
+var Registration = pipeline.Registration{
+	Type: "loki.source.kubernetes",
+	Args: func() pipeline.Arguments { return NewArguments() },
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args, k8s.Shared)
+	},
+}
+
+// Timings of the run loop (variables for tests): how often positions are saved and health
+// checked, and how soon a failed connection to the API server is tried again.
+var (
+	syncInterval  = 5 * time.Second
+	retryInterval = 10 * time.Second
+)
+
+// Component is a running loki.source.kubernetes.
+//
+// Run owns every goroutine: the batcher, one tailer per followed container, and the pod
+// informers (shared, through the cache). Update hands new arguments over through c.args and
+// a signal; Run applies them.
+type Component struct {
+	opts    pipeline.Options
+	cache   *k8s.Cache
+	metrics *metrics
+
+	mu   sync.Mutex
+	args *Arguments // guarded by mu; replaced, never modified
+
+	updated chan struct{}
+}
+
+var (
+	_ pipeline.Component = (*Component)(nil)
+	_ pipeline.Updater   = (*Component)(nil)
+)
+
+// New builds a loki.source.kubernetes that takes its API client and pod informers from
+// cache; it starts nothing.
+func New(opts pipeline.Options, args pipeline.Arguments, cache *k8s.Cache) (*Component, error) {
+	a, err := checkArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: a, updated: make(chan struct{}, 1)}, nil
+}
+
+func checkArgs(args pipeline.Arguments) (*Arguments, error) {
+	a, ok := args.(*Arguments)
+	if !ok || a == nil {
+		return nil, fmt.Errorf("loki.source.kubernetes: unexpected arguments type %T", args)
+	}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Update implements pipeline.Updater.
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, err := checkArgs(args)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.args = a
+	c.mu.Unlock()
+	select {
+	case c.updated <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run implements pipeline.Component.
+func (c *Component) Run(ctx context.Context) error {
+	if err := c.metrics.register(c.opts.Registerer); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	defer c.metrics.unregister()
+
+	path := filepath.Join(c.opts.DataPath, positionsFile)
+	tbl := newTable()
+	saved, bad, err := loadPositions(path)
+	if err != nil {
+		// Not fatal: the streams start over (at-least-once) rather than not at all.
+		c.opts.Logger.Error("cannot read the positions file, starting without positions", "path", path, "err", err)
+	}
+	if bad > 0 {
+		c.opts.Logger.Warn("skipped bad entries of the positions file", "path", path, "entries", bad)
+	}
+	tbl.restore(saved)
+
+	out := newBatcher(tbl, c.metrics, c.opts.Logger)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	bctx, stopBatcher := context.WithCancel(ctx)
+	defer stopBatcher()
+	// Set before the batcher runs; apply replaces it on every update.
+	c.mu.Lock()
+	out.setReceiver(c.opts.Host.Logs(c.args.ForwardTo))
+	c.mu.Unlock()
+	wg.Go(func() { out.run(bctx) })
+
+	r := newReconciler(c.opts.Logger, tbl, out, c.metrics)
+	var (
+		src    *source
+		args   *Arguments
+		srcErr error
+		retry  = time.NewTimer(time.Hour)
+		tick   = time.NewTicker(syncInterval)
+		save   = func() {
+			if !tbl.dirty.Swap(false) {
+				return
+			}
+			if err := savePositions(path, tbl.snapshot()); err != nil {
+				tbl.dirty.Store(true)
+				c.opts.Logger.Error("cannot save the positions file", "path", path, "err", err)
+			}
+		}
+	)
+	retry.Stop()
+	defer tick.Stop()
+	defer retry.Stop()
+	defer func() {
+		// Tailers first (they hand chunks to the batcher), then the batcher, then the
+		// informers; the last acknowledged positions are saved once everything stopped.
+		r.stopAll()
+		stopBatcher()
+		wg.Wait()
+		if src != nil {
+			src.release()
+		}
+		save()
+	}()
+	connect := func() {
+		src, srcErr = newSource(c.cache, args, r.changed)
+		if srcErr != nil {
+			c.opts.Logger.Error("cannot reach the Kubernetes API server", "err", srcErr, "retry_in", retryInterval)
+			retry.Reset(retryInterval)
+			return
+		}
+		c.opts.Logger.Info("following container logs", "namespaces", args.Namespaces, "selector", args.Selector,
+			"node", args.Node, "client", args.ClientArgs.Mode())
+	}
+	apply := func() {
+		c.mu.Lock()
+		next := c.args
+		c.mu.Unlock()
+		out.setReceiver(c.opts.Host.Logs(next.ForwardTo))
+		if args != nil && sameSource(args, next) {
+			args = next
+			return
+		}
+		args = next
+		r.stopAll()
+		if src != nil {
+			src.release()
+			src = nil
+		}
+		retry.Stop()
+		connect()
+	}
+	apply()
+	c.checkHealth(src, srcErr, r)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.updated:
+			apply()
+			r.reconcile(ctx, src)
+		case <-retry.C:
+			if src == nil {
+				connect()
+				r.reconcile(ctx, src)
+			}
+		case <-r.changed:
+			r.reconcile(ctx, src)
+		case <-tick.C:
+			if src != nil && src.synced() {
+				uids := src.uids()
+				tbl.forget(func(uid types.UID) bool { return uids[uid] })
+			}
+			save()
+		}
+		c.checkHealth(src, srcErr, r)
+	}
+}
+
+// sameSource reports whether a and b follow the same pods through the same client.
+func sameSource(a, b *Arguments) bool {
+	return slices.Equal(a.informerKeys(), b.informerKeys()) && reflect.DeepEqual(a.ClientArgs, b.ClientArgs)
+}
+
+// checkHealth reports why the component cannot do its job: the API server unreachable, the
+// pod list refused, or pods/log refused.
+func (c *Component) checkHealth(src *source, srcErr error, r *reconciler) {
+	switch {
+	case srcErr != nil:
+		c.opts.Health.Set(pipeline.HealthUnhealthy, srcErr.Error())
+	case src == nil:
+		c.opts.Health.Set(pipeline.HealthStarting, "")
+	case !src.synced():
+		if err := src.lastError(); err != nil {
+			c.opts.Health.Set(pipeline.HealthUnhealthy, "listing pods: "+err.Error())
+		} else {
+			c.opts.Health.Set(pipeline.HealthStarting, "listing pods")
+		}
+	default:
+		if n, err := r.refusals(); n > 0 {
+			c.opts.Health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("the API server refuses the logs of %d containers (RBAC needs get on pods/log): %v", n, err))
+			return
+		}
+		c.opts.Health.Set(pipeline.HealthHealthy, "")
+	}
+}
