@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -29,10 +29,11 @@ run: build
 DEB_PACKAGES    := prometheus etcd-server chromium chromium-driver
 LOKI_VERSION    ?= v3.7.8
 KUBE_VERSION    ?= v1.37.2
+TEMPO_VERSION   ?= v1.5.1-0.20251008140505-607c7fb69662
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
 ## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
-deps: deps-deb deps-loki deps-kube-apiserver
+deps: deps-deb deps-loki deps-kube-apiserver deps-tempo
 
 deps-deb:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -48,6 +49,9 @@ deps-loki:
 
 deps-kube-apiserver:
 	@testdata/backends/kube-apiserver.sh $(KUBE_VERSION)
+
+deps-tempo:
+	@testdata/backends/tempo.sh $(TEMPO_VERSION)
 
 ## test: install backends, then run every test (unit, component, end to end)
 test: deps

@@ -6,6 +6,10 @@ import (
 	lokiprocess "github.com/sondehq/sonde/components/loki/process"
 	lokifile "github.com/sondehq/sonde/components/loki/source/file"
 	lokikubernetes "github.com/sondehq/sonde/components/loki/source/kubernetes"
+	"github.com/sondehq/sonde/components/otelcol/processor/batch"
+	"github.com/sondehq/sonde/components/otelcol/processor/k8sattributes"
+	"github.com/sondehq/sonde/components/otelcol/processor/memorylimiter"
+	otlpreceiver "github.com/sondehq/sonde/components/otelcol/receiver/otlp"
 	"github.com/sondehq/sonde/components/prometheus/exporter/gpu"
 	"github.com/sondehq/sonde/components/prometheus/exporter/self"
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
@@ -17,6 +21,10 @@ import (
 	"github.com/sondehq/sonde/discovery/sharding"
 	"github.com/sondehq/sonde/discovery/static"
 	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
+	otelloki "github.com/sondehq/sonde/exporters/otelcol/loki"
+	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
+	"github.com/sondehq/sonde/exporters/otelcol/otlphttp"
+	otelprometheus "github.com/sondehq/sonde/exporters/otelcol/prometheus"
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -41,5 +49,13 @@ func registry() (*pipeline.Registry, error) {
 		kubelet.Registration,
 		sharding.Registration,
 		static.Registration,
+		otlpreceiver.Registration,
+		memorylimiter.Registration,
+		batch.Registration,
+		k8sattributes.Registration,
+		otlpexporter.Registration,
+		otlphttp.Registration,
+		otelprometheus.Registration,
+		otelloki.Registration,
 	)
 }

@@ -1,0 +1,226 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
+)
+
+type running struct {
+	c      *Component
+	sink   *oteltest.Sink
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func run(t *testing.T, edit func(*Arguments)) *running {
+	t.Helper()
+	host := pipelinetest.NewHost()
+	sink := oteltest.NewSink().Register(host, "sink")
+	a := NewArguments()
+	a.Output.Traces, a.Output.Metrics, a.Output.Logs = []string{"sink"}, []string{"sink"}, []string{"sink"}
+	if edit != nil {
+		edit(a)
+	}
+	c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", host), a)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{c: c, sink: sink, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+	r.done <- nil // later stops return at once
+}
+
+func TestBatchBySize(t *testing.T) {
+	r := run(t, func(a *Arguments) { a.SendBatchSize = 10; a.Timeout = model.Duration(time.Hour) })
+	for i := range 5 {
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(uint64(i), 2, nil)))
+	}
+	require.Eventually(t, func() bool { return r.sink.SpanCount() == 10 }, 10*time.Second, time.Millisecond)
+	require.Len(t, r.sink.AllTraces(), 1, "one request of 10 spans")
+	require.Equal(t, 1.0, testutil.ToFloat64(r.c.traces.m.sent.WithLabelValues("traces"))/10)
+}
+
+func TestBatchByTimeout(t *testing.T) {
+	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(20 * time.Millisecond) })
+	require.NoError(t, r.c.Logs().ConsumeLogs(context.Background(), oteltest.Logs(3, nil)))
+	require.NoError(t, r.c.Metrics().ConsumeMetrics(context.Background(), oteltest.Metrics(nil)))
+	require.Eventually(t, func() bool { return len(r.sink.AllLogs()) == 1 && len(r.sink.AllMetrics()) == 1 }, 10*time.Second, time.Millisecond)
+	require.Equal(t, 3, r.sink.AllLogs()[0].LogRecordCount())
+}
+
+func TestSplitByMaxSize(t *testing.T) {
+	r := run(t, func(a *Arguments) { a.SendBatchSize = 10; a.SendBatchMaxSize = 10 })
+	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 25, nil)))
+	require.Eventually(t, func() bool { return r.sink.SpanCount() == 25 }, 10*time.Second, time.Millisecond)
+	var sizes []int
+	for _, td := range r.sink.AllTraces() {
+		sizes = append(sizes, td.SpanCount())
+	}
+	require.Equal(t, []int{10, 10, 5}, sizes)
+}
+
+// TestRefusedBatchIsHeld: a batch the next component refuses is kept and sent again, and
+// meanwhile senders get RESOURCE_EXHAUSTED with a retry delay (429 over HTTP); nothing is
+// lost.
+func TestRefusedBatchIsHeld(t *testing.T) {
+	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
+	r.sink.Fail(status.Error(codes.Unavailable, "sending queue is full"))
+	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+
+	var refused error
+	require.Eventually(t, func() bool {
+		refused = r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil))
+		return refused != nil
+	}, 10*time.Second, time.Millisecond, "new data is refused while the batch is held")
+	st := status.Convert(refused)
+	require.Equal(t, codes.ResourceExhausted, st.Code())
+	require.Equal(t, time.Second, st.Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
+
+	r.sink.Fail(nil)
+	require.Eventually(t, func() bool { return r.sink.SpanCount() >= 4 }, 30*time.Second, 5*time.Millisecond, "the held batch goes through")
+	require.Eventually(t, func() bool {
+		return r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(3, 1, nil)) == nil
+	}, 10*time.Second, time.Millisecond, "and data is accepted again")
+	require.Zero(t, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
+}
+
+func TestPermanentRefusalDropsAndCounts(t *testing.T) {
+	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
+	r.sink.Fail(consumererror.NewPermanent(errors.New("bad data")))
+	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")) == 4
+	}, 10*time.Second, time.Millisecond)
+	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
+}
+
+func TestFullBatchRefuses(t *testing.T) {
+	// Not running: nothing drains the batch.
+	a := NewArguments()
+	a.SendBatchSize = 10
+	a.Output.Traces = []string{"sink"}
+	c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", pipelinetest.NewHost()), a)
+	require.NoError(t, err)
+	require.NoError(t, c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 15, nil)))
+	err = c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 6, nil))
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "over twice the batch size pending")
+}
+
+func TestStopSendsPending(t *testing.T) {
+	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
+	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 3, nil)))
+	r.stop()
+	require.Equal(t, 3, r.sink.SpanCount())
+	// After stop, data passes straight through.
+	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)))
+	require.Equal(t, 4, r.sink.SpanCount())
+}
+
+func TestNoOutputForSignal(t *testing.T) {
+	r := run(t, func(a *Arguments) { a.Output.Logs = nil })
+	err := r.c.Logs().ConsumeLogs(context.Background(), oteltest.Logs(1, nil))
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+}
+
+func TestSplit(t *testing.T) {
+	t.Run("traces across resources and scopes", func(t *testing.T) {
+		td := oteltest.Traces(1, 4, nil)
+		oteltest.Traces(2, 3, nil).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		head := splitTraces(td, 5)
+		require.Equal(t, 5, head.SpanCount())
+		require.Equal(t, 2, td.SpanCount())
+		require.Equal(t, 2, head.ResourceSpans().Len())
+		require.Equal(t, "sonde-test", resourceName(head.ResourceSpans().At(1).Resource().Attributes().AsRaw()))
+	})
+	t.Run("logs", func(t *testing.T) {
+		ld := oteltest.Logs(7, nil)
+		head := splitLogs(ld, 3)
+		require.Equal(t, 3, head.LogRecordCount())
+		require.Equal(t, 4, ld.LogRecordCount())
+		require.Equal(t, "line 0", head.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
+		require.Equal(t, "line 3", ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
+	})
+	t.Run("metrics between metrics", func(t *testing.T) {
+		md := pmetric.NewMetrics()
+		sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+		for range 3 {
+			g := sm.Metrics().AppendEmpty().SetEmptyGauge()
+			g.DataPoints().AppendEmpty()
+			g.DataPoints().AppendEmpty()
+		}
+		head := splitMetrics(md, 3)
+		require.Equal(t, 2, head.DataPointCount())
+		require.Equal(t, 4, md.DataPointCount())
+		head = splitMetrics(md, 1) // a metric larger than the limit still moves
+		require.Equal(t, 2, head.DataPointCount())
+		require.Equal(t, 2, md.DataPointCount())
+	})
+}
+
+func resourceName(m map[string]any) string { s, _ := m["service.name"].(string); return s }
+
+func TestValidate(t *testing.T) {
+	a := NewArguments()
+	require.ErrorContains(t, a.Validate(), "output")
+	a.Output.Traces = []string{"x"}
+	require.NoError(t, a.Validate())
+	a.SendBatchMaxSize = 10
+	require.ErrorContains(t, a.Validate(), "send_batch_max_size")
+	a.SendBatchMaxSize, a.Timeout, a.SendBatchSize = 0, 0, 0
+	err := a.Validate()
+	require.ErrorContains(t, err, "timeout")
+	require.ErrorContains(t, err, "send_batch_size")
+}
+
+func TestLifecycle(t *testing.T) {
+	a := NewArguments()
+	a.Output.Traces = []string{"x"}
+	b := NewArguments()
+	b.Output.Traces = []string{"y"}
+	b.SendBatchSize = 100
+	pipelinetest.Lifecycle(t, Registration, a, b)
+}
+
+func BenchmarkBatchTraces(b *testing.B) {
+	host := pipelinetest.NewHost()
+	a := NewArguments()
+	a.Output.Traces = []string{"discard"}
+	discard := &discardSink{}
+	discard.register(host)
+	c, err := New(pipelinetest.Options(b, "otelcol.processor.batch/bench", host), a)
+	require.NoError(b, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 100, nil)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "spans/s")
+}

@@ -1,0 +1,282 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// ops are the signal-specific parts of a batcher.
+type ops[T any] struct {
+	signal  string
+	empty   func() T
+	count   func(T) int
+	moveAll func(src, dst T)     // appends src's content to dst, leaving src empty
+	split   func(src T, n int) T // removes about the first n items of src and returns them
+}
+
+// Retry delays for a batch the next component refused (unless it said how long to wait).
+const (
+	minRetry = time.Second
+	maxRetry = 30 * time.Second
+)
+
+// batcher collects data until send_batch_size items or timeout, then sends it on from its
+// own goroutine; senders are answered as soon as their data is in the batch.
+//
+// Backpressure without loss: the collector's batch processor answers 200 and drops a batch
+// the next component refuses (a full sending queue). Here a batch refused with a retryable
+// error is held and sent again with backoff, and while it is held new data is refused with
+// RESOURCE_EXHAUSTED and a retry delay, which the OTLP receiver answers 429 with
+// Retry-After. The batch being filled is bounded too (pendingLimit), so a slow next
+// component turns into 429s, not memory.
+type batcher[T any] struct {
+	ops ops[T]
+	m   *metrics
+
+	mu      sync.Mutex
+	cfg     config[T]
+	cur     T
+	items   int
+	since   time.Time // when cur got its first item
+	held    error     // the refusal answered while a refused batch waits for its retry
+	stopped bool
+	kick    chan struct{}
+}
+
+// config is what Update may change.
+type config[T any] struct {
+	timeout time.Duration
+	size    int
+	maxSize int
+	next    func(context.Context, T) error // nil: the signal has no output
+}
+
+func newBatcher[T any](o ops[T], m *metrics) *batcher[T] {
+	return &batcher[T]{ops: o, m: m, cur: o.empty(), kick: make(chan struct{}, 1)}
+}
+
+func (b *batcher[T]) setConfig(c config[T]) {
+	b.mu.Lock()
+	b.cfg = c
+	b.mu.Unlock()
+	b.signal() // the timeout may be shorter now
+}
+
+func (b *batcher[T]) signal() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// pendingLimit bounds the batch being filled: twice the batch size, or the largest batch.
+func (c config[T]) pendingLimit() int { return max(2*c.size, c.maxSize) }
+
+// consume adds data to the current batch.
+func (b *batcher[T]) consume(ctx context.Context, data T) error {
+	n := b.ops.count(data)
+	if n == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	if b.cfg.next == nil {
+		b.mu.Unlock()
+		return status.Error(codes.Unimplemented, "batch processor: no "+b.ops.signal+" output")
+	}
+	if b.stopped {
+		next := b.cfg.next
+		b.mu.Unlock()
+		return next(ctx, data) // stopping: straight through
+	}
+	if b.held != nil {
+		err := b.held
+		b.mu.Unlock()
+		b.m.refused.WithLabelValues(b.ops.signal).Add(float64(n))
+		return err
+	}
+	if b.items > 0 && b.items+n > b.cfg.pendingLimit() {
+		b.mu.Unlock()
+		b.m.refused.WithLabelValues(b.ops.signal).Add(float64(n))
+		return refusal(minRetry, "batch is full")
+	}
+	first := b.items == 0
+	if first {
+		b.since = time.Now()
+	}
+	b.ops.moveAll(data, b.cur)
+	b.items += n
+	full := b.items >= b.cfg.size
+	b.mu.Unlock()
+	if first || full {
+		b.signal() // the flusher learns of the new deadline, or that the batch is full
+	}
+	return nil
+}
+
+// run sends batches until ctx ends, then sends what is left once.
+func (b *batcher[T]) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		wait := time.Hour
+		ready := false
+		if b.items > 0 {
+			wait = b.cfg.timeout - time.Since(b.since)
+			ready = b.items >= b.cfg.size || wait <= 0
+		}
+		b.mu.Unlock()
+		if ready {
+			b.flush(ctx, "size_or_timeout")
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			b.stop()
+			return
+		case <-b.kick:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// take swaps the current batch for an empty one.
+func (b *batcher[T]) take() (T, int, config[T]) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data, n := b.cur, b.items
+	b.cur, b.items = b.ops.empty(), 0
+	return data, n, b.cfg
+}
+
+// flush sends the current batch; a retryable refusal is held and retried with backoff
+// until it goes through, the error turns permanent, or ctx ends.
+func (b *batcher[T]) flush(ctx context.Context, trigger string) {
+	data, n, cfg := b.take()
+	if n == 0 {
+		return
+	}
+	b.m.flushes.WithLabelValues(b.ops.signal, trigger).Inc()
+	delay := minRetry
+	for {
+		rest, left, err := b.send(cfg, data, n)
+		if err == nil {
+			break
+		}
+		retry := retryDelay(err, delay)
+		b.mu.Lock()
+		b.held = refusal(retry, err.Error())
+		b.mu.Unlock()
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			b.mu.Lock()
+			b.held = nil
+			b.mu.Unlock()
+			// One last attempt at the stop, then the batch is given up.
+			if _, left, err := b.send(b.cfgNow(), rest, left); err != nil {
+				b.m.dropped.WithLabelValues(b.ops.signal, "shutdown").Add(float64(left))
+			}
+			return
+		case <-t.C:
+		}
+		data, n, cfg = rest, left, b.cfgNow()
+		delay = min(2*delay, maxRetry)
+	}
+	b.mu.Lock()
+	b.held = nil
+	b.mu.Unlock()
+}
+
+func (b *batcher[T]) cfgNow() config[T] {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cfg
+}
+
+// send delivers data in chunks of at most maxSize. Chunks refused for good are dropped and
+// counted; on a retryable refusal it returns what is left to send (the refused chunk and
+// the rest) with the error.
+func (b *batcher[T]) send(cfg config[T], data T, items int) (T, int, error) {
+	ctx := context.Background() // the requests that filled the batch are gone
+	for items > 0 {
+		chunk, n, whole := data, items, true
+		if cfg.maxSize > 0 && items > cfg.maxSize {
+			// n is 0 when it cannot split further (one metric larger than the limit).
+			if c := b.ops.split(data, cfg.maxSize); b.ops.count(c) > 0 {
+				chunk, n, whole = c, b.ops.count(c), false
+			}
+		}
+		err := cfg.next(ctx, chunk)
+		switch {
+		case err == nil:
+			b.m.sent.WithLabelValues(b.ops.signal).Add(float64(n))
+		case consumererror.IsPermanent(err):
+			b.m.dropped.WithLabelValues(b.ops.signal, "rejected").Add(float64(n))
+		default:
+			if !whole {
+				b.ops.moveAll(data, chunk) // the refused chunk first, then the rest
+			}
+			return chunk, items, err
+		}
+		if whole {
+			break
+		}
+		items -= n
+	}
+	return b.ops.empty(), 0, nil
+}
+
+// stop makes later data pass straight through and sends what is pending once.
+func (b *batcher[T]) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.held = nil
+	b.mu.Unlock()
+	data, n, cfg := b.take()
+	if n == 0 {
+		return
+	}
+	b.m.flushes.WithLabelValues(b.ops.signal, "stop").Inc()
+	if _, left, err := b.send(cfg, data, n); err != nil {
+		b.m.dropped.WithLabelValues(b.ops.signal, "shutdown").Add(float64(left))
+	}
+}
+
+// retryDelay is the delay the next component asked for (gRPC RetryInfo), else def.
+func retryDelay(err error, def time.Duration) time.Duration {
+	if st, ok := status.FromError(err); ok {
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
+				return min(ri.GetRetryDelay().AsDuration(), maxRetry)
+			}
+		}
+	}
+	return def
+}
+
+// refusal is the error senders get while the batcher cannot take data.
+func refusal(retry time.Duration, why string) error {
+	st, err := status.New(codes.ResourceExhausted, fmt.Sprintf("batch processor: %s; retry later", why)).
+		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retry)})
+	if err != nil {
+		return status.Error(codes.ResourceExhausted, why)
+	}
+	return st.Err()
+}

@@ -1,0 +1,307 @@
+// Package otlp implements otelcol.receiver.otlp: the OpenTelemetry collector's own OTLP
+// receiver (gRPC on 4317, HTTP on 4318, protobuf or JSON, compressed or not), sending
+// traces, metrics and logs to the components named in output.
+//
+// Answers follow the OTLP specification: data the outputs did not take is answered 503 /
+// UNAVAILABLE (retry), or whatever gRPC status they returned — 429 / RESOURCE_EXHAUSTED
+// with RetryInfo from otelcol.processor.memory_limiter and from a full sending queue, so
+// senders back off. Malformed requests are answered 400, unknown content types 415, other
+// methods than POST 405, bodies over max_request_body_size 413.
+package otlp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configmiddleware"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+
+	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Registration declares otelcol.receiver.otlp.
+var Registration = pipeline.Registration{
+	Type: "otelcol.receiver.otlp",
+	Args: func() pipeline.Arguments { return NewArguments() },
+	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
+		return New(opts, args)
+	},
+}
+
+// Component is a running otelcol.receiver.otlp.
+type Component struct {
+	opts    pipeline.Options
+	metrics *metrics
+	meter   *collector.MeterProvider
+
+	mu      sync.Mutex
+	args    *Arguments
+	updated chan struct{} // signalled by Update: Run restarts the servers
+}
+
+var (
+	_ pipeline.Component = (*Component)(nil)
+	_ pipeline.Updater   = (*Component)(nil)
+)
+
+// New builds the component; the servers start in Run.
+func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+	a, err := checkArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := newServer(opts, a); err != nil { // token files readable, and so on
+		return nil, err
+	}
+	c := &Component{opts: opts, args: a, updated: make(chan struct{}, 1)}
+	c.metrics = newMetrics(opts.Registerer)
+	c.meter = collector.NewMeterProvider(c.metrics.instruments())
+	return c, nil
+}
+
+func checkArgs(args pipeline.Arguments) (*Arguments, error) {
+	a, ok := args.(*Arguments)
+	if !ok || a == nil {
+		return nil, fmt.Errorf("otelcol.receiver.otlp: unexpected arguments type %T", args)
+	}
+	return a, a.Validate()
+}
+
+// Update implements pipeline.Updater: the servers restart with the new arguments (new
+// connections are refused for the moment it takes).
+func (c *Component) Update(args pipeline.Arguments) error {
+	a, err := checkArgs(args)
+	if err != nil {
+		return err
+	}
+	if _, err := newServer(c.opts, a); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.args = a
+	c.mu.Unlock()
+	select {
+	case c.updated <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run starts the servers and serves until ctx ends. A server that fails to start (port in
+// use) or stops serving ends Run with an error, so the controller restarts the component.
+func (c *Component) Run(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		a := c.args
+		c.mu.Unlock()
+		fatal := make(chan error, 1)
+		s, err := newServer(c.opts, a)
+		if err != nil {
+			return err
+		}
+		s.host.OnStatus = func(e *componentstatus.Event) {
+			if e.Status() == componentstatus.StatusFatalError {
+				select {
+				case fatal <- e.Err():
+				default:
+				}
+			}
+		}
+		if err := s.start(ctx, c.meter, c.metrics.countRequest); err != nil {
+			return err
+		}
+		c.opts.Logger.Info("OTLP receiver listening", "grpc", endpoint(a.GRPC), "http", endpointHTTP(a.HTTP))
+		select {
+		case <-ctx.Done():
+			return s.shutdown()
+		case err := <-fatal:
+			return errors.Join(fmt.Errorf("OTLP server stopped: %w", err), s.shutdown())
+		case <-c.updated:
+			if err := s.shutdown(); err != nil {
+				return err
+			}
+			c.opts.Logger.Info("OTLP receiver restarting with new arguments")
+		}
+	}
+}
+
+func endpoint(g *GRPCArguments) string {
+	if g == nil {
+		return "off"
+	}
+	return g.Endpoint
+}
+
+func endpointHTTP(h *HTTPArguments) string {
+	if h == nil {
+		return "off"
+	}
+	return h.Endpoint
+}
+
+// server is one set of collector receivers (one per signal, sharing their servers).
+type server struct {
+	host    *collector.Host
+	cfg     *otlpreceiver.Config
+	started []component.Component
+	opts    pipeline.Options
+	args    *Arguments
+}
+
+// newServer converts the arguments to the collector's configuration and builds the
+// extensions it refers to (reading the token files), starting nothing.
+func newServer(opts pipeline.Options, a *Arguments) (*server, error) {
+	s := &server{opts: opts, args: a, host: &collector.Host{Extensions: map[component.ID]component.Component{}}}
+	cfg := otlpreceiver.NewFactory().CreateDefaultConfig().(*otlpreceiver.Config)
+	mw := []configmiddleware.Config{{ID: collector.ServerID}}
+	auth := func(au *Auth) (configoptional.Optional[configauth.Config], error) {
+		if au == nil {
+			return configoptional.None[configauth.Config](), nil
+		}
+		bt, err := collector.NewBearerToken(au.BearerTokenFile)
+		if err != nil {
+			return configoptional.None[configauth.Config](), err
+		}
+		id := component.NewIDWithName(collector.BearerTokenID.Type(), strings.ToLower(strings.ReplaceAll(au.BearerTokenFile, "/", "_")))
+		s.host.Extensions[id] = bt
+		return configoptional.Some(configauth.Config{AuthenticatorID: id}), nil
+	}
+	if g := a.GRPC; g != nil {
+		gc := configgrpc.NewDefaultServerConfig()
+		gc.NetAddr.Endpoint = g.Endpoint
+		gc.ReadBufferSize = 512 << 10
+		gc.MaxRecvMsgSizeMiB = int((int64(g.MaxRecvMsgSize) + 1<<20 - 1) >> 20)
+		gc.MaxConcurrentStreams = g.MaxConcurrentStreams
+		gc.Middlewares = mw
+		if g.TLS != nil {
+			gc.TLS = configoptional.Some(g.TLS.Config())
+		}
+		au, err := auth(g.Auth)
+		if err != nil {
+			return nil, pipeline.Nest("grpc.auth.bearer_token_file", err)
+		}
+		gc.Auth = au
+		cfg.Protocols.GRPC = configoptional.Some(gc)
+	} else {
+		cfg.Protocols.GRPC = configoptional.None[configgrpc.ServerConfig]()
+	}
+	if h := a.HTTP; h != nil {
+		hc := confighttp.NewDefaultServerConfig()
+		hc.NetAddr.Endpoint = h.Endpoint
+		hc.MaxRequestBodySize = int64(h.MaxRequestBodySize)
+		hc.ReadHeaderTimeout = time.Duration(h.ReadHeaderTimeout)
+		hc.IdleTimeout = time.Duration(h.IdleTimeout)
+		hc.WriteTimeout = 0
+		hc.Middlewares = mw
+		hc.TLS = configoptional.None[configtls.ServerConfig]()
+		if h.TLS != nil {
+			hc.TLS = configoptional.Some(h.TLS.Config())
+		}
+		if h.CORS != nil {
+			hc.CORS = configoptional.Some(confighttp.CORSConfig{
+				AllowedOrigins: h.CORS.AllowedOrigins,
+				AllowedHeaders: h.CORS.AllowedHeaders,
+				MaxAge:         h.CORS.MaxAge,
+			})
+		}
+		au, err := auth(h.Auth)
+		if err != nil {
+			return nil, pipeline.Nest("http.auth.bearer_token_file", err)
+		}
+		if au.HasValue() {
+			hc.Auth = configoptional.Some(confighttp.AuthConfig{Config: *au.Get()})
+		}
+		cfg.Protocols.HTTP = configoptional.Some(otlpreceiver.HTTPConfig{
+			ServerConfig:   hc,
+			TracesURLPath:  "/v1/traces",
+			MetricsURLPath: "/v1/metrics",
+			LogsURLPath:    "/v1/logs",
+		})
+	} else {
+		cfg.Protocols.HTTP = configoptional.None[otlpreceiver.HTTPConfig]()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s.cfg = cfg
+	return s, nil
+}
+
+// start creates the collector receivers for the signals that have outputs and starts
+// them; on failure it stops what it started.
+func (s *server) start(ctx context.Context, meter *collector.MeterProvider, count collector.CountFunc) error {
+	s.host.Extensions[collector.ServerID] = collector.NewServer(count)
+	f := otlpreceiver.NewFactory()
+	set := receiver.Settings{
+		ID:                component.NewIDWithName(f.Type(), nameOf(s.opts.ID)),
+		TelemetrySettings: collector.TelemetrySettings(s.opts.Logger, meter),
+		BuildInfo:         component.BuildInfo{Command: "sonde", Description: "sonde"},
+	}
+	host := s.opts.Host
+	var created []component.Component
+	var errs []error
+	if ids := s.args.Output.Traces; len(ids) > 0 {
+		r, err := f.CreateTraces(ctx, set, s.cfg, pipeline.OTLPTraces(host, ids))
+		errs = append(errs, err)
+		created = append(created, r)
+	}
+	if ids := s.args.Output.Metrics; len(ids) > 0 {
+		r, err := f.CreateMetrics(ctx, set, s.cfg, pipeline.OTLPMetrics(host, ids))
+		errs = append(errs, err)
+		created = append(created, r)
+	}
+	if ids := s.args.Output.Logs; len(ids) > 0 {
+		r, err := f.CreateLogs(ctx, set, s.cfg, pipeline.OTLPLogs(host, ids))
+		errs = append(errs, err)
+		created = append(created, r)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, r := range created {
+		if r == nil {
+			continue
+		}
+		if err := r.Start(ctx, s.host); err != nil {
+			s.started = created
+			return errors.Join(err, s.shutdown())
+		}
+	}
+	s.started = created
+	return nil
+}
+
+// shutdown stops the servers: in-flight requests finish (bounded by 30 s).
+func (s *server) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, r := range s.started {
+		if r != nil {
+			errs = append(errs, r.Shutdown(ctx))
+		}
+	}
+	s.started = nil
+	return errors.Join(errs...)
+}
+
+// nameOf returns the name part of a component id ("default" of "otelcol.receiver.otlp/default").
+func nameOf(id string) string {
+	if i := strings.LastIndexByte(id, '/'); i >= 0 && i < len(id)-1 {
+		return id[i+1:]
+	}
+	return id
+}

@@ -1,0 +1,138 @@
+package otlp_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	_ "google.golang.org/grpc/encoding/gzip"
+
+	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/components/otelcol/processor/batch"
+	"github.com/sondehq/sonde/components/otelcol/processor/memorylimiter"
+	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
+	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
+	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
+)
+
+// sidecar starts the sidecar preset's graph — receiver → memory_limiter → batch → otlp
+// exporter — forwarding to endpoint, and returns the receiver's gRPC address.
+func sidecar(tb testing.TB, endpoint string) string {
+	tb.Helper()
+	host := pipelinetest.NewHost()
+	run := func(c pipeline.Component) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		tb.Cleanup(func() { cancel(); <-done })
+	}
+	ea := otlpexporter.NewArguments()
+	ea.Client.Endpoint = endpoint
+	ea.Client.TLS.Insecure = true
+	ea.RetryOnFailure.InitialInterval = model.Duration(10 * time.Millisecond)
+	exp, err := otlpexporter.New(pipelinetest.Options(tb, "otelcol.exporter.otlp/default", host), ea)
+	require.NoError(tb, err)
+	run(exp)
+
+	ba := batch.NewArguments()
+	ba.Output.Traces = []string{"otelcol.exporter.otlp/default"}
+	b, err := batch.New(pipelinetest.Options(tb, "otelcol.processor.batch/default", host), ba)
+	require.NoError(tb, err)
+	run(b)
+
+	ma := memorylimiter.NewArguments()
+	ma.LimitPercentage, ma.SpikeLimitPercentage = 80, 20
+	ma.Output.Traces = []string{"otelcol.processor.batch/default"}
+	ml, err := memorylimiter.New(pipelinetest.Options(tb, "otelcol.processor.memory_limiter/default", host), ma)
+	require.NoError(tb, err)
+	run(ml)
+
+	g := otlp.DefaultGRPC()
+	g.Endpoint = freeAddr(tb)
+	ra := &otlp.Arguments{GRPC: &g, Output: collector.Output{Traces: []string{"otelcol.processor.memory_limiter/default"}}}
+	r, err := otlp.New(pipelinetest.Options(tb, "otelcol.receiver.otlp/default", host), ra)
+	require.NoError(tb, err)
+	run(r)
+	waitListening(tb, g.Endpoint)
+	return g.Endpoint
+}
+
+// BenchmarkForwarding measures spans per second through the sidecar graph over real gRPC
+// on loopback: clients send requests of 100 spans (gzip, like SDK exporters), a counting
+// OTLP server is the backend. The clock stops when the backend has every span.
+//
+//	go test -run '^$' -bench Forwarding -benchtime 20000x ./exporters/otelcol/otlp/
+func BenchmarkForwarding(b *testing.B) {
+	backend := oteltest.NewCountingGRPCServer(b)
+	addr := sidecar(b, backend.Endpoint())
+	req := ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(1, 100, map[string]string{"k8s.pod.name": "p"}))
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.UseCompressor("gzip")))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		c := ptraceotlp.NewGRPCClient(conn)
+		for pb.Next() {
+			if _, err := c.Export(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	want := int64(b.N) * 100
+	for backend.Spans() < want {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(want)/b.Elapsed().Seconds()/float64(runtime.GOMAXPROCS(0)), "spans/s/core")
+}
+
+// BenchmarkIdleSidecar reports the resident memory of this process with the sidecar graph
+// started and idle (the test binary adds a little of its own). Run it alone (-bench
+// IdleSidecar): after another benchmark the process keeps memory that one used.
+func BenchmarkIdleSidecar(b *testing.B) {
+	backend := oteltest.NewCountingGRPCServer(b)
+	sidecar(b, backend.Endpoint())
+	runtime.GC()
+	debug.FreeOSMemory()
+	for b.Loop() {
+		time.Sleep(time.Millisecond) // idle
+	}
+	b.ReportMetric(float64(rss(b)), "rss_bytes")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse), "heap_inuse_bytes")
+}
+
+func rss(tb testing.TB) int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	require.NoError(tb, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kib, err := strconv.ParseInt(f[1], 10, 64)
+			require.NoError(tb, err)
+			return kib << 10
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}

@@ -1,0 +1,119 @@
+package otlp_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sondehq/sonde/components/otelcol/processor/batch"
+	"github.com/sondehq/sonde/components/otelcol/processor/k8sattributes"
+	"github.com/sondehq/sonde/components/otelcol/processor/memorylimiter"
+	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
+	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/discovery/kubernetes"
+	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
+	lokiexporter "github.com/sondehq/sonde/exporters/otelcol/loki"
+	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
+	"github.com/sondehq/sonde/exporters/otelcol/otlphttp"
+	promexporter "github.com/sondehq/sonde/exporters/otelcol/prometheus"
+	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+func registry(t *testing.T) *pipeline.Registry {
+	t.Helper()
+	reg, err := pipeline.NewRegistry(
+		otlp.Registration, memorylimiter.Registration, batch.Registration, k8sattributes.Registration,
+		otlpexporter.Registration, otlphttp.Registration, promexporter.Registration, lokiexporter.Registration,
+		kubernetes.Registration, remotewrite.Registration, lokiwrite.Registration,
+	)
+	require.NoError(t, err)
+	return reg
+}
+
+func parse(t *testing.T, file string, env map[string]string) *config.File {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", file))
+	require.NoError(t, err)
+	f, err := config.Parse(file, data, registry(t), func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+	require.NoError(t, err)
+	return f
+}
+
+// TestPresetBlocksParse: the preset blocks proposed for config/presets decode strictly and
+// form a valid graph.
+func TestPresetBlocksParse(t *testing.T) {
+	for _, file := range []string{"sidecar.yaml", "daemonset-otlp.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			parse(t, file, map[string]string{"SONDE_OTLP_ENDPOINT": "http://tempo:4317"})
+		})
+	}
+}
+
+// TestSidecarUnderController runs the sidecar configuration under the real controller:
+// spans reach the backend, a reload that changes the batch settings keeps them flowing, and
+// everything stops cleanly.
+func TestSidecarUnderController(t *testing.T) {
+	backend := oteltest.NewGRPCServer(t)
+	grpcAddr := freeAddr(t)
+	env := map[string]string{
+		"SONDE_OTLP_ENDPOINT":    "http://" + backend.Endpoint(),
+		"SONDE_OTLP_GRPC_LISTEN": grpcAddr,
+		"SONDE_OTLP_HTTP_LISTEN": freeAddr(t),
+	}
+	f := parse(t, "sidecar.yaml", env)
+	c := pipeline.NewController(pipeline.ControllerOptions{
+		Registry:   registry(t),
+		Logger:     slog.New(slog.DiscardHandler),
+		Registerer: prometheus.NewRegistry(),
+		DataPath:   t.TempDir(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	require.NoError(t, c.Apply(f.Specs))
+	waitListening(t, grpcAddr)
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := ptraceotlp.NewGRPCClient(conn)
+	send := func(id uint64) {
+		// Components start one after the other: retry as an OTLP client would.
+		require.Eventually(t, func() bool {
+			_, err := client.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(id, 3, nil)))
+			return err == nil
+		}, 30*time.Second, 20*time.Millisecond)
+	}
+	send(1)
+	require.Eventually(t, func() bool { return backend.Spans() == 3 }, 30*time.Second, 10*time.Millisecond)
+
+	// A reload that changes the batch processor: it is updated in place, the rest keeps running.
+	f2 := parse(t, "sidecar.yaml", env)
+	for i := range f2.Specs {
+		if f2.Specs[i].Type == "otelcol.processor.batch" {
+			f2.Specs[i].Args.(*batch.Arguments).SendBatchSize = 100
+			f2.Specs[i].Fingerprint += " changed"
+		}
+	}
+	require.NoError(t, c.Apply(f2.Specs))
+	send(2)
+	require.Eventually(t, func() bool { return backend.Spans() == 6 }, 30*time.Second, 10*time.Millisecond)
+	for _, ci := range c.Components() {
+		require.Equal(t, pipeline.HealthHealthy, ci.Health.State, ci.ID)
+	}
+}
