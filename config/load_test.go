@@ -219,8 +219,9 @@ func TestPresetsRender(t *testing.T) {
 	for _, name := range PresetNames() {
 		for _, url := range []string{"", "http://127.0.0.1:9090/api/v1/write"} {
 			data := PresetData{PrometheusURL: url, Kubeconfig: "/home/me/.kube/config", APIServer: "https://127.0.0.1:6443"}
-			if url != "" {
+			if url != "" || name == "sidecar" {
 				data.LokiURL = "http://127.0.0.1:3100/loki/api/v1/push"
+				data.OTLPEndpoint = "http://127.0.0.1:4317"
 			}
 			y, err := RenderPreset(name, data)
 			require.NoError(t, err)
@@ -231,12 +232,19 @@ func TestPresetsRender(t *testing.T) {
 			want, err := os.ReadFile(golden)
 			require.NoError(t, err, "run go test ./config -update")
 			require.Equal(t, string(want), string(y))
+			// Traces go out only with an endpoint (cluster-local, on a laptop, receives no OTLP).
+			require.Equal(t, data.OTLPEndpoint != "" && name != "cluster-local", strings.Contains(string(y), "otelcol.exporter.otlp/default"))
+			if name == "sidecar" {
+				continue // OTLP only
+			}
 			require.Equal(t, url != "", strings.Contains(string(y), "prometheus.remote_write/default"))
 			require.Equal(t, url != "", strings.Contains(string(y), "loki.write/default"))
 		}
 	}
 	_, err := RenderPreset("nope", PresetData{})
-	require.ErrorContains(t, err, "available: cluster-local, daemonset, host")
+	require.ErrorContains(t, err, "available: cluster-local, daemonset, host, sidecar")
+	_, err = RenderPreset("sidecar", PresetData{})
+	require.ErrorContains(t, err, "give --otlp-endpoint")
 }
 
 func TestDetectPresetKubeconfig(t *testing.T) {

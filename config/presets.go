@@ -24,6 +24,7 @@ type PresetData struct {
 	Name          string // the preset's name, filled in by RenderPreset
 	PrometheusURL string // remote-write URL; empty: serve collected samples locally
 	LokiURL       string // Loki push URL; empty: print log lines to stdout (loki.echo)
+	OTLPEndpoint  string // where received traces go (Tempo, Jaeger, a gateway); empty: traces are not accepted
 	LogDir        string // kubelet's pod log directory
 	ProcPath      string
 	// PodResourcesSocket is the kubelet pod-resources socket used to attribute GPUs to pods;
@@ -53,6 +54,7 @@ var presets = map[string]struct {
 }{
 	"host":          {"host.yaml", "/proc", "/sys", "/", ""},
 	"cluster-local": {file: "cluster-local.yaml"},
+	"sidecar":       {file: "sidecar.yaml"},
 	"daemonset":     {"daemonset.yaml", "/host/proc", "/host/sys", "/host/root", "/var/lib/kubelet/pod-resources/kubelet.sock"},
 }
 
@@ -78,6 +80,9 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 	}
 	if data.LogDir == "" {
 		data.LogDir = "/var/log/pods"
+	}
+	if p.file == "sidecar.yaml" && data.OTLPEndpoint == "" {
+		return nil, fmt.Errorf("preset %s forwards OTLP: give --otlp-endpoint (or SONDE_OTLP_ENDPOINT)", name)
 	}
 	if p.file == "cluster-local.yaml" {
 		if err := resolveCluster(&data); err != nil {
@@ -157,6 +162,22 @@ func presetFuncs(data PresetData) template.FuncMap {
 // with a path is used as it is (Mimir's /api/v1/push, say).
 func RemoteWriteURL(s string) (string, error) {
 	return backendURL("prometheus", s, "/api/v1/write", "http://prometheus:9090")
+}
+
+// OTLPEndpoint normalises --otlp-endpoint: host:port without a scheme means plain-text
+// gRPC (http://), as an in-cluster Tempo or Jaeger usually serves.
+func OTLPEndpoint(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("OTLP endpoint %q: want host:port or an http(s) URL such as tempo:4317", s)
+	}
+	return u.String(), nil
 }
 
 // LokiPushURL does the same for --loki-url: a bare address gets /loki/api/v1/push.

@@ -19,6 +19,8 @@ import (
 // delivers node_exporter's series, with node_exporter's names and labels, to a real Prometheus.
 func TestE2EHostPresetToPrometheus(t *testing.T) {
 	prom := newPrometheus(t)
+	t.Setenv("SONDE_OTLP_GRPC_LISTEN", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	t.Setenv("SONDE_OTLP_HTTP_LISTEN", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	s := newSonde(t, "--preset=host", "--prometheus-url="+prom.URL())
 	host, err := os.Hostname()
 	require.NoError(t, err)
@@ -56,7 +58,9 @@ func TestE2EHostPresetToPrometheus(t *testing.T) {
 		require.Equal(t, want, c.Health.State, c.ID)
 	}
 	require.ElementsMatch(t, []string{"prometheus.exporter.unix/host", "prometheus.exporter.gpu/gpu", "prometheus.exporter.self/sonde",
-		"prometheus.scrape/host", "prometheus.remote_write/default", "loki.source.file/pods", "loki.echo/stdout"}, ids)
+		"prometheus.scrape/host", "prometheus.remote_write/default", "loki.source.file/pods", "loki.echo/stdout",
+		"otelcol.receiver.otlp/default", "otelcol.processor.memory_limiter/default", "otelcol.processor.batch/default",
+		"otelcol.exporter.prometheus/default", "otelcol.exporter.loki/default"}, ids)
 	resp, err := http.Get(s.URL() + "/-/ready")
 	require.NoError(t, err)
 	resp.Body.Close()

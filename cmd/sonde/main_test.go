@@ -43,6 +43,8 @@ func TestCLI(t *testing.T) {
 		{"validate cluster-local", []string{"validate", "--preset", "cluster-local"}, 0, "<preset cluster-local> is valid"},
 		{"config show cluster-local", []string{"config", "show", "--preset", "cluster-local"}, 0,
 			"replacement: /api/v1/nodes/$1/proxy$2\n      - target_label: __address__\n        replacement: 127.0.0.1:6443"},
+		{"validate sidecar", []string{"validate", "--preset", "sidecar", "--otlp-endpoint", "tempo:4317"}, 0, "<preset sidecar> is valid: 4 components"},
+		{"sidecar needs an endpoint", []string{"validate", "--preset", "sidecar"}, 1, "give --otlp-endpoint"},
 		{"bad loki url", []string{"validate", "--preset", "host", "--loki-url", "l:3100"}, 1, "loki URL \"l:3100\": want an absolute http(s) URL"},
 		{"config show", []string{"config", "show", "--preset", "host"}, 0, "prometheus.exporter.unix/host"},
 		{"config show with url", []string{"config", "show", "--preset", "daemonset", "--prometheus-url", "http://p:9090"}, 0, "url: http://p:9090/api/v1/write"},

@@ -18,6 +18,7 @@ type sourceFlags struct {
 	preset        string
 	prometheusURL string
 	lokiURL       string
+	otlpEndpoint  string
 	logDir        string
 	staticTargets string
 }
@@ -31,6 +32,8 @@ func (s *sourceFlags) register(fs *flag.FlagSet) {
 		"Loki to push container logs to, e.g. http://127.0.0.1:3100 (env SONDE_LOKI_URL); empty: print log lines to stdout")
 	fs.StringVar(&s.staticTargets, "static-targets", os.Getenv("SONDE_STATIC_TARGETS"),
 		"comma-separated cluster-wide host:port targets the daemonset preset shares out between the agents, e.g. argo-rollouts-metrics.argo-rollouts.svc:8090 (env SONDE_STATIC_TARGETS)")
+	fs.StringVar(&s.otlpEndpoint, "otlp-endpoint", os.Getenv("SONDE_OTLP_ENDPOINT"),
+		"OTLP gRPC endpoint received traces are forwarded to, e.g. tempo:4317 (env SONDE_OTLP_ENDPOINT); empty: traces are not accepted")
 	fs.StringVar(&s.logDir, "log-dir", envOr("SONDE_LOG_DIR", "/var/log/pods"), "kubelet's pod log directory tailed by the presets (env SONDE_LOG_DIR)")
 }
 
@@ -41,13 +44,17 @@ func (s *sourceFlags) presetData() (config.PresetData, error) {
 		return config.PresetData{}, err
 	}
 	loki, err := config.LokiPushURL(s.lokiURL)
+	if err != nil {
+		return config.PresetData{}, err
+	}
+	otlp, err := config.OTLPEndpoint(s.otlpEndpoint)
 	var static []string
 	for _, t := range strings.Split(s.staticTargets, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			static = append(static, t)
 		}
 	}
-	return config.PresetData{PrometheusURL: prom, LokiURL: loki, LogDir: s.logDir, StaticTargets: static}, err
+	return config.PresetData{PrometheusURL: prom, LokiURL: loki, OTLPEndpoint: otlp, LogDir: s.logDir, StaticTargets: static}, err
 }
 
 // loader returns a pipeline.Loader for the chosen source, announcing the choice in the log.
