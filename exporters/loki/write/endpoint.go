@@ -37,6 +37,8 @@ type endpoint struct {
 	cancel  context.CancelFunc
 
 	failing bool // the last request failed; logged once until it recovers
+
+	status sendStatus // for DebugInfo
 }
 
 func newEndpoint(cfg EndpointConfig, m *metrics, logger *slog.Logger, health *pipeline.Health) (*endpoint, error) {
@@ -165,6 +167,7 @@ func (e *endpoint) send(ctx context.Context) error {
 	body, err := e.enc.encode()
 	if err != nil {
 		e.drop([]reasonCount{{reasonBadRequest, e.enc.entries}})
+		e.status.failure(time.Now(), e.redactError(err), 0, false)
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -172,6 +175,7 @@ func (e *endpoint) send(ctx context.Context) error {
 		res := e.client.push(ctx, body)
 		e.m.duration.WithLabelValues(e.name, strconv.Itoa(res.status)).Observe(time.Since(start).Seconds())
 		if res.err == nil {
+			e.status.success(time.Now())
 			e.m.sentTotal.WithLabelValues(e.name).Add(float64(e.enc.entries))
 			e.m.sentBytes.WithLabelValues(e.name).Add(float64(e.enc.bytes))
 			if e.failing {
@@ -191,6 +195,7 @@ func (e *endpoint) send(ctx context.Context) error {
 				e.m.sentTotal.WithLabelValues(e.name).Add(float64(sent))
 				e.m.sentBytes.WithLabelValues(e.name).Add(float64(e.enc.bytes) * float64(sent) / float64(e.enc.entries))
 			}
+			e.status.failure(time.Now(), e.redactError(res.err), res.status, false)
 			e.logger.Warn("Loki refused entries; they are dropped", "status", res.status, "dropped", dropped, "entries", e.enc.entries, "reason", reasons[0].reason, "err", res.err)
 			return fmt.Errorf("endpoint %s: %d of %d entries refused (%s): %w", e.name, dropped, e.enc.entries, reasons[0].reason, res.err)
 		}
@@ -202,6 +207,7 @@ func (e *endpoint) send(ctx context.Context) error {
 			reason = "http_5xx"
 		}
 		e.m.retries.WithLabelValues(e.name, reason).Inc()
+		e.status.failure(time.Now(), e.redactError(res.err), res.status, true)
 		delay := backoff(attempt, time.Duration(e.cfg.MinBackoff), time.Duration(e.cfg.MaxBackoff))
 		if res.retryAfter > 0 {
 			delay = res.retryAfter

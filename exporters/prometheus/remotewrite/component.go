@@ -79,6 +79,8 @@ type Component struct {
 
 	running atomic.Bool
 	wal     atomic.Pointer[walStorage]
+	snd     atomic.Pointer[sender] // the current sender, for DebugInfo
+	status  sendStatus             // how requests fare, for DebugInfo
 
 	// sleep waits between retries; tests replace it to observe backoffs.
 	sleep func(context.Context, time.Duration) error
@@ -168,6 +170,7 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 	c.wal.Store(w)
 	snd.start()
+	c.snd.Store(snd)
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
 	c.logger.Info("started", "url", args.Endpoint.URL.Redacted(), "shards", args.Endpoint.Queue.Shards,
 		"from_segment", start.Acked.Segment, "from_offset", start.Acked.Offset)
@@ -200,6 +203,7 @@ func (c *Component) Run(ctx context.Context) error {
 		}
 		persist()
 		c.wal.Store(nil)
+		c.snd.Store(nil)
 		err := w.close()
 		c.logger.Info("stopped", "acked_segment", lastMarker.Acked.Segment, "acked_offset", lastMarker.Acked.Offset)
 		return err
@@ -222,6 +226,7 @@ func (c *Component) Run(ctx context.Context) error {
 				return errors.Join(err, shutdown(false))
 			}
 			snd = ns
+			c.snd.Store(snd)
 			persist()
 
 		case <-c.updated:
@@ -242,6 +247,7 @@ func (c *Component) Run(ctx context.Context) error {
 				}
 				snd = ns
 				snd.start()
+				c.snd.Store(snd)
 			}
 			if next.WAL.TruncateFrequency != args.WAL.TruncateFrequency {
 				truncTicker.Reset(time.Duration(next.WAL.TruncateFrequency))
@@ -254,6 +260,7 @@ func (c *Component) Run(ctx context.Context) error {
 func (c *Component) newSender(w *walStorage, args *Arguments, start marker) (*sender, error) {
 	return newSender(senderOptions{
 		logger: c.logger, m: c.m, health: c.opts.Health, w: w, args: args, start: start, sleep: c.sleep,
+		status: &c.status,
 	})
 }
 

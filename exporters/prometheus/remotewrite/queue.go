@@ -3,6 +3,7 @@ package remotewrite
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,9 @@ type sender struct {
 	health  *pipeline.Health
 	w       *walStorage
 	client  *client
-	url     string
+	url     string   // redacted
+	rawURL  *url.URL // for redacting error messages
+	status  *sendStatus
 	cfg     QueueConfig
 	ext     []prompb.Label // external labels, sorted by name
 	sleep   func(context.Context, time.Duration) error
@@ -58,6 +61,7 @@ type senderOptions struct {
 	args   *Arguments
 	start  marker
 	sleep  func(context.Context, time.Duration) error
+	status *sendStatus // nil: a fresh one
 }
 
 func newSender(o senderOptions) (*sender, error) {
@@ -73,6 +77,8 @@ func newSender(o senderOptions) (*sender, error) {
 		w:      o.w,
 		client: cl,
 		url:    o.args.Endpoint.URL.Redacted(),
+		rawURL: o.args.Endpoint.URL.URL,
+		status: o.status,
 		cfg:    q,
 		ext:    externalLabels(o.args.ExternalLabels),
 		sleep:  o.sleep,
@@ -81,6 +87,9 @@ func newSender(o senderOptions) (*sender, error) {
 	}
 	if s.sleep == nil {
 		s.sleep = sleepCtx
+	}
+	if s.status == nil {
+		s.status = &sendStatus{}
 	}
 	s.tracker.acked = o.start.Acked
 	shardPosValid := len(o.start.Shards) == q.Shards

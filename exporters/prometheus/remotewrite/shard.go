@@ -154,6 +154,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		}
 		if attempt > 0 {
 			m.samplesRetried.Add(float64(n))
+			s.status.retry()
 		}
 		start := time.Now()
 		res := s.client.store(ctx, body)
@@ -165,6 +166,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		m.requests.WithLabelValues(code).Inc()
 
 		if res.err == nil {
+			s.status.success(time.Now())
 			m.samplesSent.Add(float64(n))
 			m.sentBytes.Add(float64(len(body)))
 			if attempt > 0 {
@@ -178,6 +180,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		}
 		m.samplesFailed.Add(float64(n))
 		m.lastSendError.SetToCurrentTime()
+		s.status.failure(time.Now(), redactPassword(res.err.Error(), s.rawURL), res.status)
 		if !*failed {
 			*failed = true
 			s.failing.Add(1)

@@ -237,8 +237,10 @@
       box.appendChild(p);
     }
     const out = $('d-exports');
+    const lefts = [...out.querySelectorAll('.hscroll')].map(e => e.scrollLeft);
     out.textContent = '';
     out.appendChild(box);
+    out.querySelectorAll('.hscroll').forEach((e, i) => { e.scrollLeft = lefts[i] || 0; });
   }
 
   function labelString(ls) {
@@ -264,30 +266,68 @@
     return t;
   }
 
-  // renderValue shows JSON from DebugInfo: lists of objects as tables, objects as
-  // key/value tables, the rest as text.
+  // renderValue shows JSON from DebugInfo: objects as key/value tables followed by their
+  // nested objects and lists, each under its key; lists of up to 3 objects as one such table
+  // each, longer ones as one table (scrolling sideways when wide); the rest as text.
   function renderValue(v) {
     if (Array.isArray(v)) {
       if (v.length && v.every(x => x && typeof x === 'object' && !Array.isArray(x))) {
+        if (v.length <= 3) {
+          const box = document.createElement('div');
+          v.forEach((x, i) => {
+            if (v.length > 1) {
+              const p = document.createElement('p');
+              p.textContent = (i + 1) + ' of ' + v.length + ':';
+              box.appendChild(p);
+            }
+            box.appendChild(renderValue(x));
+          });
+          return box;
+        }
         const cols = [];
         v.forEach(x => Object.keys(x).forEach(k => { if (!cols.includes(k)) cols.push(k); }));
-        return table(cols, v.map(x => cols.map(c => scalar(x[c]))), cols.indexOf('last_error'));
+        return scrollable(table(cols, v.map(x => cols.map(c => scalar(x[c]))), cols.indexOf('last_error')));
       }
       const pre = document.createElement('pre');
       pre.textContent = toYAML(v, '');
       return pre;
     }
     if (v && typeof v === 'object') {
-      return table(['', ''], Object.keys(v).map(k => [k, typeof v[k] === 'object' && v[k] !== null ? renderValue(v[k]) : scalar(v[k])]));
+      const box = document.createElement('div');
+      const nested = k => v[k] !== null && typeof v[k] === 'object';
+      const flat = Object.keys(v).filter(k => !nested(k));
+      if (flat.length) {
+        const t = table(['', ''], flat.map(k => [k, scalar(v[k])]));
+        flat.forEach((k, i) => { if (k === 'last_error' && v[k]) t.rows[i + 1].cells[1].className = 'err'; });
+        box.appendChild(t);
+      }
+      Object.keys(v).filter(nested).forEach(k => {
+        const p = document.createElement('p');
+        p.textContent = k + ':';
+        box.append(p, renderValue(v[k]));
+      });
+      return box;
     }
     const s = document.createElement('span');
     s.textContent = scalar(v);
     return s;
   }
 
+  // scrollable lets a wide table scroll sideways rather than squeeze its columns.
+  function scrollable(t) {
+    const d = document.createElement('div');
+    d.className = 'hscroll';
+    d.style.overflowX = 'auto';
+    t.querySelectorAll('th, td').forEach(c => { c.style.whiteSpace = 'nowrap'; });
+    d.appendChild(t);
+    return d;
+  }
+
+  // scalar shows a JSON value as text; timestamps as local date and time.
   function scalar(v) {
     if (v === null || v === undefined) return '';
     if (typeof v === 'object') return JSON.stringify(v);
+    if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v)) return formatTime(v, true);
     return String(v);
   }
 

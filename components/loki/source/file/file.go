@@ -66,6 +66,7 @@ type Component struct {
 	manager *manager
 	batcher *batcher
 	watches *watches
+	running atomic.Pointer[runState] // manager and table for DebugInfo while Run runs
 
 	// Owned by Run (the reconciler).
 	round         uint64
@@ -164,6 +165,7 @@ func (c *Component) Run(ctx context.Context) error {
 	c.manager = newManager()
 	c.batcher = newBatcher(c.table, c.metrics, c.opts.Logger, c.settings)
 	c.watches = newWatches(c.opts.Logger, c.metrics)
+	c.running.Store(&runState{manager: c.manager, table: c.table})
 
 	args := c.currentArgs()
 	c.batcher.setReceiver(c.opts.Host.Logs(args.ForwardTo))
@@ -209,6 +211,7 @@ func (c *Component) Run(ctx context.Context) error {
 		cancel()
 		c.watches.close()
 		wg.Wait()
+		c.running.Store(nil)
 		c.manager.closeAll()
 		c.metrics.filesActive.Set(0)
 		c.metrics.unreadBytes.Set(0)

@@ -238,6 +238,7 @@ func (c *Component) open(w wantedFile) (*tracker, error) {
 	}
 	t.safe = t.offset
 	t.unread = max(size-t.offset, 0)
+	t.publish()
 	c.metrics.unreadBytes.Add(float64(t.unread))
 	return t, nil
 }

@@ -51,6 +51,8 @@ type tracker struct {
 	flushTimer *time.Timer
 	warnedRead bool
 	checked    bool // the content was checked at least once since open
+
+	debug trackerDebug // published by the reader for DebugInfo
 }
 
 // close releases the descriptor and the flush timer.
@@ -109,6 +111,7 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 	}
 	size := fi.Size()
 	_, nlink, _ := identify(fi)
+	t.debug.deleted.Store(nlink == 0)
 	if size != t.size {
 		t.lastGrowth = now
 	}
@@ -148,6 +151,9 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		t.offset += int64(consumed)
 		budget -= consumed
 		r.c.metrics.readBytes.Add(float64(consumed))
+		if consumed > 0 {
+			t.debug.lastRead.Store(now.UnixNano())
+		}
 		if !r.emit(ctx, t, r.decoded) {
 			return false
 		}
@@ -337,12 +343,14 @@ func (r *reader) release(ctx context.Context, t *tracker, deleted bool) {
 	r.c.opts.Logger.Debug("file released", "path", t.path, "reason", reason, "offset", t.offset)
 }
 
-// setSize records the file size and moves the unread gauge.
+// setSize records the file size, moves the unread gauge and publishes the tracker's
+// state for DebugInfo.
 func (r *reader) setSize(t *tracker, size int64) {
 	t.size = size
 	unread := max(size-t.offset, 0)
 	r.c.metrics.unreadBytes.Add(float64(unread - t.unread))
 	t.unread = unread
+	t.publish()
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
