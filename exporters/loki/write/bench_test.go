@@ -87,7 +87,9 @@ func BenchmarkConsumeAndSend(b *testing.B) {
 	defer func() { cancel(); <-done }()
 
 	batch := benchBatch()[:1000]
-	acked := make(chan error, 1024)
+	// One slot per batch: the acknowledgements are read after all sends, and a full channel
+	// would block the sender and then ConsumeLogs.
+	acked := make(chan error, b.N/len(batch)+1)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(batch[0].Line)))
 	b.ResetTimer()
