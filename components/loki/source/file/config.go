@@ -8,8 +8,10 @@ import (
 
 	"github.com/alecthomas/units"
 	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sondehq/sonde/components/loki/source/file/decode"
+	"github.com/sondehq/sonde/discovery/kubernetes"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -81,6 +83,20 @@ type Arguments struct {
 	PollInterval model.Duration `yaml:"poll_interval"`
 	// SyncPeriod is how often acknowledged positions are written to the positions file.
 	SyncPeriod model.Duration `yaml:"sync_period"`
+	// PodLabels and PodAnnotations name pod labels and annotations added to the streams of
+	// files under the kubelet's layout (path_labels: kubernetes), looked up by the pod uid
+	// in the node-local pod cache; names are sanitised Prometheus-style
+	// (app.kubernetes.io/name becomes app_kubernetes_io_name). Empty: no API server access.
+	PodLabels      []string `yaml:"pod_labels"`
+	PodAnnotations []string `yaml:"pod_annotations"`
+	// Node is the node whose pods are cached (the field selector spec.nodeName=<node>);
+	// the daemonset preset sets it from NODE_NAME. Required with pod_labels or
+	// pod_annotations.
+	Node string `yaml:"node"`
+	// ClientArgs say how to reach the API server (kubeconfig_file, api_server and
+	// Prometheus' HTTP client settings, inline; default in-cluster). Used only with
+	// pod_labels or pod_annotations.
+	kubernetes.ClientArgs `yaml:",inline"`
 }
 
 // NewArguments returns Arguments with their defaults.
@@ -95,8 +111,12 @@ func NewArguments() *Arguments {
 		BatchWait:           model.Duration(DefaultBatchWait),
 		PollInterval:        model.Duration(DefaultPollInterval),
 		SyncPeriod:          model.Duration(DefaultSyncPeriod),
+		ClientArgs:          kubernetes.DefaultClientArgs(),
 	}
 }
+
+// podMetadata reports whether pod labels or annotations are asked for.
+func (a *Arguments) podMetadata() bool { return len(a.PodLabels) > 0 || len(a.PodAnnotations) > 0 }
 
 // References implements pipeline.Referencer.
 func (a *Arguments) References() []pipeline.Reference {
@@ -169,7 +189,44 @@ func (a *Arguments) Validate() error {
 			add(d.field, "must be positive, got %s", d.v)
 		}
 	}
+	errs = append(errs, a.validatePodMetadata()...)
 	return errors.Join(errs...)
+}
+
+func (a *Arguments) validatePodMetadata() []error {
+	if !a.podMetadata() {
+		return nil
+	}
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, pipeline.Field(field, format, args...))
+	}
+	if a.PathLabels != PathLabelsKubernetes {
+		add("path_labels", "must be kubernetes with pod_labels or pod_annotations (the pod uid comes from the path)")
+	}
+	for _, f := range []struct {
+		field string
+		names []string
+	}{{"pod_labels", a.PodLabels}, {"pod_annotations", a.PodAnnotations}} {
+		for i, n := range f.names {
+			if n == "" {
+				add(f.field, "entry %d is empty", i)
+			} else if strings.HasPrefix(sanitizeLabelName(n), model.ReservedLabelPrefix) {
+				add(f.field, "entry %d: %q would become a reserved label name (starting with __)", i, n)
+			}
+		}
+	}
+	if a.Node == "" {
+		add("node", "required with pod_labels or pod_annotations (e.g. ${NODE_NAME}): only this node's pods are cached")
+	} else {
+		for _, msg := range validation.IsDNS1123Subdomain(a.Node) {
+			add("node", "%q: %s", a.Node, msg)
+		}
+	}
+	if err := a.ClientArgs.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 // checkPattern rejects globs that can never match and files that are never read.
@@ -199,6 +256,22 @@ type settings struct {
 	syncPeriod    time.Duration
 	staticLabels  model.LabelSet
 	staticTargets []model.LabelSet // one per entry of paths, holding __path__
+	podLabels     []podField       // pod labels to add (empty: none)
+	podAnnots     []podField       // pod annotations to add (empty: none)
+}
+
+// podField is a pod label or annotation to add and the label name it becomes.
+type podField struct {
+	key  string
+	name model.LabelName
+}
+
+func podFields(keys []string) []podField {
+	out := make([]podField, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, podField{key: k, name: model.LabelName(sanitizeLabelName(k))})
+	}
+	return out
 }
 
 func newSettings(a *Arguments) *settings {
@@ -217,6 +290,9 @@ func newSettings(a *Arguments) *settings {
 	}
 	for k, v := range a.Labels {
 		s.staticLabels[model.LabelName(k)] = model.LabelValue(v)
+	}
+	if a.podMetadata() {
+		s.podLabels, s.podAnnots = podFields(a.PodLabels), podFields(a.PodAnnotations)
 	}
 	for _, p := range a.Paths {
 		s.staticTargets = append(s.staticTargets, model.LabelSet{pathLabel: model.LabelValue(p)})

@@ -75,6 +75,7 @@ type Component struct {
 	warned        map[string]struct{}
 	ignored       map[fileID]struct{} // rotations found at start-up without a position
 	expander      *expander
+	pods          pods // the pod cache for pod_labels and pod_annotations
 
 	saveMu      sync.Mutex // serialises writes of the positions file
 	saveFailing bool       // guarded by saveMu: log a failing write once per streak
@@ -100,6 +101,7 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 		warned:   map[string]struct{}{},
 		first:    true,
 		expander: newExpander(),
+		pods:     pods{open: informerPods},
 	}
 	c.cfg.Store(newSettings(a))
 	return c, nil
@@ -168,6 +170,8 @@ func (c *Component) Run(ctx context.Context) error {
 	c.running.Store(&runState{manager: c.manager, table: c.table})
 
 	args := c.currentArgs()
+	c.syncPods(args)
+	defer c.pods.close()
 	c.batcher.setReceiver(c.opts.Host.Logs(args.ForwardTo))
 	forwardTo := slices.Clone(args.ForwardTo)
 	var (
@@ -260,6 +264,7 @@ func (c *Component) Run(ctx context.Context) error {
 			if !slices.Equal(viewIDs, args.Targets) {
 				setView(args.Targets)
 			}
+			c.syncPods(args)
 			if p := c.settings().pollInterval; p != pollEvery {
 				poll.Reset(p)
 				pollEvery = p
@@ -268,6 +273,14 @@ func (c *Component) Run(ctx context.Context) error {
 			c.manager.wakeAll() // readers pick up a new format or bound
 			c.opts.Logger.Info("arguments updated", "files", c.manager.count())
 		}
+	}
+}
+
+// syncPods opens the pod cache when pod metadata is asked for. Without it files are tailed
+// all the same, without the pod metadata.
+func (c *Component) syncPods(a *Arguments) {
+	if err := c.pods.sync(a); err != nil {
+		c.opts.Logger.Warn("cannot open the pod cache; files are tailed without pod labels and annotations", "err", err)
 	}
 }
 

@@ -145,7 +145,7 @@ func TestStreamLabels(t *testing.T) {
 	s.kubernetes = true
 	s.staticLabels = model.LabelSet{"cluster": "c1", "team": "static"}
 	sl := newStreamLabels("/var/log/containers/link.log", "/var/log/pods/default_web-1_uid-9/nginx/0.log",
-		model.LabelSet{"team": "target", "app": "web", "__meta_x": "y", "namespace": "from-target"}, s)
+		model.LabelSet{"team": "target", "app": "web", "__meta_x": "y", "namespace": "from-target"}, s, nil)
 	require.Equal(t, model.LabelSet{
 		"namespace": "from-target", "pod": "web-1", "container": "nginx", "job": "default/web-1",
 		"app": "web", "team": "static", "cluster": "c1", "stream": "stderr",
@@ -154,10 +154,10 @@ func TestStreamLabels(t *testing.T) {
 	require.NotContains(t, sl.byStream[0], model.LabelName("stream"))
 
 	// Not the kubelet's layout, or path_labels: none: a filename label.
-	sl = newStreamLabels("/var/log/syslog", "/var/log/syslog", nil, s)
+	sl = newStreamLabels("/var/log/syslog", "/var/log/syslog", nil, s, nil)
 	require.Equal(t, model.LabelSet{"filename": "/var/log/syslog", "cluster": "c1", "team": "static"}, sl.byStream[0])
 	s.kubernetes = false
-	sl = newStreamLabels("/var/log/pods/a_b_c/d/0.log", "/var/log/pods/a_b_c/d/0.log", nil, s)
+	sl = newStreamLabels("/var/log/pods/a_b_c/d/0.log", "/var/log/pods/a_b_c/d/0.log", nil, s, nil)
 	require.Contains(t, sl.byStream[0], model.LabelName("filename"))
 	require.True(t, strings.HasSuffix(string(sl.byStream[0]["filename"]), "0.log"))
 }

@@ -44,6 +44,12 @@ type harness struct {
 // a second component where a first one stopped). receiver, when not nil, replaces the sink.
 func start(t *testing.T, args *Arguments, dataPath string, receiver pipeline.LogsReceiver) *harness {
 	t.Helper()
+	return startWith(t, args, dataPath, receiver, nil)
+}
+
+// startWith is start with a pod source replacing the real pod cache (nil: the real one).
+func startWith(t *testing.T, args *Arguments, dataPath string, receiver pipeline.LogsReceiver, pods podSource) *harness {
+	t.Helper()
 	host := pipelinetest.NewHost()
 	opts := pipelinetest.Options(t, "loki.source.file/test", host)
 	if dataPath != "" {
@@ -56,6 +62,9 @@ func start(t *testing.T, args *Arguments, dataPath string, receiver pipeline.Log
 	}
 	c, err := New(opts, args)
 	require.NoError(t, err)
+	if pods != nil {
+		c.pods.open = pods
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, c: c, host: host, sink: host.LogsSink, opts: opts, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- c.Run(ctx) }()

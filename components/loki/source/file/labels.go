@@ -35,10 +35,12 @@ type streamLabels struct {
 // newStreamLabels builds the labels of the file matched at path (real: with links
 // resolved) by a target with the given labels. Precedence, lowest first: labels derived
 // from the path, the target's own labels (those not starting with "__"), the static labels,
-// and the stream label. The kubelet's layout is read from the real path, so links such as
+// and the stream label. podMeta holds the selected pod labels and annotations (pod_labels,
+// pod_annotations): they rank above the labels derived from the path, which they never
+// replace, and below the target's and the static labels. The kubelet's layout is read from the real path, so links such as
 // /var/log/containers/*.log are labelled like the files they point to.
-func newStreamLabels(path, real string, target model.LabelSet, s *settings) *streamLabels {
-	base := make(model.LabelSet, len(target)+len(s.staticLabels)+4)
+func newStreamLabels(path, real string, target model.LabelSet, s *settings, podMeta model.LabelSet) *streamLabels {
+	base := make(model.LabelSet, len(target)+len(s.staticLabels)+len(podMeta)+4)
 	var meta labels.Labels
 	ns, pod, uid, container, ok := kubernetesPath(real)
 	switch {
@@ -50,6 +52,11 @@ func newStreamLabels(path, real string, target model.LabelSet, s *settings) *str
 		meta = labels.FromStrings(metadataUID, uid)
 	default:
 		base[labelFilename] = model.LabelValue(path)
+	}
+	for k, v := range podMeta {
+		if _, set := base[k]; !set {
+			base[k] = v
+		}
 	}
 	for k, v := range target {
 		if !strings.HasPrefix(string(k), model.ReservedLabelPrefix) {
@@ -75,6 +82,9 @@ type labelKey struct {
 	path, real string
 	target     model.Fingerprint
 	settings   *settings
+	// podPending is set on a tracker's key when its pod was not in the cache: the key then
+	// differs from every wanted key, so the next reconcile builds the labels again.
+	podPending bool
 }
 
 func newLabelKey(path, real string, target model.LabelSet, s *settings) labelKey {

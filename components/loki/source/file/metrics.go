@@ -32,6 +32,7 @@ type metrics struct {
 	unreadBytes    prometheus.Gauge
 	lagBytes       prometheus.Gauge
 	watchedDirs    prometheus.Gauge
+	podMissing     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -65,6 +66,7 @@ func newMetrics() *metrics {
 		unreadBytes:    gauge("unread_bytes", "Bytes of the tailed files not read yet (sum of size minus read offset)."),
 		lagBytes:       gauge("positions_lag_bytes", "Bytes read and handed downstream but not acknowledged yet."),
 		watchedDirs:    gauge("watched_directories", "Directories watched with fsnotify."),
+		podMissing:     counter("pod_metadata_missing_total", "Files labelled without pod_labels/pod_annotations because their pod was not in the pod cache (yet)."),
 	}
 	for r := range decode.NumReasons {
 		m.malformed.WithLabelValues(r.String())
@@ -76,7 +78,7 @@ func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.readLines, m.readBytes, m.entriesSent, m.batchesSent, m.batchesAcked, m.malformed, m.truncated,
 		m.droppedBytes, m.partialFlushes, m.filesOpened, m.filesReleased, m.truncations, m.fileErrors,
-		m.positionWrites, m.positionsBad, m.filesActive, m.unreadBytes, m.lagBytes, m.watchedDirs,
+		m.positionWrites, m.positionsBad, m.filesActive, m.unreadBytes, m.lagBytes, m.watchedDirs, m.podMissing,
 	}
 }
 

@@ -23,9 +23,26 @@ type wantedFile struct {
 	key       labelKey
 }
 
-// labels builds the labels of w.
-func (w *wantedFile) labels(s *settings) *streamLabels {
-	return newStreamLabels(w.labelPath, w.match.real, w.target, s)
+// labelFile builds the labels of w and the key they are remembered by. The pod metadata
+// (pod_labels, pod_annotations) is looked up here, once per file and not per line; a pod
+// not in the cache yet leaves the file without it, marks the key pending (the next
+// reconcile tries again) and is counted once per file (prevPending: already counted).
+func (c *Component) labelFile(w *wantedFile, s *settings, prevPending bool) (*streamLabels, labelKey) {
+	key := w.key
+	var pod model.LabelSet
+	if c.pods.lookup != nil && s.kubernetes {
+		if _, _, uid, _, ok := kubernetesPath(w.match.real); ok {
+			extra, found := podExtra(c.pods.lookup, uid, s)
+			if !found {
+				key.podPending = true
+				if !prevPending {
+					c.metrics.podMissing.Inc()
+				}
+			}
+			pod = extra
+		}
+	}
+	return newStreamLabels(w.labelPath, w.match.real, w.target, s, pod), key
 }
 
 // reconcile brings the open trackers in line with the files the targets and paths match
@@ -160,8 +177,9 @@ func (c *Component) keep(id fileID, path string, w *wantedFile, s *settings) boo
 		delete(m.draining, t)
 	}
 	if t.labelKey != w.key {
-		t.labels.Store(w.labels(s))
-		t.labelKey = w.key
+		labels, key := c.labelFile(w, s, t.labelKey.podPending)
+		t.labels.Store(labels)
+		t.labelKey = key
 	}
 	return true
 }
@@ -210,8 +228,9 @@ func (c *Component) open(w wantedFile) (*tracker, error) {
 		return err == nil && got == fp
 	})
 	t := &tracker{id: id, pos: pos, f: f, path: path, dir: filepath.Dir(path), size: size}
-	t.labels.Store(w.labels(c.settings()))
-	t.labelKey = w.key
+	labels, key := c.labelFile(&w, c.settings(), false)
+	t.labels.Store(labels)
+	t.labelKey = key
 	t.decCfg = c.settings().decodeConfig()
 	t.dec = decode.New(t.decCfg)
 
