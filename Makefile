@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm manifests bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -30,10 +30,11 @@ DEB_PACKAGES    := prometheus etcd-server chromium chromium-driver
 LOKI_VERSION    ?= v3.7.8
 KUBE_VERSION    ?= v1.37.2
 TEMPO_VERSION   ?= v1.5.1-0.20251008140505-607c7fb69662
+HELM_VERSION    ?= v3.22.0
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
 ## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
-deps: deps-deb deps-loki deps-kube-apiserver deps-tempo
+deps: deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm
 
 deps-deb:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +53,15 @@ deps-kube-apiserver:
 
 deps-tempo:
 	@testdata/backends/tempo.sh $(TEMPO_VERSION)
+
+## deps-helm: helm, for the chart's tests and `make manifests` ($(SONDE_CACHE)/bin/helm-$(HELM_VERSION))
+deps-helm:
+	@deploy/deploytest/install-helm.sh $(HELM_VERSION)
+
+## manifests: regenerate what deploy/ derives from other files (the chart's renderings of the
+## presets, its copy of deploy/dashboards, deploy/manifests); the tests fail while any is stale
+manifests: deps-helm
+	$(GO) test ./deploy/deploytest -run '^TestGenerated$$' -count=1 -update
 
 ## test: install backends, then run every test (unit, component, end to end)
 test: deps
