@@ -17,7 +17,11 @@ const KindLogs EdgeKind = "logs"
 
 // LogEntry is one log line with its stream labels.
 type LogEntry struct {
-	Labels             model.LabelSet // stream labels: namespace, pod, container, stream, job, …
+	// Labels are the stream labels (namespace, pod, container, stream, job, …). The map is
+	// shared by every entry of a stream and is never modified once sent: a receiver that
+	// changes labels builds a new map (loki.process does). Sources hand out one map per
+	// stream instead of a copy per line.
+	Labels             model.LabelSet
 	Timestamp          time.Time
 	Line               string
 	StructuredMetadata labels.Labels // e.g. the pod uid; not indexed by Loki
@@ -26,8 +30,9 @@ type LogEntry struct {
 // LogBatch is a batch of entries on its way to the sinks, carrying an acknowledgement.
 //
 // Ownership: the sender hands the batch over and must not touch Entries afterwards. A
-// receiver may modify the entries in place (loki.process does) only when it is the single
-// receiver; a fan-out to several receivers gives each a copy. Every receiver that accepted a
+// receiver may modify the entries in place only when it is the single receiver; a fan-out
+// to several receivers gives each a copy of the slice. Label maps are never modified (see
+// LogEntry.Labels). Every receiver that accepted a
 // batch (ConsumeLogs returned nil) calls Ack exactly once: when the entries are durably
 // delivered, or definitively dropped and counted (a permanent error, e.g. Loki's 400). A
 // source commits its read positions only after the Ack of every batch before them.

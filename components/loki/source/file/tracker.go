@@ -5,12 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"maps"
 	"os"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/common/model"
 
 	"github.com/sondehq/sonde/components/loki/source/file/decode"
 	"github.com/sondehq/sonde/pipeline"
@@ -227,8 +224,8 @@ func (t *tracker) toEntries(out []pipeline.LogEntry, decoded []decode.Entry) ([]
 	n := 0
 	for _, e := range decoded {
 		out = append(out, pipeline.LogEntry{
-			// Every entry owns its label map: receivers may modify entries in place.
-			Labels:             cloneLabels(ls.byStream[e.Stream]),
+			// One shared, immutable map per stream (see pipeline.LogEntry.Labels).
+			Labels:             ls.byStream[e.Stream],
 			Timestamp:          e.Time,
 			Line:               e.Line,
 			StructuredMetadata: ls.metadata,
@@ -237,8 +234,6 @@ func (t *tracker) toEntries(out []pipeline.LogEntry, decoded []decode.Entry) ([]
 	}
 	return out, n
 }
-
-func cloneLabels(ls model.LabelSet) model.LabelSet { return maps.Clone(ls) }
 
 // checkContent detects a file truncated or rewritten under the tracker (copytruncate, or
 // truncate-then-regrow past the offset): then what is buffered is flushed and reading

@@ -224,7 +224,7 @@ func (t *tailer) read(ctx context.Context, follow bool) (int, error) {
 				cur = cur.advance(ts)
 				c.entries = append(c.entries, pipeline.LogEntry{
 					// Each entry gets its own label map: a receiver may modify entries in place.
-					Labels: t.labels.Clone(), Timestamp: ts, Line: string(text), StructuredMetadata: t.metadata,
+					Labels: t.labels, Timestamp: ts, Line: string(text), StructuredMetadata: t.metadata,
 				})
 				c.bytes += len(text)
 			}
