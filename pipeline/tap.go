@@ -469,17 +469,7 @@ func (h tapHost) OTLPTraces(ids []string) consumer.Traces {
 	out := make(tracesFanout, 0, len(ids))
 	for _, id := range ids {
 		next, e := OTLPTraces(h.host, []string{id}), h.tap(id, KindOTLPTraces)
-		c, _ := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
-			if ws := e.watchers.Load(); ws != nil {
-				sampleSpans(e.key, *ws, td)
-			}
-			n := td.SpanCount()
-			err := next.ConsumeTraces(ctx, td)
-			if err == nil {
-				e.items.Add(uint64(n))
-			}
-			return err
-		})
+		c, _ := consumer.NewTraces(tapped(e, sampleSpans, ptrace.Traces.SpanCount, next.ConsumeTraces))
 		out = append(out, c)
 	}
 	if len(out) == 1 {
@@ -493,17 +483,7 @@ func (h tapHost) OTLPMetrics(ids []string) consumer.Metrics {
 	out := make(metricsFanout, 0, len(ids))
 	for _, id := range ids {
 		next, e := OTLPMetrics(h.host, []string{id}), h.tap(id, KindOTLPMetrics)
-		c, _ := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
-			if ws := e.watchers.Load(); ws != nil {
-				sampleMetrics(e.key, *ws, md)
-			}
-			n := md.DataPointCount()
-			err := next.ConsumeMetrics(ctx, md)
-			if err == nil {
-				e.items.Add(uint64(n))
-			}
-			return err
-		})
+		c, _ := consumer.NewMetrics(tapped(e, sampleMetrics, pmetric.Metrics.DataPointCount, next.ConsumeMetrics))
 		out = append(out, c)
 	}
 	if len(out) == 1 {
@@ -517,17 +497,7 @@ func (h tapHost) OTLPLogs(ids []string) consumer.Logs {
 	out := make(logsOTLPFanout, 0, len(ids))
 	for _, id := range ids {
 		next, e := OTLPLogs(h.host, []string{id}), h.tap(id, KindOTLPLogs)
-		c, _ := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
-			if ws := e.watchers.Load(); ws != nil {
-				sampleLogRecords(e.key, *ws, ld)
-			}
-			n := ld.LogRecordCount()
-			err := next.ConsumeLogs(ctx, ld)
-			if err == nil {
-				e.items.Add(uint64(n))
-			}
-			return err
-		})
+		c, _ := consumer.NewLogs(tapped(e, sampleLogRecords, plog.Logs.LogRecordCount, next.ConsumeLogs))
 		out = append(out, c)
 	}
 	if len(out) == 1 {
@@ -535,6 +505,23 @@ func (h tapHost) OTLPLogs(ids []string) consumer.Logs {
 	}
 	c, _ := consumer.NewLogs(out.ConsumeLogs)
 	return c
+}
+
+// tapped wraps one OTLP consumer function: it samples for watchers (only while someone
+// watches), forwards, and counts the items the next consumer accepted.
+func tapped[T any](e *edgeTap, sample func(EdgeKey, []*Watcher, T), count func(T) int,
+	next func(context.Context, T) error) func(context.Context, T) error {
+	return func(ctx context.Context, data T) error {
+		if ws := e.watchers.Load(); ws != nil {
+			sample(e.key, *ws, data)
+		}
+		n := count(data) // before forwarding: the next consumer may take the data apart
+		err := next(ctx, data)
+		if err == nil {
+			e.items.Add(uint64(n))
+		}
+		return err
+	}
 }
 
 func sampleSpans(k EdgeKey, ws []*Watcher, td ptrace.Traces) {
