@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/discovery/kubernetes"
 	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/procmem"
 	"github.com/sondehq/sonde/pipeline/server"
 )
 
@@ -33,6 +35,8 @@ func runCmd(args []string, stderr io.Writer) int {
 	listen := fs.String("server.listen", envOr("SONDE_SERVER_LISTEN", "127.0.0.1:12345"), "HTTP listen address (env SONDE_SERVER_LISTEN)")
 	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log.format", "logfmt", "log format: logfmt or json")
+	releasePages := fs.Bool("memory.release-startup-pages", envBool("SONDE_RELEASE_STARTUP_PAGES", true),
+		"15 s after start-up and after each reload, give the kernel back the executable's pages that only start-up touched (env SONDE_RELEASE_STARTUP_PAGES)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -41,14 +45,14 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if err := runAgent(src, *storagePath, *listen, logger); err != nil {
+	if err := runAgent(src, *storagePath, *listen, *releasePages, logger); err != nil {
 		logger.Error("sonde stopped with an error", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func runAgent(src sourceFlags, storagePath, listen string, logger *slog.Logger) error {
+func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, logger *slog.Logger) error {
 	reg, err := registry()
 	if err != nil {
 		return err
@@ -115,6 +119,11 @@ func runAgent(src sourceFlags, storagePath, listen string, logger *slog.Logger) 
 	}
 	logger.Info("sonde started", "version", version, "listen", ln.Addr().String(), "storage_path", storagePath,
 		"components", len(ctrl.Components()))
+	settled := func() {}
+	if releasePages {
+		settled = releaseAfterSettling(ctx, logger)
+		settled()
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -125,6 +134,7 @@ func runAgent(src sourceFlags, storagePath, listen string, logger *slog.Logger) 
 			return
 		}
 		logger.Info("configuration reloaded", "trigger", trigger)
+		settled()
 	}
 	if src.configFile != "" {
 		wg.Add(1)
@@ -150,6 +160,27 @@ loop:
 	return nil
 }
 
+// releaseAfterSettling returns a function that (re)arms a timer: once the agent has run
+// settleTime without a new call, the pages of the executable that start-up or the last
+// reload touched are handed back to the kernel (see pipeline/procmem).
+func releaseAfterSettling(ctx context.Context, logger *slog.Logger) func() {
+	const settleTime = 15 * time.Second
+	timer := time.AfterFunc(time.Hour, func() {
+		if ctx.Err() != nil {
+			return
+		}
+		res, err := procmem.Release()
+		if err != nil {
+			logger.Debug("could not release start-up pages", "err", err)
+			return
+		}
+		logger.Debug("released the executable's start-up pages", "ranges", res.Ranges,
+			"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter)
+	})
+	timer.Stop()
+	return func() { timer.Reset(settleTime) }
+}
+
 // loopbackAddr is how in-process components reach the HTTP server: a wildcard listen
 // address is reached over loopback.
 func loopbackAddr(a net.Addr) string {
@@ -167,6 +198,15 @@ func loopbackAddr(a net.Addr) string {
 func envOr(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
 		return v
+	}
+	return def
+}
+
+// envBool reads a boolean environment variable (strconv.ParseBool); unset, empty or
+// unparsable gives def.
+func envBool(name string, def bool) bool {
+	if b, err := strconv.ParseBool(os.Getenv(name)); err == nil {
+		return b
 	}
 	return def
 }
