@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm manifests bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger test-full manifests bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -31,6 +31,7 @@ LOKI_VERSION    ?= v3.7.8
 KUBE_VERSION    ?= v1.37.2
 TEMPO_VERSION   ?= v1.5.1-0.20251008140505-607c7fb69662
 HELM_VERSION    ?= v3.22.0
+JAEGER_VERSION  ?= v1.76.0
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
 ## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
@@ -54,6 +55,10 @@ deps-kube-apiserver:
 deps-tempo:
 	@testdata/backends/tempo.sh $(TEMPO_VERSION)
 
+## deps-jaeger: Jaeger v2 for `make test-full` ($(SONDE_CACHE)/bin/jaeger-$(JAEGER_VERSION))
+deps-jaeger:
+	@testdata/backends/gobuild.sh jaeger github.com/jaegertracing/jaeger $(JAEGER_VERSION) ./cmd/jaeger
+
 ## deps-helm: helm, for the chart's tests and `make manifests` ($(SONDE_CACHE)/bin/helm-$(HELM_VERSION))
 deps-helm:
 	@deploy/deploytest/install-helm.sh $(HELM_VERSION)
@@ -66,6 +71,10 @@ manifests: deps-helm
 ## test: install backends, then run every test (unit, component, end to end)
 test: deps
 	$(GO) test $(GOTEST_FLAGS) ./...
+
+## test-full: every test, and those that need more backends (build tag full: Jaeger)
+test-full: deps deps-jaeger
+	$(GO) test $(GOTEST_FLAGS) -tags full ./...
 
 ## test-unit: tests without rebuilding deps
 test-unit:

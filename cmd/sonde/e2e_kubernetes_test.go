@@ -52,15 +52,7 @@ func TestE2EClusterLocalPreset(t *testing.T) {
 		Spec: corev1.PodSpec{NodeName: ip, Containers: []corev1.Container{{Name: "app"}}},
 	}, &kubetest.PodStatus{PodIP: ip, HostIP: ip, Ready: true})
 
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: test, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: admin, user: {token: %q}}]
-contexts: [{name: test, context: {cluster: test, user: admin}}]
-current-context: test
-`, srv.URL, srv.CAFile, kubetest.AdminToken)), 0o600))
-	t.Setenv("KUBECONFIG", kubeconfig)
+	useKubeconfig(t, srv)
 
 	s := newSonde(t, "--preset", "cluster-local")
 	want := []string{
@@ -80,6 +72,21 @@ current-context: test
 		}
 		return true
 	}, 60*time.Second, 200*time.Millisecond, "want %q in\n%s", want, body)
+}
+
+// useKubeconfig points KUBECONFIG, for the sonde processes this test starts, at the API
+// server with the admin token.
+func useKubeconfig(t *testing.T, srv *kubetest.Server) {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: %q, certificate-authority: %q}}]
+users: [{name: admin, user: {token: %q}}]
+contexts: [{name: test, context: {cluster: test, user: admin}}]
+current-context: test
+`, srv.URL, srv.CAFile, kubetest.AdminToken)), 0o600))
+	t.Setenv("KUBECONFIG", kubeconfig)
 }
 
 func get(t *testing.T, u string) string {

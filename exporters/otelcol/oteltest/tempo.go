@@ -1,21 +1,11 @@
 package oteltest
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,39 +22,7 @@ const TempoVersion = "v1.5.1-0.20251008140505-607c7fb69662"
 // test: the real backend is part of the test suite, not optional.
 func TempoBinary(t testing.TB) string {
 	t.Helper()
-	path := os.Getenv("SONDE_TEMPO_BIN")
-	if path == "" {
-		cache := os.Getenv("SONDE_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				t.Fatalf("no home directory to find the Tempo binary in (set SONDE_TEMPO_BIN): %v", err)
-			}
-			cache = filepath.Join(home, ".cache", "sonde")
-		}
-		path = filepath.Join(cache, "bin", "tempo-"+TempoVersion)
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() {
-		t.Fatalf("Tempo binary %s not found: run make deps (or set SONDE_TEMPO_BIN)", path)
-	}
-	return path
-}
-
-// tempoConfig returns the path of testdata/backends/tempo.yaml in this repository.
-func tempoConfig(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the oteltest package source")
-	}
-	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "testdata", "backends", "tempo.yaml")
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatalf("no go.mod above %s", file)
-		}
-	}
+	return backendBinary(t, "Tempo", "SONDE_TEMPO_BIN", "tempo", TempoVersion, "make deps")
 }
 
 // Tempo is a Tempo process started for a test, listening on 127.0.0.1 only, with its data
@@ -78,32 +36,20 @@ type Tempo struct {
 	// and memberlist.
 	HTTPPort, GRPCPort, OTLPGRPCPort, OTLPHTTPPort, MemberlistPort int
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs *bytes.Buffer
+	proc process
 }
 
 // StartTempo starts Tempo and waits until it is ready; it is stopped when the test ends.
 func StartTempo(t testing.TB) *Tempo {
 	t.Helper()
-	tp := &Tempo{t: t, bin: TempoBinary(t), config: tempoConfig(t), Dir: t.TempDir()}
-	// Free ports are found by binding and closing; on a busy machine another process may
-	// take one meanwhile, so a start that fails on a taken port tries new ones.
-	for attempt := 1; ; attempt++ {
+	tp := &Tempo{
+		t: t, bin: TempoBinary(t), config: repoFile(t, "testdata/backends/tempo.yaml"), Dir: t.TempDir(),
+		proc: process{name: "Tempo"},
+	}
+	startOnFreePorts(t, &tp.proc, func() {
 		tp.HTTPPort, tp.GRPCPort, tp.OTLPGRPCPort = freePort(t), freePort(t), freePort(t)
 		tp.OTLPHTTPPort, tp.MemberlistPort = freePort(t), freePort(t)
-		err := tp.start()
-		if err == nil {
-			break
-		}
-		if attempt == 3 || !strings.Contains(tp.Output(), "address already in use") {
-			t.Fatalf("%v:\n%s", err, tp.Output())
-		}
-		tp.mu.Lock()
-		tp.logs.Reset()
-		tp.mu.Unlock()
-	}
+	}, tp.start)
 	t.Cleanup(func() {
 		tp.Stop()
 		if t.Failed() {
@@ -111,16 +57,6 @@ func StartTempo(t testing.TB) *Tempo {
 		}
 	})
 	return tp
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // URL is the query API's base URL.
@@ -135,89 +71,34 @@ func (tp *Tempo) OTLPHTTPEndpoint() string {
 }
 
 // Output returns what Tempo printed.
-func (tp *Tempo) Output() string {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	if tp.logs == nil {
-		return ""
-	}
-	return tp.logs.String()
-}
+func (tp *Tempo) Output() string { return tp.proc.output() }
 
 func (tp *Tempo) start() error {
-	tp.mu.Lock()
-	if tp.logs == nil {
-		tp.logs = &bytes.Buffer{}
-	}
-	cmd := exec.Command(tp.bin, "-config.file="+tp.config, "-config.expand-env=true")
-	cmd.Env = append(os.Environ(),
-		"TEMPO_DATA_DIR="+tp.Dir,
-		"TEMPO_HTTP_PORT="+strconv.Itoa(tp.HTTPPort),
-		"TEMPO_GRPC_PORT="+strconv.Itoa(tp.GRPCPort),
-		"TEMPO_OTLP_GRPC_PORT="+strconv.Itoa(tp.OTLPGRPCPort),
-		"TEMPO_OTLP_HTTP_PORT="+strconv.Itoa(tp.OTLPHTTPPort),
-		"TEMPO_MEMBERLIST_PORT="+strconv.Itoa(tp.MemberlistPort),
-	)
-	w := &lockedWriter{mu: &tp.mu, b: tp.logs}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		tp.mu.Unlock()
-		return fmt.Errorf("start Tempo: %w", err)
-	}
-	done := make(chan struct{})
-	tp.cmd, tp.done = cmd, done
-	tp.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	return tp.waitReady(done)
+	return tp.proc.start(tp.bin, []string{"-config.file=" + tp.config, "-config.expand-env=true"}, []string{
+		"TEMPO_DATA_DIR=" + tp.Dir,
+		"TEMPO_HTTP_PORT=" + strconv.Itoa(tp.HTTPPort),
+		"TEMPO_GRPC_PORT=" + strconv.Itoa(tp.GRPCPort),
+		"TEMPO_OTLP_GRPC_PORT=" + strconv.Itoa(tp.OTLPGRPCPort),
+		"TEMPO_OTLP_HTTP_PORT=" + strconv.Itoa(tp.OTLPHTTPPort),
+		"TEMPO_MEMBERLIST_PORT=" + strconv.Itoa(tp.MemberlistPort),
+	}, tp.ready)
 }
 
-// waitReady polls /ready until Tempo answers 200 (two minutes at most).
-func (tp *Tempo) waitReady(done chan struct{}) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			tp.mu.Lock()
-			tp.cmd = nil
-			tp.mu.Unlock()
-			return errors.New("Tempo exited while starting")
-		default:
-		}
-		resp, err := http.Get(tp.URL() + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+// ready is true once /ready answers 200.
+func (tp *Tempo) ready() bool {
+	resp, err := http.Get(tp.URL() + "/ready")
+	if err != nil {
+		return false
 	}
-	return errors.New("Tempo not ready after 2 minutes")
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // Stop stops Tempo: SIGTERM, which writes what the ingester holds to its WAL within
 // milliseconds, then SIGKILL after 10 s, because Tempo 2.9's query frontend never finishes
 // stopping once it has served a query (its request queue waits for a cleanup that has
 // already stopped). Stopping twice is fine.
-func (tp *Tempo) Stop() {
-	tp.mu.Lock()
-	cmd, done := tp.cmd, tp.done
-	tp.cmd = nil
-	tp.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
+func (tp *Tempo) Stop() { tp.proc.stop(10 * time.Second) }
 
 // Restart starts Tempo again on the same ports and data directory, after Stop.
 func (tp *Tempo) Restart() {
@@ -234,17 +115,6 @@ func (tp *Tempo) Start() {
 	if err := tp.start(); err != nil {
 		tp.t.Fatalf("%v:\n%s", err, tp.Output())
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 // Trace reads one trace back through Tempo's query API (/api/traces/<id>). found is false

@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -26,10 +25,10 @@ import (
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
-// graph is receiver → k8sattributes → batch → otlp exporter → Tempo, run in a test.
+// graph is receiver → k8sattributes → batch → otlp exporter → a real backend (Tempo,
+// Jaeger), run in a test.
 type graph struct {
 	grpcAddr, httpAddr string
-	tempo              *oteltest.Tempo
 }
 
 // pods are what the fake node-local cache knows: the test client connects from 127.0.0.1.
@@ -47,7 +46,8 @@ var pods = k8sattributes.NewStaticPods(
 	},
 )
 
-func startGraph(t *testing.T, tempo *oteltest.Tempo) *graph {
+// startGraph runs the graph, exporting over OTLP/gRPC to backend (host:port).
+func startGraph(t *testing.T, backend string) *graph {
 	t.Helper()
 	host := pipelinetest.NewHost()
 	run := func(c pipeline.Component) {
@@ -58,18 +58,18 @@ func startGraph(t *testing.T, tempo *oteltest.Tempo) *graph {
 	}
 
 	ea := otlpexporter.NewArguments()
-	ea.Client.Endpoint = tempo.OTLPGRPCEndpoint()
+	ea.Client.Endpoint = backend
 	ea.Client.TLS.Insecure = true
 	ea.RetryOnFailure.InitialInterval = model.Duration(100 * time.Millisecond)
 	ea.RetryOnFailure.MaxInterval = model.Duration(500 * time.Millisecond)
-	ea.RetryOnFailure.MaxElapsedTime = 0 // a restarting Tempo loses nothing
-	exp, err := otlpexporter.New(pipelinetest.Options(t, "otelcol.exporter.otlp/tempo", host), ea)
+	ea.RetryOnFailure.MaxElapsedTime = 0 // a restarting backend loses nothing
+	exp, err := otlpexporter.New(pipelinetest.Options(t, "otelcol.exporter.otlp/backend", host), ea)
 	require.NoError(t, err)
 	run(exp)
 
 	ba := batch.NewArguments()
 	ba.Timeout = model.Duration(50 * time.Millisecond)
-	ba.Output.Traces = []string{"otelcol.exporter.otlp/tempo"}
+	ba.Output.Traces = []string{"otelcol.exporter.otlp/backend"}
 	b, err := batch.New(pipelinetest.Options(t, "otelcol.processor.batch/default", host), ba)
 	require.NoError(t, err)
 	run(b)
@@ -88,7 +88,7 @@ func startGraph(t *testing.T, tempo *oteltest.Tempo) *graph {
 	run(r)
 	waitListening(t, g.Endpoint)
 	waitListening(t, h.Endpoint)
-	return &graph{grpcAddr: g.Endpoint, httpAddr: h.Endpoint, tempo: tempo}
+	return &graph{grpcAddr: g.Endpoint, httpAddr: h.Endpoint}
 }
 
 func (g *graph) sendGRPC(t *testing.T, td ptrace.Traces) error {
@@ -112,22 +112,6 @@ func (g *graph) sendHTTPJSON(t *testing.T, td ptrace.Traces) int {
 	return resp.StatusCode
 }
 
-// waitTrace reads a trace back from Tempo until it has want spans.
-func waitTrace(t *testing.T, tempo *oteltest.Tempo, id pcommon.TraceID, want int) ptrace.Traces {
-	t.Helper()
-	var got ptrace.Traces
-	require.Eventually(t, func() bool {
-		td, found, err := tempo.Trace(context.Background(), id)
-		if err != nil {
-			t.Logf("query Tempo: %v", err)
-			return false
-		}
-		got = td
-		return found && td.SpanCount() == want
-	}, 2*time.Minute, 200*time.Millisecond, "trace %s with %d spans never showed up in Tempo", id, want)
-	return got
-}
-
 func requireAttrs(t *testing.T, td ptrace.Traces, want map[string]string) {
 	t.Helper()
 	for i := 0; i < td.ResourceSpans().Len(); i++ {
@@ -145,12 +129,12 @@ func requireAttrs(t *testing.T, td ptrace.Traces, want map[string]string) {
 // sending pod (found by the connection's address, or by the k8s.pod.uid a proxy set).
 func TestEndToEndTempo(t *testing.T) {
 	tempo := oteltest.StartTempo(t)
-	g := startGraph(t, tempo)
+	g := startGraph(t, tempo.OTLPGRPCEndpoint())
 
 	require.NoError(t, g.sendGRPC(t, oteltest.Traces(1001, 5, nil)))
 	require.Equal(t, http.StatusOK, g.sendHTTPJSON(t, oteltest.Traces(1002, 3, map[string]string{"k8s.pod.uid": "0b6c6b34-2222-4c2e-9a3e-000000000002"})))
 
-	td := waitTrace(t, tempo, oteltest.TraceID(1001), 5)
+	td := oteltest.WaitTrace(t, tempo, oteltest.TraceID(1001), 5)
 	requireAttrs(t, td, map[string]string{
 		"service.name":        "sonde-test",
 		"k8s.namespace.name":  "shop",
@@ -160,7 +144,7 @@ func TestEndToEndTempo(t *testing.T) {
 		"k8s.container.name":  "checkout",
 		"k8s.deployment.name": "checkout",
 	})
-	td = waitTrace(t, tempo, oteltest.TraceID(1002), 3)
+	td = oteltest.WaitTrace(t, tempo, oteltest.TraceID(1002), 3)
 	requireAttrs(t, td, map[string]string{
 		"k8s.namespace.name":   "shop",
 		"k8s.pod.name":         "cart-0",
@@ -174,7 +158,7 @@ func TestEndToEndTempo(t *testing.T) {
 // exporter retried).
 func TestTempoRestartLosesNothing(t *testing.T) {
 	tempo := oteltest.StartTempo(t)
-	g := startGraph(t, tempo)
+	g := startGraph(t, tempo.OTLPGRPCEndpoint())
 
 	var (
 		mu       sync.Mutex
@@ -218,6 +202,6 @@ func TestTempoRestartLosesNothing(t *testing.T) {
 	mu.Unlock()
 	t.Logf("%d traces accepted, %d of them while Tempo was down", len(ids), after-before)
 	for _, id := range ids {
-		waitTrace(t, tempo, oteltest.TraceID(id), 2)
+		oteltest.WaitTrace(t, tempo, oteltest.TraceID(id), 2)
 	}
 }
