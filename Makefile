@@ -81,17 +81,20 @@ test-unit:
 	$(GO) test $(GOTEST_FLAGS) -short ./...
 
 PROMTAIL_VERSION ?= v3.5.0
+OTELCOL_VERSION  ?= v0.162.0
 
-## bench-deps: build the benchmark-only peers (vmagent, Promtail) into the cache
+## bench-deps: build the benchmark-only peers (vmagent, Promtail, an OpenTelemetry collector) into the cache
 bench-deps: deps
 	@./bench/build-vmagent.sh $(VMAGENT_VERSION)
 	@testdata/backends/gobuild.sh promtail github.com/grafana/loki/v3 $(PROMTAIL_VERSION) clients/cmd/promtail github.com/grafana/loki/pkg/push
+	@./bench/build-otelcol.sh $(OTELCOL_VERSION)
 
-## bench: micro-benchmarks and the side-by-side comparisons (metrics: Prometheus agent, vmagent; logs: Promtail)
+## bench: micro-benchmarks and the side-by-side comparisons (metrics: Prometheus agent, vmagent; logs: Promtail; OTLP: OpenTelemetry collector)
 bench: build bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/... ./components/... ./exporters/...
 	./bench/compare.sh
 	PROMTAIL_VERSION=$(PROMTAIL_VERSION) LOKI_VERSION=$(LOKI_VERSION) ./bench/compare-logs.sh
+	OTELCOL_VERSION=$(OTELCOL_VERSION) ./bench/compare-otlp.sh
 
 ## gpu-check: read this machine's NVIDIA GPUs once through NVML and report what they support (not a CI test)
 gpu-check:

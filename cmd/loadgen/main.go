@@ -1,7 +1,8 @@
 // Command loadgen is the load for sonde's comparison benchmarks (bench/compare.sh,
-// bench/compare-logs.sh): it serves many Prometheus exposition endpoints (targets) and
-// receives what an agent remote-writes (sink), counting it; it writes container log files
-// laid out like /var/log/pods (logs) and receives what an agent pushes to Loki (loki-sink).
+// bench/compare-logs.sh, bench/compare-otlp.sh): it serves many Prometheus exposition
+// endpoints (targets) and receives what an agent remote-writes (sink), counting it; it
+// writes container log files laid out like /var/log/pods (logs) and receives what an agent
+// pushes to Loki (loki-sink); it sends OTLP spans (otlp-send) and receives them (otlp-sink).
 // This file only wires subcommands, flags and signals.
 package main
 
@@ -36,6 +37,15 @@ Usage:
   loadgen loki-sink [--listen 127.0.0.1:19998]
       a Loki push receiver at /loki/api/v1/push (snappy protobuf, or JSON);
       GET /stats returns the counts as JSON, POST /reset zeroes them.
+  loadgen otlp-sink [--listen 127.0.0.1:4417] [--stats-listen 127.0.0.1:19997]
+      an OTLP/gRPC trace receiver (gzip accepted) that counts spans and requests;
+      GET /stats on --stats-listen returns the counts as JSON, POST /reset zeroes them.
+  loadgen otlp-send --endpoint HOST:PORT [--rate R] [--duration D] [--spans N]
+                    [--batch B] [--conns C] [--compression none|gzip]
+      exports web-service-like traces (5 spans per trace, about 10 attributes per
+      span, one resource per connection) over OTLP/gRPC in requests of B spans from
+      C connections, at R spans/s in total or as fast as possible, for D or until N
+      spans are sent; refusals are counted, not retried; prints a JSON summary.
 
 Run "loadgen <command> -h" for a command's flags.
 `
@@ -61,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return sinkCmd(ctx, "loki-sink", "127.0.0.1:19998", serveLokiSink, args[1:], stderr, logger)
 	case "logs":
 		return logsCmd(ctx, args[1:], stdout, stderr)
+	case "otlp-sink":
+		return otlpSinkCmd(ctx, args[1:], stderr, logger)
+	case "otlp-send":
+		return otlpSendCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
