@@ -289,12 +289,18 @@ func (c *Controller) Components() []ComponentInfo {
 	return out
 }
 
-// Ready reports whether every component has left the starting state and none is unhealthy.
+// Ready reports whether every component has left the starting state.
+//
+// An unhealthy component does not make the agent unready. Readiness is what Kubernetes
+// routes OTLP traffic by (the node-local Service) and what discovery.shard counts agents by;
+// a backend outage makes every agent's writer unhealthy at once, and failing readiness then
+// would take every agent out of both together: applications' spans refused instead of
+// queued, cluster targets left without an owner. Component health is reported where it is
+// alerted on instead: sonde_component_health, /api/v1/components and the UI.
 func (c *Controller) Ready() (bool, string) {
 	for _, ci := range c.Components() {
-		switch ci.Health.State {
-		case HealthStarting, HealthUnhealthy:
-			return false, fmt.Sprintf("%s is %s: %s", ci.ID, ci.Health.State, ci.Health.Message)
+		if ci.Health.State == HealthStarting {
+			return false, fmt.Sprintf("%s is %s", ci.ID, ci.Health.State)
 		}
 	}
 	return true, ""

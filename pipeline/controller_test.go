@@ -218,6 +218,9 @@ func TestControllerRestartsFailedComponent(t *testing.T) {
 		}
 		return false
 	}, 5*time.Second, 5*time.Millisecond)
+	// Unhealthy is reported, not a reason to leave the Service's endpoints (Controller.Ready).
+	ok, why := f.c.Ready()
+	require.True(t, ok, "an unhealthy component made the agent unready: %s", why)
 	require.Eventually(t, func() bool { return f.runs.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { ok, _ := f.c.Ready(); return ok }, 5*time.Second, 10*time.Millisecond)
 }
