@@ -13,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // JaegerVersion is the Jaeger (v2, the OpenTelemetry Collector based binary) the full tests
@@ -24,7 +26,7 @@ const JaegerVersion = "v1.76.0"
 // test.
 func JaegerBinary(t testing.TB) string {
 	t.Helper()
-	return backendBinary(t, "Jaeger", "SONDE_JAEGER_BIN", "jaeger", JaegerVersion, "make deps-jaeger")
+	return backendtest.Binary(t, "Jaeger", "SONDE_JAEGER_BIN", "jaeger", JaegerVersion, "make deps-jaeger")
 }
 
 // Jaeger is a Jaeger v2 process started for a test with testdata/backends/jaeger.yaml:
@@ -39,19 +41,19 @@ type Jaeger struct {
 	// gRPC API, the health check, and Jaeger's own Prometheus metrics.
 	OTLPGRPCPort, OTLPHTTPPort, QueryHTTPPort, QueryGRPCPort, HealthPort, MetricsPort int
 
-	proc process
+	proc backendtest.Process
 }
 
 // StartJaeger starts Jaeger and waits until it is healthy; it is stopped when the test ends.
 func StartJaeger(t testing.TB) *Jaeger {
 	t.Helper()
 	j := &Jaeger{
-		t: t, bin: JaegerBinary(t), config: repoFile(t, "testdata/backends/jaeger.yaml"), Dir: t.TempDir(),
-		proc: process{name: "Jaeger"},
+		t: t, bin: JaegerBinary(t), config: backendtest.RepoFile(t, "testdata/backends/jaeger.yaml"), Dir: t.TempDir(),
+		proc: backendtest.Process{Name: "Jaeger"},
 	}
-	startOnFreePorts(t, &j.proc, func() {
-		j.OTLPGRPCPort, j.OTLPHTTPPort, j.QueryHTTPPort = freePort(t), freePort(t), freePort(t)
-		j.QueryGRPCPort, j.HealthPort, j.MetricsPort = freePort(t), freePort(t), freePort(t)
+	backendtest.StartOnFreePorts(t, &j.proc, func() {
+		j.OTLPGRPCPort, j.OTLPHTTPPort, j.QueryHTTPPort = backendtest.FreePort(t), backendtest.FreePort(t), backendtest.FreePort(t)
+		j.QueryGRPCPort, j.HealthPort, j.MetricsPort = backendtest.FreePort(t), backendtest.FreePort(t), backendtest.FreePort(t)
 	}, j.start)
 	t.Cleanup(func() {
 		j.Stop()
@@ -74,10 +76,10 @@ func (j *Jaeger) OTLPHTTPEndpoint() string {
 }
 
 // Output returns what Jaeger printed.
-func (j *Jaeger) Output() string { return j.proc.output() }
+func (j *Jaeger) Output() string { return j.proc.Output() }
 
 func (j *Jaeger) start() error {
-	return j.proc.start(j.bin, []string{"--config=" + j.config}, []string{
+	return j.proc.Start(j.bin, []string{"--config=" + j.config}, []string{
 		"JAEGER_DATA_DIR=" + filepath.Join(j.Dir, "badger"),
 		"JAEGER_OTLP_GRPC_PORT=" + strconv.Itoa(j.OTLPGRPCPort),
 		"JAEGER_OTLP_HTTP_PORT=" + strconv.Itoa(j.OTLPHTTPPort),
@@ -91,25 +93,13 @@ func (j *Jaeger) start() error {
 // ready is true once the health check reports every component up (it answers 503 while the
 // collector starts) and the query API answers.
 func (j *Jaeger) ready() bool {
-	for _, url := range []string{
-		"http://127.0.0.1:" + strconv.Itoa(j.HealthPort) + "/status",
-		j.URL() + "/api/v3/services",
-	} {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return false
-		}
-	}
-	return true
+	return backendtest.HTTPOK("http://127.0.0.1:"+strconv.Itoa(j.HealthPort)+"/status")() &&
+		backendtest.HTTPOK(j.URL()+"/api/v3/services")()
 }
 
 // Stop stops Jaeger: SIGTERM, on which the collector stops its receivers, then its
 // exporters, then closes Badger; SIGKILL after 20 s. Stopping twice is fine.
-func (j *Jaeger) Stop() { j.proc.stop(20 * time.Second) }
+func (j *Jaeger) Stop() { j.proc.Stop(20 * time.Second) }
 
 // Restart starts Jaeger again on the same ports and data directory, after Stop.
 func (j *Jaeger) Restart() {

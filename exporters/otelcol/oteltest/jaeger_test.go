@@ -30,7 +30,7 @@ func TestJaegerHarness(t *testing.T) {
 	j := StartJaeger(t)
 	require.ElementsMatch(t,
 		[]int{j.OTLPGRPCPort, j.OTLPHTTPPort, j.QueryHTTPPort, j.QueryGRPCPort, j.HealthPort, j.MetricsPort},
-		listeningPorts(t, j.proc.pid()), "Jaeger's listening TCP ports")
+		listeningPorts(t, j.proc.PID()), "Jaeger's listening TCP ports")
 
 	conn, err := grpc.NewClient(j.OTLPGRPCEndpoint(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

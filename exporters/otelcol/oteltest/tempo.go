@@ -11,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // TempoVersion is the Tempo the tests run against (2.9.0, as a Go pseudo-version), built
@@ -22,7 +24,7 @@ const TempoVersion = "v1.5.1-0.20251008140505-607c7fb69662"
 // test: the real backend is part of the test suite, not optional.
 func TempoBinary(t testing.TB) string {
 	t.Helper()
-	return backendBinary(t, "Tempo", "SONDE_TEMPO_BIN", "tempo", TempoVersion, "make deps")
+	return backendtest.Binary(t, "Tempo", "SONDE_TEMPO_BIN", "tempo", TempoVersion, "make deps")
 }
 
 // Tempo is a Tempo process started for a test, listening on 127.0.0.1 only, with its data
@@ -36,19 +38,19 @@ type Tempo struct {
 	// and memberlist.
 	HTTPPort, GRPCPort, OTLPGRPCPort, OTLPHTTPPort, MemberlistPort int
 
-	proc process
+	proc backendtest.Process
 }
 
 // StartTempo starts Tempo and waits until it is ready; it is stopped when the test ends.
 func StartTempo(t testing.TB) *Tempo {
 	t.Helper()
 	tp := &Tempo{
-		t: t, bin: TempoBinary(t), config: repoFile(t, "testdata/backends/tempo.yaml"), Dir: t.TempDir(),
-		proc: process{name: "Tempo"},
+		t: t, bin: TempoBinary(t), config: backendtest.RepoFile(t, "testdata/backends/tempo.yaml"), Dir: t.TempDir(),
+		proc: backendtest.Process{Name: "Tempo"},
 	}
-	startOnFreePorts(t, &tp.proc, func() {
-		tp.HTTPPort, tp.GRPCPort, tp.OTLPGRPCPort = freePort(t), freePort(t), freePort(t)
-		tp.OTLPHTTPPort, tp.MemberlistPort = freePort(t), freePort(t)
+	backendtest.StartOnFreePorts(t, &tp.proc, func() {
+		tp.HTTPPort, tp.GRPCPort, tp.OTLPGRPCPort = backendtest.FreePort(t), backendtest.FreePort(t), backendtest.FreePort(t)
+		tp.OTLPHTTPPort, tp.MemberlistPort = backendtest.FreePort(t), backendtest.FreePort(t)
 	}, tp.start)
 	t.Cleanup(func() {
 		tp.Stop()
@@ -71,34 +73,24 @@ func (tp *Tempo) OTLPHTTPEndpoint() string {
 }
 
 // Output returns what Tempo printed.
-func (tp *Tempo) Output() string { return tp.proc.output() }
+func (tp *Tempo) Output() string { return tp.proc.Output() }
 
 func (tp *Tempo) start() error {
-	return tp.proc.start(tp.bin, []string{"-config.file=" + tp.config, "-config.expand-env=true"}, []string{
+	return tp.proc.Start(tp.bin, []string{"-config.file=" + tp.config, "-config.expand-env=true"}, []string{
 		"TEMPO_DATA_DIR=" + tp.Dir,
 		"TEMPO_HTTP_PORT=" + strconv.Itoa(tp.HTTPPort),
 		"TEMPO_GRPC_PORT=" + strconv.Itoa(tp.GRPCPort),
 		"TEMPO_OTLP_GRPC_PORT=" + strconv.Itoa(tp.OTLPGRPCPort),
 		"TEMPO_OTLP_HTTP_PORT=" + strconv.Itoa(tp.OTLPHTTPPort),
 		"TEMPO_MEMBERLIST_PORT=" + strconv.Itoa(tp.MemberlistPort),
-	}, tp.ready)
-}
-
-// ready is true once /ready answers 200.
-func (tp *Tempo) ready() bool {
-	resp, err := http.Get(tp.URL() + "/ready")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	}, backendtest.HTTPOK(tp.URL()+"/ready"))
 }
 
 // Stop stops Tempo: SIGTERM, which writes what the ingester holds to its WAL within
 // milliseconds, then SIGKILL after 10 s, because Tempo 2.9's query frontend never finishes
 // stopping once it has served a query (its request queue waits for a cleanup that has
 // already stopped). Stopping twice is fine.
-func (tp *Tempo) Stop() { tp.proc.stop(10 * time.Second) }
+func (tp *Tempo) Stop() { tp.proc.Stop(10 * time.Second) }
 
 // Restart starts Tempo again on the same ports and data directory, after Stop.
 func (tp *Tempo) Restart() {

@@ -6,19 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // LokiVersion is the Loki release the tests run against (built by `make deps`).
@@ -29,39 +24,13 @@ const LokiVersion = "v3.7.8"
 // test: the real backend is part of the test suite, not optional.
 func Binary(t testing.TB) string {
 	t.Helper()
-	path := os.Getenv("SONDE_LOKI_BIN")
-	if path == "" {
-		cache := os.Getenv("SONDE_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				t.Fatalf("no home directory to find the Loki binary in (set SONDE_LOKI_BIN): %v", err)
-			}
-			cache = filepath.Join(home, ".cache", "sonde")
-		}
-		path = filepath.Join(cache, "bin", "loki-"+LokiVersion)
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() {
-		t.Fatalf("Loki binary %s not found: run make deps (or set SONDE_LOKI_BIN)", path)
-	}
-	return path
+	return backendtest.Binary(t, "Loki", "SONDE_LOKI_BIN", "loki", LokiVersion, "make deps")
 }
 
 // ConfigFile returns the path of testdata/backends/loki.yaml in this repository.
 func ConfigFile(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the lokitest package source")
-	}
-	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "testdata", "backends", "loki.yaml")
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatalf("no go.mod above %s", file)
-		}
-	}
+	return backendtest.RepoFile(t, "testdata/backends/loki.yaml")
 }
 
 // Loki is a Loki process started for a test, listening on 127.0.0.1 only, with its data in
@@ -74,18 +43,16 @@ type Loki struct {
 	HTTPPort int
 	GRPCPort int
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs *bytes.Buffer
+	proc backendtest.Process
 }
 
 // Start starts Loki and waits until it is ready; it is stopped when the test ends.
 func Start(t testing.TB) *Loki {
 	t.Helper()
-	l := &Loki{t: t, bin: Binary(t), config: ConfigFile(t), Dir: t.TempDir()}
-	l.HTTPPort, l.GRPCPort = freePort(t), freePort(t)
-	l.start()
+	l := &Loki{t: t, bin: Binary(t), config: ConfigFile(t), Dir: t.TempDir(), proc: backendtest.Process{Name: "Loki"}}
+	backendtest.StartOnFreePorts(t, &l.proc, func() {
+		l.HTTPPort, l.GRPCPort = backendtest.FreePort(t), backendtest.FreePort(t)
+	}, l.start)
 	t.Cleanup(func() {
 		l.Stop()
 		if t.Failed() {
@@ -95,16 +62,6 @@ func Start(t testing.TB) *Loki {
 	return l
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // URL is Loki's base URL, e.g. http://127.0.0.1:3100.
 func (l *Loki) URL() string { return "http://127.0.0.1:" + strconv.Itoa(l.HTTPPort) }
 
@@ -112,112 +69,29 @@ func (l *Loki) URL() string { return "http://127.0.0.1:" + strconv.Itoa(l.HTTPPo
 func (l *Loki) PushURL() string { return l.URL() + "/loki/api/v1/push" }
 
 // Output returns what Loki printed.
-func (l *Loki) Output() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.logs == nil {
-		return ""
-	}
-	return l.logs.String()
-}
+func (l *Loki) Output() string { return l.proc.Output() }
 
-func (l *Loki) start() {
-	l.t.Helper()
-	l.mu.Lock()
-	if l.logs == nil {
-		l.logs = &bytes.Buffer{}
-	}
-	cmd := exec.Command(l.bin, "-config.file="+l.config, "-config.expand-env=true")
-	cmd.Env = append(os.Environ(),
-		"LOKI_DATA_DIR="+l.Dir,
-		"LOKI_HTTP_PORT="+strconv.Itoa(l.HTTPPort),
-		"LOKI_GRPC_PORT="+strconv.Itoa(l.GRPCPort),
-	)
-	w := &lockedWriter{mu: &l.mu, b: l.logs}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		l.mu.Unlock()
-		l.t.Fatalf("start Loki: %v", err)
-	}
-	done := make(chan struct{})
-	l.cmd, l.done = cmd, done
-	l.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	l.waitReady(done)
-}
-
-// waitReady polls /ready until Loki answers 200 (two minutes at most).
-func (l *Loki) waitReady(done chan struct{}) {
-	l.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			l.t.Fatalf("Loki exited while starting:\n%s", l.Output())
-		default:
-		}
-		resp, err := http.Get(l.URL() + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	l.t.Fatalf("Loki not ready after 2 minutes:\n%s", l.Output())
+func (l *Loki) start() error {
+	return l.proc.Start(l.bin, []string{"-config.file=" + l.config, "-config.expand-env=true"}, []string{
+		"LOKI_DATA_DIR=" + l.Dir,
+		"LOKI_HTTP_PORT=" + strconv.Itoa(l.HTTPPort),
+		"LOKI_GRPC_PORT=" + strconv.Itoa(l.GRPCPort),
+	}, backendtest.HTTPOK(l.URL()+"/ready"))
 }
 
 // Stop stops Loki gracefully (SIGTERM; SIGKILL after 30 s). Stopping twice is fine.
-func (l *Loki) Stop() {
-	l.mu.Lock()
-	cmd, done := l.cmd, l.done
-	l.cmd = nil
-	l.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
+func (l *Loki) Stop() { l.proc.Stop(30 * time.Second) }
 
 // Kill stops Loki with SIGKILL.
-func (l *Loki) Kill() {
-	l.mu.Lock()
-	cmd, done := l.cmd, l.done
-	l.cmd = nil
-	l.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
+func (l *Loki) Kill() { l.proc.Kill() }
 
 // Restart starts Loki again on the same ports and data directory, after Stop or Kill.
 func (l *Loki) Restart() {
 	l.t.Helper()
 	l.Stop()
-	l.start()
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
+	if err := l.start(); err != nil {
+		l.t.Fatalf("%v:\n%s", err, l.Output())
+	}
 }
 
 // Stream is one stream read back from Loki.

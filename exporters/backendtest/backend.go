@@ -1,10 +1,15 @@
-package oteltest
+// Package backendtest runs the real backends the tests deliver to (Loki, Tempo, Jaeger):
+// finding a binary that `make deps` cached, a file of this repository, free ports, and one
+// backend process at a time (start, wait until ready, stop or kill, its output). The
+// per-backend harnesses (lokitest, oteltest) add their configuration and query APIs.
+package backendtest
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,15 +21,11 @@ import (
 	"time"
 )
 
-// What the Tempo and Jaeger harnesses share: finding a cached backend binary and a file of
-// this repository, free ports, and running one backend process (start, wait until ready,
-// stop, its output).
-
-// backendBinary returns the path of a backend binary: $envVar, else
+// Binary returns the path of a backend binary: $envVar, else
 // ${SONDE_CACHE:-$HOME/.cache/sonde}/bin/<name>-<version>. A missing binary fails the test,
 // naming the make target that builds it: the real backend is part of the test suite, not
 // optional.
-func backendBinary(t testing.TB, display, envVar, name, version, makeTarget string) string {
+func Binary(t testing.TB, display, envVar, name, version, makeTarget string) string {
 	t.Helper()
 	path := os.Getenv(envVar)
 	if path == "" {
@@ -44,12 +45,12 @@ func backendBinary(t testing.TB, display, envVar, name, version, makeTarget stri
 	return path
 }
 
-// repoFile returns the path of rel (slash-separated) in this repository.
-func repoFile(t testing.TB, rel string) string {
+// RepoFile returns the path of rel (slash-separated) in this repository.
+func RepoFile(t testing.TB, rel string) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		t.Fatal("cannot locate the oteltest package source")
+		t.Fatal("cannot locate the backendtest package source")
 	}
 	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -61,7 +62,8 @@ func repoFile(t testing.TB, rel string) string {
 	}
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,10 +73,10 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startOnFreePorts calls pick (which chooses free ports) then start until start succeeds.
+// StartOnFreePorts calls pick (which chooses free ports) then start until start succeeds.
 // Free ports are found by binding and closing; on a busy machine another process may take
 // one meanwhile, so a start that fails on a taken port tries new ones (three times).
-func startOnFreePorts(t testing.TB, p *process, pick func(), start func() error) {
+func StartOnFreePorts(t testing.TB, p *Process, pick func(), start func() error) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		pick()
@@ -82,16 +84,28 @@ func startOnFreePorts(t testing.TB, p *process, pick func(), start func() error)
 		if err == nil {
 			return
 		}
-		if attempt == 3 || !strings.Contains(p.output(), "address already in use") {
-			t.Fatalf("%v:\n%s", err, p.output())
+		if attempt == 3 || !strings.Contains(p.Output(), "address already in use") {
+			t.Fatalf("%v:\n%s", err, p.Output())
 		}
-		p.resetOutput()
+		p.ResetOutput()
 	}
 }
 
-// process is one run after another of a backend binary, its output kept across runs.
-type process struct {
-	name string // for messages: "Tempo", "Jaeger"
+// HTTPOK returns a readiness check: GET url answers 200.
+func HTTPOK(url string) func() bool {
+	return func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+}
+
+// Process is one run after another of a backend binary, its output kept across runs.
+type Process struct {
+	Name string // for messages: "Loki", "Tempo", "Jaeger"
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -99,9 +113,9 @@ type process struct {
 	logs *bytes.Buffer
 }
 
-// start runs bin with args and env added to this process's environment, then polls ready
+// Start runs bin with args and env added to this process's environment, then polls ready
 // every 100 ms until it returns true (two minutes at most).
-func (p *process) start(bin string, args, env []string, ready func() bool) error {
+func (p *Process) Start(bin string, args, env []string, ready func() bool) error {
 	p.mu.Lock()
 	if p.logs == nil {
 		p.logs = &bytes.Buffer{}
@@ -112,7 +126,7 @@ func (p *process) start(bin string, args, env []string, ready func() bool) error
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		p.mu.Unlock()
-		return fmt.Errorf("start %s: %w", p.name, err)
+		return fmt.Errorf("start %s: %w", p.Name, err)
 	}
 	done := make(chan struct{})
 	p.cmd, p.done = cmd, done
@@ -129,7 +143,7 @@ func (p *process) start(bin string, args, env []string, ready func() bool) error
 			p.mu.Lock()
 			p.cmd = nil
 			p.mu.Unlock()
-			return errors.New(p.name + " exited while starting")
+			return errors.New(p.Name + " exited while starting")
 		default:
 		}
 		if ready() {
@@ -137,11 +151,16 @@ func (p *process) start(bin string, args, env []string, ready func() bool) error
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return errors.New(p.name + " not ready after 2 minutes")
+	return errors.New(p.Name + " not ready after 2 minutes")
 }
 
-// stop sends SIGTERM, then SIGKILL after grace. Stopping twice is fine.
-func (p *process) stop(grace time.Duration) {
+// Stop sends SIGTERM, then SIGKILL after grace. Stopping twice is fine.
+func (p *Process) Stop(grace time.Duration) { p.signal(syscall.SIGTERM, grace) }
+
+// Kill stops the process with SIGKILL, as a crash would.
+func (p *Process) Kill() { p.signal(syscall.SIGKILL, 0) }
+
+func (p *Process) signal(sig syscall.Signal, grace time.Duration) {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	p.cmd = nil
@@ -149,7 +168,7 @@ func (p *process) stop(grace time.Duration) {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(sig)
 	select {
 	case <-done:
 	case <-time.After(grace):
@@ -158,8 +177,8 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
-// pid is the running process's id, 0 when stopped.
-func (p *process) pid() int {
+// PID is the running process's id, 0 when stopped.
+func (p *Process) PID() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
@@ -168,7 +187,8 @@ func (p *process) pid() int {
 	return p.cmd.Process.Pid
 }
 
-func (p *process) output() string {
+// Output returns what the process printed, over all its runs.
+func (p *Process) Output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.logs == nil {
@@ -177,7 +197,8 @@ func (p *process) output() string {
 	return p.logs.String()
 }
 
-func (p *process) resetOutput() {
+// ResetOutput forgets what the process printed so far.
+func (p *Process) ResetOutput() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.logs != nil {
