@@ -36,7 +36,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log.format", "logfmt", "log format: logfmt or json")
 	releasePages := fs.Bool("memory.release-startup-pages", envBool("SONDE_RELEASE_STARTUP_PAGES", true),
-		"15 s after start-up and after each reload, give the kernel back the executable's pages that only start-up touched (env SONDE_RELEASE_STARTUP_PAGES)")
+		"2 s and 15 s after start-up and after each reload, give the kernel back the executable's pages that only start-up touched (env SONDE_RELEASE_STARTUP_PAGES)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -160,12 +160,13 @@ loop:
 	return nil
 }
 
-// releaseAfterSettling returns a function that (re)arms a timer: once the agent has run
-// settleTime without a new call, the pages of the executable that start-up or the last
-// reload touched are handed back to the kernel (see pipeline/procmem).
+// releaseAfterSettling returns a function that (re)arms two timers: 2 s after the last call
+// (the graph has started: package initialisers and config loading are behind) and 15 s
+// after it (first scrapes, informer syncs and connections are behind too), the pages of
+// the executable that only start-up or the last reload touched are handed back to the
+// kernel (see pipeline/procmem). Pages still in use fault back in.
 func releaseAfterSettling(ctx context.Context, logger *slog.Logger) func() {
-	const settleTime = 15 * time.Second
-	timer := time.AfterFunc(time.Hour, func() {
+	release := func() {
 		if ctx.Err() != nil {
 			return
 		}
@@ -176,9 +177,18 @@ func releaseAfterSettling(ctx context.Context, logger *slog.Logger) func() {
 		}
 		logger.Debug("released the executable's start-up pages", "ranges", res.Ranges,
 			"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter)
-	})
-	timer.Stop()
-	return func() { timer.Reset(settleTime) }
+	}
+	delays := []time.Duration{2 * time.Second, 15 * time.Second}
+	timers := make([]*time.Timer, len(delays))
+	for i := range delays {
+		timers[i] = time.AfterFunc(time.Hour, release)
+		timers[i].Stop()
+	}
+	return func() {
+		for i, d := range delays {
+			timers[i].Reset(d)
+		}
+	}
 }
 
 // loopbackAddr is how in-process components reach the HTTP server: a wildcard listen
