@@ -47,6 +47,17 @@ var pods = k8sattributes.NewStaticPods(
 )
 
 // startGraph runs the graph, exporting over OTLP/gRPC to backend (host:port).
+// checkoutAttrs are the resource attributes a span from the checkout pod (127.0.0.1) gets.
+var checkoutAttrs = map[string]string{
+	"service.name":        "sonde-test",
+	"k8s.namespace.name":  "shop",
+	"k8s.pod.name":        "checkout-7d4b9c6f58-abcde",
+	"k8s.pod.uid":         "0b6c6b34-1111-4c2e-9a3e-000000000001",
+	"k8s.node.name":       "node-1",
+	"k8s.container.name":  "checkout",
+	"k8s.deployment.name": "checkout",
+}
+
 func startGraph(t *testing.T, backend string) *graph {
 	t.Helper()
 	host := pipelinetest.NewHost()
@@ -135,15 +146,7 @@ func TestEndToEndTempo(t *testing.T) {
 	require.Equal(t, http.StatusOK, g.sendHTTPJSON(t, oteltest.Traces(1002, 3, map[string]string{"k8s.pod.uid": "0b6c6b34-2222-4c2e-9a3e-000000000002"})))
 
 	td := oteltest.WaitTrace(t, tempo, oteltest.TraceID(1001), 5)
-	requireAttrs(t, td, map[string]string{
-		"service.name":        "sonde-test",
-		"k8s.namespace.name":  "shop",
-		"k8s.pod.name":        "checkout-7d4b9c6f58-abcde",
-		"k8s.pod.uid":         "0b6c6b34-1111-4c2e-9a3e-000000000001",
-		"k8s.node.name":       "node-1",
-		"k8s.container.name":  "checkout",
-		"k8s.deployment.name": "checkout",
-	})
+	requireAttrs(t, td, checkoutAttrs)
 	td = oteltest.WaitTrace(t, tempo, oteltest.TraceID(1002), 3)
 	requireAttrs(t, td, map[string]string{
 		"k8s.namespace.name":   "shop",

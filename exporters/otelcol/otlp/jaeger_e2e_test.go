@@ -53,15 +53,7 @@ func TestEndToEndJaeger(t *testing.T) {
 			require.NoError(t, flush(c))
 
 			td := oteltest.WaitTrace(t, jaeger, id, 4)
-			requireAttrs(t, td, map[string]string{
-				"service.name":        "sonde-test",
-				"k8s.namespace.name":  "shop",
-				"k8s.pod.name":        "checkout-7d4b9c6f58-abcde",
-				"k8s.pod.uid":         "0b6c6b34-1111-4c2e-9a3e-000000000001",
-				"k8s.node.name":       "node-1",
-				"k8s.container.name":  "checkout",
-				"k8s.deployment.name": "checkout",
-			})
+			requireAttrs(t, td, checkoutAttrs)
 			names := map[string]bool{}
 			for i := 0; i < td.ResourceSpans().Len(); i++ {
 				ss := td.ResourceSpans().At(i).ScopeSpans()
