@@ -44,63 +44,98 @@ type addrRange struct{ start, end uintptr }
 
 // executableRanges lists the mappings of /proc/self/exe (matched by device and inode, so a
 // replaced or deleted file on disk does not confuse it) that are neither writable nor
-// shared.
+// shared and hold no page of their own.
 func executableRanges() ([]addrRange, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
 		return nil, fmt.Errorf("stat /proc/self/exe: %w", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return nil, err
 	}
-	return parseMaps(maps, uint64(st.Dev), st.Ino)
+	return parseSmaps(smaps, uint64(st.Dev), st.Ino)
 }
 
-// parseMaps picks from /proc/<pid>/maps the private, non-writable mappings of the file with
-// the given device and inode. A line is "start-end perms offset major:minor inode path".
-func parseMaps(maps []byte, dev, ino uint64) ([]addrRange, error) {
-	var out []addrRange
-	sc := bufio.NewScanner(bytes.NewReader(maps))
+// parseSmaps picks from /proc/<pid>/smaps the private, non-writable mappings of the file
+// with the given device and inode whose pages are all the file's. A mapping header is
+// "start-end perms offset major:minor inode path", followed by "Key: value" lines.
+//
+// A read-only mapping can still hold pages that differ from the file: a dynamically linked
+// (cgo) binary's RELRO segment — the GOT, through which every libc call goes, pthread_create
+// for each new thread included — is written by the dynamic loader and only then made
+// read-only. Its pages are copies (counted as Anonymous); dropping them would bring back
+// the file's unrelocated zeros, and the next call through the GOT would jump to address 0.
+// Such mappings are left alone.
+func parseSmaps(smaps []byte, dev, ino uint64) ([]addrRange, error) {
+	var (
+		out     []addrRange
+		current *addrRange // the last header that qualified, until its Anonymous line
+	)
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 {
-			continue // anonymous mapping
-		}
-		perms := f[1]
-		if len(perms) != 4 || perms[1] == 'w' || perms[3] != 'p' {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "Anonymous:"); ok {
+			if current != nil && strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")) == "0" {
+				out = append(out, *current)
+			}
+			current = nil
 			continue
 		}
-		if i, err := strconv.ParseUint(f[4], 10, 64); err != nil || i != ino {
-			continue
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.Contains(f[0], "-") || strings.HasSuffix(f[0], ":") {
+			continue // a "Key: value" line, or something unexpected
 		}
-		maj, min, ok := strings.Cut(f[3], ":")
-		if !ok {
-			continue
+		current = nil
+		r, ok, err := mappingOf(f, dev, ino)
+		if err != nil {
+			return nil, err
 		}
-		ma, err1 := strconv.ParseUint(maj, 16, 32)
-		mi, err2 := strconv.ParseUint(min, 16, 32)
-		if err1 != nil || err2 != nil || mkdev(ma, mi) != dev {
-			continue
+		if ok {
+			current = &r
 		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		if !ok {
-			return nil, fmt.Errorf("maps: bad range %q", f[0])
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			return nil, fmt.Errorf("maps: bad range %q", f[0])
-		}
-		out = append(out, addrRange{uintptr(start), uintptr(end)})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no read-only mapping of the executable in /proc/self/maps")
+		return nil, errors.New("no read-only mapping of the executable in /proc/self/smaps")
 	}
 	return out, nil
+}
+
+// mappingOf says whether the smaps/maps header fields f describe a private, non-writable
+// mapping of the file with the given device and inode, and its range.
+func mappingOf(f []string, dev, ino uint64) (addrRange, bool, error) {
+	if len(f) < 6 {
+		return addrRange{}, false, nil // anonymous mapping
+	}
+	perms := f[1]
+	if len(perms) != 4 || perms[1] == 'w' || perms[3] != 'p' {
+		return addrRange{}, false, nil
+	}
+	if i, err := strconv.ParseUint(f[4], 10, 64); err != nil || i != ino {
+		return addrRange{}, false, nil
+	}
+	maj, min, ok := strings.Cut(f[3], ":")
+	if !ok {
+		return addrRange{}, false, nil
+	}
+	ma, err1 := strconv.ParseUint(maj, 16, 32)
+	mi, err2 := strconv.ParseUint(min, 16, 32)
+	if err1 != nil || err2 != nil || mkdev(ma, mi) != dev {
+		return addrRange{}, false, nil
+	}
+	lo, hi, ok := strings.Cut(f[0], "-")
+	if !ok {
+		return addrRange{}, false, fmt.Errorf("smaps: bad range %q", f[0])
+	}
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	if err1 != nil || err2 != nil || end <= start {
+		return addrRange{}, false, fmt.Errorf("smaps: bad range %q", f[0])
+	}
+	return addrRange{uintptr(start), uintptr(end)}, true, nil
 }
 
 // mkdev is the kernel's encoding of a device number as stat returns it (glibc's makedev).
