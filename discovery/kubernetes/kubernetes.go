@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -60,10 +59,7 @@ type Component struct {
 	cache   *Cache
 	metrics *metrics
 
-	mu   sync.Mutex
-	args *Arguments // guarded by mu; replaced, never modified
-
-	updated chan struct{}
+	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 }
 
 var (
@@ -78,7 +74,7 @@ func New(opts pipeline.Options, args pipeline.Arguments, cache *Cache) (*Compone
 	if err != nil {
 		return nil, err
 	}
-	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: a, updated: make(chan struct{}, 1)}, nil
+	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: pipeline.NewLatest(a)}, nil
 }
 
 func checkArgs(args pipeline.Arguments) (*Arguments, error) {
@@ -98,13 +94,7 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args = a
-	c.mu.Unlock()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.args.Store(a)
 	return nil
 }
 
@@ -139,9 +129,7 @@ func (c *Component) Run(ctx context.Context) error {
 		}
 	}()
 	rebuild := func() {
-		c.mu.Lock()
-		args = c.args
-		c.mu.Unlock()
+		args = c.args.Load()
 		next, err := newDiscoverySet(c.cache, args, c.opts.Logger, c.metrics.events)
 		if err != nil {
 			// The old set (if any) keeps running; a later Update may fix this.
@@ -170,7 +158,7 @@ func (c *Component) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c.updated:
+		case <-c.args.Changed():
 			rebuild()
 		case tgs := <-ch:
 			for _, tg := range tgs {

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -47,10 +46,7 @@ type Component struct {
 	cache   *kubernetes.Cache
 	metrics *metrics
 
-	mu   sync.Mutex
-	args *Arguments // guarded by mu; replaced, never modified
-
-	updated chan struct{}
+	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 }
 
 var (
@@ -65,7 +61,7 @@ func New(opts pipeline.Options, args pipeline.Arguments, cache *kubernetes.Cache
 	if err != nil {
 		return nil, err
 	}
-	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: a, updated: make(chan struct{}, 1)}, nil
+	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: pipeline.NewLatest(a)}, nil
 }
 
 func checkArgs(args pipeline.Arguments) (*Arguments, error) {
@@ -88,13 +84,7 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args = a
-	c.mu.Unlock()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.args.Store(a)
 	return nil
 }
 
@@ -126,9 +116,7 @@ func (c *Component) Run(ctx context.Context) error {
 	defer retry.Stop()
 
 	for {
-		c.mu.Lock()
-		args := c.args
-		c.mu.Unlock()
+		args := c.args.Load()
 		if view == nil || !slices.Equal(viewIDs, args.Targets) {
 			if view != nil {
 				view.Close()
@@ -191,7 +179,7 @@ func (c *Component) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c.updated:
+		case <-c.args.Changed():
 		case <-view.Changed():
 		case <-changed:
 		case <-retry.C:

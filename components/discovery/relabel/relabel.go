@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -35,10 +34,7 @@ type Component struct {
 	opts    pipeline.Options
 	metrics *metrics
 
-	mu   sync.Mutex
-	args *Arguments // guarded by mu; replaced, never modified
-
-	updated chan struct{} // signalled (coalesced) by Update
+	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 }
 
 var (
@@ -52,7 +48,7 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Component{opts: opts, metrics: newMetrics(), args: a, updated: make(chan struct{}, 1)}, nil
+	return &Component{opts: opts, metrics: newMetrics(), args: pipeline.NewLatest(a)}, nil
 }
 
 func checkArgs(args pipeline.Arguments) (*Arguments, error) {
@@ -74,13 +70,7 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args = a
-	c.mu.Unlock()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.args.Store(a)
 	return nil
 }
 
@@ -103,9 +93,7 @@ func (c *Component) Run(ctx context.Context) error {
 	}()
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
 	for {
-		c.mu.Lock()
-		args := c.args
-		c.mu.Unlock()
+		args := c.args.Load()
 		if view == nil || !slices.Equal(viewIDs, args.Targets) {
 			if view != nil {
 				view.Close()
@@ -128,7 +116,7 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-view.Changed():
-		case <-c.updated:
+		case <-c.args.Changed():
 		}
 	}
 }

@@ -30,7 +30,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,9 +72,7 @@ type Component struct {
 	logger *slog.Logger
 	m      *metrics
 
-	mu      sync.Mutex
-	args    *Arguments
-	updated chan struct{}
+	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 
 	running atomic.Bool
 	wal     atomic.Pointer[walStorage]
@@ -111,11 +108,10 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 		opts.Health = pipeline.NewHealth()
 	}
 	return &Component{
-		opts:    opts,
-		logger:  opts.Logger,
-		m:       newMetrics(opts.Registerer),
-		args:    a,
-		updated: make(chan struct{}, 1),
+		opts:   opts,
+		logger: opts.Logger,
+		m:      newMetrics(opts.Registerer),
+		args:   pipeline.NewLatest(a),
 	}, nil
 }
 
@@ -132,21 +128,11 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args = a
-	c.mu.Unlock()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.args.Store(a)
 	return nil
 }
 
-func (c *Component) currentArgs() *Arguments {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.args
-}
+func (c *Component) currentArgs() *Arguments { return c.args.Load() }
 
 func (c *Component) markerPath() string { return filepath.Join(c.opts.DataPath, "marker") }
 
@@ -229,7 +215,7 @@ func (c *Component) Run(ctx context.Context) error {
 			c.snd.Store(snd)
 			persist()
 
-		case <-c.updated:
+		case <-c.args.Changed():
 			next := c.currentArgs()
 			if !reflect.DeepEqual(next.Endpoint, args.Endpoint) || !reflect.DeepEqual(next.ExternalLabels, args.ExternalLabels) {
 				snd.stop()

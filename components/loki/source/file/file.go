@@ -54,11 +54,9 @@ type Component struct {
 	opts    pipeline.Options
 	metrics *metrics
 
-	mu   sync.Mutex
-	args *Arguments // guarded by mu; replaced, never modified
+	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 
 	cfg     atomic.Pointer[settings]
-	updated chan struct{} // signalled (coalesced) by Update
 	rescanC chan struct{} // signalled (coalesced) by fsnotify events
 
 	// Set up by Run.
@@ -95,8 +93,7 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 	c := &Component{
 		opts:     opts,
 		metrics:  newMetrics(),
-		args:     a,
-		updated:  make(chan struct{}, 1),
+		args:     pipeline.NewLatest(a),
 		rescanC:  make(chan struct{}, 1),
 		warned:   map[string]struct{}{},
 		first:    true,
@@ -126,24 +123,14 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args = a
-	c.mu.Unlock()
 	c.cfg.Store(newSettings(a))
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.args.Store(a)
 	return nil
 }
 
 func (c *Component) settings() *settings { return c.cfg.Load() }
 
-func (c *Component) currentArgs() *Arguments {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.args
-}
+func (c *Component) currentArgs() *Arguments { return c.args.Load() }
 
 // rescan asks Run for a reconcile soon.
 func (c *Component) rescan() {
@@ -255,7 +242,7 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-poll.C:
 			c.reconcile(targets())
 			c.manager.wakeAll()
-		case <-c.updated:
+		case <-c.args.Changed():
 			args := c.currentArgs()
 			if !slices.Equal(forwardTo, args.ForwardTo) {
 				c.batcher.setReceiver(c.opts.Host.Logs(args.ForwardTo))

@@ -54,10 +54,7 @@ type Component struct {
 	cache   *k8s.Cache
 	metrics *metrics
 
-	mu   sync.Mutex
-	args *Arguments // guarded by mu; replaced, never modified
-
-	updated chan struct{}
+	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 }
 
 var (
@@ -72,7 +69,7 @@ func New(opts pipeline.Options, args pipeline.Arguments, cache *k8s.Cache) (*Com
 	if err != nil {
 		return nil, err
 	}
-	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: a, updated: make(chan struct{}, 1)}, nil
+	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: pipeline.NewLatest(a)}, nil
 }
 
 func checkArgs(args pipeline.Arguments) (*Arguments, error) {
@@ -92,13 +89,7 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args = a
-	c.mu.Unlock()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.args.Store(a)
 	return nil
 }
 
@@ -127,9 +118,7 @@ func (c *Component) Run(ctx context.Context) error {
 	bctx, stopBatcher := context.WithCancel(ctx)
 	defer stopBatcher()
 	// Set before the batcher runs; apply replaces it on every update.
-	c.mu.Lock()
-	out.setReceiver(c.opts.Host.Logs(c.args.ForwardTo))
-	c.mu.Unlock()
+	out.setReceiver(c.opts.Host.Logs(c.args.Load().ForwardTo))
 	wg.Go(func() { out.run(bctx) })
 
 	r := newReconciler(c.opts.Logger, tbl, out, c.metrics)
@@ -174,9 +163,7 @@ func (c *Component) Run(ctx context.Context) error {
 			"node", args.Node, "client", args.ClientArgs.Mode())
 	}
 	apply := func() {
-		c.mu.Lock()
-		next := c.args
-		c.mu.Unlock()
+		next := c.args.Load()
 		out.setReceiver(c.opts.Host.Logs(next.ForwardTo))
 		if args != nil && sameSource(args, next) {
 			args = next
@@ -197,7 +184,7 @@ func (c *Component) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c.updated:
+		case <-c.args.Changed():
 			apply()
 			r.reconcile(ctx, src)
 		case <-retry.C:

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -47,9 +46,7 @@ type Component struct {
 	metrics *metrics
 	meter   *collector.MeterProvider
 
-	mu      sync.Mutex
-	args    *Arguments
-	updated chan struct{} // signalled by Update: Run restarts the servers
+	args *pipeline.Latest[*Arguments] // Update stores; Run restarts the servers on Changed
 }
 
 var (
@@ -66,7 +63,7 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 	if _, err := newServer(opts, a); err != nil { // token files readable, and so on
 		return nil, err
 	}
-	c := &Component{opts: opts, args: a, updated: make(chan struct{}, 1)}
+	c := &Component{opts: opts, args: pipeline.NewLatest(a)}
 	c.metrics = newMetrics(opts.Registerer)
 	c.meter = collector.NewMeterProvider(c.metrics.instruments())
 	return c, nil
@@ -90,13 +87,7 @@ func (c *Component) Update(args pipeline.Arguments) error {
 	if _, err := newServer(c.opts, a); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args = a
-	c.mu.Unlock()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.args.Store(a)
 	return nil
 }
 
@@ -104,9 +95,7 @@ func (c *Component) Update(args pipeline.Arguments) error {
 // use) or stops serving ends Run with an error, so the controller restarts the component.
 func (c *Component) Run(ctx context.Context) error {
 	for {
-		c.mu.Lock()
-		a := c.args
-		c.mu.Unlock()
+		a := c.args.Load()
 		fatal := make(chan error, 1)
 		s, err := newServer(c.opts, a)
 		if err != nil {
@@ -129,7 +118,7 @@ func (c *Component) Run(ctx context.Context) error {
 			return s.shutdown()
 		case err := <-fatal:
 			return errors.Join(fmt.Errorf("OTLP server stopped: %w", err), s.shutdown())
-		case <-c.updated:
+		case <-c.args.Changed():
 			if err := s.shutdown(); err != nil {
 				return err
 			}
