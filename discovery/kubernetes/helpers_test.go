@@ -52,24 +52,7 @@ func start(t *testing.T, cache *Cache, args *Arguments) *running {
 	id := "discovery.kubernetes/" + strings.ReplaceAll(t.Name(), "/", "_")
 	c, err := New(pipelinetest.Options(t, id, host), args, cache)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Fatal("Run did not return within 30s")
-		}
-	}
-	t.Cleanup(stop)
+	stop := pipelinetest.Run(t, c)
 	return &running{c: c, host: host, id: id, stop: stop}
 }
 

@@ -92,18 +92,7 @@ func start(t *testing.T, host pipeline.Host, args *Arguments) *Component {
 	opts.Host = host
 	c, err := New(opts, args)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(wait):
-			t.Error("Run did not return after cancel")
-		}
-	})
+	pipelinetest.Run(t, c)
 	return c
 }
 

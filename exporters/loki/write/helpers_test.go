@@ -1,7 +1,6 @@
 package write
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -32,23 +31,7 @@ func startWriter(t *testing.T, doc string) (c *Component, stop func()) {
 	t.Helper()
 	c, err := New(pipelinetest.Options(t, "loki.write/test", pipelinetest.NewHost()), decodeArgs(t, doc))
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				require.NoError(t, err)
-			case <-time.After(60 * time.Second):
-				t.Fatal("Run did not return within 60s of cancellation")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return c, stop
+	return c, pipelinetest.Run(t, c)
 }
 
 // acks records the acknowledgements of batches by name.

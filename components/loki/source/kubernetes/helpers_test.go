@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -56,24 +55,7 @@ func start(t *testing.T, args *Arguments, opts *pipeline.Options) *runningComp {
 	}
 	c, err := New(o, args, k8s.NewCache(o.Logger))
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Fatal("Run did not return within 30s")
-		}
-	}
-	t.Cleanup(stop)
+	stop := pipelinetest.Run(t, c)
 	return &runningComp{c: c, host: host, opts: o, stop: stop}
 }
 
