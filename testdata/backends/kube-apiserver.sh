@@ -1,31 +1,41 @@
 #!/usr/bin/env bash
-# Build a real kube-apiserver for the Kubernetes tests into the cache, and print its path:
+# Build the Kubernetes control plane and kubelet for the tests into the cache, and print the
+# path of kube-apiserver:
 #
 #   ${SONDE_CACHE:-$HOME/.cache/sonde}/bin/kube-apiserver-VERSION
+#   ${SONDE_CACHE:-$HOME/.cache/sonde}/bin/kube-controller-manager-VERSION
+#   ${SONDE_CACHE:-$HOME/.cache/sonde}/bin/kube-scheduler-VERSION
+#   ${SONDE_CACHE:-$HOME/.cache/sonde}/bin/kubelet-VERSION
 #
-# Does nothing but print the path when that file already exists. Progress goes to stderr.
+# One `go build` of the four commands shares the compile (the kubelet costs little more than
+# the API server alone). Does nothing but print the path when all four exist. Progress goes to
+# stderr.
 #
 # Usage: testdata/backends/kube-apiserver.sh [VERSION]   (default v1.37.2)
 #
 # Why not gobuild.sh: k8s.io/kubernetes points every k8s.io/* staging module at ./staging/...,
 # folders the module zip does not contain. Each of them is replaced here by the published
-# module at the matching v0.X.Y (see shared/deps/NOTES.md). Environment: GO (default go).
+# module at the matching v0.X.Y (see shared/deps/NOTES.md). The version is stamped with -X, or
+# the binaries report v0.0.0-master, which kubectl and helm cannot parse. Environment: GO
+# (default go).
 set -euo pipefail
 
 version=${1:-v1.37.2}
 staging=v0.${version#v1.}
 go=${GO:-go}
 cache=${SONDE_CACHE:-$HOME/.cache/sonde}
-out="$cache/bin/kube-apiserver-$version"
+cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 
-if [[ -x "$out" ]]; then
-	echo "$out"
+have=1
+for c in "${cmds[@]}"; do [[ -x "$cache/bin/$c-$version" ]] || have=0; done
+if [[ $have == 1 ]]; then
+	echo "$cache/bin/kube-apiserver-$version"
 	exit 0
 fi
 
-log() { echo ">> kube-apiserver: $*" >&2; }
+log() { echo ">> kubernetes: $*" >&2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/gobuild-kube-apiserver.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/gobuild-kubernetes.XXXXXX")
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 
 log "downloading k8s.io/kubernetes@$version"
@@ -42,7 +52,15 @@ fi
 
 cp -r "$dir" "$work/src"
 chmod -R u+w "$work/src"
-mkdir -p "$cache/bin"
+mkdir -p "$cache/bin" "$work/out"
+minor=${version#v1.}
+minor=${minor%%.*}
+ldflags="-s -w"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+	ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+	ldflags+=" -X $p.gitTreeState=clean -X $p.gitCommit=0000000000000000000000000000000000000000"
+	ldflags+=" -X $p.buildDate=1970-01-01T00:00:00Z"
+done
 (
 	cd "$work/src"
 	rm -f go.work go.work.sum
@@ -58,10 +76,14 @@ mkdir -p "$cache/bin"
 	fi
 	log "replacing ${#edits[@]} staging modules with their published $staging"
 	GOWORK=off "$go" mod edit "${edits[@]}"
-	log "building ./cmd/kube-apiserver (about 10 minutes cold)"
+	pkgs=()
+	for c in "${cmds[@]}"; do pkgs+=("./cmd/$c"); done
+	log "building ${cmds[*]} (about 10-20 minutes cold)"
 	GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 \
-		"$go" build -mod=mod -trimpath -ldflags='-s -w' -o "$out.tmp" ./cmd/kube-apiserver
+		"$go" build -mod=mod -trimpath -ldflags="$ldflags" -o "$work/out/" "${pkgs[@]}"
 )
-mv "$out.tmp" "$out"
-log "built $out"
-echo "$out"
+for c in "${cmds[@]}"; do
+	mv "$work/out/$c" "$cache/bin/$c-$version"
+	log "built $cache/bin/$c-$version"
+done
+echo "$cache/bin/kube-apiserver-$version"
