@@ -1,0 +1,128 @@
+package backendtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Prometheus is a real Prometheus server (Debian's package, installed by `make deps`) with
+// the remote-write receiver on, listening on 127.0.0.1 only, its TSDB in a temporary
+// directory that survives Restart.
+type Prometheus struct {
+	t    testing.TB
+	bin  string
+	Dir  string
+	Port int
+
+	proc Process
+}
+
+// PrometheusBinary returns $SONDE_PROMETHEUS_BIN or the prometheus on PATH; a missing one
+// fails the test, naming `make deps`.
+func PrometheusBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SONDE_PROMETHEUS_BIN"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("prometheus is not installed: run `make deps` (or set SONDE_PROMETHEUS_BIN)")
+	}
+	return p
+}
+
+// StartPrometheus starts Prometheus and waits until it is ready; it stops when the test ends.
+func StartPrometheus(t testing.TB) *Prometheus {
+	t.Helper()
+	p := &Prometheus{t: t, bin: PrometheusBinary(t), Dir: t.TempDir(), proc: Process{Name: "Prometheus"}}
+	StartOnFreePorts(t, &p.proc, func() { p.Port = FreePort(t) }, p.start)
+	t.Cleanup(func() {
+		p.proc.Stop(30 * time.Second)
+		if t.Failed() {
+			t.Logf("Prometheus output:\n%s", p.proc.Output())
+		}
+	})
+	return p
+}
+
+// URL is the server's base URL.
+func (p *Prometheus) URL() string { return "http://127.0.0.1:" + strconv.Itoa(p.Port) }
+
+// WriteURL is its remote-write endpoint.
+func (p *Prometheus) WriteURL() string { return p.URL() + "/api/v1/write" }
+
+func (p *Prometheus) start() error {
+	cfg := filepath.Join(p.Dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o644); err != nil {
+		return err
+	}
+	return p.proc.Start(p.bin, []string{
+		"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(p.Dir, "tsdb"),
+		"--web.listen-address=127.0.0.1:" + strconv.Itoa(p.Port),
+		"--web.enable-remote-write-receiver",
+		"--storage.tsdb.retention.time=1d",
+		"--log.level=warn",
+	}, nil, HTTPOK(p.URL()+"/-/ready"))
+}
+
+// Series is one series of a query result: an instant vector's Value or a range vector's
+// Values, each [unix seconds, "value"].
+type Series struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+	Values [][2]any          `json:"values"`
+}
+
+// Float returns an instant vector sample's value.
+func (s Series) Float() float64 {
+	str, _ := s.Value[1].(string)
+	f, _ := strconv.ParseFloat(str, 64)
+	return f
+}
+
+// Query runs an instant PromQL query at the current time.
+func (p *Prometheus) Query(ctx context.Context, q string) ([]Series, error) {
+	return QueryPrometheus(ctx, p.URL(), q)
+}
+
+// QueryPrometheus runs an instant PromQL query against the Prometheus API at baseURL.
+func QueryPrometheus(ctx context.Context, baseURL, q string) ([]Series, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/api/v1/query?query="+url.QueryEscape(q), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []Series `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("query %q: decode %.200s: %w", q, body, err)
+	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("query %q: %s", q, r.Error)
+	}
+	return r.Data.Result, nil
+}
