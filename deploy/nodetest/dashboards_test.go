@@ -76,16 +76,16 @@ func TestDashboardExpandVariables(t *testing.T) {
 
 func TestDashboardUnwrapFilters(t *testing.T) {
 	for in, want := range map[string]string{
-		`sum(rate(a[1m])) > 0`:                   `sum(rate(a[1m]))`,
-		`(sum(a) or vector(0))`:                  `sum(a)`,
-		`count(b == 0) or vector(0)`:             `count(b == 0)`,
-		`b{state!="healthy"} == 1`:               `b{state!="healthy"}`,
-		`a / b`:                                  `a / b`,
-		`a > bool 0`:                             `a > bool 0`,
-		`sum by (x) (increase(c[1h])) > 0`:       `sum by (x) (increase(c[1h]))`,
-		`topk(10, a) / on (x) max by (x) (b)`:    `topk(10, a) / on (x) max by (x) (b)`,
-		`a or b`:                                 `a or b`,
-		`DCGM_FI_DEV_XID_ERRORS > 0`:             `DCGM_FI_DEV_XID_ERRORS`,
+		`sum(rate(a[1m])) > 0`:                    `sum(rate(a[1m]))`,
+		`(sum(a) or vector(0))`:                   `sum(a)`,
+		`count(b == 0) or vector(0)`:              `count(b == 0)`,
+		`b{state!="healthy"} == 1`:                `b{state!="healthy"}`,
+		`a / b`:                                   `a / b`,
+		`a > bool 0`:                              `a > bool 0`,
+		`sum by (x) (increase(c[1h])) > 0`:        `sum by (x) (increase(c[1h]))`,
+		`topk(10, a) / on (x) max by (x) (b)`:     `topk(10, a) / on (x) max by (x) (b)`,
+		`a or b`:                                  `a or b`,
+		`DCGM_FI_DEV_XID_ERRORS > 0`:              `DCGM_FI_DEV_XID_ERRORS`,
 		`1 - avg by (instance) (rate(c[1m])) < 2`: `1 - avg by (instance) (rate(c[1m]))`,
 	} {
 		e, err := promQL.ParseExpr(in)
