@@ -23,6 +23,7 @@ const (
 	DefaultBatchWait           = 1 * time.Second
 	DefaultPollInterval        = 10 * time.Second
 	DefaultSyncPeriod          = 1 * time.Second
+	DefaultPodWait             = 30 * time.Second
 
 	// maxMaxLineSize bounds max_line_size: every reader holds a buffer of about this size.
 	maxMaxLineSize = 64 * units.MiB
@@ -93,6 +94,13 @@ type Arguments struct {
 	// the daemonset preset sets it from NODE_NAME. Required with pod_labels or
 	// pod_annotations.
 	Node string `yaml:"node"`
+	// PodWait bounds how long a file waits, before its first line is read, for the pod
+	// cache's initial list and then for its pod to be in the cache, so that its lines carry
+	// the pod's labels from the first one on (a container's lines split over two streams
+	// otherwise, and lines sent again after a restart land in the other one). Other files
+	// are read meanwhile. After the bound the file is read without them (counted in
+	// pod_metadata_missing_total) and labelled once the pod shows up. 0: never wait.
+	PodWait model.Duration `yaml:"pod_wait"`
 	// ClientArgs say how to reach the API server (kubeconfig_file, api_server and
 	// Prometheus' HTTP client settings, inline; default in-cluster). Used only with
 	// pod_labels or pod_annotations.
@@ -111,6 +119,7 @@ func NewArguments() *Arguments {
 		BatchWait:           model.Duration(DefaultBatchWait),
 		PollInterval:        model.Duration(DefaultPollInterval),
 		SyncPeriod:          model.Duration(DefaultSyncPeriod),
+		PodWait:             model.Duration(DefaultPodWait),
 		ClientArgs:          kubernetes.DefaultClientArgs(),
 	}
 }
@@ -189,6 +198,9 @@ func (a *Arguments) Validate() error {
 			add(d.field, "must be positive, got %s", d.v)
 		}
 	}
+	if a.PodWait < 0 {
+		add("pod_wait", "must not be negative, got %s", a.PodWait)
+	}
 	errs = append(errs, a.validatePodMetadata()...)
 	return errors.Join(errs...)
 }
@@ -258,6 +270,7 @@ type settings struct {
 	staticTargets []model.LabelSet // one per entry of paths, holding __path__
 	podLabels     []podField       // pod labels to add (empty: none)
 	podAnnots     []podField       // pod annotations to add (empty: none)
+	podWait       time.Duration    // how long a file waits for its pod before it is read
 }
 
 // podField is a pod label or annotation to add and the label name it becomes.
@@ -286,6 +299,7 @@ func newSettings(a *Arguments) *settings {
 		batchWait:    time.Duration(a.BatchWait),
 		pollInterval: time.Duration(a.PollInterval),
 		syncPeriod:   time.Duration(a.SyncPeriod),
+		podWait:      time.Duration(a.PodWait),
 		staticLabels: make(model.LabelSet, len(a.Labels)),
 	}
 	for k, v := range a.Labels {

@@ -73,7 +73,14 @@ type Component struct {
 	warned        map[string]struct{}
 	ignored       map[fileID]struct{} // rotations found at start-up without a position
 	expander      *expander
-	pods          pods // the pod cache for pod_labels and pod_annotations
+	pods          pods                  // the pod cache for pod_labels and pod_annotations
+	held          map[*tracker]*podHold // files waiting for their pod before their first read
+	podsC         chan struct{}         // signalled (coalesced) when a pod enters the cache
+	unsyncedWarn  bool                  // the cache's late initial list was logged
+
+	// pollOnly turns fsnotify off (tests in a testing/synctest bubble: a goroutine blocked
+	// reading inotify events would keep the bubble's clock from advancing).
+	pollOnly bool
 
 	saveMu      sync.Mutex // serialises writes of the positions file
 	saveFailing bool       // guarded by saveMu: log a failing write once per streak
@@ -99,7 +106,10 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 		first:    true,
 		expander: newExpander(),
 		pods:     pods{open: informerPods},
+		held:     map[*tracker]*podHold{},
+		podsC:    make(chan struct{}, 1),
 	}
+	c.pods.added = c.podAdded
 	c.cfg.Store(newSettings(a))
 	return c, nil
 }
@@ -152,8 +162,9 @@ func (c *Component) Run(ctx context.Context) error {
 	posPath := filepath.Join(c.opts.DataPath, positionsFile)
 	c.table = newTable(c.loadPositions(posPath))
 	c.manager = newManager()
+	clear(c.held)
 	c.batcher = newBatcher(c.table, c.metrics, c.opts.Logger, c.settings)
-	c.watches = newWatches(c.opts.Logger, c.metrics)
+	c.watches = newWatches(c.opts.Logger, c.metrics, c.pollOnly)
 	c.running.Store(&runState{manager: c.manager, table: c.table})
 
 	args := c.currentArgs()
@@ -204,6 +215,8 @@ func (c *Component) Run(ctx context.Context) error {
 		wg.Wait()
 		c.running.Store(nil)
 		c.manager.closeAll()
+		clear(c.held)
+		c.metrics.podWaiting.Set(0)
 		c.metrics.filesActive.Set(0)
 		c.metrics.unreadBytes.Set(0)
 		c.savePositions(posPath, true)
@@ -225,7 +238,15 @@ func (c *Component) Run(ctx context.Context) error {
 	debounce.Stop()
 	defer debounce.Stop()
 	armed := false
+	podTimer := time.NewTimer(time.Hour)
+	defer podTimer.Stop()
 	for {
+		// While files wait for their pods, wake up for the earliest bound and to look again.
+		if d, ok := c.nextPodCheck(time.Now()); ok {
+			podTimer.Reset(d)
+		} else {
+			podTimer.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -242,6 +263,10 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-poll.C:
 			c.reconcile(targets())
 			c.manager.wakeAll()
+		case <-c.podsC:
+			c.checkHeld(time.Now())
+		case <-podTimer.C:
+			c.checkHeld(time.Now())
 		case <-c.args.Changed():
 			args := c.currentArgs()
 			if !slices.Equal(forwardTo, args.ForwardTo) {

@@ -47,8 +47,9 @@ func start(t *testing.T, args *Arguments, dataPath string, receiver pipeline.Log
 	return startWith(t, args, dataPath, receiver, nil)
 }
 
-// startWith is start with a pod source replacing the real pod cache (nil: the real one).
-func startWith(t *testing.T, args *Arguments, dataPath string, receiver pipeline.LogsReceiver, pods podSource) *harness {
+// startWith is start with a pod source replacing the real pod cache (nil: the real one);
+// setup runs on the component before Run.
+func startWith(t *testing.T, args *Arguments, dataPath string, receiver pipeline.LogsReceiver, pods podSource, setup ...func(*Component)) *harness {
 	t.Helper()
 	host := pipelinetest.NewHost()
 	opts := pipelinetest.Options(t, "loki.source.file/test", host)
@@ -64,6 +65,9 @@ func startWith(t *testing.T, args *Arguments, dataPath string, receiver pipeline
 	require.NoError(t, err)
 	if pods != nil {
 		c.pods.open = pods
+	}
+	for _, f := range setup {
+		f(c)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, c: c, host: host, sink: host.LogsSink, opts: opts, cancel: cancel, done: make(chan error, 1)}

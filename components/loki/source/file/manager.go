@@ -42,6 +42,9 @@ func newManager() *manager {
 }
 
 func (m *manager) enqueueLocked(t *tracker) {
+	if t.held {
+		return // queued when let go
+	}
 	switch t.state {
 	case stateIdle:
 		t.state = stateQueued

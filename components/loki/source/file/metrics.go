@@ -33,6 +33,7 @@ type metrics struct {
 	lagBytes       prometheus.Gauge
 	watchedDirs    prometheus.Gauge
 	podMissing     prometheus.Counter
+	podWaiting     prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -66,7 +67,8 @@ func newMetrics() *metrics {
 		unreadBytes:    gauge("unread_bytes", "Bytes of the tailed files not read yet (sum of size minus read offset)."),
 		lagBytes:       gauge("positions_lag_bytes", "Bytes read and handed downstream but not acknowledged yet."),
 		watchedDirs:    gauge("watched_directories", "Directories watched with fsnotify."),
-		podMissing:     counter("pod_metadata_missing_total", "Files labelled without pod_labels/pod_annotations because their pod was not in the pod cache (yet)."),
+		podMissing:     counter("pod_metadata_missing_total", "Files read without pod_labels/pod_annotations because their pod was not in the pod cache within pod_wait (or the cache had not listed the pods)."),
+		podWaiting:     gauge("pod_waiting_files", "Files waiting (at most pod_wait) for their pod to be in the pod cache before their first read."),
 	}
 	for r := range decode.NumReasons {
 		m.malformed.WithLabelValues(r.String())
@@ -79,6 +81,7 @@ func (m *metrics) collectors() []prometheus.Collector {
 		m.readLines, m.readBytes, m.entriesSent, m.batchesSent, m.batchesAcked, m.malformed, m.truncated,
 		m.droppedBytes, m.partialFlushes, m.filesOpened, m.filesReleased, m.truncations, m.fileErrors,
 		m.positionWrites, m.positionsBad, m.filesActive, m.unreadBytes, m.lagBytes, m.watchedDirs, m.podMissing,
+		m.podWaiting,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/util/strutil"
@@ -14,13 +15,17 @@ import (
 )
 
 // podLookup finds a pod of this node by uid. The maps it returns belong to the cache and
-// must not be modified.
+// must not be modified. Safe for concurrent use.
 type podLookup interface {
 	Pod(uid string) (labels, annotations map[string]string, ok bool)
+	// Synced reports whether the cache holds the API server's initial list: until then a
+	// pod not found may just not be listed yet.
+	Synced() bool
 }
 
-// podSource opens a podLookup for the arguments; release gives it back.
-type podSource func(a *Arguments) (lookup podLookup, release func(), err error)
+// podSource opens a podLookup for the arguments; release gives it back. added is called,
+// from another goroutine and without blocking, when a pod enters the cache.
+type podSource func(a *Arguments, added func()) (lookup podLookup, release func(), err error)
 
 // uidIndex is the index by pod uid this component adds to the shared pod informer.
 const uidIndex = "sonde_loki_source_file_uid"
@@ -28,7 +33,7 @@ const uidIndex = "sonde_loki_source_file_uid"
 // informerPods opens the shared node-local pod informer (the same one discovery.kubernetes
 // with node: uses, so the pods are listed and watched once per process) and looks pods up
 // through an index by uid.
-func informerPods(a *Arguments) (podLookup, func(), error) {
+func informerPods(a *Arguments, added func()) (podLookup, func(), error) {
 	cl, err := kubernetes.Shared.Client(a.ClientArgs)
 	if err != nil {
 		return nil, nil, err
@@ -50,10 +55,21 @@ func informerPods(a *Arguments) (podLookup, func(), error) {
 		inf.Release()
 		return nil, nil, fmt.Errorf("index pods by uid: %w", err)
 	}
-	return &indexLookup{store: inf.GetIndexer()}, inf.Release, nil
+	// The handler tells the component a pod arrived (files waiting for it are let go at
+	// once, not at the next check); its registration tells when the initial list is in.
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(any) { added() }}); err != nil {
+		inf.Release()
+		return nil, nil, fmt.Errorf("watch pods: %w", err)
+	}
+	return &indexLookup{store: inf.GetIndexer(), synced: inf.HandlersSynced}, inf.Release, nil
 }
 
-type indexLookup struct{ store cache.Indexer }
+type indexLookup struct {
+	store  cache.Indexer
+	synced func() bool
+}
+
+func (l *indexLookup) Synced() bool { return l.synced() }
 
 func (l *indexLookup) Pod(uid string) (map[string]string, map[string]string, bool) {
 	objs, err := l.store.ByIndex(uidIndex, uid)
@@ -70,10 +86,12 @@ func (l *indexLookup) Pod(uid string) (map[string]string, map[string]string, boo
 // pods holds the component's pod lookup, opened while pod_labels or pod_annotations are
 // set and reopened when the connection keys change. Only Run uses it.
 type pods struct {
-	open    podSource
-	lookup  podLookup
-	release func()
-	key     *podsKey
+	open     podSource
+	added    func() // passed to open
+	lookup   podLookup
+	release  func()
+	key      *podsKey
+	openedAt time.Time // when lookup was opened: the wait for its initial list starts then
 }
 
 type podsKey struct {
@@ -95,11 +113,11 @@ func (p *pods) sync(a *Arguments) error {
 	if want == nil {
 		return nil
 	}
-	lookup, release, err := p.open(a)
+	lookup, release, err := p.open(a, p.added)
 	if err != nil {
 		return err
 	}
-	p.lookup, p.release, p.key = lookup, release, want
+	p.lookup, p.release, p.key, p.openedAt = lookup, release, want, time.Now()
 	return nil
 }
 
@@ -110,16 +128,32 @@ func (p *pods) close() {
 	p.lookup, p.release, p.key = nil, nil, nil
 }
 
+// podState is what the pod cache said about a file's pod.
+type podState uint8
+
+const (
+	podNotAsked podState = iota // no pod metadata asked for, no cache, or not a kubelet path
+	podFound
+	podMissing  // the cache holds its initial list and not this pod
+	podUnsynced // the cache has not listed the pods yet
+)
+
+// pending reports whether the pod metadata is still to come.
+func (st podState) pending() bool { return st == podMissing || st == podUnsynced }
+
 // podExtra returns the selected labels and annotations of the pod with uid as labels, and
-// whether the pod was found. Without a lookup (not asked for, or the cache could not be
-// opened) it reports the pod found with nothing to add.
-func podExtra(l podLookup, uid string, s *settings) (model.LabelSet, bool) {
+// what the cache said. Without a lookup (not asked for, or the cache could not be opened)
+// there is nothing to add and nothing to wait for.
+func podExtra(l podLookup, uid string, s *settings) (model.LabelSet, podState) {
 	if l == nil || (len(s.podLabels) == 0 && len(s.podAnnots) == 0) {
-		return nil, true
+		return nil, podNotAsked
 	}
 	labels, annots, ok := l.Pod(uid)
 	if !ok {
-		return nil, false
+		if !l.Synced() {
+			return nil, podUnsynced
+		}
+		return nil, podMissing
 	}
 	out := model.LabelSet{}
 	for _, set := range []struct {
@@ -132,7 +166,7 @@ func podExtra(l podLookup, uid string, s *settings) (model.LabelSet, bool) {
 			}
 		}
 	}
-	return out, true
+	return out, podFound
 }
 
 // sanitizeLabelName turns a label or annotation key into a label name as Prometheus'

@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	config_util "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -41,23 +41,18 @@ func TestPodMetadataAPIServer(t *testing.T) {
 	args.HTTPClientConfig.BearerToken = config_util.Secret(kubetest.AdminToken)
 	args.HTTPClientConfig.TLSConfig.CAFile = s.CAFile
 	require.NoError(t, args.Validate())
-	h := start(t, args, "", nil)
 
-	// The informer may not have listed the pod yet when the file is first seen; the
-	// component then labels the file again at a later reconcile.
+	// The informer has not listed the pod yet when the file is first seen: the file waits
+	// for it (pod_wait), so that even the first line carries the pod's labels.
 	path := filepath.Join(dir, "0.log")
-	require.Eventually(t, func() bool {
-		for _, e := range h.sink.Entries() {
-			if e.Labels["app"] == "web" {
-				require.Equal(t, "nginx", string(e.Labels["app_kubernetes_io_name"]))
-				require.Equal(t, "payments", string(e.Labels["team_example_owner"]))
-				require.Equal(t, "web-1", string(e.Labels["pod"]))
-				require.NotContains(t, e.Labels, "unselected")
-				return true
-			}
-		}
-		appendFile(t, path, criLine("hello"))
-		h.c.rescan()
-		return false
-	}, 60*time.Second, 100*time.Millisecond)
+	appendFile(t, path, criLine("hello"))
+	h := start(t, args, "", nil)
+	waitLines(t, h.sink, 1)
+	e := h.sink.Entries()[0]
+	require.Equal(t, "web", string(e.Labels["app"]))
+	require.Equal(t, "nginx", string(e.Labels["app_kubernetes_io_name"]))
+	require.Equal(t, "payments", string(e.Labels["team_example_owner"]))
+	require.Equal(t, "web-1", string(e.Labels["pod"]))
+	require.NotContains(t, e.Labels, "unselected")
+	require.Equal(t, 0.0, testutil.ToFloat64(h.c.metrics.podMissing))
 }

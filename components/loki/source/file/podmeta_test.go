@@ -12,27 +12,64 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakePods is a podLookup over a map of uid to labels and annotations.
+// fakePods is a podLookup over a map of uid to labels and annotations. While unsynced (the
+// initial list not in yet), no pod is found.
 type fakePods struct {
-	mu   sync.Mutex
-	pods map[string][2]map[string]string
+	mu       sync.Mutex
+	pods     map[string][2]map[string]string
+	unsynced bool
+	added    func()
 }
+
+func newFakePods() *fakePods { return &fakePods{pods: map[string][2]map[string]string{}} }
 
 func (f *fakePods) Pod(uid string) (map[string]string, map[string]string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.unsynced {
+		return nil, nil, false
+	}
 	p, ok := f.pods[uid]
 	return p[0], p[1], ok
 }
 
-func (f *fakePods) set(uid string, labels, annotations map[string]string) {
+func (f *fakePods) Synced() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return !f.unsynced
+}
+
+// set adds or replaces a pod, and tells the component as the informer does.
+func (f *fakePods) set(uid string, labels, annotations map[string]string) {
+	f.mu.Lock()
 	f.pods[uid] = [2]map[string]string{labels, annotations}
+	added := f.added
+	f.mu.Unlock()
+	if added != nil {
+		added()
+	}
+}
+
+// sync ends the initial list, telling the component as the informer does (once per pod).
+func (f *fakePods) sync() {
+	f.mu.Lock()
+	f.unsynced = false
+	added, n := f.added, len(f.pods)
+	f.mu.Unlock()
+	for range n {
+		if added != nil {
+			added()
+		}
+	}
 }
 
 func (f *fakePods) source() podSource {
-	return func(*Arguments) (podLookup, func(), error) { return f, func() {}, nil }
+	return func(_ *Arguments, added func()) (podLookup, func(), error) {
+		f.mu.Lock()
+		f.added = added
+		f.mu.Unlock()
+		return f, func() {}, nil
+	}
 }
 
 func podArgs(paths ...string) *Arguments {
@@ -67,6 +104,8 @@ func TestPodMetadataValidate(t *testing.T) {
 		{"path labels none", func(a *Arguments) { a.PathLabels = PathLabelsNone }, "path_labels"},
 		{"empty entry", func(a *Arguments) { a.PodLabels = []string{""} }, "pod_labels"},
 		{"reserved", func(a *Arguments) { a.PodAnnotations = []string{"__x"} }, "pod_annotations"},
+		{"negative pod wait", func(a *Arguments) { a.PodWait = -1 }, "pod_wait"},
+		{"no pod wait", func(a *Arguments) { a.PodWait = 0 }, ""},
 		{"unused without pod metadata", func(a *Arguments) { a.PodLabels, a.PodAnnotations, a.Node = nil, nil, "" }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,10 +131,11 @@ func TestPodMetadata(t *testing.T) {
 	appendFile(t, filepath.Join(known, "0.log"), criLine("a"))
 	appendFile(t, filepath.Join(later, "0.log"), criLine("b"))
 
-	pods := &fakePods{pods: map[string][2]map[string]string{}}
+	pods := newFakePods()
 	pods.set("uid-1", map[string]string{"app": "web", "app.kubernetes.io/name": "nginx", "other": "x", "pod": "not-this"},
 		map[string]string{"team.example/owner": "payments"})
 	args := podArgs(filepath.Join(root, "*", "*", "*.log"))
+	args.PodWait = 0 // read at once without the pod (podwait_test.go tests the wait)
 	h := startWith(t, args, "", nil, pods.source())
 	waitLines(t, h.sink, 2)
 
@@ -131,12 +171,12 @@ func TestPodMetadata(t *testing.T) {
 }
 
 func BenchmarkPodExtra(b *testing.B) {
-	pods := &fakePods{pods: map[string][2]map[string]string{}}
+	pods := newFakePods()
 	pods.set("uid-1", map[string]string{"app": "web", "app.kubernetes.io/name": "nginx"}, map[string]string{"team.example/owner": "payments"})
 	s := newSettings(podArgs("/x/*.log"))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := podExtra(pods, "uid-1", s); !ok {
+		if _, st := podExtra(pods, "uid-1", s); st != podFound {
 			b.Fatal("not found")
 		}
 	}

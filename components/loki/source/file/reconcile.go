@@ -23,26 +23,21 @@ type wantedFile struct {
 	key       labelKey
 }
 
-// labelFile builds the labels of w and the key they are remembered by. The pod metadata
-// (pod_labels, pod_annotations) is looked up here, once per file and not per line; a pod
-// not in the cache yet leaves the file without it, marks the key pending (the next
-// reconcile tries again) and is counted once per file (prevPending: already counted).
-func (c *Component) labelFile(w *wantedFile, s *settings, prevPending bool) (*streamLabels, labelKey) {
+// labelFile builds the labels of w and the key they are remembered by, and says what the
+// pod cache knew. The pod metadata (pod_labels, pod_annotations) is looked up here, once
+// per file and not per line; a pod not in the cache (yet) marks the key pending, so that
+// the next reconcile tries again.
+func (c *Component) labelFile(w *wantedFile, s *settings) (*streamLabels, labelKey, podState) {
 	key := w.key
 	var pod model.LabelSet
+	st := podNotAsked
 	if c.pods.lookup != nil && s.kubernetes {
 		if _, _, uid, _, ok := kubernetesPath(w.match.real); ok {
-			extra, found := podExtra(c.pods.lookup, uid, s)
-			if !found {
-				key.podPending = true
-				if !prevPending {
-					c.metrics.podMissing.Inc()
-				}
-			}
-			pod = extra
+			pod, st = podExtra(c.pods.lookup, uid, s)
+			key.podPending = st.pending()
 		}
 	}
-	return newStreamLabels(w.labelPath, w.match.real, w.target, s, pod), key
+	return newStreamLabels(w.labelPath, w.match.real, w.target, s, pod), key, st
 }
 
 // reconcile brings the open trackers in line with the files the targets and paths match
@@ -90,6 +85,7 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 	sort.Strings(paths)
 	m := c.manager
 	ignored := map[fileID]struct{}{}
+	now := time.Now()
 	for _, p := range paths {
 		w := wanted[p]
 		id, _, ok := identify(w.match.info)
@@ -99,7 +95,7 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 		if ok && w.match.rotatedOf != "" && !c.followRotation(id, ignored) {
 			continue
 		}
-		t, err := c.open(w)
+		t, pod, err := c.open(w)
 		if err != nil {
 			c.openError(p, err)
 			continue
@@ -119,7 +115,10 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 		t.round = c.round
 		m.byID[t.id] = t
 		m.byPath[p] = t
-		m.enqueueLocked(t)
+		hold := c.holdNew(t, w, pod, now)
+		if !hold {
+			m.enqueueLocked(t)
+		}
 		m.mu.Unlock()
 		c.metrics.filesOpened.Inc()
 		c.metrics.filesActive.Inc()
@@ -127,7 +126,6 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 	}
 
 	// Whatever was not matched this round is drained and released by its reader.
-	now := time.Now()
 	m.mu.Lock()
 	for _, t := range m.byID {
 		if t.round == c.round || t.unwanted || t.state == stateReleased {
@@ -142,6 +140,7 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 	}
 	m.mu.Unlock()
 	c.ignored = ignored
+	c.checkHeld(now)
 	for p := range c.warned {
 		if _, ok := wanted[p]; !ok {
 			delete(c.warned, p)
@@ -176,9 +175,22 @@ func (c *Component) keep(id fileID, path string, w *wantedFile, s *settings) boo
 		t.unwanted = false
 		delete(m.draining, t)
 	}
+	if h := c.held[t]; h != nil {
+		h.w = *w // checkHeld labels it
+		return true
+	}
 	if t.labelKey != w.key {
-		labels, key := c.labelFile(w, s, t.labelKey.podPending)
-		t.labels.Store(labels)
+		labels, key, pod := c.labelFile(w, s)
+		switch {
+		case pod == podUnsynced:
+			// A reopened cache has not listed the pods yet: keep the labels the file has
+			// (they hold the pod metadata) and try again at the next reconcile.
+		case pod == podMissing && !t.labelKey.podPending:
+			c.metrics.podMissing.Inc() // once per file
+			fallthrough
+		default:
+			t.labels.Store(labels)
+		}
 		t.labelKey = key
 	}
 	return true
@@ -204,8 +216,20 @@ func (c *Component) followRotation(id fileID, ignored map[fileID]struct{}) bool 
 
 // open opens a newly matched file and places its read offset: where its recorded position
 // says if the file still starts with the same content, else at 0, or, for files found at
-// start-up with start_at: end, after the last complete line.
-func (c *Component) open(w wantedFile) (*tracker, error) {
+// start-up with start_at: end, after the last complete line. It also says what the pod
+// cache knew about the file's pod.
+func (c *Component) open(w wantedFile) (*tracker, podState, error) {
+	t, err := c.openFile(w)
+	if err != nil {
+		return nil, podNotAsked, err
+	}
+	labels, key, pod := c.labelFile(&w, c.settings())
+	t.labels.Store(labels)
+	t.labelKey = key
+	return t, pod, nil
+}
+
+func (c *Component) openFile(w wantedFile) (*tracker, error) {
 	path := w.match.real
 	f, err := os.Open(path)
 	if err != nil {
@@ -228,9 +252,6 @@ func (c *Component) open(w wantedFile) (*tracker, error) {
 		return err == nil && got == fp
 	})
 	t := &tracker{id: id, pos: pos, f: f, path: path, dir: filepath.Dir(path), size: size}
-	labels, key := c.labelFile(&w, c.settings(), false)
-	t.labels.Store(labels)
-	t.labelKey = key
 	t.decCfg = c.settings().decodeConfig()
 	t.dec = decode.New(t.decCfg)
 

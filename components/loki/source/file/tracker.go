@@ -29,6 +29,7 @@ type tracker struct {
 	unwantedSince time.Time
 	state         qstate
 	again         bool     // woken while being read
+	held          bool     // waiting for its pod's metadata: not read until checkHeld lets it go
 	labelKey      labelKey // what labels were built from
 
 	// Owned by the reader that has the tracker (state reading), or by the reconciler

@@ -21,8 +21,12 @@ type watches struct {
 	failed  map[string]struct{} // dirs whose watch failed, logged once
 }
 
-func newWatches(logger *slog.Logger, m *metrics) *watches {
+// newWatches starts fsnotify, unless pollOnly.
+func newWatches(logger *slog.Logger, m *metrics, pollOnly bool) *watches {
 	ws := &watches{logger: logger, metrics: m, dirs: map[string]struct{}{}, failed: map[string]struct{}{}}
+	if pollOnly {
+		return ws
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		m.fileErrors.WithLabelValues("watch").Inc()
