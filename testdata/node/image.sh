@@ -38,11 +38,12 @@ cleanup() {
 	for d in "${tmpdirs[@]}"; do rm -rf "$d"; done
 }
 trap cleanup EXIT
+# mktmp VAR: a temporary folder, removed when the script exits, in VAR.
 mktmp() {
 	local d
 	d=$(mktemp -d "${TMPDIR:-/tmp}/sonde-image.XXXXXX")
 	tmpdirs+=("$d")
-	echo "$d"
+	printf -v "$1" '%s' "$d"
 }
 
 debian_mirror() {
@@ -69,7 +70,7 @@ cmd_base() {
 	command -v debootstrap >/dev/null || die "debootstrap is missing (make deps-node)"
 	local t0 tmp mirror
 	t0=$(now_ms)
-	tmp=$(mktmp)
+	mktmp tmp
 	mirror=$(debian_mirror)
 	log "debootstrap --variant=minbase bookworm from $mirror (about 4 minutes)"
 	if ! debootstrap --variant=minbase --include=ca-certificates bookworm "$tmp/root" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
@@ -100,7 +101,7 @@ need_containerd() {
 import_layer() {
 	local ref=$1 layer=$2 entrypoint=$3 tmp diffid cfg cfgsum
 	need_containerd
-	tmp=$(mktmp)
+	mktmp tmp
 	ln -s "$(realpath "$layer")" "$tmp/layer.tar"
 	if gzip -t "$layer" 2>/dev/null; then
 		diffid=$(gzip -dc "$layer" | sha256sum | cut -d' ' -f1)
@@ -122,7 +123,7 @@ cmd_scratch() {
 	if file -L "$bin" 2>/dev/null | grep -q 'dynamically linked'; then
 		die "scratch: $bin is dynamically linked; build it with CGO_ENABLED=0"
 	fi
-	tmp=$(mktmp)
+	mktmp tmp
 	mkdir -p "$tmp/root/tmp"
 	chmod 1777 "$tmp/root/tmp"
 	cp "$bin" "$tmp/root/$name"
@@ -132,7 +133,7 @@ cmd_scratch() {
 
 cmd_pause() {
 	local tmp
-	tmp=$(mktmp)
+	mktmp tmp
 	(cd "$REPO_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/pause" ./deploy/nodetest/apps/pause)
 	cmd_scratch pause "$tmp/pause"
 }
@@ -146,6 +147,8 @@ cmd_debian() {
 # no forwarding; stopped (and its folder removed) when the script exits.
 dockerd_pid=
 dockerd_root=
+dockerd_key= # /etc/docker/key.json when this dockerd wrote it (dockerd 20.10 cannot put it elsewhere)
+dockerd_cgroups= # the cgroup v1 "docker" folders when this dockerd made them (the build's RUN steps)
 stop_dockerd() {
 	if [[ -n "$dockerd_pid" ]]; then
 		kill "$dockerd_pid" 2>/dev/null || true
@@ -159,12 +162,25 @@ stop_dockerd() {
 		rm -rf "$dockerd_root"
 		dockerd_root=
 	fi
+	if [[ -n "$dockerd_key" ]]; then
+		rm -f "$dockerd_key"
+		dockerd_key=
+	fi
+	if [[ -n "$dockerd_cgroups" ]]; then
+		local h
+		for h in /sys/fs/cgroup/*/docker; do
+			[[ -d $h ]] && find "$h" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
+		dockerd_cgroups=
+	fi
 }
 start_dockerd() {
 	command -v dockerd >/dev/null && [[ -x $DOCKER ]] || die "dockerd or $DOCKER missing (make deps-node installs docker.io)"
 	dockerd_root=$(mktemp -d "${TMPDIR:-/tmp}/sonde-dockerd.XXXXXX")
 	trap 'stop_dockerd; cleanup' EXIT
 	echo '{}' >"$dockerd_root/daemon.json"
+	[[ -e /etc/docker/key.json ]] || dockerd_key=/etc/docker/key.json
+	compgen -G '/sys/fs/cgroup/*/docker' >/dev/null || dockerd_cgroups=1
 	dockerd --config-file "$dockerd_root/daemon.json" \
 		--data-root "$dockerd_root/data" --exec-root "$dockerd_root/exec" \
 		--pidfile "$dockerd_root/dockerd.pid" --host "unix://$dockerd_root/docker.sock" \
@@ -191,7 +207,7 @@ cmd_sonde() {
 		bin=$REPO_ROOT/bin/sonde
 	fi
 	[[ -x "$bin" ]] || die "sonde: $bin is not an executable"
-	ctx=$(mktmp)
+	mktmp ctx
 	cp "$bin" "$ctx/sonde"
 	start_dockerd
 	"$DOCKER" import "$BASE_TAR" sonde.test/base:bookworm >/dev/null
