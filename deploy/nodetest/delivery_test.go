@@ -1,0 +1,155 @@
+package nodetest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// testDelivery: what the demo workload produced is in every backend, labelled the way the
+// dashboards and queries of our users expect.
+func (b *bed) testDelivery(t *testing.T) {
+	t.Run("Metrics", b.testMetrics)
+	t.Run("Logs", b.testLogs)
+	t.Run("Traces", b.testTraces)
+}
+
+// testMetrics: node, cAdvisor, kubelet, annotated-pod, kube-state-metrics and static-target
+// series are in Prometheus, and host series join kubelet series on instance and node.
+func (b *bed) testMetrics(t *testing.T) {
+	node := b.node.Name
+	want := []string{
+		// Host (node_exporter collectors), named by the node.
+		fmt.Sprintf(`node_uname_info{instance=%q, node=%q}`, node, node),
+		fmt.Sprintf(`node_cpu_seconds_total{mode="idle", instance=%q, node=%q}`, node, node),
+		fmt.Sprintf(`node_filesystem_avail_bytes{mountpoint="/", node=%q}`, node),
+		// sonde's own metrics, named by the node too.
+		fmt.Sprintf(`sonde_build_info{instance=%q, node=%q}`, node, node),
+		// Kubelet: cAdvisor per container, the kubelet's own metrics, the resource endpoint.
+		fmt.Sprintf(`container_cpu_usage_seconds_total{metrics_path="/metrics/cadvisor", namespace="shop", container="demo", node=%q}`, node),
+		fmt.Sprintf(`container_memory_working_set_bytes{metrics_path="/metrics/cadvisor", namespace="shop", container="demo", image!=""}`),
+		fmt.Sprintf(`kubelet_running_pods{node=%q}`, node),
+		`container_cpu_usage_seconds_total{metrics_path="/metrics/resource", namespace="shop"}`,
+		// The demo app, found by its prometheus.io/* annotations.
+		`demo_lines_written_total{namespace="shop", pod=~"demo-.+"}`,
+		// kube-state-metrics, found by its pod annotations: its namespace/pod labels describe
+		// the objects it reports on, not itself.
+		`kube_pod_info{namespace="shop", pod=~"demo-.+"}`,
+		fmt.Sprintf(`kube_node_info{node=%q}`, node),
+		// The static target.
+		fmt.Sprintf(`up{instance=%q} == 1`, StaticTarget(b.node)),
+	}
+	Eventually(t, 3*time.Minute, 5*time.Second, "series in Prometheus", func(ctx context.Context) error {
+		var missing []string
+		for _, q := range want {
+			n, err := b.promCount(ctx, q)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				missing = append(missing, q)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("no series for:\n  %s", strings.Join(missing, "\n  "))
+		}
+		return nil
+	})
+	// The joins dashboards make: host series with kubelet series on instance and node.
+	joins := []string{
+		`node_uname_info * on (instance) group_left () max by (instance) (kubelet_running_pods)`,
+		`node_uname_info * on (node) group_left () max by (node) (kube_node_info)`,
+		`max by (node) (container_memory_working_set_bytes{metrics_path="/metrics/cadvisor"}) * on (node) group_left () max by (node) (node_memory_MemTotal_bytes)`,
+	}
+	ctx := context.Background()
+	for _, q := range joins {
+		n, err := b.promCount(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Errorf("join returns nothing: %s", q)
+		}
+	}
+	// Pod volumes are not filesystems of the node (kube-prometheus-stack excludes them too).
+	n, err := b.promCount(ctx, `node_filesystem_size_bytes{mountpoint=~"/var/lib/kubelet/.+|/run/containerd/.+"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 0 {
+		t.Errorf("%d node_filesystem series for kubelet/containerd mounts", n)
+	}
+}
+
+// testLogs: every numbered line the demo containers wrote so far is in Loki exactly once,
+// with its pod's labels from the first line on (the workload started before sonde did).
+func (b *bed) testLogs(t *testing.T) {
+	ctx := context.Background()
+	pods, err := b.node.Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app in (demo, longlines)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) == 0 {
+		t.Fatal("no demo pods")
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Spec.Containers {
+			b.waitLogs(t, &p, c.Name, 0)
+		}
+	}
+}
+
+// waitLogs waits until Loki holds a container's numbered lines with nothing missing and at
+// most allowedDuplicates duplicates, and returns the report.
+func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDuplicates int) LogReport {
+	t.Helper()
+	var r LogReport
+	query := fmt.Sprintf(`{namespace=%q, pod=%q, container=%q}`, p.Namespace, p.Name, container)
+	Eventually(t, 2*time.Minute, 3*time.Second, "logs of "+p.Name+"/"+container, func(ctx context.Context) error {
+		streams, err := b.loki.QueryRange(ctx, query, b.start, time.Now().Add(time.Minute), 100000)
+		if err != nil {
+			return err
+		}
+		r = CheckLogs(streams, p.Name, container)
+		if probs := r.Problems(allowedDuplicates); len(probs) > 0 {
+			return fmt.Errorf("%s/%s: %s", p.Name, container, strings.Join(probs, "; "))
+		}
+		return nil
+	})
+	t.Logf("%s/%s: %d lines in Loki, %d duplicated, written %v", p.Name, container, r.Lines, r.Duplicated, r.Written)
+	return r
+}
+
+// testTraces: the demo app's spans, sent to its node's agent, are in Tempo with the
+// attributes of the pod that sent them.
+func (b *bed) testTraces(t *testing.T) {
+	Eventually(t, 2*time.Minute, 3*time.Second, "demo spans in Tempo with k8s attributes", func(ctx context.Context) error {
+		ids, err := b.tempo.Search(ctx, `{resource.service.name="demo"}`, b.start, time.Now(), 5)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return fmt.Errorf("no trace of service demo")
+		}
+		td, found, err := b.tempo.Trace(ctx, ids[0])
+		if err != nil || !found {
+			return fmt.Errorf("trace %s: found %v, %v", ids[0], found, err)
+		}
+		attrs := td.ResourceSpans().At(0).Resource().Attributes()
+		for _, k := range []string{"k8s.pod.name", "k8s.namespace.name", "k8s.node.name"} {
+			v, ok := attrs.Get(k)
+			if !ok || v.Str() == "" {
+				return fmt.Errorf("trace %s lacks %s: %v", ids[0], k, attrs.AsRaw())
+			}
+		}
+		if v, _ := attrs.Get("k8s.namespace.name"); v.Str() != "shop" {
+			return fmt.Errorf("k8s.namespace.name = %q, want shop", v.Str())
+		}
+		return nil
+	})
+}
