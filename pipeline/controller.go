@@ -269,6 +269,14 @@ type ComponentInfo struct {
 	References []Reference  `json:"references"`
 	Exports    []EdgeKind   `json:"exports"`
 	Component  Component    `json:"-"`
+	// Restarts counts the times the controller restarted the component after its Run
+	// failed (not restarts for a configuration change, which start a new count).
+	Restarts uint64 `json:"restarts"`
+	// FailedRuns counts its failed runs in a row (none lasting StableRun in between).
+	FailedRuns int `json:"failed_runs"`
+	// CrashLoop is the last error while the component is crash-looping (FailedRuns has
+	// reached CrashLoopFailures), nil otherwise.
+	CrashLoop error `json:"-"`
 }
 
 // Components returns the running components in start order.
@@ -281,15 +289,18 @@ func (c *Controller) Components() []ComponentInfo {
 		if n == nil {
 			continue
 		}
+		failures, restarts, crash := n.crashLoop()
 		out = append(out, ComponentInfo{
 			ID: id, Type: n.spec.Type, Health: n.health.Get(), Arguments: n.spec.Args,
 			References: n.spec.References(), Exports: n.reg.Exports, Component: n.current(),
+			Restarts: restarts, FailedRuns: failures, CrashLoop: crash,
 		})
 	}
 	return out
 }
 
-// Ready reports whether every component has left the starting state.
+// Ready reports whether every component has left the starting state and none is
+// crash-looping; when not, why names the components and their errors.
 //
 // An unhealthy component does not make the agent unready. Readiness is what Kubernetes
 // routes OTLP traffic by (the node-local Service) and what discovery.shard counts agents by;
@@ -297,11 +308,25 @@ func (c *Controller) Components() []ComponentInfo {
 // would take every agent out of both together: applications' spans refused instead of
 // queued, cluster targets left without an owner. Component health is reported where it is
 // alerted on instead: sonde_component_health, /api/v1/components and the UI.
+//
+// A crash-looping component is different: its Run has failed CrashLoopFailures times in a
+// row (a listener that cannot bind, a WAL that cannot open), so this pod cannot do that
+// component's job whatever the backends do, and other agents can. Components do not end
+// Run for a backend or API server outage (they report it in their health), so this does
+// not take every agent out at once. It is ready again once the component has run for
+// StableRun. Liveness (/-/healthy) never looks at either: restarting the pod would not help.
 func (c *Controller) Ready() (bool, string) {
+	var why []string
 	for _, ci := range c.Components() {
-		if ci.Health.State == HealthStarting {
-			return false, fmt.Sprintf("%s is %s", ci.ID, ci.Health.State)
+		switch {
+		case ci.CrashLoop != nil:
+			why = append(why, fmt.Sprintf("%s is crash-looping (%d failed runs in a row): %v", ci.ID, ci.FailedRuns, ci.CrashLoop))
+		case ci.Health.State == HealthStarting:
+			why = append(why, fmt.Sprintf("%s is %s", ci.ID, ci.Health.State))
 		}
+	}
+	if len(why) > 0 {
+		return false, strings.Join(why, "; ")
 	}
 	return true, ""
 }

@@ -1,12 +1,16 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -211,16 +215,142 @@ func TestControllerRestartsFailedComponent(t *testing.T) {
 	}))
 	// The first run fails; health says so; the component is rebuilt and runs again.
 	require.Eventually(t, func() bool {
+		failed, sinkStarted := false, false
 		for _, ci := range f.c.Components() {
-			if ci.ID == "test.src/a" && ci.Health.State == pipeline.HealthUnhealthy {
-				return true
-			}
+			failed = failed || ci.ID == "test.src/a" && ci.Health.State == pipeline.HealthUnhealthy
+			sinkStarted = sinkStarted || ci.ID == "test.sink/out" && ci.Health.State == pipeline.HealthHealthy
 		}
-		return false
+		return failed && sinkStarted
 	}, 5*time.Second, 5*time.Millisecond)
 	// Unhealthy is reported, not a reason to leave the Service's endpoints (Controller.Ready).
 	ok, why := f.c.Ready()
 	require.True(t, ok, "an unhealthy component made the agent unready: %s", why)
 	require.Eventually(t, func() bool { return f.runs.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { ok, _ := f.c.Ready(); return ok }, 5*time.Second, 10*time.Millisecond)
+}
+
+// flakyArgs configure test.flaky: its Run fails with err while fail is set.
+type flakyArgs struct {
+	fail *atomic.Bool
+	err  string
+}
+
+func (a *flakyArgs) Validate() error { return nil }
+
+type flaky struct{ args *flakyArgs }
+
+func (f flaky) Run(ctx context.Context) error {
+	if f.args.fail.Load() {
+		return errors.New(f.args.err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// lockedBuffer is a log destination safe for the controller's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count returns how many logged lines contain s.
+func (l *lockedBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// TestControllerCrashLoop: a component whose Run keeps failing (an OTLP listener whose port
+// is taken) makes the agent unready after CrashLoopFailures failed runs, with its id and
+// error; it is counted in sonde_component_restarts_total and sonde_component_crash_looping,
+// logged once per change rather than once per restart, and ready again once it has run for
+// StableRun.
+func TestControllerCrashLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const bindErr = "listen tcp 0.0.0.0:4317: bind: address already in use"
+		var fail atomic.Bool
+		fail.Store(true)
+		reg, err := pipeline.NewRegistry(pipeline.Registration{Type: "test.flaky",
+			Args: func() pipeline.Arguments { return &flakyArgs{} },
+			New: func(_ pipeline.Options, a pipeline.Arguments) (pipeline.Component, error) {
+				return flaky{args: a.(*flakyArgs)}, nil
+			}})
+		require.NoError(t, err)
+		logs := &lockedBuffer{}
+		promReg := prometheus.NewRegistry()
+		c := pipeline.NewController(pipeline.ControllerOptions{Registry: reg, Registerer: promReg, DataPath: t.TempDir(),
+			Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { c.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		require.NoError(t, c.Apply([]pipeline.Spec{spec("test.flaky/otlp", &flakyArgs{fail: &fail, err: bindErr}, "1")}))
+
+		metric := func(name string) float64 {
+			mfs, err := promReg.Gather()
+			require.NoError(t, err)
+			for _, mf := range mfs {
+				if mf.GetName() == name {
+					m := mf.GetMetric()[0]
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+			t.Fatalf("no metric %s", name)
+			return 0
+		}
+
+		// One failure: unhealthy, restarting, still ready (one failure is no crash loop).
+		synctest.Wait()
+		ci := c.Components()[0]
+		require.Equal(t, pipeline.HealthUnhealthy, ci.Health.State)
+		require.Contains(t, ci.Health.Message, bindErr)
+		ok, why := c.Ready()
+		require.True(t, ok, why)
+
+		// Restarts after 1s and 2s of backoff: the third failure makes it a crash loop.
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		ok, why = c.Ready()
+		require.False(t, ok)
+		require.Equal(t, "test.flaky/otlp is crash-looping (3 failed runs in a row): "+bindErr, why)
+		require.Equal(t, 2.0, metric("sonde_component_restarts_total"))
+		require.Equal(t, 1.0, metric("sonde_component_crash_looping"))
+		require.Equal(t, 2, logs.count("component exited; restarting"))
+		require.Equal(t, 1, logs.count("component crash-looping"))
+
+		// Ten more minutes of failing (backoff 4s ... 1m: 12 more restarts) log nothing new:
+		// same error, and the reminder comes only every 10 minutes.
+		time.Sleep(10*time.Minute - time.Second)
+		synctest.Wait()
+		require.Equal(t, 14.0, metric("sonde_component_restarts_total"))
+		require.Equal(t, 0, logs.count("still crash-looping"))
+		ok, _ = c.Ready()
+		require.False(t, ok)
+		time.Sleep(2 * time.Second) // the failure at 10 min 3 s reminds
+		synctest.Wait()
+		require.Equal(t, 1, logs.count("still crash-looping"), "the 10-minute reminder")
+
+		// The port is free again: the next restart runs, and once it has run for StableRun
+		// the agent is ready again.
+		fail.Store(false)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		ci = c.Components()[0]
+		require.Equal(t, pipeline.HealthHealthy, ci.Health.State)
+		require.Equal(t, 16.0, metric("sonde_component_restarts_total"))
+		ok, _ = c.Ready()
+		require.False(t, ok, "running, but not for StableRun yet")
+		time.Sleep(pipeline.StableRun)
+		synctest.Wait()
+		ok, why = c.Ready()
+		require.True(t, ok, why)
+		require.Equal(t, 0.0, metric("sonde_component_crash_looping"))
+		require.Equal(t, 1, logs.count("component recovered from crash loop"))
+	})
 }

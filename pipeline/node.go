@@ -24,6 +24,81 @@ type node struct {
 	comp   Component
 	cancel context.CancelFunc
 	done   chan struct{}
+	runs   runRecord // guarded by mu
+}
+
+// Crash-loop bounds (see Controller.Ready).
+const (
+	// CrashLoopFailures is how many failed runs in a row make a component crash-looping.
+	CrashLoopFailures = 3
+	// StableRun is how long a run must last to end a streak of failed runs: a component
+	// that has run this long since its last failure is no longer crash-looping.
+	StableRun = 30 * time.Second
+	// crashLoopLogEvery bounds how often a component that keeps failing with the same error
+	// is logged once it is crash-looping.
+	crashLoopLogEvery = 10 * time.Minute
+)
+
+// runRecord is what the controller knows about a node's runs.
+type runRecord struct {
+	restarts  uint64    // restarts since the node was created
+	failures  int       // failed runs in a row, not interrupted by a run lasting StableRun
+	lastErr   error     // the last failed run's error
+	loggedAt  time.Time // when a failure was last logged
+	loggedErr string    // the error then logged
+}
+
+// crashLoop returns the last error when the node is crash-looping, nil otherwise.
+func (n *node) crashLoop() (failures int, restarts uint64, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := n.runs
+	if r.failures < CrashLoopFailures {
+		return r.failures, r.restarts, nil
+	}
+	return r.failures, r.restarts, r.lastErr
+}
+
+// failed records a failed run and logs it: every failure until the component is
+// crash-looping, then once when it becomes so, then only when the error changes or every
+// crashLoopLogEvery, so that a component failing forever does not flood the log.
+func (n *node) failed(err error, backoff time.Duration) {
+	n.mu.Lock()
+	r := &n.runs
+	r.failures++
+	r.lastErr = err
+	failures, restarts, now := r.failures, r.restarts, time.Now()
+	msg := ""
+	switch {
+	case failures < CrashLoopFailures:
+		msg = "component exited; restarting"
+	case failures == CrashLoopFailures:
+		msg = "component crash-looping; agent not ready until it runs for " + StableRun.String()
+	case err.Error() != r.loggedErr || now.Sub(r.loggedAt) >= crashLoopLogEvery:
+		msg = "component still crash-looping"
+	}
+	if msg != "" {
+		r.loggedAt, r.loggedErr = now, err.Error()
+	}
+	n.mu.Unlock()
+	switch {
+	case msg == "":
+	case failures < CrashLoopFailures:
+		n.logger.Warn(msg, "err", err, "backoff", backoff, "failures", failures)
+	default:
+		n.logger.Error(msg, "err", err, "backoff", backoff, "failures", failures, "restarts", restarts)
+	}
+}
+
+// stable ends a streak of failed runs; called once a run has lasted StableRun.
+func (n *node) stable() {
+	n.mu.Lock()
+	failures := n.runs.failures
+	n.runs.failures, n.runs.lastErr = 0, nil
+	n.mu.Unlock()
+	if failures >= CrashLoopFailures {
+		n.logger.Info("component recovered from crash loop", "failures", failures, "ran_for", StableRun)
+	}
 }
 
 func (n *node) current() Component {
@@ -66,7 +141,8 @@ func (n *node) update(s Spec) error {
 }
 
 // start runs the component until stop; a Run that fails is rebuilt and restarted with
-// exponential backoff (1s up to 1m), its health showing the error meanwhile.
+// exponential backoff (1s up to 1m), its health showing the error meanwhile. Failed runs
+// are counted (crash loop, restarts) and their logging is rate-limited (failed).
 func (n *node) start(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	n.mu.Lock()
@@ -79,7 +155,9 @@ func (n *node) start(parent context.Context) {
 		backoff := time.Second
 		for {
 			started := time.Now()
+			stableTimer := time.AfterFunc(StableRun, n.stable)
 			err := n.run(ctx)
+			stableTimer.Stop()
 			if ctx.Err() != nil {
 				n.health.Set(HealthStopped, "")
 				n.logger.Info("component stopped")
@@ -91,8 +169,8 @@ func (n *node) start(parent context.Context) {
 			if time.Since(started) > 5*time.Minute {
 				backoff = time.Second
 			}
+			n.failed(err, backoff)
 			n.health.Set(HealthUnhealthy, fmt.Sprintf("exited: %v (restarting in %s)", err, backoff))
-			n.logger.Error("component exited; restarting", "err", err, "backoff", backoff)
 			select {
 			case <-ctx.Done():
 				n.health.Set(HealthStopped, "")
@@ -100,8 +178,12 @@ func (n *node) start(parent context.Context) {
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, time.Minute)
+			n.mu.Lock()
+			n.runs.restarts++
+			n.mu.Unlock()
 			n.opts.Registerer.(*trackingRegisterer).unregisterAll()
 			if err := n.build(); err != nil {
+				// The previous instance runs again; its next failure counts as usual.
 				n.health.Set(HealthUnhealthy, "rebuild: "+err.Error())
 				n.logger.Error("component rebuild failed", "err", err)
 			}

@@ -130,6 +130,11 @@ type ComponentJSON struct {
 	Arguments  any                   `json:"arguments"`
 	References []pipeline.Reference  `json:"references"`
 	Exports    []pipeline.EdgeKind   `json:"exports"`
+	// Restarts counts the restarts after a failed Run (sonde_component_restarts_total).
+	Restarts uint64 `json:"restarts"`
+	// CrashLoop is the last error while the component is crash-looping, which makes the
+	// agent unready; absent otherwise.
+	CrashLoop string `json:"crash_loop,omitempty"`
 }
 
 func toJSON(ci pipeline.ComponentInfo) ComponentJSON {
@@ -147,7 +152,12 @@ func toJSON(ci pipeline.ComponentInfo) ComponentJSON {
 	if exports == nil {
 		exports = []pipeline.EdgeKind{}
 	}
-	return ComponentJSON{ID: ci.ID, Type: ci.Type, Health: ci.Health, Arguments: args, References: refs, Exports: exports}
+	out := ComponentJSON{ID: ci.ID, Type: ci.Type, Health: ci.Health, Arguments: args, References: refs, Exports: exports,
+		Restarts: ci.Restarts}
+	if ci.CrashLoop != nil {
+		out.CrashLoop = fmt.Sprintf("%d failed runs in a row: %v", ci.FailedRuns, ci.CrashLoop)
+	}
+	return out
 }
 
 func (s *Server) components(w http.ResponseWriter, _ *http.Request) {

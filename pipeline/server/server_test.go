@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	commoncfg "github.com/prometheus/common/config"
@@ -113,4 +115,58 @@ func TestServer(t *testing.T) {
 
 	code, _ = get(t, "GET", srv.URL+"/debug/pprof/")
 	require.Equal(t, http.StatusOK, code)
+}
+
+type failingComp struct{ err error }
+
+func (f failingComp) Run(context.Context) error { return f.err }
+
+// TestReadyCrashLoop: a crash-looping component makes /-/ready answer 503 naming it and its
+// error; /-/healthy stays 200, because restarting the pod would not free the port.
+func TestReadyCrashLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg, err := pipeline.NewRegistry(pipeline.Registration{
+			Type: "test.listener", Args: func() pipeline.Arguments { return &secretArgs{} },
+			New: func(pipeline.Options, pipeline.Arguments) (pipeline.Component, error) {
+				return failingComp{errors.New("listen tcp :4318: bind: address already in use")}, nil
+			},
+		})
+		require.NoError(t, err)
+		promReg := prometheus.NewRegistry()
+		c := pipeline.NewController(pipeline.ControllerOptions{Registry: reg, Logger: slog.New(slog.DiscardHandler), Registerer: promReg, DataPath: t.TempDir()})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { c.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		specs := []pipeline.Spec{{ID: "test.listener/otlp", Type: "test.listener", Name: "otlp", Args: &secretArgs{}, Fingerprint: "1"}}
+		r := pipeline.NewReloader(c, func() (string, []pipeline.Spec, error) { return "test.yaml", specs, nil }, promReg)
+		require.NoError(t, r.Reload("startup"))
+		h := New(c, r, promReg, slog.New(slog.DiscardHandler), "test").Handler()
+		serve := func(path string) (int, string) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			return rec.Code, rec.Body.String()
+		}
+
+		synctest.Wait()
+		code, body := serve("/-/ready")
+		require.Equal(t, http.StatusOK, code, "one failed run is not a crash loop: %s", body)
+
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		code, body = serve("/-/ready")
+		require.Equal(t, http.StatusServiceUnavailable, code)
+		require.Contains(t, body, "test.listener/otlp is crash-looping")
+		require.Contains(t, body, "bind: address already in use")
+		code, _ = serve("/-/healthy")
+		require.Equal(t, http.StatusOK, code)
+
+		code, body = serve("/api/v1/components")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `"crash_loop": "`)
+		code, body = serve("/metrics")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `sonde_component_crash_looping{component_id="test.listener/otlp",type="test.listener"} 1`)
+		require.Regexp(t, `sonde_component_restarts_total\{component_id="test.listener/otlp",type="test.listener"\} [1-9]`, body)
+	})
 }

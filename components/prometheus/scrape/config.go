@@ -85,6 +85,11 @@ type Arguments struct {
 	// LabelValueLengthLimit fails scrapes with a longer label value; 0: no limit.
 	LabelValueLengthLimit uint `yaml:"label_value_length_limit"`
 
+	// UnhealthyDownRatio makes the component unhealthy while at least this fraction of
+	// the targets scraped is down (their last scrape failed): 1, the default, when all of
+	// them are; 0.5 when half of them are; 0 never.
+	UnhealthyDownRatio float64 `yaml:"unhealthy_down_ratio"`
+
 	// KubeconfigFile takes the TLS and credential settings from a kubeconfig's current
 	// context (~ is expanded), to scrape through the API server's proxy from outside the
 	// cluster; it excludes tls_config and the authentication settings.
@@ -112,6 +117,7 @@ func NewArguments() *Arguments {
 		EnableCompression:      true,
 		FallbackScrapeProtocol: config.PrometheusText0_0_4,
 		BodySizeLimit:          DefaultBodySizeLimit,
+		UnhealthyDownRatio:     1,
 		HTTPClientConfig:       config_util.DefaultHTTPClientConfig,
 	}
 }
@@ -168,6 +174,9 @@ func (a *Arguments) Validate() error {
 		if err := a.FallbackScrapeProtocol.Validate(); err != nil {
 			add(pipeline.Field("fallback_scrape_protocol", "%w", err))
 		}
+	}
+	if a.UnhealthyDownRatio < 0 || a.UnhealthyDownRatio > 1 {
+		add(pipeline.Field("unhealthy_down_ratio", "must be between 0 and 1, got %g", a.UnhealthyDownRatio))
 	}
 	if a.BodySizeLimit < 0 {
 		add(pipeline.Field("body_size_limit", "must not be negative"))

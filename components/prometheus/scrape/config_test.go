@@ -83,6 +83,7 @@ tls_config: {ca_file: /etc/ca.pem, insecure_skip_verify: false, server_name: kub
 follow_redirects: false
 enable_http2: false
 proxy_url: http://proxy:3128
+unhealthy_down_ratio: 0.5
 `},
 		{name: "no forward_to", yaml: "static_configs: [{targets: ['a:1']}]", fields: []string{"forward_to"}},
 		{name: "nothing to scrape", yaml: "forward_to: [a/b]", fields: []string{"targets"}},
@@ -93,6 +94,8 @@ proxy_url: http://proxy:3128
 		{name: "timeout above interval", yaml: base + "scrape_interval: 1s\nscrape_timeout: 2s", fields: []string{"scrape_timeout"}},
 		{name: "zero interval", yaml: base + "scrape_interval: 0s", fields: []string{"scrape_interval"}},
 		{name: "bad scheme", yaml: base + "scheme: ftp", fields: []string{"scheme"}},
+		{name: "down ratio above 1", yaml: base + "unhealthy_down_ratio: 1.5", fields: []string{"unhealthy_down_ratio"}},
+		{name: "negative down ratio", yaml: base + "unhealthy_down_ratio: -0.1", fields: []string{"unhealthy_down_ratio"}},
 		{name: "relative path", yaml: base + "metrics_path: metrics", fields: []string{"metrics_path"}},
 		{name: "path with query", yaml: base + "metrics_path: /metrics?x=1", fields: []string{"metrics_path"}},
 		{name: "path is a URL", yaml: base + "metrics_path: http://host/metrics", fields: []string{"metrics_path"}},

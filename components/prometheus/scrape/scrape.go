@@ -48,6 +48,7 @@ type Component struct {
 	mgr  *promscrape.Manager  // guarded by mu; set while a manager runs
 
 	updated chan struct{} // signalled (coalesced) by Update
+	health  *healthReporter
 }
 
 var (
@@ -57,7 +58,8 @@ var (
 
 // New builds a prometheus.scrape component; it starts nothing.
 func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	c := &Component{opts: opts, updated: make(chan struct{}, 1)}
+	c := &Component{opts: opts, updated: make(chan struct{}, 1),
+		health: &healthReporter{health: opts.Health, logger: opts.Logger}}
 	a, sc, err := c.prepare(args)
 	if err != nil {
 		return nil, err
@@ -137,9 +139,13 @@ func (c *Component) Run(ctx context.Context) error {
 	return nil
 }
 
-// loop feeds m configuration and target updates until ctx ends or forward_to changes.
+// loop feeds m configuration and target updates until ctx ends or forward_to changes, and
+// checks the targets' health every scrape interval (at most every maxHealthCheckInterval).
 func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo []string) {
 	var applied *config.ScrapeConfig
+	first, _ := c.current()
+	check := time.NewTicker(healthCheckInterval(first))
+	defer check.Stop()
 	for {
 		args, sc := c.current()
 		if !slices.Equal(args.ForwardTo, forwardTo) {
@@ -153,25 +159,40 @@ func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo [
 					return
 				}
 			}
-			if err := m.apply(sc); err != nil {
+			err := m.apply(sc)
+			if err != nil {
 				c.opts.Logger.Error("applying scrape config failed", "err", err)
-				c.opts.Health.Set(pipeline.HealthUnhealthy, "applying scrape config: "+err.Error())
-			} else {
-				c.opts.Health.Set(pipeline.HealthHealthy, "")
 			}
+			c.health.configApplied(err)
+			check.Reset(healthCheckInterval(args))
 			applied = sc
 		}
 		in.watch(args.Targets)
 		if !m.sync(ctx, map[string][]*targetgroup.Group{sc.JobName: groups(args, in.get())}) {
 			return
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-in.changed():
-		case <-c.updated:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-in.changed():
+				break wait
+			case <-c.updated:
+				break wait
+			case <-check.C:
+				c.health.targets(summarize(m.mgr), args.UnhealthyDownRatio)
+			}
 		}
 	}
+}
+
+// maxHealthCheckInterval bounds how long a change in the targets' health takes to show in
+// the component's health when the scrape interval is long.
+const maxHealthCheckInterval = 15 * time.Second
+
+func healthCheckInterval(args *Arguments) time.Duration {
+	return min(time.Duration(args.ScrapeInterval), maxHealthCheckInterval)
 }
 
 // groups converts the component's targets into Prometheus target groups: one for the

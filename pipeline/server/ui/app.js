@@ -153,7 +153,7 @@
       return;
     }
     if (state.selected !== id) return;
-    showHealth(d.health);
+    showHealth(d);
     showEdges(id, d.edges);
     await showExports(d);
     setText('d-args', toYAML(d.arguments, ''));
@@ -166,7 +166,10 @@
     if (e.textContent !== text) e.textContent = text;
   }
 
-  function showHealth(h) {
+  // showHealth shows a component's health, its restarts and a crash loop (which makes the
+  // agent unready).
+  function showHealth(d) {
+    const h = d.health;
     const p = $('d-health');
     p.textContent = '';
     const badge = document.createElement('span');
@@ -175,6 +178,12 @@
     p.appendChild(badge);
     p.setAttribute('data-health', h.state);
     p.appendChild(document.createTextNode(' since ' + formatTime(h.updated_at, true) + (h.message ? ': ' + h.message : '')));
+    if (d.restarts) p.appendChild(document.createTextNode(' (restarted ' + d.restarts + (d.restarts === 1 ? ' time)' : ' times)')));
+    if (d.crash_loop) {
+      const c = document.createElement('strong');
+      c.textContent = ' Crash-looping, agent not ready: ' + d.crash_loop;
+      p.appendChild(c);
+    }
   }
 
   function showEdges(id, edges) {
