@@ -18,6 +18,9 @@ func TestCLI(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("components:\n  prometheus.scrape/x:\n    static_configs: [{targets: [\"127.0.0.1:1\"]}]\n    forward_to: [prometheus.serve/nope]\n"), 0o644))
+	other := filepath.Join(dir, "other-kubeconfig")
+	require.NoError(t, os.WriteFile(other, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://10.9.8.7:6443\"}}]\n"+
+		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"), 0o600))
 	good := filepath.Join(dir, "good.yaml")
 	require.NoError(t, os.WriteFile(good, []byte("components:\n  prometheus.exporter.self/s: {}\n"), 0o644))
 
@@ -51,6 +54,11 @@ func TestCLI(t *testing.T) {
 		{"config show unknown preset", []string{"config", "show", "--preset", "nope"}, 1, "unknown preset"},
 		{"run with bad config fails before binding", []string{"run", "--config", bad, "--server.listen", "127.0.0.1:0"}, 1, "invalid configuration"},
 		{"run with bad url", []string{"run", "--prometheus-url", "localhost:9090", "--server.listen", "127.0.0.1:0"}, 1, "want an absolute http(s) URL"},
+		{"run help shows --kubeconfig", []string{"run", "-h"}, 2, "-kubeconfig string\n    \tkubeconfig file to reach the API server with, as kubectl's --kubeconfig"},
+		{"config show cluster-local with --kubeconfig", []string{"config", "show", "--preset", "cluster-local", "--kubeconfig", other}, 0,
+			"replacement: /api/v1/nodes/$1/proxy$2\n      - target_label: __address__\n        replacement: 10.9.8.7:6443"},
+		{"run with a missing kubeconfig fails before binding", []string{"run", "--kubeconfig", filepath.Join(dir, "missing"), "--server.listen", "127.0.0.1:0"}, 1,
+			"--kubeconfig: stat " + filepath.Join(dir, "missing")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -21,6 +22,7 @@ type sourceFlags struct {
 	otlpEndpoint  string
 	logDir        string
 	staticTargets string
+	kubeconfig    string
 }
 
 func (s *sourceFlags) register(fs *flag.FlagSet) {
@@ -35,10 +37,42 @@ func (s *sourceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.otlpEndpoint, "otlp-endpoint", os.Getenv("SONDE_OTLP_ENDPOINT"),
 		"OTLP gRPC endpoint received traces are forwarded to, e.g. tempo:4317 (env SONDE_OTLP_ENDPOINT); empty: traces are not accepted")
 	fs.StringVar(&s.logDir, "log-dir", envOr("SONDE_LOG_DIR", "/var/log/pods"), "kubelet's pod log directory tailed by the presets (env SONDE_LOG_DIR)")
+	fs.StringVar(&s.kubeconfig, "kubeconfig", os.Getenv("SONDE_KUBECONFIG"),
+		"kubeconfig file to reach the API server with, as kubectl's --kubeconfig (env SONDE_KUBECONFIG; empty: the first file of $KUBECONFIG, else ~/.kube/config). "+
+			"Outside a pod it selects the cluster-local preset; the daemonset preset and configurations reading ${SONDE_KUBECONFIG} use it instead of the pod's service account")
+}
+
+// checkKubeconfig expands a leading ~/ of --kubeconfig and checks that the file exists: a
+// kubeconfig named on purpose that is missing is an error, not a reason to fall back to
+// another cluster or to the host preset.
+func (s *sourceFlags) checkKubeconfig() error {
+	if s.kubeconfig == "" {
+		return nil
+	}
+	s.kubeconfig = scrape.ExpandHome(s.kubeconfig)
+	if _, err := os.Stat(s.kubeconfig); err != nil {
+		return fmt.Errorf("--kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// lookup is the environment as presets and configuration files see it: --kubeconfig, when
+// given, is both SONDE_KUBECONFIG (what the daemonset preset, and configurations rendered
+// from it, hand discovery.kubernetes) and KUBECONFIG (what preset detection and the
+// cluster-local preset read). So the precedence is kubectl's, with the flag's environment
+// variable second: --kubeconfig, SONDE_KUBECONFIG, KUBECONFIG, ~/.kube/config.
+func (s *sourceFlags) lookup(name string) (string, bool) {
+	if s.kubeconfig != "" && (name == "SONDE_KUBECONFIG" || name == "KUBECONFIG") {
+		return s.kubeconfig, true
+	}
+	return config.EnvLookup(name)
 }
 
 // presetData builds the values a preset is rendered with.
 func (s *sourceFlags) presetData() (config.PresetData, error) {
+	if err := s.checkKubeconfig(); err != nil {
+		return config.PresetData{}, err
+	}
 	prom, err := config.RemoteWriteURL(s.prometheusURL)
 	if err != nil {
 		return config.PresetData{}, err
@@ -54,18 +88,26 @@ func (s *sourceFlags) presetData() (config.PresetData, error) {
 			static = append(static, t)
 		}
 	}
-	return config.PresetData{PrometheusURL: prom, LokiURL: loki, OTLPEndpoint: otlp, LogDir: s.logDir, StaticTargets: static}, err
+	return config.PresetData{PrometheusURL: prom, LokiURL: loki, OTLPEndpoint: otlp, LogDir: s.logDir, StaticTargets: static,
+		Kubeconfig: s.kubeconfig}, err
 }
 
 // loader returns a pipeline.Loader for the chosen source, announcing the choice in the log.
 func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipeline.Loader, error) {
+	if err := s.checkKubeconfig(); err != nil {
+		return nil, err
+	}
 	if s.configFile != "" {
 		if s.preset != "" {
 			return nil, fmt.Errorf("--config and --preset are exclusive")
 		}
 		logger.Info("using configuration file", "path", s.configFile)
 		return func() (string, []pipeline.Spec, error) {
-			f, err := config.Load(s.configFile, reg)
+			data, err := os.ReadFile(s.configFile)
+			if err != nil {
+				return s.configFile, nil, fmt.Errorf("read config: %w", err)
+			}
+			f, err := config.Parse(s.configFile, data, reg, s.lookup)
 			if err != nil {
 				return s.configFile, nil, err
 			}
@@ -75,7 +117,7 @@ func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipel
 	name := s.preset
 	if name == "" {
 		var why string
-		name, why = config.DetectPreset(config.EnvLookup)
+		name, why = config.DetectPreset(s.lookup)
 		logger.Info("no --config given; using a built-in preset", "preset", name, "reason", why)
 	} else {
 		logger.Info("using built-in preset", "preset", name)
@@ -83,6 +125,9 @@ func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipel
 	data, err := s.presetData()
 	if err != nil {
 		return nil, err
+	}
+	if s.kubeconfig != "" {
+		logger.Info("reaching the API server with the given kubeconfig", "kubeconfig", s.kubeconfig)
 	}
 	if data.PrometheusURL == "" {
 		logger.Info("no --prometheus-url given; collected samples are served locally",
@@ -97,7 +142,7 @@ func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipel
 		if err != nil {
 			return source, nil, err
 		}
-		f, err := config.Parse(source, y, reg, config.EnvLookup)
+		f, err := config.Parse(source, y, reg, s.lookup)
 		if err != nil {
 			return source, nil, err
 		}
