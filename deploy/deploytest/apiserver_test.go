@@ -117,7 +117,9 @@ func TestAPIServerAcceptsChart(t *testing.T) {
 			if w.GetKind() == "DaemonSet" {
 				ds, err := admin.AppsV1().DaemonSets(rel.Namespace).Get(ctx, w.GetName(), metav1.GetOptions{})
 				require.NoError(t, err)
-				checkStoredDaemonSet(t, ds)
+				pod := nested(t, w.Object, "spec", "template").(map[string]any)
+				propagation := volumeMounts(container(t, pod, "sonde"))["root"]["mountPropagation"].(string)
+				checkStoredDaemonSet(t, ds, corev1.MountPropagationMode(propagation))
 				require.NotNil(t, svc.Spec.InternalTrafficPolicy)
 				require.Equal(t, corev1.ServiceInternalTrafficPolicyLocal, *svc.Spec.InternalTrafficPolicy)
 				c.checkRBAC(t, rel.Namespace, ds.Spec.Template.Spec.ServiceAccountName)
@@ -153,12 +155,13 @@ func TestAPIServerAcceptsManifests(t *testing.T) {
 	c.applyAll(t, objs)
 	ds, err := c.s.Admin.AppsV1().DaemonSets("sonde").Get(context.Background(), "sonde", metav1.GetOptions{})
 	require.NoError(t, err)
-	checkStoredDaemonSet(t, ds)
+	checkStoredDaemonSet(t, ds, corev1.MountPropagationNone) // the chart's default
 	c.checkRBAC(t, "sonde", "sonde")
 }
 
-// checkStoredDaemonSet checks what matters of the DaemonSet as the API server stored it.
-func checkStoredDaemonSet(t *testing.T, ds *appsv1.DaemonSet) {
+// checkStoredDaemonSet checks what matters of the DaemonSet as the API server stored it;
+// propagation is the host root mount's as rendered.
+func checkStoredDaemonSet(t *testing.T, ds *appsv1.DaemonSet, propagation corev1.MountPropagationMode) {
 	t.Helper()
 	spec := ds.Spec.Template.Spec
 	require.Len(t, spec.Containers, 1)
@@ -173,7 +176,7 @@ func checkStoredDaemonSet(t *testing.T, ds *appsv1.DaemonSet) {
 	for _, m := range ctr.VolumeMounts {
 		if m.Name == "root" {
 			require.NotNil(t, m.MountPropagation)
-			require.Equal(t, corev1.MountPropagationHostToContainer, *m.MountPropagation)
+			require.Equal(t, propagation, *m.MountPropagation)
 		}
 	}
 	var env []string

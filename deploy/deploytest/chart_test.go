@@ -29,6 +29,7 @@ var chartCases = []chartCase{
 	{name: "control-plane-only", values: "testdata/values/control-plane-only.yaml", check: checkControlPlaneOnly},
 	{name: "servicemonitor", values: "testdata/values/servicemonitor.yaml", check: checkServiceMonitor},
 	{name: "no-host-network", values: "testdata/values/no-host-network.yaml", check: checkNoHostNetwork},
+	{name: "shared-root", values: "testdata/values/shared-root.yaml", check: checkSharedRoot},
 	{name: "kind", values: "../kind/sonde-values.yaml", check: checkKind},
 }
 
@@ -154,7 +155,9 @@ func checkDefault(t *testing.T, r rendered) {
 		require.Equal(t, m.host, nested(t, vols[m.volume], "hostPath", "path"), m.volume)
 		require.Equal(t, m.mount, mounts[m.volume]["mountPath"], m.volume)
 	}
-	require.Equal(t, "HostToContainer", mounts["root"]["mountPropagation"])
+	// No propagation: the pod starts on nodes whose / is a private mount too (HostToContainer
+	// fails there with "not a shared or slave mount").
+	require.Equal(t, "None", mounts["root"]["mountPropagation"])
 	// GPUs through the NVIDIA container toolkit: NVML and the device nodes, no GPU request.
 	env := envByName(c)
 	require.Equal(t, "all", env["NVIDIA_VISIBLE_DEVICES"]["value"])
@@ -304,6 +307,14 @@ func checkNoHostNetwork(t *testing.T, r rendered) {
 	require.Equal(t, "/var/lib/docker/containers", volumeMounts(container(t, pod, "sonde"))["docker-containers"]["mountPath"])
 }
 
+// checkSharedRoot: nodes with a shared / may choose HostToContainer for the host root.
+func checkSharedRoot(t *testing.T, r rendered) {
+	pod := nested(t, r.get(t, "DaemonSet", "sonde").Object, "spec", "template").(map[string]any)
+	mounts := volumeMounts(container(t, pod, "sonde"))
+	require.Equal(t, "HostToContainer", mounts["root"]["mountPropagation"])
+	require.Equal(t, true, mounts["root"]["readOnly"])
+}
+
 // TestChartRejectsBadValues: mistakes fail the rendering with a message naming the value.
 func TestChartRejectsBadValues(t *testing.T) {
 	for _, c := range []struct {
@@ -319,6 +330,8 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"removing what the preset lacks", []string{"config.remove[0]=prometheus.exporter.nothing/x"}, "config.remove"},
 		{"gateway without an OTLP endpoint", []string{"mode=gateway"}, "set otlp.endpoint"},
 		{"OTLP endpoint with a bad scheme", []string{"otlp.endpoint=grpc://tempo:4317"}, "otlp.endpoint"},
+		{"bidirectional host root", []string{"daemonset.hostRootMountPropagation=Bidirectional"}, "daemonset.hostRootMountPropagation"},
+		{"unknown propagation", []string{"daemonset.hostRootMountPropagation=shared"}, "daemonset.hostRootMountPropagation"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := release{Name: "sonde", Namespace: "sonde", Set: c.set}.template(t)

@@ -54,6 +54,9 @@ app.kubernetes.io/part-of: sonde
 {{- if and (eq .Values.mode "gateway") (not .Values.otlp.endpoint) (not .Values.config.content) -}}
 {{- fail "mode gateway forwards OTLP: set otlp.endpoint (e.g. tempo.monitoring.svc:4317)" -}}
 {{- end -}}
+{{- if not (has .Values.daemonset.hostRootMountPropagation (list "None" "HostToContainer")) -}}
+{{- fail (printf "daemonset.hostRootMountPropagation: want None or HostToContainer (Bidirectional needs a privileged container), got %q" (toString .Values.daemonset.hostRootMountPropagation)) -}}
+{{- end -}}
 {{- range $name, $b := dict "prometheus" .Values.prometheus "loki" .Values.loki -}}
 {{- if and $b.basicAuth.existingSecret $b.bearerToken.existingSecret -}}
 {{- fail (printf "%s: set basicAuth.existingSecret or bearerToken.existingSecret, not both" $name) -}}
@@ -392,7 +395,7 @@ name, not another release in the namespace). */}}
     - name: root
       mountPath: /host/root
       readOnly: true
-      mountPropagation: HostToContainer
+      mountPropagation: {{ $.Values.daemonset.hostRootMountPropagation }}
     - name: logs
       mountPath: /var/log
       readOnly: true
