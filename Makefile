@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger test-full manifests bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -27,6 +27,8 @@ run: build
 	./$(BIN)/sonde run --storage.path $(BIN)/data $(ARGS)
 
 DEB_PACKAGES    := prometheus etcd-server chromium chromium-driver
+NODE_DEB_PACKAGES := containerd runc containernetworking-plugins iptables iproute2 debootstrap docker.io openssl curl jq
+NODE_DIR        ?= /tmp/sonde-node
 LOKI_VERSION    ?= v3.7.8
 KUBE_VERSION    ?= v1.37.2
 TEMPO_VERSION   ?= v1.5.1-0.20251008140505-607c7fb69662
@@ -35,15 +37,25 @@ JAEGER_VERSION  ?= v1.76.0
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
 ## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
-deps: deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm
+deps: deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-node
 
-deps-deb:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt_install: install those of the Debian packages $(1) that are missing. Services are not
+# started (a policy-rc.d that says no, unless the host has one): docker.io's dockerd would
+# otherwise come up with its bridge and iptables rules; the tests run their own daemons.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing Debian packages:$$missing"; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=1; \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && $(SUDO) chmod 755 /usr/sbin/policy-rc.d; fi; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  rc=$$?; [ -z "$$policy" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
+endef
+
+deps-deb:
+	$(call apt_install,$(DEB_PACKAGES))
 	@prometheus --version 2>&1 | head -1
 
 deps-loki:
@@ -58,6 +70,24 @@ deps-tempo:
 ## deps-jaeger: Jaeger v2 for `make test-full` ($(SONDE_CACHE)/bin/jaeger-$(JAEGER_VERSION))
 deps-jaeger:
 	@testdata/backends/gobuild.sh jaeger github.com/jaegertracing/jaeger $(JAEGER_VERSION) ./cmd/jaeger
+
+## deps-node: the real single-node Kubernetes of deploy/nodetest (testdata/node): Debian
+## packages (containerd, runc, CNI plugins, iptables, debootstrap; docker.io builds sonde's
+## image from the Dockerfile), the Kubernetes binaries, and the Debian base image tarball
+## ($(SONDE_CACHE)/images, debootstrap, about 4 minutes once)
+deps-node: deps-kube-apiserver
+	$(call apt_install,$(NODE_DEB_PACKAGES))
+	@$(SUDO) env SONDE_CACHE=$(SONDE_CACHE) testdata/node/image.sh base >/dev/null
+
+## node-up: bring the test node up (state in $(NODE_DIR)) with sonde's image
+## sonde.test/sonde:dev in it; KUBECONFIG=$(NODE_DIR)/kubeconfig. `make node-down` removes it.
+node-up: deps-node deps-helm
+	$(SUDO) env NODE_DIR=$(NODE_DIR) SONDE_CACHE=$(SONDE_CACHE) testdata/node/up.sh
+	$(SUDO) env NODE_DIR=$(NODE_DIR) SONDE_CACHE=$(SONDE_CACHE) testdata/node/image.sh sonde
+
+## node-down: tear the test node down and undo its every host change (also after a killed run)
+node-down:
+	$(SUDO) env NODE_DIR=$(NODE_DIR) SONDE_CACHE=$(SONDE_CACHE) testdata/node/down.sh
 
 ## deps-helm: helm, for the chart's tests and `make manifests` ($(SONDE_CACHE)/bin/helm-$(HELM_VERSION))
 deps-helm:

@@ -149,6 +149,7 @@ dockerd_pid=
 dockerd_root=
 dockerd_key= # /etc/docker/key.json when this dockerd wrote it (dockerd 20.10 cannot put it elsewhere)
 dockerd_cgroups= # the cgroup v1 "docker" folders when this dockerd made them (the build's RUN steps)
+dockerd_rundirs=() # /run/docker (plugins) and /run/runc (BuildKit's runc) when this dockerd made them
 stop_dockerd() {
 	if [[ -n "$dockerd_pid" ]]; then
 		kill "$dockerd_pid" 2>/dev/null || true
@@ -166,6 +167,11 @@ stop_dockerd() {
 		rm -f "$dockerd_key"
 		dockerd_key=
 	fi
+	local d
+	for d in "${dockerd_rundirs[@]}"; do
+		[[ -d $d ]] && find "$d" -depth -type d -empty -delete 2>/dev/null
+	done
+	dockerd_rundirs=()
 	if [[ -n "$dockerd_cgroups" ]]; then
 		local h
 		for h in /sys/fs/cgroup/*/docker; do
@@ -175,12 +181,14 @@ stop_dockerd() {
 	fi
 }
 start_dockerd() {
+	local d
 	command -v dockerd >/dev/null && [[ -x $DOCKER ]] || die "dockerd or $DOCKER missing (make deps-node installs docker.io)"
 	dockerd_root=$(mktemp -d "${TMPDIR:-/tmp}/sonde-dockerd.XXXXXX")
 	trap 'stop_dockerd; cleanup' EXIT
 	echo '{}' >"$dockerd_root/daemon.json"
 	[[ -e /etc/docker/key.json ]] || dockerd_key=/etc/docker/key.json
 	compgen -G '/sys/fs/cgroup/*/docker' >/dev/null || dockerd_cgroups=1
+	for d in /run/docker /run/runc; do [[ -e $d ]] || dockerd_rundirs+=("$d"); done
 	dockerd --config-file "$dockerd_root/daemon.json" \
 		--data-root "$dockerd_root/data" --exec-root "$dockerd_root/exec" \
 		--pidfile "$dockerd_root/dockerd.pid" --host "unix://$dockerd_root/docker.sock" \
