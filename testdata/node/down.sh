@@ -65,8 +65,9 @@ unmount_all() {
 }
 
 # ---- processes: the kubelet first (it would restart containers), then the containers,
-# containerd, the control plane
-stop 15 $(our_pids kubelet)
+# containerd, the control plane. Nothing of their state is kept, so nobody gets long to
+# shut down cleanly.
+stop 0 $(our_pids kubelet)
 cp_pids=$(our_pids kube-scheduler kube-controller-manager kube-apiserver)
 [[ -n $cp_pids ]] && kill -TERM $cp_pids 2>/dev/null
 ids=
@@ -92,13 +93,13 @@ for f in /run/netns/*; do
 		netns+=("$f")
 	fi
 done
-stop 15 $(our_pids containerd)
+stop 3 $(our_pids containerd)
 stop 5 $(our_pids containerd-shim-runc-v2 containerd-shim)
 # Container processes whose shim is gone (pod cgroups of this node's kubelet).
 leftover=$(find /sys/fs/cgroup/pids/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
 [[ -n $leftover ]] && kill -KILL $leftover 2>/dev/null
-stop 20 $cp_pids $(our_pids kube-scheduler kube-controller-manager kube-apiserver)
-stop 10 $(our_pids etcd)
+stop 10 $cp_pids $(our_pids kube-scheduler kube-controller-manager kube-apiserver)
+stop 1 $(our_pids etcd)
 left=$(our_pids kubelet kube-scheduler kube-controller-manager kube-apiserver containerd containerd-shim-runc-v2 etcd)
 [[ -z $left ]] || problems+=("processes still running: $left")
 rm -rf "$NODE_DIR/pids"
