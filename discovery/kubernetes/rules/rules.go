@@ -22,10 +22,15 @@ const (
 	KubeletCAdvisor = "kubelet-cadvisor"
 	// KubeletResource scrapes the kubelet's /metrics/resource.
 	KubeletResource = "kubelet-resource"
-	// AnnotatedPods scrapes pods annotated prometheus.io/scrape: "true".
+	// AnnotatedPods scrapes pods annotated prometheus.io/scrape: "true", except
+	// kube-state-metrics (KubeStateMetricsPods).
 	AnnotatedPods = "pods-annotated"
-	// AnnotatedServices scrapes services annotated prometheus.io/scrape: "true".
+	// AnnotatedServices scrapes services annotated prometheus.io/scrape: "true"
+	// (kube-state-metrics' without its namespace and service labels).
 	AnnotatedServices = "services-annotated"
+	// KubeStateMetricsPods scrapes the kube-state-metrics pods that AnnotatedPods leaves out,
+	// labelled with the job only, for a scrape with honor_labels: true.
+	KubeStateMetricsPods = "kube-state-metrics-pods"
 )
 
 //go:embed *.yaml

@@ -40,7 +40,7 @@ func merge(sets ...model.LabelSet) model.LabelSet {
 }
 
 func TestAllLoad(t *testing.T) {
-	require.Equal(t, []string{Kubelet, KubeletCAdvisor, KubeletResource, AnnotatedPods, AnnotatedServices}, Names())
+	require.Equal(t, []string{KubeStateMetricsPods, Kubelet, KubeletCAdvisor, KubeletResource, AnnotatedPods, AnnotatedServices}, Names())
 	for _, n := range Names() {
 		rules, err := Load(n)
 		require.NoError(t, err, n)
@@ -74,9 +74,15 @@ func TestKubelet(t *testing.T) {
 	}
 }
 
-func TestAnnotatedPods(t *testing.T) {
-	rules, err := Load(AnnotatedPods)
-	require.NoError(t, err)
+// podCase is one discovered pod target and what pods-annotated makes of it.
+type podCase struct {
+	name string
+	in   model.LabelSet
+	want model.LabelSet // nil: dropped
+}
+
+// annotatedPodCases are pods-annotated's cases: shop/cart-7d9f on node-a, one case per rule.
+func annotatedPodCases() []podCase {
 	pod := model.LabelSet{
 		"__meta_kubernetes_namespace":                           "shop",
 		"__meta_kubernetes_pod_name":                            "cart-7d9f",
@@ -107,11 +113,7 @@ func TestAnnotatedPods(t *testing.T) {
 			"container": model.LabelValue(container), "node": "node-a", "job": model.LabelValue(container),
 		}}, extra...)...)
 	}
-	tests := []struct {
-		name string
-		in   model.LabelSet
-		want model.LabelSet // nil: dropped
-	}{
+	return []podCase{
 		{name: "declared port, no annotation", in: target("app", "8080"), want: out("10.1.2.3:8080", "app")},
 		{name: "port-less, no annotation", in: target("app", ""), want: nil},
 		{name: "not opted in", in: merge(target("app", "8080"), model.LabelSet{"__meta_kubernetes_pod_annotation_prometheus_io_scrape": "false"}), want: nil},
@@ -135,11 +137,66 @@ func TestAnnotatedPods(t *testing.T) {
 		{name: "IPv6", in: merge(target("app", "9090", ann("port", "9090"), marked), model.LabelSet{"__meta_kubernetes_pod_ip": "fd00::1", "__address__": "[fd00::1]:9090"}),
 			want: out("[fd00::1]:9090", "app")},
 	}
-	for _, tt := range tests {
+}
+
+// ksmPod is the pod label of kube-state-metrics' official chart and manifests.
+var ksmPod = model.LabelSet{"__meta_kubernetes_pod_label_app_kubernetes_io_name": "kube-state-metrics"}
+
+func TestAnnotatedPods(t *testing.T) {
+	rules, err := Load(AnnotatedPods)
+	require.NoError(t, err)
+	for _, tt := range annotatedPodCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.want, apply(rules, tt.in))
+			// kube-state-metrics is kube-state-metrics-pods', never scraped twice.
+			require.Nil(t, apply(rules, merge(tt.in, ksmPod)))
 		})
 	}
+}
+
+// TestKubeStateMetricsPods: kube-state-metrics pods are selected and addressed exactly as
+// pods-annotated selects and addresses other pods (its every case, with the pod label of
+// kube-state-metrics), and labelled with the job alone.
+func TestKubeStateMetricsPods(t *testing.T) {
+	rules, err := Load(KubeStateMetricsPods)
+	require.NoError(t, err)
+	for _, tt := range annotatedPodCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Nil(t, apply(rules, tt.in), "not kube-state-metrics")
+			var want model.LabelSet
+			if tt.want != nil {
+				want = model.LabelSet{"job": "kube-state-metrics"}
+				for k, v := range tt.want {
+					if strings.HasPrefix(string(k), "__") {
+						want[k] = v
+					}
+				}
+				if j := tt.in["__meta_kubernetes_pod_annotation_prometheus_io_job"]; j != "" {
+					want["job"] = j
+				}
+			}
+			require.Equal(t, want, apply(rules, merge(tt.in, ksmPod)))
+		})
+	}
+	// As its chart deploys it, annotated for its metrics port: one target, the job only.
+	ksm := model.LabelSet{
+		"__address__":                                           "10.1.9.9:8080",
+		"__meta_kubernetes_namespace":                           "kube-system",
+		"__meta_kubernetes_pod_name":                            "kube-state-metrics-6c9d",
+		"__meta_kubernetes_pod_ip":                              "10.1.9.9",
+		"__meta_kubernetes_pod_node_name":                       "node-b",
+		"__meta_kubernetes_pod_phase":                           "Running",
+		"__meta_kubernetes_pod_container_name":                  "kube-state-metrics",
+		"__meta_kubernetes_pod_container_init":                  "false",
+		"__meta_kubernetes_pod_container_port_number":           "8080",
+		"__meta_kubernetes_pod_label_app":                       "ksm",
+		"__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
+		"__meta_kubernetes_pod_annotation_prometheus_io_port":   "8080",
+		"__meta_sonde_pod_annotated_port_target":                "true",
+	}
+	require.Equal(t, model.LabelSet{"__address__": "10.1.9.9:8080", "job": "kube-state-metrics"}, apply(rules, merge(ksm, ksmPod)))
+	require.Nil(t, apply(rules, merge(ksm, ksmPod, model.LabelSet{"__meta_kubernetes_pod_container_port_number": "8081", "__meta_sonde_pod_annotated_port_target": ""})), "its telemetry port")
+	require.Nil(t, apply(rules, ksm), "without the label: pods-annotated's")
 }
 
 func TestAnnotatedServices(t *testing.T) {
@@ -161,6 +218,7 @@ func TestAnnotatedServices(t *testing.T) {
 		}}, extra...)...)
 	}
 	port := model.LabelSet{"__meta_kubernetes_service_annotation_prometheus_io_port": "8080"}
+	ksmSvc := model.LabelSet{"__meta_kubernetes_service_label_app_kubernetes_io_name": "kube-state-metrics"}
 	tests := []struct {
 		name string
 		in   model.LabelSet
@@ -174,6 +232,14 @@ func TestAnnotatedServices(t *testing.T) {
 			"__meta_kubernetes_service_annotation_prometheus_io_job":  "ksm",
 			"__meta_kubernetes_service_annotation_prometheus_io_path": "/m",
 		}), want: out("8080", model.LabelSet{"job": "ksm", "__metrics_path__": "/m"})},
+		// Labelled as kube-state-metrics' chart and manifests label it: job kube-state-metrics
+		// whatever the service's name, and no namespace or service of its own.
+		{name: "kube-state-metrics", in: svc("8080", ksmSvc, model.LabelSet{"__meta_kubernetes_service_name": "prom-kube-state-metrics"}),
+			want: model.LabelSet{"__address__": "kube-state-metrics.monitoring.svc:8080", "job": "kube-state-metrics"}},
+		{name: "kube-state-metrics, job annotation", in: svc("8080", ksmSvc, model.LabelSet{"__meta_kubernetes_service_annotation_prometheus_io_job": "ksm"}),
+			want: model.LabelSet{"__address__": "kube-state-metrics.monitoring.svc:8080", "job": "ksm"}},
+		{name: "kube-state-metrics, other port", in: svc("8081", ksmSvc, port), want: nil},
+		{name: "other app.kubernetes.io/name", in: svc("8080", model.LabelSet{"__meta_kubernetes_service_label_app_kubernetes_io_name": "cart"}), want: out("8080")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
