@@ -34,6 +34,7 @@ KUBE_VERSION    ?= v1.37.2
 TEMPO_VERSION   ?= v1.5.1-0.20251008140505-607c7fb69662
 HELM_VERSION    ?= v3.22.0
 JAEGER_VERSION  ?= v1.76.0
+KSM_VERSION     ?= v2.20.0
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
 ## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
@@ -74,9 +75,11 @@ deps-jaeger:
 ## deps-node: the real single-node Kubernetes of deploy/nodetest (testdata/node): Debian
 ## packages (containerd, runc, CNI plugins, iptables, debootstrap; docker.io builds sonde's
 ## image from the Dockerfile), the Kubernetes binaries, and the Debian base image tarball
-## ($(SONDE_CACHE)/images, debootstrap, about 4 minutes once)
+## ($(SONDE_CACHE)/images, debootstrap, about 4 minutes once); kube-state-metrics for its demo
+## workload (k8s.io/kube-state-metrics/v2, about 4 minutes cold)
 deps-node: deps-kube-apiserver
 	$(call apt_install,$(NODE_DEB_PACKAGES))
+	@testdata/backends/gobuild.sh kube-state-metrics k8s.io/kube-state-metrics/v2 $(KSM_VERSION) . >/dev/null
 	@$(SUDO) env SONDE_CACHE=$(SONDE_CACHE) testdata/node/image.sh base >/dev/null
 
 ## node-up: bring the test node up (state in $(NODE_DIR)) with sonde's image
