@@ -36,7 +36,7 @@ for s in $HOST_SYSCTLS; do echo "$s=$(sysctl -n "$s")"; done >"$NODE_DIR/host/sy
 fail() {
 	local f=$NODE_DIR/logs/$1.log
 	[[ -f $f ]] && { echo "---- $f (tail)" >&2; tail -40 "$f" >&2; }
-	die "$2"
+	die "$2 (the node is left as it is for a look, logs in $NODE_DIR/logs; down.sh removes it)"
 }
 # start NAME COMMAND...: a daemon in its own session, output in logs/NAME.log, pid in pids/.
 start() {
