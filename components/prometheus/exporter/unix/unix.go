@@ -131,6 +131,7 @@ func (c *Component) build(a Arguments) error {
 		return fmt.Errorf("prometheus.exporter.unix: %w", err)
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(buildInfo())
 	if err := reg.Register(nc); err != nil {
 		// A fresh registry accepts any collector; this would be a node_exporter change.
 		c.handler = nil

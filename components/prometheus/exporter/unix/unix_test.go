@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // volatile names series whose values come from the machine running the test (system
 // calls, the clock, statfs of the checkout's disk), not from the fixture tree.
-var volatile = regexp.MustCompile(`^node_(scrape_collector_duration_seconds|uname_info|time_seconds|time_zone_offset_seconds|filesystem_(size_bytes|free_bytes|avail_bytes|files|files_free))$`)
+var volatile = regexp.MustCompile(`^node_(exporter_build_info|scrape_collector_duration_seconds|uname_info|time_seconds|time_zone_offset_seconds|filesystem_(size_bytes|free_bytes|avail_bytes|files|files_free))$`)
 
 // stripVolatile drops the samples, HELP and TYPE lines of volatile series.
 func stripVolatile(exposition string) string {
@@ -51,7 +51,7 @@ func TestGolden(t *testing.T) {
 	body := r.waitServing(t)
 
 	// The volatile series are there; only their values are not compared.
-	for _, want := range []string{`node_uname_info{`, `node_filesystem_size_bytes{device="/dev/dm-2",device_error="",fstype="ext4",mountpoint="/"}`, `node_time_seconds `} {
+	for _, want := range []string{`node_uname_info{`, `tags="",version="1.12.1"} 1`, `node_filesystem_size_bytes{device="/dev/dm-2",device_error="",fstype="ext4",mountpoint="/"}`, `node_time_seconds `} {
 		require.Contains(t, body, want)
 	}
 	got := stripVolatile(body)
