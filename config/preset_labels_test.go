@@ -27,8 +27,13 @@ func presetComponentsWith(t *testing.T, name string, data PresetData, node strin
 	y, err := RenderPreset(name, data)
 	require.NoError(t, err)
 	expanded, err := Expand(string(y), func(v string) (string, bool) {
-		if v == "NODE_NAME" {
+		switch v {
+		case "NODE_NAME":
 			return node, true
+		case "POD_NAMESPACE":
+			return "monitoring", true
+		case "POD_NAME":
+			return "sonde-x7k2p", true
 		}
 		return "", false
 	})
@@ -68,6 +73,9 @@ func TestDaemonsetHostSeriesNodeLabels(t *testing.T) {
 	n = comps["discovery.relabel/host"]
 	require.NoError(t, n.Decode(&host))
 	require.ElementsMatch(t, []string{"prometheus.exporter.unix/host", "prometheus.exporter.gpu/gpu", "prometheus.exporter.self/sonde"}, host.Targets)
+	for _, r := range host.Rules {
+		require.NoError(t, r.Validate(model.UTF8Validation)) // as the component does
+	}
 	got := discoveryrelabel.Process(exporterTargets, host.Rules)
 	require.Len(t, got, len(exporterTargets))
 	for i, tg := range got {
@@ -75,6 +83,16 @@ func TestDaemonsetHostSeriesNodeLabels(t *testing.T) {
 		require.Equal(t, model.LabelValue(node), tg["node"], tg)
 		require.Equal(t, exporterTargets[i]["job"], tg["job"])
 		require.Equal(t, exporterTargets[i]["__metrics_path__"], tg["__metrics_path__"])
+		// Host series name the agent pod as kube-prometheus-stack's node-exporter series do
+		// (its node recording rules join kube_pod_info on namespace and pod); GPU series keep
+		// the namespace and pod of the GPU's user, sonde's own series get neither.
+		if exporterTargets[i]["job"] == "node-exporter" {
+			require.Equal(t, model.LabelValue("monitoring"), tg["namespace"], tg)
+			require.Equal(t, model.LabelValue("sonde-x7k2p"), tg["pod"], tg)
+		} else {
+			require.NotContains(t, tg, model.LabelName("namespace"), tg)
+			require.NotContains(t, tg, model.LabelName("pod"), tg)
+		}
 	}
 
 	// The kubelet's and cAdvisor's targets: the same instance and node.
