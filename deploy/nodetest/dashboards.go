@@ -313,7 +313,7 @@ func CheckDashboards(ctx context.Context, promURL string, facts *DashboardFacts,
 	return out
 }
 
-// labelFindings reports required labels missing or empty on some of sets.
+// labelFindings reports required labels that no series of sets carries with a value.
 func labelFindings(base Finding, sets []map[string]string, required []string) []Finding {
 	var out []Finding
 	for _, l := range required {
@@ -327,17 +327,20 @@ func labelFindings(base Finding, sets []map[string]string, required []string) []
 				empty++
 			}
 		}
-		for _, c := range []struct {
-			n    int
-			kind string
-		}{{missing, FindingMissingLabel}, {empty, FindingEmptyLabel}} {
-			if c.n > 0 {
-				f := base
-				f.Kind, f.Label = c.kind, l
-				f.Detail = fmt.Sprintf("%d of %d series", c.n, len(sets))
-				out = append(out, f)
-			}
+		// A label a dashboard filters or joins on must be there, but not on every series
+		// of a metric: cAdvisor's node-level cgroups (id="/") carry no pod, and sandbox
+		// containers no container, in every kubelet; the dashboards' own selectors drop
+		// those. Only a label that no series carries is a finding.
+		if missing+empty < len(sets) {
+			continue
 		}
+		f := base
+		f.Label = l
+		f.Kind, f.Detail = FindingMissingLabel, fmt.Sprintf("none of %d series has it", len(sets))
+		if empty > 0 {
+			f.Kind, f.Detail = FindingEmptyLabel, fmt.Sprintf("empty on %d of %d series, missing on the rest", empty, len(sets))
+		}
+		out = append(out, f)
 	}
 	return out
 }

@@ -177,7 +177,7 @@ func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond
 	defer cancel()
 	var last error
 	for {
-		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, ccancel := context.WithTimeout(ctx, time.Minute)
 		last = cond(cctx)
 		ccancel()
 		if last == nil {

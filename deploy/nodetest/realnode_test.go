@@ -64,7 +64,7 @@ func TestRealNode(t *testing.T) {
 // (reached from the hostNetwork agent on 127.0.0.1), storage inside the node's directory.
 func (b *bed) values(extra map[string]any) map[string]any {
 	v := map[string]any{
-		"image": map[string]any{"repository": "sonde.test/sonde", "tag": "dev", "pullPolicy": "Never"},
+		"image":      map[string]any{"repository": "sonde.test/sonde", "tag": "dev", "pullPolicy": "Never"},
 		"prometheus": map[string]any{"url": b.prom.URL()},
 		"loki":       map[string]any{"url": b.loki.URL()},
 		"otlp":       map[string]any{"endpoint": b.tempo.OTLPGRPCEndpoint()},
@@ -72,7 +72,14 @@ func (b *bed) values(extra map[string]any) map[string]any {
 			"storage": map[string]any{"hostPath": b.node.Dir + "/sonde-storage"},
 		},
 		"staticTargets": []string{StaticTarget(b.node)},
-		"logLevel":      "info",
+		// Nothing of the test bed listens beyond the node's bridge: the agent's HTTP server
+		// and OTLP receiver bind the node IP, not 0.0.0.0 (the host network is the VM's).
+		"extraArgs": []string{"--server.listen=$(NODE_IP):12345"},
+		"extraEnv": []map[string]any{
+			{"name": "SONDE_OTLP_GRPC_LISTEN", "value": "$(NODE_IP):4317"},
+			{"name": "SONDE_OTLP_HTTP_LISTEN", "value": "$(NODE_IP):4318"},
+		},
+		"logLevel": "info",
 	}
 	for k, x := range extra {
 		v[k] = x
