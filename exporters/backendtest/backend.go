@@ -124,6 +124,8 @@ func (p *Process) Start(bin string, args, env []string, ready func() bool) error
 	cmd.Env = append(os.Environ(), env...)
 	w := &lockedWriter{mu: &p.mu, b: p.logs}
 	cmd.Stdout, cmd.Stderr = w, w
+	// A test process that is killed (a CI timeout, ^C) takes its backends with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("start %s: %w", p.Name, err)
