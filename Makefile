@@ -37,8 +37,11 @@ JAEGER_VERSION  ?= v1.76.0
 KSM_VERSION     ?= v2.20.0
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
-## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold)
-deps: deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-node
+## cached in $(SONDE_CACHE)/bin (built once, minutes each when cold). The steps run
+## DEPS_JOBS at a time: downloads (apt, debootstrap, modules) overlap the compiles.
+DEPS_JOBS       ?= 3
+deps:
+	@$(MAKE) --no-print-directory -j$(DEPS_JOBS) deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-node
 
 # apt_install: install those of the Debian packages $(1) that are missing. Services are not
 # started (a policy-rc.d that says no, unless the host has one): docker.io's dockerd would
@@ -55,8 +58,9 @@ define apt_install
 	fi
 endef
 
+# One apt run for the backends' and the node's packages (two at once would fight over dpkg's lock).
 deps-deb:
-	$(call apt_install,$(DEB_PACKAGES))
+	$(call apt_install,$(DEB_PACKAGES) $(NODE_DEB_PACKAGES))
 	@prometheus --version 2>&1 | head -1
 
 deps-loki:
@@ -77,8 +81,7 @@ deps-jaeger:
 ## image from the Dockerfile), the Kubernetes binaries, and the Debian base image tarball
 ## ($(SONDE_CACHE)/images, debootstrap, about 4 minutes once); kube-state-metrics for its demo
 ## workload (k8s.io/kube-state-metrics/v2, about 4 minutes cold)
-deps-node: deps-kube-apiserver
-	$(call apt_install,$(NODE_DEB_PACKAGES))
+deps-node: deps-deb deps-kube-apiserver
 	@testdata/backends/gobuild.sh kube-state-metrics k8s.io/kube-state-metrics/v2 $(KSM_VERSION) . >/dev/null
 	@$(SUDO) env SONDE_CACHE=$(SONDE_CACHE) testdata/node/image.sh base >/dev/null
 
