@@ -3,6 +3,9 @@ package nodetest
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,8 +103,45 @@ func (b *bed) testLogs(t *testing.T) {
 	for _, p := range pods.Items {
 		for _, c := range p.Spec.Containers {
 			b.waitLogs(t, &p, c.Name, 0)
+			if c.Name == "longlines" {
+				b.checkLongLines(t, &p)
+			}
 		}
 	}
+}
+
+// longLineRE is the end of a longlines line: its body's length and CRC-32.
+var longLineRE = regexp.MustCompile(` len=(\d+) crc32=([0-9a-f]{8}) body=([A-Za-z0-9_-]*)$`)
+
+// checkLongLines: lines longer than the runtime's 16 KiB split arrive whole (the CRI partial
+// lines rejoined), byte for byte.
+func (b *bed) checkLongLines(t *testing.T, p *corev1.Pod) {
+	query := fmt.Sprintf(`{namespace=%q, pod=%q, container="longlines"}`, p.Namespace, p.Name)
+	streams, err := b.loki.QueryRange(context.Background(), query, b.start, time.Now(), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := 0
+	for _, s := range streams {
+		for _, e := range s.Entries {
+			m := longLineRE.FindStringSubmatch(e.Line)
+			if m == nil {
+				t.Errorf("line without its checksum (%d bytes): %.120s", len(e.Line), e.Line)
+				continue
+			}
+			n, _ := strconv.Atoi(m[1])
+			if len(m[3]) != n || fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(m[3]))) != m[2] {
+				t.Errorf("line of %d bytes: body %d bytes, want %d, or its CRC-32 differs", len(e.Line), len(m[3]), n)
+			}
+			if len(e.Line) > 16<<10 {
+				long++
+			}
+		}
+	}
+	if long == 0 {
+		t.Errorf("no line over 16 KiB among the first 60 of %s", p.Name)
+	}
+	t.Logf("%s: %d lines over 16 KiB whole and intact", p.Name, long)
 }
 
 // lineIDFormat is a Loki line_format template that keeps only what CheckLogs reads of a

@@ -58,6 +58,7 @@ func TestRealNode(t *testing.T) {
 	t.Run("Dashboards", b.testDashboards)
 	t.Run("Lifecycle", b.testLifecycle)
 	t.Run("LocalBinary", b.testLocalBinary)
+	t.Run("Summary", b.testSummary)
 }
 
 // values are the chart values of this run: the local image, the backends on the host
