@@ -561,7 +561,7 @@ func (p *promAPI) emptyInputs(ctx context.Context, sels []string, jobs map[strin
 		}
 	}
 	if len(empty) == 0 {
-		return "every input has series: the join or filter drops them"
+		return everyInputHasSeries
 	}
 	return "no series for " + strings.Join(empty, ", ")
 }
@@ -822,6 +822,10 @@ func (p *promAPI) checkPanelQuery(ctx context.Context, dash string, q PanelQuery
 		return nil
 	})
 	base.Detail = p.emptyInputs(ctx, slices.Compact(sels), nil)
+	if base.Detail == everyInputHasSeries && hasFilter(core) {
+		// count(up == 0), (x == 0) inside an aggregation: a healthy node's empty panel.
+		return nil
+	}
 	if core != expr {
 		base.Detail = "checked as " + core.String() + "; " + base.Detail
 	}
@@ -830,6 +834,22 @@ func (p *promAPI) checkPanelQuery(ctx context.Context, dash string, q PanelQuery
 
 // unwrapFilters strips outer parentheses, `or vector(...)`/`or <number>` padding and
 // comparisons against a number (not bool), which only filter what is under them.
+// everyInputHasSeries explains an empty result whose selectors all have series.
+const everyInputHasSeries = "every input has series: the join or filter drops them"
+
+// hasFilter reports whether e compares anything with a constant without `bool` (a filter
+// that leaves nothing on a healthy system, as in count(up == 0)).
+func hasFilter(e promparser.Expr) bool {
+	found := false
+	promparser.Inspect(e, func(n promparser.Node, _ []promparser.Node) error {
+		if b, ok := n.(*promparser.BinaryExpr); ok && b.Op.IsComparisonOperator() && !b.ReturnBool && (isConstant(b.LHS) || isConstant(b.RHS)) {
+			found = true
+		}
+		return nil
+	})
+	return found
+}
+
 func unwrapFilters(e promparser.Expr) promparser.Expr {
 	for {
 		switch n := e.(type) {
