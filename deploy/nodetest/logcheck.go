@@ -93,14 +93,21 @@ func CheckLogs(streams []lokitest.Stream, pod, container string) LogReport {
 		if w, ok := r.Written[stream]; ok {
 			upTo = w
 		}
-		for seq := 1; seq <= upTo; seq++ {
-			switch n := counts[seq]; {
-			case n == 0:
+		gapStart := 0 // first seq of the current run of missing lines, 0 outside one
+		for seq := 1; seq <= upTo+1; seq++ {
+			n := counts[seq]
+			if seq <= upTo && n == 0 {
 				r.Missing++
-				if len(r.Examples) < 10 {
-					r.Examples = append(r.Examples, fmt.Sprintf("%s seq %d missing", stream, seq))
+				if gapStart == 0 {
+					gapStart = seq
 				}
-			case n > 1:
+				continue
+			}
+			if gapStart != 0 && len(r.Examples) < 10 {
+				r.Examples = append(r.Examples, fmt.Sprintf("%s seq %d-%d missing", stream, gapStart, seq-1))
+			}
+			gapStart = 0
+			if n > 1 {
 				r.Duplicated += n - 1
 			}
 		}

@@ -175,7 +175,7 @@ func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var last error
+	var last, answered error // answered: the last error of a try that the deadline did not cut
 	for {
 		cctx, ccancel := context.WithTimeout(ctx, time.Minute)
 		last = cond(cctx)
@@ -183,8 +183,14 @@ func Eventually(t testing.TB, timeout, interval time.Duration, what string, cond
 		if last == nil {
 			return
 		}
+		if ctx.Err() == nil {
+			answered = last
+		}
 		select {
 		case <-ctx.Done():
+			if answered != nil && answered != last {
+				t.Fatalf("%s: not done within %s: %v (the try before: %v)", what, timeout, last, answered)
+			}
 			t.Fatalf("%s: not done within %s: %v", what, timeout, last)
 		case <-time.After(interval):
 		}
