@@ -36,7 +36,7 @@ func (b *bed) testDashboards(t *testing.T) {
 		return findingsErr(required(CheckOwnDashboards(ctx, b.prom.URL(), dashboards, own)))
 	})
 
-	names, err := GPUExporterNames(backendtest.RepoFile(t, "components/prometheus/exporter/gpu"))
+	names, err := GPUExporterNames(backendtest.RepoFile(t, "."))
 	if err != nil {
 		t.Fatal(err)
 	}

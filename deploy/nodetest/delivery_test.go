@@ -157,7 +157,7 @@ func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDup
 	// Loki's line_format shortens them server-side, stream labels unchanged.
 	query := fmt.Sprintf(`{namespace=%q, pod=%q, container=%q} | line_format %q`, p.Namespace, p.Name, container, lineIDFormat)
 	Eventually(t, 2*time.Minute, 3*time.Second, "logs of "+p.Name+"/"+container, func(ctx context.Context) error {
-		streams, err := b.loki.QueryRange(ctx, query, p.CreationTimestamp.Add(-time.Minute), time.Now().Add(time.Minute), 200000)
+		streams, err := b.loki.QueryRange(ctx, query, p.CreationTimestamp.Add(-time.Minute), time.Now().Add(time.Minute), 500000)
 		if err != nil {
 			return err
 		}
