@@ -29,19 +29,9 @@ func (b *bed) testLifecycle(t *testing.T) {
 	tracked := b.demoPods(t)
 
 	t.Run("RollingUpgrade", func(t *testing.T) {
-		rel := b.rel
-		rel.Values = b.values(map[string]any{
-			"podAnnotations": map[string]any{"sonde.test/rollout": time.Now().Format(time.RFC3339Nano)},
-			"config": map[string]any{"overrides": map[string]any{
-				"prometheus.scrape/pods": map[string]any{"scrape_interval": "10s"},
-			}},
-		})
-		took, err := b.node.InstallSonde(rel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("helm upgrade --wait (rolling restart): %s", took.Round(100*time.Millisecond))
-		b.waitAgentReady(t)
+		b.upgrade(t, map[string]any{"config": map[string]any{"overrides": map[string]any{
+			"prometheus.scrape/pods": map[string]any{"scrape_interval": "10s"},
+		}}})
 	})
 
 	t.Run("AgentKilled", func(t *testing.T) {

@@ -53,8 +53,8 @@ func TestRealNode(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("helm install --wait: %s", took.Round(100*time.Millisecond))
 
-	t.Run("Health", b.testHealth)
 	t.Run("Delivery", b.testDelivery)
+	t.Run("Health", b.testHealth)
 	t.Run("Dashboards", b.testDashboards)
 	t.Run("Lifecycle", b.testLifecycle)
 	t.Run("LocalBinary", b.testLocalBinary)
@@ -118,6 +118,68 @@ func (b *bed) testHealth(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "/-/ready")
+
+	// A kubelet whose certificate the agent cannot verify: the scrape turns unhealthy and
+	// says why, the pod stays ready (the kubelet's certificate is no reason to leave the
+	// OTLP Service), and it turns healthy again with the right CA.
+	b.upgrade(t, map[string]any{"config": map[string]any{"overrides": map[string]any{
+		"prometheus.scrape/kubelet": map[string]any{"tls_config": map[string]any{"ca_file": "/etc/ssl/certs/ca-certificates.crt"}},
+	}}})
+	Eventually(t, 2*time.Minute, 2*time.Second, "the kubelet scrape unhealthy on x509", func(ctx context.Context) error {
+		c, err := findComponent(ctx, b.agentURL(), "prometheus.scrape/kubelet")
+		if err != nil {
+			return err
+		}
+		if c.Health.State != "unhealthy" || !strings.Contains(c.Health.Message, "x509") {
+			return fmt.Errorf("health %s (%s)", c.Health.State, c.Health.Message)
+		}
+		t.Logf("prometheus.scrape/kubelet: %s: %s", c.Health.State, c.Health.Message)
+		return nil
+	})
+	resp, err = http.Get(b.agentURL() + "/-/ready")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "/-/ready while the kubelet scrape fails")
+	b.upgrade(t, nil)
+	Eventually(t, 2*time.Minute, 2*time.Second, "the kubelet scrape healthy again", func(ctx context.Context) error {
+		c, err := findComponent(ctx, b.agentURL(), "prometheus.scrape/kubelet")
+		if err != nil {
+			return err
+		}
+		if c.Health.State != "healthy" {
+			return fmt.Errorf("health %s (%s)", c.Health.State, c.Health.Message)
+		}
+		return nil
+	})
+}
+
+// upgrade rolls the agent out again with extra chart values (a pod annotation changes, so the
+// pods restart at once rather than at the kubelet's next ConfigMap sync).
+func (b *bed) upgrade(t *testing.T, extra map[string]any) {
+	t.Helper()
+	if extra == nil {
+		extra = map[string]any{}
+	}
+	extra["podAnnotations"] = map[string]any{"sonde.test/rollout": time.Now().Format(time.RFC3339Nano)}
+	rel := b.rel
+	rel.Values = b.values(extra)
+	took, err := b.node.InstallSonde(rel)
+	require.NoError(t, err)
+	t.Logf("helm upgrade --wait: %s", took.Round(100*time.Millisecond))
+	b.waitAgentReady(t)
+}
+
+func findComponent(ctx context.Context, base, id string) (agentComponent, error) {
+	comps, err := agentComponents(ctx, base)
+	if err != nil {
+		return agentComponent{}, err
+	}
+	for _, c := range comps {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return agentComponent{}, fmt.Errorf("no component %s", id)
 }
 
 type agentComponent struct {
