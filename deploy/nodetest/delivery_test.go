@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
 )
 
 // testDelivery: what the demo workload produced is in every backend, labelled the way the
@@ -144,6 +146,46 @@ func (b *bed) checkLongLines(t *testing.T, p *corev1.Pod) {
 	t.Logf("%s: %d lines over 16 KiB whole and intact", p.Name, long)
 }
 
+// queryLogs returns every entry of a LogQL query over [start, end], asked a minute at a time:
+// one query over a pod's whole life (tens of thousands of lines) can take Loki longer than a
+// minute on a busy 2-core machine, one minute of it well under a second.
+func (b *bed) queryLogs(ctx context.Context, query string, start, end time.Time) ([]lokitest.Stream, error) {
+	const window, limit = time.Minute, 100000
+	byLabels := map[string]*lokitest.Stream{}
+	var order []string
+	for from := start; from.Before(end); from = from.Add(window) {
+		to := from.Add(window)
+		part, err := b.loki.QueryRange(ctx, query, from, to, limit)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for _, s := range part {
+			n += len(s.Entries)
+			key := labelKey(s.Labels)
+			if byLabels[key] == nil {
+				byLabels[key] = &lokitest.Stream{Labels: s.Labels}
+				order = append(order, key)
+			}
+			for _, e := range s.Entries {
+				// An entry at exactly `to` belongs to the next window, whichever way Loki
+				// treats the end of a range.
+				if !e.Timestamp.Equal(to) {
+					byLabels[key].Entries = append(byLabels[key].Entries, e)
+				}
+			}
+		}
+		if n >= limit {
+			return nil, fmt.Errorf("%s: %d entries in a minute from %s: more than one query returns", query, n, from)
+		}
+	}
+	out := make([]lokitest.Stream, 0, len(order))
+	for _, k := range order {
+		out = append(out, *byLabels[k])
+	}
+	return out, nil
+}
+
 // lineIDFormat is a Loki line_format template that keeps only what CheckLogs reads of a
 // numbered line or of the final line with the totals.
 const lineIDFormat = `{{ regexReplaceAll ".*?(stream=(?:stdout|stderr) seq=[0-9]+|final total_stdout=[0-9]+ total_stderr=[0-9]+).*" __line__ "${1}" }}`
@@ -157,7 +199,7 @@ func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDup
 	// Loki's line_format shortens them server-side, stream labels unchanged.
 	query := fmt.Sprintf(`{namespace=%q, pod=%q, container=%q} | line_format %q`, p.Namespace, p.Name, container, lineIDFormat)
 	Eventually(t, 2*time.Minute, 3*time.Second, "logs of "+p.Name+"/"+container, func(ctx context.Context) error {
-		streams, err := b.loki.QueryRange(ctx, query, p.CreationTimestamp.Add(-time.Minute), time.Now().Add(time.Minute), 500000)
+		streams, err := b.queryLogs(ctx, query, p.CreationTimestamp.Add(-time.Minute), time.Now().Add(time.Minute))
 		if err != nil {
 			return err
 		}
