@@ -112,7 +112,8 @@ test: deps
 test-full: deps deps-jaeger
 	$(GO) test $(GOTEST_FLAGS) -tags full ./...
 
-## test-unit: tests without rebuilding deps
+## test-unit: the fast tier: -short skips every test that needs a real backend (Prometheus,
+## Loki, Tempo, a kube-apiserver, helm, a browser, the real node); make test runs them all
 test-unit:
 	$(GO) test $(GOTEST_FLAGS) -short ./...
 

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // The end-to-end tests run the real sonde binary against real backends on 127.0.0.1.
@@ -60,6 +62,7 @@ func freePort(t *testing.T) int {
 // backendBinary finds a backend installed by `make deps`, or fails with what to run.
 func backendBinary(t *testing.T, name, envVar string) string {
 	t.Helper()
+	backendtest.SkipShort(t, name)
 	if p := os.Getenv(envVar); p != "" {
 		return p
 	}

@@ -25,6 +25,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // helmVersion is the helm release the tests and `make manifests` use.
@@ -46,6 +48,7 @@ func repoRoot(t testing.TB) string {
 // helmBin returns the helm binary, or fails the test with how to get it.
 func helmBin(t testing.TB) string {
 	t.Helper()
+	backendtest.SkipShort(t, "helm")
 	path := os.Getenv("SONDE_HELM")
 	if path == "" {
 		cache := os.Getenv("SONDE_CACHE")

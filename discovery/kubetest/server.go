@@ -30,6 +30,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // KubeAPIServerVersion is the kube-apiserver release the tests run against.
@@ -101,6 +103,7 @@ var (
 // it is stopped at the end.
 func Shared(t testing.TB) *Server {
 	t.Helper()
+	backendtest.SkipShort(t, "a kube-apiserver")
 	sharedOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sonde-kubetest-")
 		if err != nil {
@@ -133,6 +136,7 @@ func Main(m *testing.M) int {
 // Start starts a server of the test's own, stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	backendtest.SkipShort(t, "a kube-apiserver")
 	s, err := start(t.TempDir())
 	if err != nil {
 		t.Fatalf("start kube-apiserver: %v", err)

@@ -31,6 +31,7 @@ type Prometheus struct {
 // fails the test, naming `make deps`.
 func PrometheusBinary(t testing.TB) string {
 	t.Helper()
+	SkipShort(t, "Prometheus")
 	if p := os.Getenv("SONDE_PROMETHEUS_BIN"); p != "" {
 		return p
 	}
