@@ -2,18 +2,12 @@ package nodetest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,28 +21,26 @@ import (
 // printed as JSON lines, which is what this test reads.
 func (b *bed) testLocalBinary(t *testing.T) {
 	port := backendtest.FreePort(t)
-	cmd := exec.Command(b.node.SondeBinary(), "run",
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	sonde := &backendtest.Process{Name: "sonde (local binary)"}
+	// No in-cluster hints and no kubeconfig from the environment or the home folder: the
+	// flag alone.
+	noHints := []string{"KUBECONFIG=", "SONDE_KUBECONFIG=", "KUBERNETES_SERVICE_HOST=", "NODE_NAME=",
+		"HOME=" + t.TempDir()}
+	err := sonde.Start(b.node.SondeBinary(), []string{"run",
 		"--kubeconfig", b.node.Kubeconfig,
 		fmt.Sprintf("--server.listen=127.0.0.1:%d", port),
 		"--storage.path", t.TempDir(),
-	)
-	// No in-cluster hints and no KUBECONFIG from the environment: the flag alone.
-	cmd.Env = filterEnv(os.Environ(), "KUBECONFIG", "SONDE_KUBECONFIG", "KUBERNETES_SERVICE_HOST", "NODE_NAME")
-	stdout := &lockedBuffer{}
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	}, noHints, backendtest.HTTPOK(base+"/-/ready"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tailString(sonde.Output(), 6000))
 	}
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		sonde.Stop(30 * time.Second)
 		if t.Failed() {
-			t.Logf("local sonde stderr:\n%s", tailString(stderr.String(), 6000))
+			t.Logf("local sonde output:\n%s", tailString(sonde.Output(), 6000))
 		}
 	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	want := []string{
 		`container_cpu_usage_seconds_total{`, // the kubelet's cAdvisor through the node proxy
 		`namespace="shop"`,
@@ -72,7 +64,7 @@ func (b *bed) testLocalBinary(t *testing.T) {
 		return nil
 	})
 	Eventually(t, 2*time.Minute, 2*time.Second, "the local binary's demo log lines", func(context.Context) error {
-		sc := bufio.NewScanner(strings.NewReader(stdout.String()))
+		sc := bufio.NewScanner(strings.NewReader(sonde.Output()))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			var e struct {
@@ -86,7 +78,7 @@ func (b *bed) testLocalBinary(t *testing.T) {
 				return nil
 			}
 		}
-		return fmt.Errorf("no demo line on stdout yet (%d bytes)", len(stdout.String()))
+		return fmt.Errorf("no demo line on stdout yet (%d bytes)", len(sonde.Output()))
 	})
 }
 
@@ -102,41 +94,6 @@ func get(ctx context.Context, url string) (string, error) {
 		return "", fmt.Errorf("GET %s: HTTP %d: %.300s", url, resp.StatusCode, b)
 	}
 	return string(b), err
-}
-
-func filterEnv(env []string, drop ...string) []string {
-	var out []string
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		keep := true
-		for _, d := range drop {
-			if k == d {
-				keep = false
-			}
-		}
-		if keep {
-			out = append(out, kv)
-		}
-	}
-	return append(out, "HOME="+filepath.Join(os.TempDir(), "sonde-nodetest-home"))
-}
-
-// lockedBuffer is a bytes.Buffer written by a process and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // reportUsage logs the agent's CPU and anonymous memory at the demo load, read from /proc
