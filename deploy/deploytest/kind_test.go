@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 )
@@ -58,6 +59,7 @@ func configMapData(t testing.TB, objs []*unstructured.Unstructured, name, key st
 // TestKindStackConfigs checks the stack's configurations with the backends' own checkers:
 // promtool (Debian package prometheus), and the Loki and Tempo binaries of `make deps`.
 func TestKindStackConfigs(t *testing.T) {
+	backendtest.SkipShort(t, "promtool, Loki and Tempo")
 	objs := kindStack(t)
 	dir := t.TempDir()
 	write := func(name, content string) string {

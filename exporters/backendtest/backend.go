@@ -27,7 +27,6 @@ import (
 // optional.
 func Binary(t testing.TB, display, envVar, name, version, makeTarget string) string {
 	t.Helper()
-	SkipShort(t, display)
 	path := os.Getenv(envVar)
 	if path == "" {
 		cache := os.Getenv("SONDE_CACHE")

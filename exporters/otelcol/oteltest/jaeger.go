@@ -47,6 +47,7 @@ type Jaeger struct {
 // StartJaeger starts Jaeger and waits until it is healthy; it is stopped when the test ends.
 func StartJaeger(t testing.TB) *Jaeger {
 	t.Helper()
+	backendtest.SkipShort(t, "Jaeger")
 	j := &Jaeger{
 		t: t, bin: JaegerBinary(t), config: backendtest.RepoFile(t, "testdata/backends/jaeger.yaml"), Dir: t.TempDir(),
 		proc: backendtest.Process{Name: "Jaeger"},

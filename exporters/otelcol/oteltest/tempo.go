@@ -44,6 +44,7 @@ type Tempo struct {
 // StartTempo starts Tempo and waits until it is ready; it is stopped when the test ends.
 func StartTempo(t testing.TB) *Tempo {
 	t.Helper()
+	backendtest.SkipShort(t, "Tempo")
 	tp := &Tempo{
 		t: t, bin: TempoBinary(t), config: backendtest.RepoFile(t, "testdata/backends/tempo.yaml"), Dir: t.TempDir(),
 		proc: backendtest.Process{Name: "Tempo"},

@@ -49,6 +49,7 @@ type Loki struct {
 // Start starts Loki and waits until it is ready; it is stopped when the test ends.
 func Start(t testing.TB) *Loki {
 	t.Helper()
+	backendtest.SkipShort(t, "Loki")
 	l := &Loki{t: t, bin: Binary(t), config: ConfigFile(t), Dir: t.TempDir(), proc: backendtest.Process{Name: "Loki"}}
 	backendtest.StartOnFreePorts(t, &l.proc, func() {
 		l.HTTPPort, l.GRPCPort = backendtest.FreePort(t), backendtest.FreePort(t)
