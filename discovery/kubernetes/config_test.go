@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"bytes"
-	"errors"
 	"testing"
 
 	"github.com/prometheus/common/model"
@@ -10,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // decode decodes YAML strictly into fresh Arguments (with defaults), as the loader does.
@@ -21,31 +20,6 @@ func decode(t testing.TB, text string) *Arguments {
 	dec.KnownFields(true)
 	require.NoError(t, dec.Decode(args))
 	return args
-}
-
-// fieldsOf returns the field path of every error joined in err ("?msg" for plain errors).
-func fieldsOf(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var fe *pipeline.FieldError
-		if errors.As(err, &fe) {
-			out = append(out, fe.Field)
-			return
-		}
-		out = append(out, "?"+err.Error())
-	}
-	walk(err)
-	return out
 }
 
 func TestValidate(t *testing.T) {
@@ -86,7 +60,7 @@ tls_config: {ca_file: /var/run/ca.crt}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := decode(t, tt.yaml)
-			require.Equal(t, tt.fields, fieldsOf(a.Validate()))
+			require.Equal(t, tt.fields, pipelinetest.FieldsOf(a.Validate()))
 		})
 	}
 }

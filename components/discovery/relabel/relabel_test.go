@@ -3,7 +3,6 @@ package relabel
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -18,12 +17,7 @@ import (
 
 // decode decodes YAML strictly into fresh Arguments, as the config loader does.
 func decode(t testing.TB, text string) *Arguments {
-	t.Helper()
-	args := Registration.Args().(*Arguments)
-	dec := yaml.NewDecoder(bytes.NewBufferString(text))
-	dec.KnownFields(true)
-	require.NoError(t, dec.Decode(args))
-	return args
+	return pipelinetest.DecodeArgs[*Arguments](t, Registration, text)
 }
 
 func TestValidate(t *testing.T) {
@@ -70,31 +64,9 @@ rules: [~, {action: replace}]
 				require.NoError(t, err)
 				return
 			}
-			require.Equal(t, tc.fields, fieldsOf(err))
+			require.Equal(t, tc.fields, pipelinetest.FieldsOf(err))
 		})
 	}
-}
-
-// fieldsOf returns the field paths of every FieldError joined in err.
-func fieldsOf(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var fe *pipeline.FieldError
-		if errors.As(err, &fe) {
-			out = append(out, fe.Field)
-			return
-		}
-		out = append(out, "?"+err.Error())
-	}
-	walk(err)
-	return out
 }
 
 func TestDecodeErrors(t *testing.T) {

@@ -3,7 +3,6 @@ package promrelabel
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
@@ -21,33 +19,7 @@ import (
 
 // decode decodes YAML strictly into fresh Arguments (with defaults), as the loader does.
 func decode(t testing.TB, text string) *Arguments {
-	t.Helper()
-	args := Registration.Args().(*Arguments)
-	dec := yaml.NewDecoder(bytes.NewBufferString(text))
-	dec.KnownFields(true)
-	require.NoError(t, dec.Decode(args))
-	return args
-}
-
-func fieldsOf(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var fe *pipeline.FieldError
-		if errors.As(err, &fe) {
-			out = append(out, fe.Field)
-			return
-		}
-		out = append(out, "?"+err.Error())
-	}
-	walk(err)
-	return out
+	return pipelinetest.DecodeArgs[*Arguments](t, Registration, text)
 }
 
 func TestValidate(t *testing.T) {
@@ -71,7 +43,7 @@ func TestValidate(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.Equal(t, tc.fields, fieldsOf(err))
+			require.Equal(t, tc.fields, pipelinetest.FieldsOf(err))
 		})
 	}
 }

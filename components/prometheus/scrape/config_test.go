@@ -2,7 +2,6 @@ package scrape
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,41 +11,14 @@ import (
 	yamlv2 "go.yaml.in/yaml/v2"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // decode decodes YAML strictly into fresh Arguments (with defaults), as the loader does.
 func decode(t testing.TB, text string) *Arguments {
-	t.Helper()
-	args := Registration.Args().(*Arguments)
-	dec := yaml.NewDecoder(bytes.NewBufferString(text))
-	dec.KnownFields(true)
-	require.NoError(t, dec.Decode(args))
-	return args
-}
-
-// fieldsOf returns the field path of every error joined in err ("?msg" for plain errors).
-func fieldsOf(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var fe *pipeline.FieldError
-		if errors.As(err, &fe) {
-			out = append(out, fe.Field)
-			return
-		}
-		out = append(out, "?"+err.Error())
-	}
-	walk(err)
-	return out
+	return pipelinetest.DecodeArgs[*Arguments](t, Registration, text)
 }
 
 func TestValidate(t *testing.T) {
@@ -118,7 +90,7 @@ unhealthy_down_ratio: 0.5
 				return
 			}
 			require.Error(t, err)
-			require.Equal(t, tc.fields, fieldsOf(err), err.Error())
+			require.Equal(t, tc.fields, pipelinetest.FieldsOf(err), err.Error())
 		})
 	}
 }

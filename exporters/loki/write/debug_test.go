@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // debugEndpoint is fast, with a known queue capacity.
@@ -119,7 +119,7 @@ func TestDebugInfo(t *testing.T) {
 				url = tc.url(t, rcv.URL)
 			}
 			c, stop := startWriter(t, "endpoints:\n"+endpointYAML("a", url, debugEndpoint))
-			done := hammerDebugInfo(c)
+			done := pipelinetest.HammerDebugInfo(c)
 			defer done()
 
 			a := newAcks()
@@ -163,7 +163,7 @@ func TestDebugInfoJSON(t *testing.T) {
 
 // TestRedactError: a password repeated in an error message is hidden.
 func TestRedactError(t *testing.T) {
-	a := decodeArgs(t, "endpoints: [{url: 'http://sonde:hunter2@loki:3100/loki/api/v1/push'}]")
+	a := validArgs(t, "endpoints: [{url: 'http://sonde:hunter2@loki:3100/loki/api/v1/push'}]")
 	ep, err := newEndpoint(a.Endpoints[0], newMetrics(nil), slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)
 	msg := ep.redactError(errorString(`proxy says: bad credentials sonde:hunter2`))
@@ -174,23 +174,3 @@ func TestRedactError(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
-
-// hammerDebugInfo calls DebugInfo every millisecond, as many page views would, until the
-// returned function is called.
-func hammerDebugInfo(c *Component) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				_, _ = json.Marshal(c.DebugInfo())
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
-}

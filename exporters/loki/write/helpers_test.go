@@ -9,18 +9,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
-// decodeArgs decodes loki.write arguments from YAML (endpoint defaults included) and
+// validArgs decodes loki.write arguments from YAML (endpoint defaults included) and
 // validates them.
-func decodeArgs(t testing.TB, doc string) *Arguments {
+func validArgs(t testing.TB, doc string) *Arguments {
 	t.Helper()
-	a := NewArguments()
-	require.NoError(t, yaml.Unmarshal([]byte(doc), a))
+	a := pipelinetest.DecodeArgs[*Arguments](t, Registration, doc)
 	require.NoError(t, a.Validate())
 	return a
 }
@@ -29,7 +27,7 @@ func decodeArgs(t testing.TB, doc string) *Arguments {
 // when the test ends).
 func startWriter(t *testing.T, doc string) (c *Component, stop func()) {
 	t.Helper()
-	c, err := New(pipelinetest.Options(t, "loki.write/test", pipelinetest.NewHost()), decodeArgs(t, doc))
+	c, err := New(pipelinetest.Options(t, "loki.write/test", pipelinetest.NewHost()), validArgs(t, doc))
 	require.NoError(t, err)
 	return c, pipelinetest.Run(t, c)
 }

@@ -354,7 +354,7 @@ func TestUpdate(t *testing.T) {
 	before := c.currentEndpoints()[0]
 
 	// Same endpoint plus a new one: the first keeps its queue and sender.
-	require.NoError(t, c.Update(decodeArgs(t, "endpoints:\n"+endpointYAML("one", r1.URL, fast)+endpointYAML("two", r2.URL, fast))))
+	require.NoError(t, c.Update(validArgs(t, "endpoints:\n"+endpointYAML("one", r1.URL, fast)+endpointYAML("two", r2.URL, fast))))
 	require.Same(t, before, c.currentEndpoints()[0])
 	require.NoError(t, c.ConsumeLogs(context.Background(), a.batch("B", logEntries(api, "b", 2, t0))))
 	require.NoError(t, a.wait(t, "B"))
@@ -362,7 +362,7 @@ func TestUpdate(t *testing.T) {
 	require.Len(t, r2.Accepted(), 2)
 
 	// Remove the first.
-	require.NoError(t, c.Update(decodeArgs(t, "endpoints:\n"+endpointYAML("two", r2.URL, fast))))
+	require.NoError(t, c.Update(validArgs(t, "endpoints:\n"+endpointYAML("two", r2.URL, fast))))
 	require.NoError(t, c.ConsumeLogs(context.Background(), a.batch("C", logEntries(api, "c", 2, t0))))
 	require.NoError(t, a.wait(t, "C"))
 	require.Len(t, r1.Accepted(), 4)
@@ -371,8 +371,8 @@ func TestUpdate(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	rcv := lokitest.NewReceiver(t)
-	args := decodeArgs(t, "endpoints:\n"+endpointYAML("a", rcv.URL, fast))
-	updated := decodeArgs(t, "external_labels: {cluster: x}\nendpoints:\n"+endpointYAML("b", rcv.URL, fast))
+	args := validArgs(t, "endpoints:\n"+endpointYAML("a", rcv.URL, fast))
+	updated := validArgs(t, "external_labels: {cluster: x}\nendpoints:\n"+endpointYAML("b", rcv.URL, fast))
 	pipelinetest.Lifecycle(t, Registration, args, updated)
 }
 
@@ -413,7 +413,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestStoppedBeforeRun(t *testing.T) {
-	c, err := New(pipelinetest.Options(t, "loki.write/test", pipelinetest.NewHost()), decodeArgs(t, "endpoints:\n  - url: http://127.0.0.1:1/loki/api/v1/push\n"))
+	c, err := New(pipelinetest.Options(t, "loki.write/test", pipelinetest.NewHost()), validArgs(t, "endpoints:\n  - url: http://127.0.0.1:1/loki/api/v1/push\n"))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -445,7 +445,7 @@ func TestRemovedEndpointReleasesBatches(t *testing.T) {
 	require.Eventually(t, func() bool { return len(up.Accepted()) == 3 }, 30*time.Second, 10*time.Millisecond)
 	require.False(t, a.acked("A"))
 
-	require.NoError(t, c.Update(decodeArgs(t, "endpoints:\n"+endpointYAML("up", up.URL, drain))))
+	require.NoError(t, c.Update(validArgs(t, "endpoints:\n"+endpointYAML("up", up.URL, drain))))
 	err := a.wait(t, "A")
 	require.ErrorIs(t, err, errRemoved)
 	require.Len(t, up.Accepted(), 3, "delivered once to the endpoint that stays")

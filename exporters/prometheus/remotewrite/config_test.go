@@ -1,7 +1,6 @@
 package remotewrite
 
 import (
-	"errors"
 	"net/url"
 	"sort"
 	"testing"
@@ -13,33 +12,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	sondeconfig "github.com/sondehq/sonde/config"
-	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 func validArgs(t *testing.T) *Arguments {
 	return testArgs(t, "http://127.0.0.1:9090/api/v1/write")
-}
-
-func fieldsOf(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var fe *pipeline.FieldError
-		if errors.As(err, &fe) {
-			out = append(out, fe.Field)
-		} else if err != nil {
-			out = append(out, "?"+err.Error())
-		}
-	}
-	walk(err)
-	sort.Strings(out)
-	return out
 }
 
 func TestValidate(t *testing.T) {
@@ -83,7 +60,9 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := validArgs(t)
 			tc.mutate(a)
-			require.Equal(t, tc.fields, fieldsOf(a.Validate()))
+			fields := pipelinetest.FieldsOf(a.Validate())
+			sort.Strings(fields)
+			require.Equal(t, tc.fields, fields)
 		})
 	}
 }

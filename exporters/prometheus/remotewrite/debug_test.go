@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite/remotewritetest"
 	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // TestDebugInfo drives the component into the states the UI must show — sending, failing
@@ -137,7 +137,7 @@ func TestDebugInfo(t *testing.T) {
 			args := testArgs(t, u)
 			args.Endpoint.Queue.Shards = 1
 			in := start(t, t.TempDir(), args, nil)
-			stop := hammerDebugInfo(in.c)
+			stop := pipelinetest.HammerDebugInfo(in.c)
 			defer stop()
 
 			tc.act(t, in, r)
@@ -203,24 +203,4 @@ func TestRedactPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { require.Equal(t, tc.want, redactPassword(tc.in, u)) })
 	}
 	require.Equal(t, "hunter2", redactPassword("hunter2", nil))
-}
-
-// hammerDebugInfo calls DebugInfo every millisecond, as many page views would, until the
-// returned function is called.
-func hammerDebugInfo(c *Component) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				_, _ = json.Marshal(c.DebugInfo())
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +75,7 @@ func TestDebugInfo(t *testing.T) {
 			args.PollInterval = model.Duration(time.Hour)
 			before := time.Now()
 			h := start(t, args, "", nil)
-			stop := hammerDebugInfo(h.c)
+			stop := pipelinetest.HammerDebugInfo(h.c)
 			defer stop()
 
 			waitLines(t, h.sink, 10)
@@ -161,26 +160,6 @@ func TestBoundFiles(t *testing.T) {
 			require.True(t, sort.SliceIsSorted(got, func(i, j int) bool { return got[i].Path < got[j].Path }))
 		})
 	}
-}
-
-// hammerDebugInfo calls DebugInfo every millisecond, as many page views would, until the
-// returned function is called.
-func hammerDebugInfo(c *Component) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				_, _ = json.Marshal(c.DebugInfo())
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
 }
 
 // onlyFile returns the one file DebugInfo lists, or an empty one.

@@ -3,7 +3,6 @@ package file
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"io/fs"
 	"os"
@@ -24,16 +23,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// decodeArgs decodes YAML strictly into fresh Arguments, as the config loader does.
-func decodeArgs(t *testing.T, text string) *Arguments {
-	t.Helper()
-	args := Registration.Args().(*Arguments)
-	dec := yaml.NewDecoder(bytes.NewBufferString(text))
-	dec.KnownFields(true)
-	require.NoError(t, dec.Decode(args))
-	return args
-}
 
 func TestValidate(t *testing.T) {
 	tests := []struct {
@@ -72,12 +61,12 @@ sync_period: 5s
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := decodeArgs(t, tc.yaml).Validate()
+			err := pipelinetest.DecodeArgs[*Arguments](t, Registration, tc.yaml).Validate()
 			if len(tc.fields) == 0 {
 				require.NoError(t, err)
 				return
 			}
-			got := fieldsOf(err)
+			got := pipelinetest.FieldsOf(err)
 			sort.Strings(got)
 			want := append([]string(nil), tc.fields...)
 			sort.Strings(want)
@@ -100,7 +89,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	a := decodeArgs(t, `{paths: [/x], forward_to: [a/b]}`)
+	a := pipelinetest.DecodeArgs[*Arguments](t, Registration, `{paths: [/x], forward_to: [a/b]}`)
 	require.Equal(t, "auto", a.Format)
 	require.Equal(t, "none", a.PathLabels)
 	require.Equal(t, "beginning", a.StartAt)
@@ -114,28 +103,6 @@ func TestDefaults(t *testing.T) {
 		{Field: "targets", Kind: pipeline.KindTargets},
 		{Field: "forward_to", Kind: pipeline.KindLogs, IDs: []string{"a/b"}},
 	}, a.References())
-}
-
-// fieldsOf returns the field paths of every FieldError joined in err.
-func fieldsOf(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var fe *pipeline.FieldError
-		if errors.As(err, &fe) {
-			out = append(out, fe.Field)
-			return
-		}
-		out = append(out, "?"+err.Error())
-	}
-	walk(err)
-	return out
 }
 
 func TestLifecycle(t *testing.T) {

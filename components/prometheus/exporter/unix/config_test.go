@@ -1,13 +1,12 @@
 package unix
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // TestDefaultCollectors pins node_exporter's default-enabled set on Linux, so that an
@@ -77,29 +76,12 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			require.Equal(t, tc.fields, fieldsOf(err))
+			require.Equal(t, tc.fields, pipelinetest.FieldsOf(err))
 			if tc.text != "" {
 				require.ErrorContains(t, err, tc.text)
 			}
 		})
 	}
-}
-
-func fieldsOf(err error) []string {
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	var out []string
-	for _, e := range errs {
-		var fe *pipeline.FieldError
-		if errors.As(e, &fe) {
-			out = append(out, fe.Field)
-		}
-	}
-	return out
 }
 
 func TestFlags(t *testing.T) {
