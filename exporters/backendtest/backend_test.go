@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -48,4 +49,13 @@ func TestRepoFileAndFreePort(t *testing.T) {
 	_, err := os.Stat(RepoFile(t, "testdata/backends/loki.yaml"))
 	require.NoError(t, err)
 	require.NotZero(t, FreePort(t))
+}
+
+func TestWaitListening(t *testing.T) {
+	addr := FreeAddr(t)
+	require.True(t, strings.HasPrefix(addr, "127.0.0.1:"), addr)
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	defer ln.Close()
+	WaitListening(t, addr)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/loki/write"
 	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
@@ -129,7 +130,7 @@ func TestLokiDownTracesStillFlow(t *testing.T) {
 	newBridge(t, host, 2*time.Second)
 
 	g := otlp.DefaultGRPC()
-	g.Endpoint = freeAddr(t)
+	g.Endpoint = backendtest.FreeAddr(t)
 	ra := &otlp.Arguments{GRPC: &g, Output: collector.Output{
 		Traces: []string{"sink"}, Metrics: []string{"sink"}, Logs: []string{"otelcol.exporter.loki/default"},
 	}}
@@ -227,11 +228,4 @@ func TestLifecycle(t *testing.T) {
 	b := *a
 	b.LabelAttributes = []string{"service.name"}
 	pipelinetest.Lifecycle(t, Registration, a, &b)
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }

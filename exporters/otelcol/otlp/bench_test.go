@@ -21,6 +21,7 @@ import (
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	"github.com/sondehq/sonde/components/otelcol/processor/memorylimiter"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
 	"github.com/sondehq/sonde/pipeline"
@@ -60,12 +61,12 @@ func sidecar(tb testing.TB, endpoint string) string {
 	run(ml)
 
 	g := otlp.DefaultGRPC()
-	g.Endpoint = freeAddr(tb)
+	g.Endpoint = backendtest.FreeAddr(tb)
 	ra := &otlp.Arguments{GRPC: &g, Output: collector.Output{Traces: []string{"otelcol.processor.memory_limiter/default"}}}
 	r, err := otlp.New(pipelinetest.Options(tb, "otelcol.receiver.otlp/default", host), ra)
 	require.NoError(tb, err)
 	run(r)
-	waitListening(tb, g.Endpoint)
+	backendtest.WaitListening(tb, g.Endpoint)
 	return g.Endpoint
 }
 

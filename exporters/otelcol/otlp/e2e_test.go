@@ -19,6 +19,7 @@ import (
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	"github.com/sondehq/sonde/components/otelcol/processor/k8sattributes"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
 	"github.com/sondehq/sonde/pipeline"
@@ -92,13 +93,13 @@ func startGraph(t *testing.T, backend string) *graph {
 	run(k)
 
 	g, h := otlp.DefaultGRPC(), otlp.DefaultHTTP()
-	g.Endpoint, h.Endpoint = freeAddr(t), freeAddr(t)
+	g.Endpoint, h.Endpoint = backendtest.FreeAddr(t), backendtest.FreeAddr(t)
 	ra := &otlp.Arguments{GRPC: &g, HTTP: &h, Output: collector.Output{Traces: []string{"otelcol.processor.k8sattributes/default"}}}
 	r, err := otlp.New(pipelinetest.Options(t, "otelcol.receiver.otlp/default", host), ra)
 	require.NoError(t, err)
 	run(r)
-	waitListening(t, g.Endpoint)
-	waitListening(t, h.Endpoint)
+	backendtest.WaitListening(t, g.Endpoint)
+	backendtest.WaitListening(t, h.Endpoint)
 	return &graph{grpcAddr: g.Endpoint, httpAddr: h.Endpoint}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
 	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/exporters/backendtest"
 	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
 	lokiexporter "github.com/sondehq/sonde/exporters/otelcol/loki"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
@@ -68,11 +69,11 @@ func TestPresetBlocksParse(t *testing.T) {
 // everything stops cleanly.
 func TestSidecarUnderController(t *testing.T) {
 	backend := oteltest.NewGRPCServer(t)
-	grpcAddr := freeAddr(t)
+	grpcAddr := backendtest.FreeAddr(t)
 	env := map[string]string{
 		"SONDE_OTLP_ENDPOINT":    "http://" + backend.Endpoint(),
 		"SONDE_OTLP_GRPC_LISTEN": grpcAddr,
-		"SONDE_OTLP_HTTP_LISTEN": freeAddr(t),
+		"SONDE_OTLP_HTTP_LISTEN": backendtest.FreeAddr(t),
 	}
 	f := parse(t, "sidecar.yaml", env)
 	c := pipeline.NewController(pipeline.ControllerOptions{
@@ -86,7 +87,7 @@ func TestSidecarUnderController(t *testing.T) {
 	go func() { c.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	require.NoError(t, c.Apply(f.Specs))
-	waitListening(t, grpcAddr)
+	backendtest.WaitListening(t, grpcAddr)
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package memorylimiter
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -86,7 +86,7 @@ func TestReceiverAnswers429(t *testing.T) {
 	lim := newLimiter(t, host, &heap)
 
 	g, h := otlp.DefaultGRPC(), otlp.DefaultHTTP()
-	g.Endpoint, h.Endpoint = freeAddr(t), freeAddr(t)
+	g.Endpoint, h.Endpoint = backendtest.FreeAddr(t), backendtest.FreeAddr(t)
 	ra := &otlp.Arguments{GRPC: &g, HTTP: &h, Output: collector.Output{Traces: []string{"otelcol.processor.memory_limiter/test"}}}
 	rc, err := otlp.New(pipelinetest.Options(t, "otelcol.receiver.otlp/test", host), ra)
 	require.NoError(t, err)
@@ -94,8 +94,8 @@ func TestReceiverAnswers429(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- rc.Run(ctx) }()
 	defer func() { cancel(); require.NoError(t, <-done) }()
-	waitListening(t, h.Endpoint)
-	waitListening(t, g.Endpoint)
+	backendtest.WaitListening(t, h.Endpoint)
+	backendtest.WaitListening(t, g.Endpoint)
 
 	body, err := ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(1, 3, nil)).MarshalProto()
 	require.NoError(t, err)
@@ -172,21 +172,4 @@ func TestLifecycle(t *testing.T) {
 	b := *a
 	b.LimitPercentage, b.Limit = 90, 0
 	pipelinetest.Lifecycle(t, Registration, a, &b)
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitListening(t testing.TB, addr string) {
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 30*time.Second, 10*time.Millisecond)
 }

@@ -2,24 +2,16 @@ package otlp
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // started is a receiver running in a test, sending everything to a Sink.
 type started struct {
@@ -35,7 +27,7 @@ func start(t testing.TB, edit func(*Arguments)) *started {
 	host := pipelinetest.NewHost()
 	sink := oteltest.NewSink().Register(host, "sink")
 	g, h := DefaultGRPC(), DefaultHTTP()
-	g.Endpoint, h.Endpoint = freeAddr(t), freeAddr(t)
+	g.Endpoint, h.Endpoint = backendtest.FreeAddr(t), backendtest.FreeAddr(t)
 	a := &Arguments{GRPC: &g, HTTP: &h}
 	a.Output.Traces = []string{"sink"}
 	a.Output.Metrics = []string{"sink"}
@@ -61,25 +53,13 @@ func start(t testing.TB, edit func(*Arguments)) *started {
 	s := &started{c: c, sink: sink}
 	if a.GRPC != nil {
 		s.grpcAddr = a.GRPC.Endpoint
-		waitListening(t, s.grpcAddr)
+		backendtest.WaitListening(t, s.grpcAddr)
 	}
 	if a.HTTP != nil {
 		s.httpAddr = a.HTTP.Endpoint
-		waitListening(t, s.httpAddr)
+		backendtest.WaitListening(t, s.httpAddr)
 	}
 	return s
-}
-
-func waitListening(t testing.TB, addr string) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	}, 30*time.Second, 20*time.Millisecond, "receiver not listening on %s", addr)
 }
 
 func (s *started) url(path string) string { return "http://" + s.httpAddr + path }
