@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node deps-ksm deps-node-base node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -81,8 +81,13 @@ deps-jaeger:
 ## image from the Dockerfile), the Kubernetes binaries, and the Debian base image tarball
 ## ($(SONDE_CACHE)/images, debootstrap, about 4 minutes once); kube-state-metrics for its demo
 ## workload (k8s.io/kube-state-metrics/v2, about 4 minutes cold)
-deps-node: deps-deb deps-kube-apiserver
+deps-node: deps-deb deps-kube-apiserver deps-ksm deps-node-base
+
+# Apart from deps-node, so that `make -j` builds them while the Kubernetes binaries compile.
+deps-ksm:
 	@testdata/backends/gobuild.sh kube-state-metrics k8s.io/kube-state-metrics/v2 $(KSM_VERSION) . >/dev/null
+
+deps-node-base: deps-deb
 	@$(SUDO) env SONDE_CACHE=$(SONDE_CACHE) testdata/node/image.sh base >/dev/null
 
 ## node-up: bring the test node up (state in $(NODE_DIR)) with sonde's image
