@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // A headless Chromium driven through chromedriver's W3C WebDriver HTTP API with plain
@@ -51,7 +53,7 @@ func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	driver := backendBinary(t, "chromedriver", "SONDE_CHROMEDRIVER")
 	chromium := backendBinary(t, "chromium", "SONDE_CHROMIUM")
-	port := freePort(t)
+	port := backendtest.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	proc := startProcess(t, "chromedriver", driver, fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1")
 	waitHTTP(t, proc, base+"/status", 30*time.Second)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,14 +14,16 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // TestE2EHostPresetToPrometheus: `sonde run --prometheus-url` with the built-in host preset
 // delivers node_exporter's series, with node_exporter's names and labels, to a real Prometheus.
 func TestE2EHostPresetToPrometheus(t *testing.T) {
-	prom := newPrometheus(t)
-	t.Setenv("SONDE_OTLP_GRPC_LISTEN", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	t.Setenv("SONDE_OTLP_HTTP_LISTEN", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	prom := backendtest.StartPrometheus(t)
+	t.Setenv("SONDE_OTLP_GRPC_LISTEN", fmt.Sprintf("127.0.0.1:%d", backendtest.FreePort(t)))
+	t.Setenv("SONDE_OTLP_HTTP_LISTEN", fmt.Sprintf("127.0.0.1:%d", backendtest.FreePort(t)))
 	s := newSonde(t, "--preset=host", "--prometheus-url="+prom.URL())
 	host, err := os.Hostname()
 	require.NoError(t, err)
@@ -35,7 +38,7 @@ func TestE2EHostPresetToPrometheus(t *testing.T) {
 		`sonde_build_info{job="sonde"}`,
 	} {
 		require.Eventually(t, func() bool {
-			res, err := prom.query(q)
+			res, err := prom.Query(context.Background(), q)
 			return err == nil && len(res) > 0
 		}, 90*time.Second, time.Second, "no result for %s", q)
 	}
@@ -123,13 +126,13 @@ func outageSeconds() time.Duration {
 // TestE2EPrometheusOutage: Prometheus is stopped for 60 s; every sample scraped meanwhile
 // arrives once it is back.
 func TestE2EPrometheusOutage(t *testing.T) {
-	prom := newPrometheus(t)
+	prom := backendtest.StartPrometheus(t)
 	target := newCounterTarget(t)
 	s := newSonde(t, "--config="+writeConfig(t, outageConfig(target.addr, prom.URL())))
 
-	require.Eventually(t, func() bool { return len(prom.rawValues(t, `e2e_scrapes_total`, "10m")) >= 3 },
+	require.Eventually(t, func() bool { return len(rawValues(t, prom, `e2e_scrapes_total`, "10m")) >= 3 },
 		60*time.Second, 500*time.Millisecond, "samples never reached Prometheus")
-	prom.stop()
+	prom.Stop()
 	before := target.count()
 	time.Sleep(outageSeconds())
 	during := target.count() - before
@@ -137,39 +140,39 @@ func TestE2EPrometheusOutage(t *testing.T) {
 	require.Greater(t, s.metric(t, "sonde_remote_write_samples_retried_total")+s.metric(t, "sonde_remote_write_requests_retried_total"), 0.0,
 		"sends were retried while Prometheus was down")
 
-	prom.start()
+	prom.Restart()
 	last := target.count()
 	require.Eventually(t, func() bool {
-		v := prom.rawValues(t, `e2e_scrapes_total`, "10m")
+		v := rawValues(t, prom, `e2e_scrapes_total`, "10m")
 		return len(v) > 0 && int(v[len(v)-1]) >= last
 	}, 120*time.Second, time.Second, "backlog did not arrive after Prometheus came back")
-	requireConsecutive(t, prom.rawValues(t, `e2e_scrapes_total`, "10m"), 1, last)
+	requireConsecutive(t, rawValues(t, prom, `e2e_scrapes_total`, "10m"), 1, last)
 }
 
 // TestE2ECrashDuringOutage: sonde is SIGKILLed while Prometheus is down and started again on
 // the same storage; the backlog written before the crash arrives, and nothing after it is lost.
 func TestE2ECrashDuringOutage(t *testing.T) {
-	prom := newPrometheus(t)
+	prom := backendtest.StartPrometheus(t)
 	target := newCounterTarget(t)
 	s := newSonde(t, "--config="+writeConfig(t, outageConfig(target.addr, prom.URL())))
-	require.Eventually(t, func() bool { return len(prom.rawValues(t, `e2e_scrapes_total`, "10m")) >= 2 },
+	require.Eventually(t, func() bool { return len(rawValues(t, prom, `e2e_scrapes_total`, "10m")) >= 2 },
 		60*time.Second, 500*time.Millisecond)
 
-	prom.stop()
+	prom.Stop()
 	time.Sleep(15 * time.Second) // a backlog builds up in the WAL
 	s.proc.stop(syscall.SIGKILL)
 	killedAt := target.count() // the scrape served last may not have reached the WAL
 	s.start()
 	time.Sleep(5 * time.Second)
-	prom.start()
+	prom.Restart()
 
 	last := target.count()
 	require.Greater(t, last, killedAt, "sonde scrapes again after the restart")
 	require.Eventually(t, func() bool {
-		v := prom.rawValues(t, `e2e_scrapes_total`, "10m")
+		v := rawValues(t, prom, `e2e_scrapes_total`, "10m")
 		return len(v) > 0 && int(v[len(v)-1]) >= last
 	}, 120*time.Second, time.Second, "data did not arrive after the restart")
-	requireConsecutive(t, prom.rawValues(t, `e2e_scrapes_total`, "10m"), 1, last, killedAt)
+	requireConsecutive(t, rawValues(t, prom, `e2e_scrapes_total`, "10m"), 1, last, killedAt)
 }
 
 // TestE2EReload: a bad config is rejected with file:line and the graph keeps running; a good

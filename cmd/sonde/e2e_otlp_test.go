@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 )
 
@@ -44,8 +45,8 @@ func TestE2EOTLPDaemonset(t *testing.T) {
 	useKubeconfig(t, srv)
 
 	tempo := oteltest.StartTempo(t)
-	prom := newPrometheus(t)
-	deadLoki := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)) // nothing listens there
+	prom := backendtest.StartPrometheus(t)
+	deadLoki := fmt.Sprintf("http://127.0.0.1:%d", backendtest.FreePort(t)) // nothing listens there
 
 	// The pod writes container logs; they can only queue, Loki being down.
 	logDir := t.TempDir()
@@ -57,8 +58,8 @@ func TestE2EOTLPDaemonset(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(containerDir, "0.log"), []byte(lines.String()), 0o644))
 
-	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	grpcAddr := fmt.Sprintf("127.0.0.1:%d", backendtest.FreePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", backendtest.FreePort(t))
 	t.Setenv("SONDE_KUBECONFIG", os.Getenv("KUBECONFIG"))
 	t.Setenv("NODE_NAME", "node-1")
 	t.Setenv("SONDE_OTLP_GRPC_LISTEN", grpcAddr)
@@ -119,7 +120,7 @@ func TestE2EOTLPDaemonset(t *testing.T) {
 		`sonde_build_info`, // scraped from prometheus.exporter.self, like the host metrics
 	} {
 		require.Eventually(t, func() bool {
-			res, err := prom.query(q)
+			res, err := prom.Query(context.Background(), q)
 			return err == nil && len(res) > 0
 		}, 2*time.Minute, 500*time.Millisecond, "%s never reached Prometheus", q)
 	}

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,15 +46,6 @@ func sondeBinary(t *testing.T) string {
 	})
 	require.NoError(t, buildErr)
 	return sondeBin
-}
-
-// freePort returns a TCP port free on 127.0.0.1 right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // backendBinary finds a backend installed by `make deps`, or fails with what to run.
@@ -139,89 +128,18 @@ func (p *process) exited() bool {
 
 func waitHTTP(t *testing.T, p *process, u string, timeout time.Duration) {
 	t.Helper()
+	ok := backendtest.HTTPOK(u)
 	require.Eventually(t, func() bool {
 		require.False(t, p.exited(), "%s exited early: %v", p.name, p.err)
-		resp, err := http.Get(u)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return ok()
 	}, timeout, 100*time.Millisecond, "%s not ready at %s", p.name, u)
-}
-
-// promServer is a real Prometheus server with the remote-write receiver enabled.
-type promServer struct {
-	t       *testing.T
-	bin     string
-	port    int
-	dataDir string
-	proc    *process
-}
-
-func newPrometheus(t *testing.T) *promServer {
-	t.Helper()
-	p := &promServer{t: t, bin: backendBinary(t, "prometheus", "SONDE_PROMETHEUS_BIN"), port: freePort(t), dataDir: t.TempDir()}
-	p.start()
-	return p
-}
-
-func (p *promServer) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.port) }
-
-func (p *promServer) start() {
-	t := p.t
-	cfg := filepath.Join(p.dataDir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o644))
-	p.proc = startProcess(t, "prometheus", p.bin,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(p.dataDir, "tsdb"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p.port),
-		"--web.enable-remote-write-receiver",
-		"--storage.tsdb.retention.time=1d",
-		"--log.level=warn",
-	)
-	waitHTTP(t, p.proc, p.URL()+"/-/ready", 60*time.Second)
-}
-
-// stop shuts Prometheus down gracefully (its TSDB keeps what it received).
-func (p *promServer) stop() { p.proc.stop(syscall.SIGTERM) }
-
-// promSample is one raw sample returned by a range-vector query.
-type promSeries struct {
-	Metric map[string]string `json:"metric"`
-	Values [][2]any          `json:"values"`
-	Value  [2]any            `json:"value"`
-}
-
-// query runs an instant PromQL query and returns the result series.
-func (p *promServer) query(q string) ([]promSeries, error) {
-	resp, err := http.Get(p.URL() + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []promSeries `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", body, err)
-	}
-	if r.Status != "success" {
-		return nil, fmt.Errorf("query %q: %s", q, r.Error)
-	}
-	return r.Data.Result, nil
 }
 
 // rawValues returns every raw sample value of the one series matching selector within the
 // last window, in time order.
-func (p *promServer) rawValues(t *testing.T, selector, window string) []float64 {
+func rawValues(t *testing.T, prom *backendtest.Prometheus, selector, window string) []float64 {
 	t.Helper()
-	res, err := p.query(selector + "[" + window + "]")
+	res, err := prom.Query(context.Background(), selector+"["+window+"]")
 	require.NoError(t, err)
 	if len(res) == 0 {
 		return nil
@@ -248,7 +166,7 @@ type sonde struct {
 
 func newSonde(t *testing.T, args ...string) *sonde {
 	t.Helper()
-	s := &sonde{t: t, port: freePort(t), storage: t.TempDir(), args: args}
+	s := &sonde{t: t, port: backendtest.FreePort(t), storage: t.TempDir(), args: args}
 	s.start()
 	return s
 }

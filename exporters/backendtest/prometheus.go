@@ -56,6 +56,18 @@ func StartPrometheus(t testing.TB) *Prometheus {
 	return p
 }
 
+// Stop shuts Prometheus down gracefully (SIGTERM, SIGKILL after 90 s); its TSDB keeps what
+// it received. Stopping twice is fine.
+func (p *Prometheus) Stop() { p.proc.Stop(90 * time.Second) }
+
+// Restart starts a stopped Prometheus again on the same port and directory.
+func (p *Prometheus) Restart() {
+	p.t.Helper()
+	if err := p.start(); err != nil {
+		p.t.Fatalf("restart Prometheus: %v\n%s", err, p.proc.Output())
+	}
+}
+
 // URL is the server's base URL.
 func (p *Prometheus) URL() string { return "http://127.0.0.1:" + strconv.Itoa(p.Port) }
 
