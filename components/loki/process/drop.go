@@ -9,7 +9,7 @@ import (
 	"github.com/grafana/regexp"
 	"github.com/prometheus/common/model"
 
-	sondeconfig "github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -34,7 +34,7 @@ type DropConfig struct {
 	// OlderThan drops entries whose timestamp is older than this.
 	OlderThan model.Duration `yaml:"older_than,omitempty"`
 	// LongerThan drops entries whose line is longer than this many bytes.
-	LongerThan sondeconfig.ByteSize `yaml:"longer_than,omitempty"`
+	LongerThan units.ByteSize `yaml:"longer_than,omitempty"`
 	// DropCounterReason is the reason dropped entries are counted under (default
 	// "drop_stage").
 	DropCounterReason string `yaml:"drop_counter_reason,omitempty"`

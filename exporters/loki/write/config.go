@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 	"golang.org/x/net/http/httpguts"
 
-	sondeconfig "github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -48,7 +48,7 @@ type EndpointConfig struct {
 	// bearer_token, bearer_token_file, oauth2, tls_config, proxy_url, ...).
 	HTTPClientConfig config.HTTPClientConfig `yaml:",inline"`
 	// BatchSize is the most line bytes one request carries.
-	BatchSize sondeconfig.ByteSize `yaml:"batch_size"`
+	BatchSize units.ByteSize `yaml:"batch_size"`
 	// BatchWait is the longest an entry waits for its batch to fill.
 	BatchWait model.Duration `yaml:"batch_wait"`
 	// MinBackoff and MaxBackoff bound the exponential backoff between retries. There is no
@@ -69,7 +69,7 @@ type EndpointConfig struct {
 type QueueConfig struct {
 	// Capacity is the most line bytes queued for the endpoint; when it is full, senders
 	// wait (backpressure). A batch larger than the capacity is let in when the queue is empty.
-	Capacity sondeconfig.ByteSize `yaml:"capacity"`
+	Capacity units.ByteSize `yaml:"capacity"`
 	// DrainTimeout bounds the time spent sending what is queued when the component stops.
 	// What is not sent by then is not acknowledged, so its sources send it again later.
 	DrainTimeout model.Duration `yaml:"drain_timeout"`

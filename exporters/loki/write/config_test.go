@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -61,19 +62,19 @@ func TestDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, a.Endpoints, 2)
 	d := a.Endpoints[0]
-	require.Equal(t, config.ByteSize(1<<20), d.BatchSize)
+	require.Equal(t, units.ByteSize(1<<20), d.BatchSize)
 	require.Equal(t, model.Duration(time.Second), d.BatchWait)
 	require.Equal(t, model.Duration(500*time.Millisecond), d.MinBackoff)
 	require.Equal(t, model.Duration(5*time.Minute), d.MaxBackoff)
 	require.Equal(t, model.Duration(10*time.Second), d.Timeout)
 	require.True(t, d.RetryOnHTTP429)
-	require.Equal(t, config.ByteSize(10<<20), d.QueueConfig.Capacity)
+	require.Equal(t, units.ByteSize(10<<20), d.QueueConfig.Capacity)
 	require.Equal(t, model.Duration(15*time.Second), d.QueueConfig.DrainTimeout)
 	require.True(t, d.HTTPClientConfig.FollowRedirects)
 	require.Equal(t, "http://loki:3100/loki/api/v1/push", d.name())
 
 	o := a.Endpoints[1]
-	require.Equal(t, config.ByteSize(512<<10), o.BatchSize)
+	require.Equal(t, units.ByteSize(512<<10), o.BatchSize)
 	require.Equal(t, model.Duration(time.Second), o.BatchWait, "defaults apply to every endpoint")
 	require.Equal(t, "s3cret", string(o.HTTPClientConfig.Authorization.Credentials), "bearer_token becomes an Authorization header")
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 	"golang.org/x/net/http/httpguts"
 
-	sondeconfig "github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -56,7 +56,7 @@ type WALConfig struct {
 	MaxAge model.Duration `yaml:"max_age"`
 	// MaxSize drops the oldest segments, sent or not, while the segments take more than this.
 	// The checkpoint (series records of live series) comes on top.
-	MaxSize sondeconfig.ByteSize `yaml:"max_size"`
+	MaxSize units.ByteSize `yaml:"max_size"`
 	// TruncateFrequency is how often acknowledged segments are checkpointed and deleted and
 	// the bounds above are enforced.
 	TruncateFrequency model.Duration `yaml:"truncate_frequency"`
@@ -177,7 +177,7 @@ func (w *WALConfig) Validate() error {
 		errs = append(errs, pipeline.Field("max_age", "must be positive, got %s", w.MaxAge))
 	}
 	if w.MaxSize < minWALSize {
-		errs = append(errs, pipeline.Field("max_size", "must be at least %s, got %s", sondeconfig.ByteSize(minWALSize), w.MaxSize))
+		errs = append(errs, pipeline.Field("max_size", "must be at least %s, got %s", units.ByteSize(minWALSize), w.MaxSize))
 	}
 	if w.TruncateFrequency <= 0 {
 		errs = append(errs, pipeline.Field("truncate_frequency", "must be positive, got %s", w.TruncateFrequency))

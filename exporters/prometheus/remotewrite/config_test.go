@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	sondeconfig "github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
@@ -125,49 +125,7 @@ func TestDefaultsNeedOnlyURL(t *testing.T) {
 	d := DefaultArguments()
 	require.Equal(t, d.Endpoint.Queue, a.Endpoint.Queue)
 	require.Equal(t, d.WAL, a.WAL)
-	require.Equal(t, sondeconfig.ByteSize(1<<30), a.WAL.MaxSize)
-}
-
-func TestByteSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want sondeconfig.ByteSize
-		err  bool
-	}{
-		{"1GiB", 1 << 30, false},
-		{"512MiB", 512 << 20, false},
-		{"64KiB", 64 << 10, false},
-		{"100MB", 100e6, false},
-		{"2TB", 2e12, false},
-		{"1048576", 1 << 20, false},
-		{"10B", 10, false},
-		{" 3 GiB ", 3 << 30, false},
-		{"1.5GiB", 0, true},
-		{"-1", 0, true},
-		{"GiB", 0, true},
-		{"10XB", 0, true},
-		{"99999999999TiB", 0, true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := sondeconfig.ParseByteSize(tc.in)
-			if tc.err {
-				require.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
-		})
-	}
-	var s struct {
-		A sondeconfig.ByteSize `yaml:"a"`
-		B sondeconfig.ByteSize `yaml:"b"`
-	}
-	require.NoError(t, yaml.Unmarshal([]byte("a: 2048\nb: 1GiB"), &s))
-	require.Equal(t, sondeconfig.ByteSize(2048), s.A)
-	require.Equal(t, sondeconfig.ByteSize(1<<30), s.B)
-	require.Error(t, yaml.Unmarshal([]byte("a: lots"), &s))
-	require.Equal(t, "2KiB", sondeconfig.ByteSize(2048).String())
-	require.Equal(t, "1000B", sondeconfig.ByteSize(1000).String())
+	require.Equal(t, units.ByteSize(1<<30), a.WAL.MaxSize)
 }
 
 func TestSegmentSize(t *testing.T) {

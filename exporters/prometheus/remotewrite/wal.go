@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
 
-	sondeconfig "github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 )
 
 const (
@@ -37,7 +37,7 @@ var errClosed = errors.New("prometheus.remote_write is not running")
 
 // segmentSize is an eighth of max_size (so the size bound is enforced in steps of at most
 // 12.5%), between 128KiB and wlog's default of 128MiB, in whole 32KiB pages.
-func segmentSize(maxSize sondeconfig.ByteSize) int {
+func segmentSize(maxSize units.ByteSize) int {
 	const page = 32 << 10
 	s := int64(maxSize) / 8 &^ (page - 1)
 	return int(min(max(s, 4*page), wlog.DefaultSegmentSize))

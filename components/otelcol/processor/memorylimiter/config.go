@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sondehq/sonde/components/otelcol/collector"
-	sondeconfig "github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -24,12 +24,12 @@ type Arguments struct {
 	// CheckInterval is how often the heap is measured.
 	CheckInterval model.Duration `yaml:"check_interval"`
 	// Limit is the hard limit in bytes; or LimitPercentage of the memory available.
-	Limit           sondeconfig.ByteSize `yaml:"limit,omitempty"`
-	LimitPercentage int                  `yaml:"limit_percentage,omitempty"`
+	Limit           units.ByteSize `yaml:"limit,omitempty"`
+	LimitPercentage int            `yaml:"limit_percentage,omitempty"`
 	// SpikeLimit is the head room kept below Limit for the data arriving between two
 	// checks (default 20% of the limit); or SpikeLimitPercentage of the memory available.
-	SpikeLimit           sondeconfig.ByteSize `yaml:"spike_limit,omitempty"`
-	SpikeLimitPercentage int                  `yaml:"spike_limit_percentage,omitempty"`
+	SpikeLimit           units.ByteSize `yaml:"spike_limit,omitempty"`
+	SpikeLimitPercentage int            `yaml:"spike_limit_percentage,omitempty"`
 	// RetryAfter is the delay refused senders are asked to wait (gRPC RetryInfo, HTTP
 	// Retry-After in whole seconds).
 	RetryAfter model.Duration   `yaml:"retry_after"`

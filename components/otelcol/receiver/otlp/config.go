@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sondehq/sonde/components/otelcol/collector"
-	sondeconfig "github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -36,7 +36,7 @@ type GRPCArguments struct {
 	TLS      *collector.TLSServer `yaml:"tls,omitempty"`
 	// MaxRecvMsgSize bounds one message (rounded up to whole MiB); larger ones are
 	// answered RESOURCE_EXHAUSTED.
-	MaxRecvMsgSize sondeconfig.ByteSize `yaml:"max_recv_msg_size"`
+	MaxRecvMsgSize units.ByteSize `yaml:"max_recv_msg_size"`
 	// MaxConcurrentStreams bounds the streams per connection (0: gRPC's default).
 	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams,omitempty"`
 	Auth                 *Auth  `yaml:"auth,omitempty"`
@@ -62,8 +62,8 @@ type HTTPArguments struct {
 	CORS     *CORS                `yaml:"cors,omitempty"`
 	// MaxRequestBodySize bounds a request body, after decompression; larger ones are
 	// answered 413.
-	MaxRequestBodySize sondeconfig.ByteSize `yaml:"max_request_body_size"`
-	Auth               *Auth                `yaml:"auth,omitempty"`
+	MaxRequestBodySize units.ByteSize `yaml:"max_request_body_size"`
+	Auth               *Auth          `yaml:"auth,omitempty"`
 	// ReadHeaderTimeout bounds reading the request headers (slow-loris protection).
 	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes keep-alive connections idle this long.

@@ -1,4 +1,7 @@
-package config
+// Package units holds the value types that configurations of every component share: sizes
+// written with a unit ("512MiB"). It imports nothing of sonde, so a component takes a size
+// without depending on the configuration loader.
+package units
 
 import (
 	"fmt"
