@@ -354,3 +354,20 @@ func TestControllerCrashLoop(t *testing.T) {
 		require.Equal(t, 1, logs.count("component recovered from crash loop"))
 	})
 }
+
+// TestControllerExportsChecked: a registration that declares metrics but whose component is
+// no MetricsReceiver is refused when it is built, instead of leaving its senders waiting on
+// an empty handle forever.
+func TestControllerExportsChecked(t *testing.T) {
+	reg, err := pipeline.NewRegistry(pipeline.Registration{Type: "test.liar",
+		Exports: []pipeline.EdgeKind{pipeline.KindMetrics},
+		Args:    func() pipeline.Arguments { return &flakyArgs{} },
+		New: func(_ pipeline.Options, a pipeline.Arguments) (pipeline.Component, error) {
+			return flaky{args: a.(*flakyArgs)}, nil
+		}})
+	require.NoError(t, err)
+	c := pipeline.NewController(pipeline.ControllerOptions{Registry: reg, Registerer: prometheus.NewRegistry(),
+		DataPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	err = c.Apply([]pipeline.Spec{spec("test.liar/x", &flakyArgs{}, "1")})
+	require.ErrorContains(t, err, "test.liar exports metrics but does not implement pipeline.MetricsReceiver")
+}

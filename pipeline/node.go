@@ -113,7 +113,12 @@ func (n *node) build() error {
 	if err != nil {
 		return err
 	}
-	if mr, ok := comp.(MetricsReceiver); ok {
+	mr, ok := comp.(MetricsReceiver)
+	if n.reg.ExportsKind(KindMetrics) && !ok {
+		// Its senders would find no Appendable behind the handle and wait on it forever.
+		return fmt.Errorf("%s exports %s but does not implement pipeline.MetricsReceiver", n.reg.Type, KindMetrics)
+	}
+	if ok {
 		n.metrics.set(mr.Appendable())
 	}
 	if lr, ok := comp.(LogsReceiver); ok {

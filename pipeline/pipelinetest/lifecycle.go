@@ -53,6 +53,9 @@ func Lifecycle(t *testing.T, reg pipeline.Registration, args, updated pipeline.A
 	opts := Options(t, reg.Type+"/lifecycle", host)
 	c, err := reg.New(opts, args)
 	require.NoError(t, err, "New")
+	_, isMetrics := c.(pipeline.MetricsReceiver)
+	require.Equal(t, reg.ExportsKind(pipeline.KindMetrics), isMetrics,
+		"a registration exports %s exactly when its component implements pipeline.MetricsReceiver", pipeline.KindMetrics)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
