@@ -104,7 +104,7 @@ func (b *bed) testLogs(t *testing.T) {
 	}
 	for _, p := range pods.Items {
 		for _, c := range p.Spec.Containers {
-			b.waitLogs(t, &p, c.Name, 0)
+			b.waitLogs(t, &p, c.Name, 0, false)
 			if c.Name == "longlines" {
 				b.checkLongLines(t, &p)
 			}
@@ -191,8 +191,10 @@ func (b *bed) queryLogs(ctx context.Context, query string, start, end time.Time)
 const lineIDFormat = `{{ regexReplaceAll ".*?(stream=(?:stdout|stderr) seq=[0-9]+|final total_stdout=[0-9]+ total_stderr=[0-9]+).*" __line__ "${1}" }}`
 
 // waitLogs waits until Loki holds a container's numbered lines with nothing missing and at
-// most allowedDuplicates duplicates, and returns the report.
-func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDuplicates int) LogReport {
+// most allowedDuplicates duplicates, and returns the report. With final, the program has
+// ended: its line with the totals must be there too (else the lines it wrote last could still
+// be on their way and go unchecked).
+func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDuplicates int, final bool) LogReport {
 	t.Helper()
 	var r LogReport
 	// Only the part of each line that identifies it comes back (the lines are 1-70 KiB):
@@ -204,7 +206,11 @@ func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDup
 			return err
 		}
 		r = CheckLogs(streams, p.Name, container)
-		if probs := r.Problems(allowedDuplicates); len(probs) > 0 {
+		probs := r.Problems(allowedDuplicates)
+		if final && len(r.Written) == 0 {
+			probs = append(probs, "its line with the totals is not in Loki (yet)")
+		}
+		if len(probs) > 0 {
 			return fmt.Errorf("%s/%s: %s", p.Name, container, strings.Join(probs, "; "))
 		}
 		return nil
