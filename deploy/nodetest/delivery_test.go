@@ -196,6 +196,12 @@ const lineIDFormat = `{{ regexReplaceAll ".*?(stream=(?:stdout|stderr) seq=[0-9]
 // be on their way and go unchecked).
 func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDuplicates int, final bool) LogReport {
 	t.Helper()
+	return b.waitLogsAllowing(t, p, container, 0, allowedDuplicates, final)
+}
+
+// waitLogsAllowing is waitLogs with allowedMissing lines that may be absent.
+func (b *bed) waitLogsAllowing(t *testing.T, p *corev1.Pod, container string, allowedMissing, allowedDuplicates int, final bool) LogReport {
+	t.Helper()
 	var r LogReport
 	// Only the part of each line that identifies it comes back (the lines are 1-70 KiB):
 	// Loki's line_format shortens them server-side, stream labels unchanged.
@@ -206,7 +212,7 @@ func (b *bed) waitLogs(t *testing.T, p *corev1.Pod, container string, allowedDup
 			return err
 		}
 		r = CheckLogs(streams, p.Name, container)
-		probs := r.Problems(allowedDuplicates)
+		probs := r.ProblemsAllowing(allowedMissing, allowedDuplicates)
 		if final && len(r.Written) == 0 {
 			probs = append(probs, "its line with the totals is not in Loki (yet)")
 		}

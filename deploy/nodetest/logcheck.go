@@ -131,11 +131,16 @@ func labelKey(l map[string]string) string {
 // Problems lists what is wrong with the report given how many duplicates are acceptable
 // (one batch per agent kill), or nil.
 func (r LogReport) Problems(allowedDuplicates int) []string {
+	return r.ProblemsAllowing(0, allowedDuplicates)
+}
+
+// ProblemsAllowing is Problems with allowedMissing lines that may be absent.
+func (r LogReport) ProblemsAllowing(allowedMissing, allowedDuplicates int) []string {
 	var p []string
 	if r.Lines == 0 {
 		p = append(p, "no numbered lines in Loki")
 	}
-	if r.Missing > 0 {
+	if r.Missing > allowedMissing {
 		p = append(p, fmt.Sprintf("%d lines missing", r.Missing))
 	}
 	if r.Duplicated > allowedDuplicates {
