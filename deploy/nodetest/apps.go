@@ -108,12 +108,10 @@ type WorkloadParams struct {
 	LongRate float64
 	// StaticPort is the static target's port on the node IP (19100).
 	StaticPort int
-	// BurstName names the burst Pod or Job (burst-pod.yaml, burst-job.yaml).
+	// BurstName names the burst Pod (burst-pod.yaml).
 	BurstName string
 	// BurstLines is the number of lines a burst pod writes (300).
 	BurstLines int
-	// BurstPods and BurstParallelism are the burst Job's completions (24) and parallelism (4).
-	BurstPods, BurstParallelism int
 }
 
 // runID identifies this test process's lines.
@@ -143,12 +141,6 @@ func (p WorkloadParams) withDefaults() WorkloadParams {
 	}
 	if p.BurstLines == 0 {
 		p.BurstLines = 300
-	}
-	if p.BurstPods == 0 {
-		p.BurstPods = 24
-	}
-	if p.BurstParallelism == 0 {
-		p.BurstParallelism = 4
 	}
 	return p
 }
@@ -180,7 +172,7 @@ var workloadTemplates = template.Must(template.New("").Option("missingkey=error"
 	"image": func(name string, p WorkloadParams) string { return "sonde.test/" + name + ":" + p.Tag },
 }).ParseFS(workloadFS, "testdata/workload/*.yaml"))
 
-// RenderManifest renders one file of testdata/workload (e.g. "demo.yaml", "burst-job.yaml").
+// RenderManifest renders one file of testdata/workload (e.g. "demo.yaml", "burst-pod.yaml").
 func RenderManifest(file string, p WorkloadParams) ([]byte, error) {
 	p = p.withDefaults()
 	if err := p.validate(); err != nil {

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -119,18 +118,6 @@ func TestRenderBurst(t *testing.T) {
 	}
 	if c := p.Spec.Containers[0]; c.Name != "burst" || c.Env[1].Name != "LINES" || c.Env[1].Value != "50" {
 		t.Errorf("burst container: %+v", c)
-	}
-	b, err := RenderManifest("burst-job.yaml", WorkloadParams{BurstName: "wave-1", BurstPods: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs := decodeAll(t, b)
-	job, ok := objs[0].(*batchv1.Job)
-	if !ok || len(objs) != 1 {
-		t.Fatalf("burst-job.yaml: %T ×%d", objs[0], len(objs))
-	}
-	if *job.Spec.Completions != 30 || *job.Spec.Parallelism != 4 || job.Spec.Template.Labels["app"] != "burst" {
-		t.Errorf("job: %+v", job.Spec)
 	}
 	if _, err := RenderManifest("burst-pod.yaml", WorkloadParams{BurstName: "Not_A_Name"}); err == nil {
 		t.Error("a pod name that is no DNS label was accepted")

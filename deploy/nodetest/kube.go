@@ -58,7 +58,8 @@ func (n *Node) applyObject(ctx context.Context, obj *unstructured.Unstructured) 
 			ns = "default"
 		}
 		if ns != "default" {
-			if err := n.WaitServiceAccount(ctx, ns, "default"); err != nil && !strings.Contains(obj.GetKind(), "Namespace") {
+			// A new namespace's default ServiceAccount comes a moment after it.
+			if err := n.WaitServiceAccount(ctx, ns, "default"); err != nil {
 				return err
 			}
 		}

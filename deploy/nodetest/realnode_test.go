@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +216,5 @@ func (b *bed) promCount(ctx context.Context, q string) (int, error) {
 	if len(res) == 0 {
 		return 0, nil
 	}
-	return strconv.Atoi(strings.TrimSuffix(fmt.Sprint(res[0].Value[1]), ".0"))
+	return int(res[0].Float()), nil
 }
