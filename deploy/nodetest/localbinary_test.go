@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,15 +82,9 @@ func (b *bed) testLocalBinary(t *testing.T) {
 }
 
 func get(ctx context.Context, url string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: HTTP %d: %.300s", url, resp.StatusCode, b)
+	status, b, err := backendtest.Get(ctx, url)
+	if err == nil && status != http.StatusOK {
+		return "", fmt.Errorf("GET %s: HTTP %d: %.300s", url, status, b)
 	}
 	return string(b), err
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -111,16 +109,7 @@ func (p *Prometheus) Query(ctx context.Context, q string) ([]Series, error) {
 
 // QueryPrometheus runs an instant PromQL query against the Prometheus API at baseURL.
 func QueryPrometheus(ctx context.Context, baseURL, q string) ([]Series, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/api/v1/query?query="+url.QueryEscape(q), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	_, body, err := Get(ctx, baseURL+"/api/v1/query?query="+url.QueryEscape(q))
 	if err != nil {
 		return nil, err
 	}

@@ -5,13 +5,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // Search runs a TraceQL query (e.g. `{resource.service.name="demo"}`) through Tempo's search
@@ -22,21 +23,12 @@ func (tp *Tempo) Search(ctx context.Context, traceQL string, start, end time.Tim
 	v.Set("start", strconv.FormatInt(start.Unix(), 10))
 	v.Set("end", strconv.FormatInt(end.Unix()+1, 10))
 	v.Set("limit", strconv.Itoa(limit))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tp.URL()+"/api/search?"+v.Encode(), nil)
+	status, body, err := backendtest.Get(ctx, tp.URL()+"/api/search?"+v.Encode())
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/search: HTTP %d: %s", resp.StatusCode, body)
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/search: HTTP %d: %s", status, body)
 	}
 	var r struct {
 		Traces []struct {
