@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -173,8 +174,8 @@ func (e *endpoint) send(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		res := e.client.push(ctx, body)
-		e.m.duration.WithLabelValues(e.name, strconv.Itoa(res.status)).Observe(time.Since(start).Seconds())
-		if res.err == nil {
+		e.m.duration.WithLabelValues(e.name, strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
+		if res.Err == nil {
 			e.status.success(time.Now())
 			e.m.sentTotal.WithLabelValues(e.name).Add(float64(e.enc.entries))
 			e.m.sentBytes.WithLabelValues(e.name).Add(float64(e.enc.bytes))
@@ -188,34 +189,34 @@ func (e *endpoint) send(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return errAbandoned
 		}
-		if !res.retryable() || (res.status == http.StatusTooManyRequests && !e.cfg.RetryOnHTTP429) {
-			reasons := dropReasons(res.status, res.body, e.enc.entries)
+		if !res.Retryable() || (res.Status == http.StatusTooManyRequests && !e.cfg.RetryOnHTTP429) {
+			reasons := dropReasons(res.Status, res.Body, e.enc.entries)
 			dropped := e.drop(reasons)
 			if sent := e.enc.entries - dropped; sent > 0 {
 				e.m.sentTotal.WithLabelValues(e.name).Add(float64(sent))
 				e.m.sentBytes.WithLabelValues(e.name).Add(float64(e.enc.bytes) * float64(sent) / float64(e.enc.entries))
 			}
-			e.status.failure(time.Now(), e.redactError(res.err), res.status, false)
-			e.logger.Warn("Loki refused entries; they are dropped", "status", res.status, "dropped", dropped, "entries", e.enc.entries, "reason", reasons[0].reason, "err", res.err)
-			return fmt.Errorf("endpoint %s: %d of %d entries refused (%s): %w", e.name, dropped, e.enc.entries, reasons[0].reason, res.err)
+			e.status.failure(time.Now(), e.redactError(res.Err), res.Status, false)
+			e.logger.Warn("Loki refused entries; they are dropped", "status", res.Status, "dropped", dropped, "entries", e.enc.entries, "reason", reasons[0].reason, "err", res.Err)
+			return fmt.Errorf("endpoint %s: %d of %d entries refused (%s): %w", e.name, dropped, e.enc.entries, reasons[0].reason, res.Err)
 		}
 		reason := "network"
 		switch {
-		case res.status == http.StatusTooManyRequests:
+		case res.Status == http.StatusTooManyRequests:
 			reason = "http_429"
-		case res.status/100 == 5:
+		case res.Status/100 == 5:
 			reason = "http_5xx"
 		}
 		e.m.retries.WithLabelValues(e.name, reason).Inc()
-		e.status.failure(time.Now(), e.redactError(res.err), res.status, true)
-		delay := backoff(attempt, time.Duration(e.cfg.MinBackoff), time.Duration(e.cfg.MaxBackoff))
-		if res.retryAfter > 0 {
-			delay = res.retryAfter
+		e.status.failure(time.Now(), e.redactError(res.Err), res.Status, true)
+		delay := httppush.Backoff(attempt, time.Duration(e.cfg.MinBackoff), time.Duration(e.cfg.MaxBackoff))
+		if res.RetryAfter > 0 {
+			delay = res.RetryAfter
 		}
 		if !e.failing {
 			e.failing = true
-			e.logger.Warn("push failed; retrying until it succeeds", "status", res.status, "retry_in", delay, "err", res.err)
-			e.health.Set(pipeline.HealthHealthy, fmt.Sprintf("endpoint %s: push failing (%v), retrying", e.name, res.err))
+			e.logger.Warn("push failed; retrying until it succeeds", "status", res.Status, "retry_in", delay, "err", res.Err)
+			e.health.Set(pipeline.HealthHealthy, fmt.Sprintf("endpoint %s: push failing (%v), retrying", e.name, res.Err))
 		}
 		t := time.NewTimer(delay)
 		select {

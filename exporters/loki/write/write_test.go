@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -400,16 +399,6 @@ func TestDropReasons(t *testing.T) {
 			require.Equal(t, tc.want, dropReasons(tc.status, tc.body, 5))
 		})
 	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	require.Equal(t, 5*time.Second, parseRetryAfter("5", now))
-	require.Equal(t, time.Duration(0), parseRetryAfter("", now))
-	require.Equal(t, time.Duration(0), parseRetryAfter("-3", now))
-	require.Equal(t, maxRetryAfter, parseRetryAfter("999999999", now))
-	require.Equal(t, 90*time.Second, parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now))
-	require.Equal(t, time.Duration(0), parseRetryAfter("soon", now))
 }
 
 func TestStoppedBeforeRun(t *testing.T) {

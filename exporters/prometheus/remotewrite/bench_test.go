@@ -107,8 +107,8 @@ func BenchmarkEncodeSend(b *testing.B) {
 		b.ReportAllocs()
 		for n := 0; n < b.N; n++ {
 			body := sh.encode(sh.batch)
-			if res := s.client.store(context.Background(), body); res.err != nil {
-				b.Fatal(res.err)
+			if res := s.client.Post(context.Background(), body); res.Err != nil {
+				b.Fatal(res.Err)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/sample")

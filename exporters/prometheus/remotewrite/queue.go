@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -31,7 +32,7 @@ type sender struct {
 	m       *metrics
 	health  *pipeline.Health
 	w       *walStorage
-	client  *client
+	client  *httppush.Client
 	url     string   // redacted
 	rawURL  *url.URL // for redacting error messages
 	status  *sendStatus
@@ -130,14 +131,15 @@ func (s *sender) start() {
 }
 
 // stop ends the sender at once (requests in flight get a short grace to complete, see
-// inflightGrace); unacknowledged samples stay in the WAL. It may be called more than once.
+// inflightGrace in client.go); unacknowledged samples stay in the WAL. It may be called
+// more than once.
 func (s *sender) stop() {
 	if s.cancel == nil {
 		return // never started
 	}
 	s.cancel()
 	s.wg.Wait()
-	s.client.hc.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 	s.m.pendingSamples.Sub(float64(s.pending.Swap(0)))
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -82,7 +83,7 @@ func (sh *shard) send(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
-	if res.err != nil {
+	if res.Err != nil {
 		// Rejected for good. When the receiver objects to single samples (a Prometheus
 		// answers 400 to a whole request for one out-of-order or too-old sample, which is
 		// what re-sent samples look like after a crash), one sample must not take the others
@@ -93,9 +94,9 @@ func (sh *shard) send(ctx context.Context) bool {
 				return false
 			}
 		}
-		s.logger.Warn("receiver rejected samples, dropped", "url", s.url, "status", res.status,
-			"samples", dropped, "batch", len(sh.batch), "body", res.body)
-		s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("%d samples rejected by %s with status %d: %s", dropped, s.url, res.status, res.body))
+		s.logger.Warn("receiver rejected samples, dropped", "url", s.url, "status", res.Status,
+			"samples", dropped, "batch", len(sh.batch), "body", res.Body)
+		s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("%d samples rejected by %s with status %d: %s", dropped, s.url, res.Status, res.Body))
 		s.m.samplesDropped.WithLabelValues(reasonHTTP4xx).Add(float64(dropped))
 	}
 	sh.ack()
@@ -107,11 +108,11 @@ const maxSplitDepth = 5
 
 // sampleLevelRejection reports whether a permanent rejection names a problem of single
 // samples rather than of the request (auth, size, format).
-func sampleLevelRejection(res sendResult) bool {
-	if res.status != http.StatusBadRequest {
+func sampleLevelRejection(res httppush.Result) bool {
+	if res.Status != http.StatusBadRequest {
 		return false
 	}
-	b := strings.ToLower(res.body)
+	b := strings.ToLower(res.Body)
 	for _, k := range []string{"out of order", "out-of-order", "out of bounds", "duplicate sample", "too old", "too far"} {
 		if strings.Contains(b, k) {
 			return true
@@ -131,7 +132,7 @@ func (sh *shard) split(ctx context.Context, items []queuedSample, depth int, fai
 		if !ok {
 			return 0, false
 		}
-		if res.err != nil {
+		if res.Err != nil {
 			d, ok := sh.split(ctx, part, depth-1, failed)
 			if !ok {
 				return 0, false
@@ -142,30 +143,30 @@ func (sh *shard) split(ctx context.Context, items []queuedSample, depth int, fai
 	return dropped, true
 }
 
-// deliver sends items until they are acknowledged (res.err == nil) or rejected for good
-// (res.err != nil), retrying 5xx, 429 and network errors with backoff. It reports false
+// deliver sends items until they are acknowledged (res.Err == nil) or rejected for good
+// (res.Err != nil), retrying 5xx, 429 and network errors with backoff. It reports false
 // when ctx ended first or a flush gave up.
-func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool) (sendResult, bool) {
+func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool) (httppush.Result, bool) {
 	s, m, n := sh.s, sh.s.m, len(items)
 	body := sh.encode(items)
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
-			return sendResult{}, false
+			return httppush.Result{}, false
 		}
 		if attempt > 0 {
 			m.samplesRetried.Add(float64(n))
 			s.status.retry()
 		}
 		start := time.Now()
-		res := s.client.store(ctx, body)
+		res := s.client.Post(ctx, body)
 		m.requestDuration.Observe(time.Since(start).Seconds())
 		code := "error"
-		if res.status != 0 {
-			code = strconv.Itoa(res.status)
+		if res.Status != 0 {
+			code = strconv.Itoa(res.Status)
 		}
 		m.requests.WithLabelValues(code).Inc()
 
-		if res.err == nil {
+		if res.Err == nil {
 			s.status.success(time.Now())
 			m.samplesSent.Add(float64(n))
 			m.sentBytes.Add(float64(len(body)))
@@ -180,27 +181,27 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		}
 		m.samplesFailed.Add(float64(n))
 		m.lastSendError.SetToCurrentTime()
-		s.status.failure(time.Now(), redactPassword(res.err.Error(), s.rawURL), res.status)
+		s.status.failure(time.Now(), redactPassword(res.Err.Error(), s.rawURL), res.Status)
 		if !*failed {
 			*failed = true
 			s.failing.Add(1)
 		}
-		if !res.retryable() {
+		if !res.Retryable() {
 			return res, true
 		}
-		s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("sending to %s failed: %v", s.url, res.err))
+		s.health.Set(pipeline.HealthUnhealthy, fmt.Sprintf("sending to %s failed: %v", s.url, res.Err))
 		if s.flushing.Load() {
 			s.abortFlush()
 			return res, false
 		}
-		d := res.retryAfter
+		d := res.RetryAfter
 		if d == 0 {
-			d = backoff(attempt, time.Duration(s.cfg.MinBackoff), time.Duration(s.cfg.MaxBackoff))
+			d = httppush.Backoff(attempt, time.Duration(s.cfg.MinBackoff), time.Duration(s.cfg.MaxBackoff))
 		}
 		if attempt == 0 {
-			s.logger.Warn("remote write failed, retrying", "url", s.url, "status", res.status, "err", res.err, "retry_in", d)
+			s.logger.Warn("remote write failed, retrying", "url", s.url, "status", res.Status, "err", res.Err, "retry_in", d)
 		} else {
-			s.logger.Debug("remote write failed again, retrying", "url", s.url, "status", res.status, "attempt", attempt+1, "retry_in", d)
+			s.logger.Debug("remote write failed again, retrying", "url", s.url, "status", res.Status, "attempt", attempt+1, "retry_in", d)
 		}
 		if s.sleep(ctx, d) != nil {
 			return res, false

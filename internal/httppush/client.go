@@ -1,0 +1,196 @@
+// Package httppush is the HTTP client the push exporters share (loki.write and
+// prometheus.remote_write): one POST of an encoded body per request, with the answer sorted
+// into delivered, retry or give up, and the helpers a sender needs to retry (Retry-After,
+// Backoff). Queues, batching and what to do with a refused request stay in the exporters.
+package httppush
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/version"
+)
+
+// userAgent is "sonde/<version>": the version stamped into
+// github.com/prometheus/common/version.Version at build time, else the module version.
+var userAgent = "sonde/" + sondeVersion()
+
+func sondeVersion() string {
+	if version.Version != "" {
+		return version.Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return strings.TrimPrefix(bi.Main.Version, "v")
+	}
+	return "dev"
+}
+
+// DefaultMaxErrorBody is how much of an error response Result.Body keeps when
+// Config.MaxErrorBody is 0: enough for a log line.
+const DefaultMaxErrorBody = 512
+
+// maxErrorMessage bounds the response body quoted in Result.Err.
+const maxErrorMessage = 512
+
+// Config is what an exporter injects to build a Client: its endpoint's settings as the user
+// wrote them and its protocol's headers.
+type Config struct {
+	// Name names the client's dialer (prometheus/common's conntrack name).
+	Name string
+	// URL is where every request is posted.
+	URL string
+	// HTTPClientConfig holds the user's authentication, TLS and proxy settings.
+	HTTPClientConfig config.HTTPClientConfig
+	// Headers are the user's extra headers. TenantID and the protocol's headers replace one
+	// of the same name.
+	Headers map[string]string
+	// TenantID, when not empty, is sent as X-Scope-OrgID.
+	TenantID string
+	// ContentType and ContentEncoding describe the body; an empty one is not sent.
+	ContentType     string
+	ContentEncoding string
+	// ProtocolHeaders are further headers the protocol requires, such as
+	// X-Prometheus-Remote-Write-Version.
+	ProtocolHeaders map[string]string
+	// Timeout bounds one request.
+	Timeout time.Duration
+	// MaxErrorBody is how much of a non-2xx response's body Result.Body keeps; 0 means
+	// DefaultMaxErrorBody.
+	MaxErrorBody int
+	// InflightGrace is how long a request in flight may still complete (within Timeout) once
+	// the context passed to Post ends; 0 ends the request with the context. It is an option
+	// rather than always on because the exporters stop differently: prometheus.remote_write
+	// sets it, since a request the receiver took but whose answer was never read is sent again
+	// from the WAL after a restart (a duplicate, older than what the receiver has by then);
+	// loki.write leaves it 0, since its context ends at the user's drain_timeout, which
+	// bounds how long a stop takes, and an abandoned batch is sent again by its sources.
+	InflightGrace time.Duration
+}
+
+// Client posts request bodies to one URL. It is safe for concurrent use. It is sonde's own
+// rather than storage/remote.Client because that one reports Retry-After only inside
+// remote.RecoverableError's unexported field, and reduces every failure to an error, while
+// the queues need the status (retry or drop) and the Retry-After duration.
+type Client struct {
+	url          string
+	hc           *http.Client
+	header       http.Header // sent with every request; Post clones it
+	timeout      time.Duration
+	maxErrorBody int
+	grace        time.Duration
+}
+
+// New builds a Client from cfg; it fails on an invalid HTTP client configuration.
+func New(cfg Config) (*Client, error) {
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("timeout must be positive, got %s", cfg.Timeout)
+	}
+	hc, err := config.NewClientFromConfig(cfg.HTTPClientConfig, cfg.Name, config.WithUserAgent(userAgent))
+	if err != nil {
+		return nil, fmt.Errorf("build HTTP client: %w", err)
+	}
+	// The order matters only where names clash: the user's headers first, so that the
+	// tenant and the protocol's headers win.
+	h := http.Header{}
+	for k, v := range cfg.Headers {
+		h.Set(k, v)
+	}
+	if cfg.TenantID != "" {
+		h.Set("X-Scope-OrgID", cfg.TenantID)
+	}
+	if cfg.ContentType != "" {
+		h.Set("Content-Type", cfg.ContentType)
+	}
+	if cfg.ContentEncoding != "" {
+		h.Set("Content-Encoding", cfg.ContentEncoding)
+	}
+	h.Set("User-Agent", userAgent)
+	for k, v := range cfg.ProtocolHeaders {
+		h.Set(k, v)
+	}
+	maxBody := cfg.MaxErrorBody
+	if maxBody <= 0 {
+		maxBody = DefaultMaxErrorBody
+	}
+	return &Client{
+		url:          cfg.URL,
+		hc:           hc,
+		header:       h,
+		timeout:      cfg.Timeout,
+		maxErrorBody: maxBody,
+		grace:        cfg.InflightGrace,
+	}, nil
+}
+
+// CloseIdleConnections closes the connections kept for reuse; call it when the client is
+// no longer used.
+func (c *Client) CloseIdleConnections() {
+	c.hc.CloseIdleConnections()
+}
+
+// Post sends one request with body and reports how it went. It never retries: the caller
+// decides from Result.Retryable and Result.RetryAfter.
+func (c *Client) Post(ctx context.Context, body []byte) Result {
+	rctx, cancel := c.requestContext(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return Result{Err: err}
+	}
+	req.Header = c.header.Clone()
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer func() {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}()
+	res := Result{Status: resp.StatusCode}
+	if resp.StatusCode/100 == 2 {
+		return res
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, int64(c.maxErrorBody)))
+	res.Body = strings.TrimSpace(string(b))
+	res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	res.Err = fmt.Errorf("server returned HTTP status %s: %s", resp.Status, truncate(res.Body, maxErrorMessage))
+	return res
+}
+
+// requestContext bounds one request by the timeout and, when ctx ends while the request
+// is in flight, gives it the grace (see Config.InflightGrace) before cancelling it.
+func (c *Client) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.grace <= 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(c.grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-rctx.Done():
+		}
+	})
+	return rctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
