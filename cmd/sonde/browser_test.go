@@ -51,12 +51,15 @@ func artifactsDir(t *testing.T) string {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	driver := backendBinary(t, "chromedriver", "SONDE_CHROMEDRIVER")
-	chromium := backendBinary(t, "chromium", "SONDE_CHROMIUM")
+	backendtest.SkipShort(t, "a browser (chromedriver, chromium)")
+	driver := backendtest.Installed(t, "chromedriver", "SONDE_CHROMEDRIVER")
+	chromium := backendtest.Installed(t, "chromium", "SONDE_CHROMIUM")
 	port := backendtest.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	proc := startProcess(t, "chromedriver", driver, fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1")
-	waitHTTP(t, proc, base+"/status", 30*time.Second)
+	proc := &backendtest.Process{Name: "chromedriver", ReadyTimeout: 30 * time.Second}
+	proc.StopAtEnd(t, proc.Kill)
+	require.NoError(t, proc.Start(driver, []string{fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1"}, nil,
+		backendtest.HTTPOK(base+"/status")))
 
 	b := &browser{t: t, artifacts: artifactsDir(t), client: &http.Client{Timeout: 90 * time.Second}}
 	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +63,7 @@ func TestE2EClusterLocalPreset(t *testing.T) {
 	}
 	var body string
 	require.Eventually(t, func() bool {
-		body = get(t, s.URL()+"/api/v1/components/prometheus.serve/local/metrics")
+		_, body = get(t, s.URL()+"/api/v1/components/prometheus.serve/local/metrics")
 		for _, w := range want {
 			if !strings.Contains(body, w) {
 				return false
@@ -87,16 +86,6 @@ contexts: [{name: test, context: {cluster: test, user: admin}}]
 current-context: test
 `, srv.URL, srv.CAFile, kubetest.AdminToken)), 0o600))
 	t.Setenv("KUBECONFIG", kubeconfig)
-}
-
-func get(t *testing.T, u string) string {
-	t.Helper()
-	resp, err := http.Get(u)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return string(b)
 }
 
 // hostIPv4 is this machine's first non-loopback, non-link-local IPv4 address.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -96,7 +95,7 @@ components:
 	loki.Restart()
 
 	time.Sleep(2 * time.Second)
-	s.proc.stop(syscall.SIGKILL)
+	s.proc.Kill()
 	log.write(1000) // written while sonde is dead
 	log.rotate()
 	log.write(500)

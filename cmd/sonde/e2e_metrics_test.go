@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -64,10 +62,8 @@ func TestE2EHostPresetToPrometheus(t *testing.T) {
 		"prometheus.scrape/host", "prometheus.remote_write/default", "loki.source.file/pods", "loki.echo/stdout",
 		"otelcol.receiver.otlp/default", "otelcol.processor.memory_limiter/default", "otelcol.processor.batch/default",
 		"otelcol.exporter.prometheus/default", "otelcol.exporter.loki/default"}, ids)
-	resp, err := http.Get(s.URL() + "/-/ready")
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	code, _ := get(t, s.URL()+"/-/ready")
+	require.Equal(t, http.StatusOK, code)
 }
 
 // outageConfig scrapes a counter that counts its own scrapes every second and remote-writes
@@ -160,7 +156,7 @@ func TestE2ECrashDuringOutage(t *testing.T) {
 
 	prom.Stop()
 	time.Sleep(15 * time.Second) // a backlog builds up in the WAL
-	s.proc.stop(syscall.SIGKILL)
+	s.proc.Kill()
 	killedAt := target.count() // the scrape served last may not have reached the WAL
 	s.start()
 	time.Sleep(5 * time.Second)
@@ -209,23 +205,15 @@ components:
 	require.Equal(t, []string{"prometheus.remote_write/secret", "prometheus.scrape/a", "prometheus.serve/local"}, ids())
 
 	// Secrets never leave the process.
-	resp, err := http.Get(s.URL() + "/api/v1/components")
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
-	require.NotContains(t, buf.String(), "hunter2")
-	require.Contains(t, buf.String(), "<secret>")
+	_, body := get(t, s.URL()+"/api/v1/components")
+	require.NotContains(t, body, "hunter2")
+	require.Contains(t, body, "<secret>")
 
 	// A bad config: rejected with file and line, nothing changes.
 	require.NoError(t, os.WriteFile(cfg, []byte(strings.Replace(good("b"), "scrape_interval: 1s", "scrape_intervall: 1s", 1)), 0o644))
-	resp, err = http.Post(s.URL()+"/-/reload", "", nil)
-	require.NoError(t, err)
-	buf.Reset()
-	_, _ = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	require.Contains(t, buf.String(), cfg+":5: prometheus.scrape/b: scrape_intervall: unknown field")
+	code, body := s.reload(t)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Contains(t, body, cfg+":5: prometheus.scrape/b: scrape_intervall: unknown field")
 	require.Equal(t, []string{"prometheus.remote_write/secret", "prometheus.scrape/a", "prometheus.serve/local"}, ids())
 	require.Equal(t, 0.0, s.metric(t, "sonde_config_last_reload_successful"))
 
@@ -237,36 +225,21 @@ components:
 	// SIGHUP.
 	require.NoError(t, os.WriteFile(cfg+".next", []byte(good("d")), 0o644))
 	require.NoError(t, os.Rename(cfg+".next", cfg))
-	require.NoError(t, s.proc.cmd.Process.Signal(syscall.SIGHUP))
+	require.NoError(t, s.proc.Signal(syscall.SIGHUP))
 	require.Eventually(t, func() bool { return slices.Contains(ids(), "prometheus.scrape/d") }, 30*time.Second, 100*time.Millisecond)
 
 	// The scraped samples are served for pull by prometheus.serve.
 	require.Eventually(t, func() bool {
-		resp, err := http.Get(s.URL() + "/api/v1/components/prometheus.serve/local/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		buf.Reset()
-		_, _ = buf.ReadFrom(resp.Body)
-		return strings.Contains(buf.String(), "e2e_scrapes_total{")
+		_, body, err := backendtest.Get(context.Background(), s.URL()+"/api/v1/components/prometheus.serve/local/metrics")
+		return err == nil && strings.Contains(string(body), "e2e_scrapes_total{")
 	}, 30*time.Second, 200*time.Millisecond)
 
 	// Graceful shutdown.
-	s.proc.stop(syscall.SIGTERM)
-	require.NoError(t, s.proc.err, "sonde exits 0 on SIGTERM")
+	s.proc.Stop(90 * time.Second)
+	require.NoError(t, s.proc.ExitErr(), "sonde exits 0 on SIGTERM")
 }
 
 func hasNVIDIAGPU() bool {
 	_, err := os.Stat("/dev/nvidiactl")
 	return err == nil
-}
-
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, url)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
 }

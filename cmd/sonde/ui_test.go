@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,11 +29,8 @@ type uiComponent struct {
 
 func apiComponents(t *testing.T, s *sonde) []uiComponent {
 	t.Helper()
-	resp, err := http.Get(s.URL() + "/api/v1/components")
-	require.NoError(t, err)
-	defer resp.Body.Close()
 	var cs []uiComponent
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&cs))
+	getJSON(t, s.URL()+"/api/v1/components", &cs)
 	return cs
 }
 
@@ -85,7 +81,7 @@ func TestUI(t *testing.T) {
 	appendLines(t, logFile, `level=info msg="shop started"`, `level=warn msg="cache cold"`)
 	cfg := writeConfig(t, fmt.Sprintf(uiConfig, logFile, loki.URL))
 	s := newSonde(t, "--config="+cfg)
-	waitHTTP(t, s.proc, s.URL()+"/-/ready", 60*time.Second)
+	s.waitReady(t)
 	api := apiComponents(t, s)
 	require.Len(t, api, 7)
 
@@ -229,12 +225,9 @@ func TestUI(t *testing.T) {
 		b := b.in(t)
 		bad := fmt.Sprintf(uiConfig, logFile, loki.URL) + "  loki.process/broken:\n    forward_to: [loki.write/nowhere]\n"
 		require.NoError(t, os.WriteFile(cfg, []byte(bad), 0o644))
-		resp, err := http.Post(s.URL()+"/-/reload", "", nil)
-		require.NoError(t, err)
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(body))
-		require.Contains(t, string(body), `no component "loki.write/nowhere"`)
+		code, body := s.reload(t)
+		require.Equal(t, http.StatusBadRequest, code, body)
+		require.Contains(t, body, `no component "loki.write/nowhere"`)
 		b.eventually(10*time.Second, `const b = document.getElementById('reload');
 			return b.dataset.state === 'error' && b.textContent.includes('Reload rejected') &&
 				b.textContent.includes('no component "loki.write/nowhere"')`, "the banner shows the rejected reload")
@@ -310,7 +303,7 @@ func TestUILargeGraph(t *testing.T) {
 	cfgText, n := largeConfig(logDir, loki.URL)
 	require.GreaterOrEqual(t, n, 30)
 	s := newSonde(t, "--config="+writeConfig(t, cfgText))
-	waitHTTP(t, s.proc, s.URL()+"/-/ready", 60*time.Second)
+	s.waitReady(t)
 	require.Len(t, apiComponents(t, s), n)
 
 	b := newBrowser(t)

@@ -16,9 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,34 +33,17 @@ const helmVersion = "v3.22.0"
 // chartDir is the chart, relative to the repository root.
 const chartDir = "deploy/helm/sonde"
 
-// repoRoot is the repository root: the tests run in deploy/deploytest.
+// repoRoot is the repository root.
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(root, "go.mod"))
-	require.NoError(t, err, "repository root not found")
-	return root
+	return backendtest.RepoFile(t, "")
 }
 
 // helmBin returns the helm binary, or fails the test with how to get it.
 func helmBin(t testing.TB) string {
 	t.Helper()
 	backendtest.SkipShort(t, "helm")
-	path := os.Getenv("SONDE_HELM")
-	if path == "" {
-		cache := os.Getenv("SONDE_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			require.NoError(t, err)
-			cache = filepath.Join(home, ".cache", "sonde")
-		}
-		path = filepath.Join(cache, "bin", "helm-"+helmVersion)
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() {
-		t.Fatalf("helm not found at %s: run make deps (deploy/deploytest/install-helm.sh)", path)
-	}
-	return path
+	return backendtest.Binary(t, "helm", "SONDE_HELM", "helm", helmVersion, "make deps (deploy/deploytest/install-helm.sh)")
 }
 
 // helm runs helm in the repository root and returns its standard output; an error carries
@@ -234,36 +215,10 @@ func nested(t testing.TB, o map[string]any, path ...string) any {
 	return v
 }
 
-var (
-	sondeOnce sync.Once
-	sondePath string
-	sondeErr  error
-)
-
-// sondeBin builds cmd/sonde once for the test binary.
-func sondeBin(t testing.TB) string {
-	t.Helper()
-	sondeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sonde-deploytest-")
-		if err != nil {
-			sondeErr = err
-			return
-		}
-		sondePath = filepath.Join(dir, "sonde")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", sondePath, "./cmd/sonde")
-		cmd.Dir = repoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			sondeErr = fmt.Errorf("go build ./cmd/sonde: %w\n%s", err, out)
-		}
-	})
-	require.NoError(t, sondeErr)
-	return sondePath
-}
-
 // sonde runs the sonde binary and returns its standard output.
 func sonde(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(sondeBin(t), args...)
+	cmd := exec.Command(backendtest.SondeBinary(t), args...)
 	// Backends come from the arguments only, never from the environment of the test.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SONDE_") {

@@ -2,17 +2,15 @@ package deploytest
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // TestMain stops the shared API server and removes the sonde binary built for the tests.
 func TestMain(m *testing.M) {
 	code := kubetest.Main(m)
-	if sondePath != "" {
-		_ = os.RemoveAll(filepath.Dir(sondePath))
-	}
+	backendtest.RemoveSondeBinary()
 	os.Exit(code)
 }

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,19 +47,13 @@ type Server struct {
 	// AuditLogPath is the API server's audit log (JSON lines, level Metadata for reads of
 	// the resources sonde watches, and for every request to secrets and configmaps).
 	AuditLogPath string
-	// Dir holds the certificates, logs and etcd's data.
+	// Dir holds the certificates, the token file and the audit policy and log.
 	Dir string
 	// Admin is a client with the admin token.
 	Admin kubernetes.Interface
 
-	procs   []proc
-	etcdDir string
-}
-
-// proc is a started process; done is closed once it has exited.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
+	etcd, apiserver backendtest.Process
+	etcdDir         string
 }
 
 // Binaries returns the paths of etcd and kube-apiserver, or an error that says how to get
@@ -170,7 +162,7 @@ func start(dir string) (_ *Server, err error) {
 		return nil, err
 	}
 
-	ports, err := freePorts(3)
+	ports, err := backendtest.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -182,22 +174,25 @@ func start(dir string) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.run(etcdBin, "etcd.log",
+	s.etcd = backendtest.Process{Name: "etcd", ReadyTimeout: 60 * time.Second}
+	if err := s.etcd.Start(etcdBin, []string{
 		"--name", "default",
 		"--data-dir", s.etcdDir,
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "default="+peerURL,
+		"--initial-cluster", "default=" + peerURL,
 		"--log-level", "warn",
-	); err != nil {
-		return nil, err
-	}
-	if err := waitFor(60*time.Second, func() error { return getOK(http.DefaultClient, etcdURL+"/health", "") }); err != nil {
-		return nil, fmt.Errorf("etcd did not become healthy (see %s): %w", filepath.Join(dir, "etcd.log"), err)
+	}, nil, backendtest.HTTPOK(etcdURL+"/health")); err != nil {
+		return nil, fmt.Errorf("etcd did not become healthy: %w\n%s", err, s.etcd.Output())
 	}
 
 	s.URL = "https://127.0.0.1:" + strconv.Itoa(ports[2])
-	if err := s.run(apiBin, "kube-apiserver.log",
+	hc, err := httpClient(c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	s.apiserver = backendtest.Process{Name: "kube-apiserver", ReadyTimeout: 3 * time.Minute}
+	if err := s.apiserver.Start(apiBin, []string{
 		"--etcd-servers", etcdURL,
 		"--bind-address", "127.0.0.1",
 		"--advertise-address", "127.0.0.1",
@@ -218,15 +213,8 @@ func start(dir string) (_ *Server, err error) {
 		"--audit-log-path", s.AuditLogPath,
 		"--audit-log-format", "json",
 		"--cert-dir", filepath.Join(dir, "certs"),
-	); err != nil {
-		return nil, err
-	}
-	hc, err := httpClient(c.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitFor(3*time.Minute, func() error { return getOK(hc, s.URL+"/readyz", AdminToken) }); err != nil {
-		return nil, fmt.Errorf("kube-apiserver did not become ready (see %s): %w", filepath.Join(dir, "kube-apiserver.log"), err)
+	}, nil, func() bool { return getOK(hc, s.URL+"/readyz", AdminToken) == nil }); err != nil {
+		return nil, fmt.Errorf("kube-apiserver did not become ready: %w\n%s", err, s.apiserver.Output())
 	}
 	s.Admin, err = kubernetes.NewForConfig(s.RestConfig(AdminToken))
 	if err != nil {
@@ -256,44 +244,10 @@ rules:
 - level: None
 `
 
-func (s *Server) run(bin, logName string, args ...string) error {
-	logFile, err := os.Create(filepath.Join(s.Dir, logName))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group, so that a signal to the test (Ctrl-C) does not race our
-	// orderly stop; killed with the test binary if that dies first (a -timeout panic skips
-	// every cleanup).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("start %s: %w", bin, err)
-	}
-	p := proc{cmd: cmd, done: make(chan struct{})}
-	s.procs = append(s.procs, p)
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
-	return nil
-}
-
 // Stop stops the API server, then etcd, and removes etcd's data. Safe to call twice.
 func (s *Server) Stop() {
-	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	s.procs = nil
+	s.apiserver.Stop(15 * time.Second)
+	s.etcd.Stop(15 * time.Second)
 	if s.etcdDir != "" {
 		_ = os.RemoveAll(s.etcdDir)
 		s.etcdDir = ""
@@ -403,41 +357,6 @@ func getOK(c *http.Client, url, token string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
-}
-
-// waitFor polls f until it succeeds or timeout passes; processes starting up have no
-// event to wait on.
-func waitFor(timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // tmpfs returns /dev/shm when it is a writable directory, else fallback.

@@ -1,7 +1,8 @@
-// Package backendtest runs the real backends the tests deliver to (Loki, Tempo, Jaeger):
-// finding a binary that `make deps` cached, a file of this repository, free ports, and one
-// backend process at a time (start, wait until ready, stop or kill, its output). The
-// per-backend harnesses (lokitest, oteltest) add their configuration and query APIs.
+// Package backendtest runs the real backends the tests deliver to (Loki, Tempo, Jaeger,
+// Prometheus) and the sonde binary itself: finding a binary that `make deps` cached or
+// installed, a file of this repository, free ports, one process at a time (start, wait until
+// ready, signal, stop or kill, its output and exit status), and HTTP requests read whole. The
+// per-backend harnesses (lokitest, oteltest, kubetest) add their configuration and query APIs.
 package backendtest
 
 import (
@@ -48,19 +49,43 @@ func Binary(t testing.TB, display, envVar, name, version, makeTarget string) str
 	return path
 }
 
+// Installed returns $envVar, else the path of name on PATH (a Debian package that `make deps`
+// installs). A missing one fails the test, naming `make deps`. Callers that need it only
+// outside the fast tier call SkipShort first.
+func Installed(t testing.TB, name, envVar string) string {
+	t.Helper()
+	if p := os.Getenv(envVar); p != "" {
+		return p
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed: run `make deps` (or set %s)", name, envVar)
+	}
+	return p
+}
+
 // RepoFile returns the path of rel (slash-separated) in this repository.
 func RepoFile(t testing.TB, rel string) string {
 	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, filepath.FromSlash(rel))
+}
+
+// repoRoot is the directory of this repository's go.mod.
+func repoRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		t.Fatal("cannot locate the backendtest package source")
+		return "", errors.New("cannot locate the backendtest package source")
 	}
 	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, filepath.FromSlash(rel))
+			return dir, nil
 		}
 		if filepath.Dir(dir) == dir {
-			t.Fatalf("no go.mod above %s", file)
+			return "", fmt.Errorf("no go.mod above %s", file)
 		}
 	}
 }
@@ -68,12 +93,26 @@ func RepoFile(t testing.TB, rel string) string {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := FreePorts(1)
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports[0]
+}
+
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment ago (each is
+// held until all are found, so none comes twice). For code that has no testing.TB to fail.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // FreeAddr returns "127.0.0.1:<port>" for a port that was free a moment ago.
@@ -130,18 +169,22 @@ func HTTPOK(url string) func() bool {
 	}
 }
 
-// Process is one run after another of a backend binary, its output kept across runs.
+// Process is one run after another of a backend binary (or of sonde), its output kept across
+// runs.
 type Process struct {
 	Name string // for messages: "Loki", "Tempo", "Jaeger"
+	// ReadyTimeout is how long Start waits for ready: two minutes when 0.
+	ReadyTimeout time.Duration
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs *bytes.Buffer
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+	logs    *bytes.Buffer
 }
 
-// Start runs bin with args and env added to this process's environment, then polls ready
-// every 100 ms until it returns true (two minutes at most).
+// Start runs bin with args and env added to this process's environment, then waits until
+// ready returns true (WaitReady, for ReadyTimeout).
 func (p *Process) Start(bin string, args, env []string, ready func() bool) error {
 	p.mu.Lock()
 	if p.logs == nil {
@@ -151,8 +194,9 @@ func (p *Process) Start(bin string, args, env []string, ready func() bool) error
 	cmd.Env = append(os.Environ(), env...)
 	w := &lockedWriter{mu: &p.mu, b: p.logs}
 	cmd.Stdout, cmd.Stderr = w, w
-	// A test process that is killed (a CI timeout, ^C) takes its backends with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A test process that is killed (a CI timeout, ^C) takes its backends with it; in a
+	// process group of their own, a ^C at the terminal does not race the test's own stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("start %s: %w", p.Name, err)
@@ -161,18 +205,39 @@ func (p *Process) Start(bin string, args, env []string, ready func() bool) error
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.exitErr = err
+		p.mu.Unlock()
 		close(done)
 	}()
+	timeout := p.ReadyTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	return p.WaitReady(ready, timeout)
+}
 
-	deadline := time.Now().Add(2 * time.Minute)
+// WaitReady polls ready every 100 ms until it returns true; it is an error when the process
+// exits first or timeout passes.
+func (p *Process) WaitReady(ready func() bool, timeout time.Duration) error {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
 			p.mu.Lock()
-			p.cmd = nil
+			if p.done == done {
+				p.cmd = nil
+			}
+			status := "exit status 0"
+			if p.exitErr != nil {
+				status = p.exitErr.Error()
+			}
 			p.mu.Unlock()
-			return errors.New(p.Name + " exited while starting")
+			return fmt.Errorf("%s exited while starting (%s)", p.Name, status)
 		default:
 		}
 		if ready() {
@@ -180,7 +245,18 @@ func (p *Process) Start(bin string, args, env []string, ready func() bool) error
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return errors.New(p.Name + " not ready after 2 minutes")
+	return fmt.Errorf("%s not ready after %s", p.Name, timeout)
+}
+
+// StopAtEnd has stop (p.Kill, or a Stop with its grace) run when the test ends, followed,
+// if the test failed, by a log of what the process printed.
+func (p *Process) StopAtEnd(t testing.TB, stop func()) {
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", p.Name, p.Output())
+		}
+	})
 }
 
 // Stop sends SIGTERM, then SIGKILL after grace. Stopping twice is fine.
@@ -204,6 +280,24 @@ func (p *Process) signal(sig syscall.Signal, grace time.Duration) {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// Signal sends sig (SIGHUP, say) to the running process without waiting for anything.
+func (p *Process) Signal(sig os.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return fmt.Errorf("%s is not running", p.Name)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// ExitErr is how the last run that ended ended: nil for exit status 0 (or when none has
+// ended), else an *exec.ExitError.
+func (p *Process) ExitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exitErr
 }
 
 // PID is the running process's id, 0 when stopped.
@@ -252,6 +346,12 @@ func Get(ctx context.Context, url string) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	return Do(req)
+}
+
+// Do sends req (one with headers, or a POST) with http.DefaultClient and returns the status
+// code and the whole body.
+func Do(req *http.Request) (int, []byte, error) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil, err

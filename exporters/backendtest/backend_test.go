@@ -1,11 +1,14 @@
 package backendtest
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +35,68 @@ func TestProcess(t *testing.T) {
 	require.NoError(t, p.Start("/bin/sh", []string{"-c", "exec sleep 60"}, nil, func() bool { return true }))
 	p.Kill()
 	require.Zero(t, p.PID())
+	require.ErrorContains(t, p.ExitErr(), "signal: killed")
+	require.ErrorContains(t, p.Signal(syscall.SIGHUP), "shell is not running")
+
+	// A signal that does not stop it, then a clean exit on SIGTERM: exit status 0.
+	require.NoError(t, p.Start("/bin/sh", []string{"-c", `trap 'echo hup' HUP; trap 'exit 0' TERM; echo up; while :; do sleep 0.05; done`}, nil,
+		func() bool { return strings.Contains(p.Output(), "up") }))
+	require.NoError(t, p.Signal(syscall.SIGHUP))
+	require.NoError(t, p.WaitReady(func() bool { return strings.Contains(p.Output(), "hup") }, 10*time.Second))
+	p.Stop(10 * time.Second)
+	require.NoError(t, p.ExitErr())
+
+	// ReadyTimeout bounds Start; a process that exits says how.
+	p.ReadyTimeout = 300 * time.Millisecond
+	require.ErrorContains(t, p.Start("/bin/sh", []string{"-c", "exec sleep 60"}, nil, func() bool { return false }),
+		"shell not ready after 300ms")
+	p.Kill()
+	require.ErrorContains(t, p.Start("/bin/sh", []string{"-c", "exit 3"}, nil, func() bool { return false }),
+		"shell exited while starting (exit status 3)")
+}
+
+func TestGetAndDo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		_, _ = w.Write([]byte(r.Method + " " + r.URL.Path + " " + r.Header.Get("Accept")))
+	}))
+	defer srv.Close()
+	code, body, err := Get(context.Background(), srv.URL+"/a")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusTeapot, code)
+	require.Equal(t, "GET /a ", string(body))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/b", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/plain")
+	code, body, err = Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusTeapot, code)
+	require.Equal(t, "POST /b text/plain", string(body))
+}
+
+func TestFreePortsAndInstalled(t *testing.T) {
+	ports, err := FreePorts(20)
+	require.NoError(t, err)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		require.False(t, seen[p], "port %d twice", p)
+		seen[p] = true
+	}
+	require.Len(t, seen, 20)
+
+	t.Setenv("SONDE_TEST_SH", "/some/sh")
+	require.Equal(t, "/some/sh", Installed(t, "sh", "SONDE_TEST_SH"))
+	t.Setenv("SONDE_TEST_SH", "")
+	require.True(t, filepath.IsAbs(Installed(t, "sh", "SONDE_TEST_SH")))
+}
+
+func TestSeriesFloats(t *testing.T) {
+	v, err := Series{Values: [][2]any{{1.0, "1"}, {2.0, "2.5"}, {3.0, "NaN"}}}.Floats()
+	require.NoError(t, err)
+	require.Len(t, v, 3)
+	require.Equal(t, []float64{1, 2.5}, v[:2])
+	_, err = Series{Values: [][2]any{{1.0, "x"}}}.Floats()
+	require.Error(t, err)
 }
 
 func TestHTTPOK(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -30,14 +29,7 @@ type Prometheus struct {
 func PrometheusBinary(t testing.TB) string {
 	t.Helper()
 	SkipShort(t, "Prometheus")
-	if p := os.Getenv("SONDE_PROMETHEUS_BIN"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("prometheus is not installed: run `make deps` (or set SONDE_PROMETHEUS_BIN)")
-	}
-	return p
+	return Installed(t, "prometheus", "SONDE_PROMETHEUS_BIN")
 }
 
 // StartPrometheus starts Prometheus and waits until it is ready; it stops when the test ends.
@@ -45,12 +37,7 @@ func StartPrometheus(t testing.TB) *Prometheus {
 	t.Helper()
 	p := &Prometheus{t: t, bin: PrometheusBinary(t), Dir: t.TempDir(), proc: Process{Name: "Prometheus"}}
 	StartOnFreePorts(t, &p.proc, func() { p.Port = FreePort(t) }, p.start)
-	t.Cleanup(func() {
-		p.proc.Stop(30 * time.Second)
-		if t.Failed() {
-			t.Logf("Prometheus output:\n%s", p.proc.Output())
-		}
-	})
+	p.proc.StopAtEnd(t, func() { p.proc.Stop(30 * time.Second) })
 	return p
 }
 
@@ -100,6 +87,20 @@ func (s Series) Float() float64 {
 	str, _ := s.Value[1].(string)
 	f, _ := strconv.ParseFloat(str, 64)
 	return f
+}
+
+// Floats returns a range vector's sample values, in time order.
+func (s Series) Floats() ([]float64, error) {
+	out := make([]float64, 0, len(s.Values))
+	for _, v := range s.Values {
+		str, _ := v[1].(string)
+		f, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return nil, fmt.Errorf("sample value %v: %w", v[1], err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // Query runs an instant PromQL query at the current time.

@@ -2,7 +2,6 @@ package oteltest
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 
@@ -20,16 +19,11 @@ type CountingGRPCServer struct {
 
 // NewCountingGRPCServer starts one on 127.0.0.1, stopped when the test ends.
 func NewCountingGRPCServer(tb testing.TB) *CountingGRPCServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
-	s := &CountingGRPCServer{addr: ln.Addr().String()}
+	tb.Helper()
+	s := &CountingGRPCServer{}
 	gs := grpc.NewServer()
 	ptraceotlp.RegisterGRPCServer(gs, s)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = gs.Serve(ln) }()
-	tb.Cleanup(func() { gs.Stop(); <-done })
+	s.addr = ServeGRPC(tb, gs)
 	return s
 }
 

@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -175,16 +174,11 @@ type GRPCServer struct {
 // NewGRPCServer starts a fault-injecting OTLP/gRPC server on 127.0.0.1, stopped when the
 // test ends.
 func NewGRPCServer(t testing.TB) *GRPCServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	s := &GRPCServer{faults: newFaults(), addr: ln.Addr().String()}
+	t.Helper()
+	s := &GRPCServer{faults: newFaults()}
 	gs := grpc.NewServer()
 	ptraceotlp.RegisterGRPCServer(gs, s)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = gs.Serve(ln) }()
-	t.Cleanup(func() { gs.Stop(); <-done })
+	s.addr = ServeGRPC(t, gs)
 	return s
 }
 

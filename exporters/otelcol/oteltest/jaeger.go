@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -56,12 +55,7 @@ func StartJaeger(t testing.TB) *Jaeger {
 		j.OTLPGRPCPort, j.OTLPHTTPPort, j.QueryHTTPPort = backendtest.FreePort(t), backendtest.FreePort(t), backendtest.FreePort(t)
 		j.QueryGRPCPort, j.HealthPort, j.MetricsPort = backendtest.FreePort(t), backendtest.FreePort(t), backendtest.FreePort(t)
 	}, j.start)
-	t.Cleanup(func() {
-		j.Stop()
-		if t.Failed() {
-			t.Logf("Jaeger output:\n%s", j.Output())
-		}
-	})
+	j.proc.StopAtEnd(t, j.Stop)
 	return j
 }
 
@@ -121,25 +115,16 @@ func (j *Jaeger) Start() {
 // JSON in {"result": ...}): its spans under the resources (Jaeger's process tags) they were
 // stored with. found is false while Jaeger does not know the trace (yet).
 func (j *Jaeger) Trace(ctx context.Context, id pcommon.TraceID) (td ptrace.Traces, found bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.URL()+"/api/v3/traces/"+id.String(), nil)
+	status, body, err := backendtest.Get(ctx, j.URL()+"/api/v3/traces/"+id.String())
 	if err != nil {
 		return td, false, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return td, false, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return td, false, err
-	}
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusOK:
 	case http.StatusNotFound:
 		return td, false, nil
 	default:
-		return td, false, fmt.Errorf("GET /api/v3/traces/%s: HTTP %d: %s", id, resp.StatusCode, body)
+		return td, false, fmt.Errorf("GET /api/v3/traces/%s: HTTP %d: %s", id, status, body)
 	}
 	var wrapper struct {
 		Result json.RawMessage `json:"result"`

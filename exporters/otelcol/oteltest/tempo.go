@@ -3,7 +3,6 @@ package oteltest
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"testing"
@@ -53,12 +52,7 @@ func StartTempo(t testing.TB) *Tempo {
 		tp.HTTPPort, tp.GRPCPort, tp.OTLPGRPCPort = backendtest.FreePort(t), backendtest.FreePort(t), backendtest.FreePort(t)
 		tp.OTLPHTTPPort, tp.MemberlistPort = backendtest.FreePort(t), backendtest.FreePort(t)
 	}, tp.start)
-	t.Cleanup(func() {
-		tp.Stop()
-		if t.Failed() {
-			t.Logf("Tempo output:\n%s", tp.Output())
-		}
-	})
+	tp.proc.StopAtEnd(t, tp.Stop)
 	return tp
 }
 
@@ -118,21 +112,16 @@ func (tp *Tempo) Trace(ctx context.Context, id pcommon.TraceID) (td ptrace.Trace
 		return td, false, err
 	}
 	req.Header.Set("Accept", "application/protobuf")
-	resp, err := http.DefaultClient.Do(req)
+	status, body, err := backendtest.Do(req)
 	if err != nil {
 		return td, false, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return td, false, err
-	}
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusOK:
 	case http.StatusNotFound:
 		return td, false, nil
 	default:
-		return td, false, fmt.Errorf("GET /api/traces/%s: HTTP %d: %s", id, resp.StatusCode, body)
+		return td, false, fmt.Errorf("GET /api/traces/%s: HTTP %d: %s", id, status, body)
 	}
 	// Tempo answers a tempopb.Trace, whose only field (1: repeated ResourceSpans) is
 	// OTLP's TracesData on the wire.

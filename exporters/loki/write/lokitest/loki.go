@@ -1,7 +1,6 @@
 package lokitest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,12 +53,7 @@ func Start(t testing.TB) *Loki {
 	backendtest.StartOnFreePorts(t, &l.proc, func() {
 		l.HTTPPort, l.GRPCPort = backendtest.FreePort(t), backendtest.FreePort(t)
 	}, l.start)
-	t.Cleanup(func() {
-		l.Stop()
-		if t.Failed() {
-			t.Logf("Loki output:\n%s", l.Output())
-		}
-	})
+	l.proc.StopAtEnd(t, l.Stop)
 	return l
 }
 
@@ -131,11 +125,10 @@ func QueryRange(ctx context.Context, baseURL, tenant, query string, start, end t
 	if tenant != "" {
 		req.Header.Set("X-Scope-OrgID", tenant)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	status, raw, err := backendtest.Do(req)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	var body struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
@@ -147,14 +140,10 @@ func QueryRange(ctx context.Context, baseURL, tenant, query string, start, end t
 			} `json:"result"`
 		} `json:"data"`
 	}
-	var raw bytes.Buffer
-	if _, err := raw.ReadFrom(resp.Body); err != nil {
-		return nil, err
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("query_range: HTTP %d: %s", status, raw)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("query_range: HTTP %d: %s", resp.StatusCode, raw.String())
-	}
-	if err := json.Unmarshal(raw.Bytes(), &body); err != nil {
+	if err := json.Unmarshal(raw, &body); err != nil {
 		return nil, fmt.Errorf("query_range: %w", err)
 	}
 	if body.Data.ResultType != "streams" {
