@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	discoveryrelabel "github.com/sondehq/sonde/components/discovery/relabel"
+	discoveryrelabel "github.com/sondehq/sonde/discovery/relabel"
 	"github.com/sondehq/sonde/discovery/kubernetes/rules"
 	"github.com/sondehq/sonde/pipeline"
 )

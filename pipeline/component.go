@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/internal/kube"
 )
 
 // Component is one running node of the graph.
@@ -19,13 +21,6 @@ import (
 // ends marks the component unhealthy; the controller restarts it with backoff.
 type Component interface {
 	Run(ctx context.Context) error
-}
-
-// Updater is implemented by components that can apply new arguments in place. Update may be
-// called concurrently with Run; it must not block for long. A component that does not
-// implement Updater is restarted when its arguments change.
-type Updater interface {
-	Update(args Arguments) error
 }
 
 // Arguments are what the user writes for one component: a plain struct with yaml tags.
@@ -51,21 +46,14 @@ type Reference struct {
 	IDs   []string `json:"ids"`   // referenced component ids, in the order written
 }
 
-// EdgeKind names the kind of data flowing along an edge.
-type EdgeKind string
-
-// Edge kinds.
-const (
-	// KindMetrics: the referenced component accepts samples (it exports a storage.Appendable).
-	KindMetrics EdgeKind = "metrics"
-	// KindTargets: the referenced component publishes target sets.
-	KindTargets EdgeKind = "targets"
-)
-
 // Options is what the controller injects into a component; the user does not write it.
 type Options struct {
-	ID         string       // "prometheus.scrape/pods"
-	Logger     *slog.Logger // tagged with component=ID
+	ID     string       // "prometheus.scrape/pods"
+	Logger *slog.Logger // tagged with component=ID
+	// Registerer is where the component registers its own metrics, in New, so that a
+	// registration error fails the build. It adds the label component_id; the controller
+	// unregisters everything registered through it when the instance is rebuilt, replaced
+	// or removed, so components never unregister themselves.
 	Registerer prometheus.Registerer
 	// DataPath is a directory reserved for this component under --storage.path, created on
 	// demand by the component. It stays the same across restarts and reloads.
@@ -82,10 +70,8 @@ type Options struct {
 	// HTTPPath is the URL path prefix under which the component's Handler (see HTTPProvider)
 	// is served, e.g. "/api/v1/components/prometheus.exporter.unix/host/". Ends with "/".
 	HTTPPath string
-	// PublishTargets replaces the full target set this component exports (for components whose
-	// registration exports KindTargets). Safe for concurrent use; the slice must not be
-	// modified afterwards.
-	PublishTargets func(Targets)
+	// Kube is the process's Kubernetes client and informer cache; shared by every component.
+	Kube *kube.Cache
 }
 
 // HTTPProvider is implemented by components that serve HTTP under Options.HTTPPath.
@@ -94,10 +80,10 @@ type HTTPProvider interface {
 	Handler() http.Handler
 }
 
-// MetricsReceiver is implemented by components whose registration exports KindMetrics.
-// The returned Appendable must stay valid for the life of the component. Series refs its
-// appenders return must be below 1<<48 (the controller stamps the top bits so that a ref
-// cached by a caller never reaches a restarted instance); larger refs are not cached.
-type MetricsReceiver interface {
-	Appendable() Appendable
+// DebugInfoProvider is implemented by components that can describe their inner state for
+// the UI and GET /api/v1/components/<id>: a log source its files (offset, lag, rotation),
+// a writer its queue, WAL size, last error and retries, a scraper its targets. DebugInfo is
+// called from HTTP handlers, concurrently with Run; the result is encoded as JSON.
+type DebugInfoProvider interface {
+	DebugInfo() any
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/internal/kube"
 )
 
 // ControllerOptions configure a Controller.
@@ -22,6 +24,9 @@ type ControllerOptions struct {
 	Registerer prometheus.Registerer // sonde's own registry; components get a labelled view
 	DataPath   string                // --storage.path; each component gets DataPath/<type>/<name>
 	ServerAddr string                // host:port of the HTTP server, for in-process scrape targets
+	// Kube is the process's Kubernetes client and informer cache, for every component; a
+	// new one when nil.
+	Kube *kube.Cache
 	// StopTimeout bounds how long stopping one component may take (queues flushing).
 	StopTimeout time.Duration
 }
@@ -36,11 +41,9 @@ type Controller struct {
 
 	mu       sync.RWMutex
 	nodes    map[string]*node
-	order    []string // start order of the running graph
-	metrics  map[string]*metricsHandle
-	targets  map[string]*targetsHandle
-	logs     map[string]*logsHandle
-	taps     taps // live data: counters and watchers of the edges (tap.go)
+	order    []string            // start order of the running graph
+	handles  map[string]*handles // per component id, kept across restarts and updates
+	taps     taps                // live data: counters and watchers of the edges (tap.go)
 	runCtx   context.Context
 	stopping bool
 
@@ -52,12 +55,16 @@ func NewController(opts ControllerOptions) *Controller {
 	if opts.StopTimeout == 0 {
 		opts.StopTimeout = time.Minute
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Kube == nil {
+		opts.Kube = kube.NewCache(opts.Logger)
+	}
 	c := &Controller{
 		opts:    opts,
 		nodes:   map[string]*node{},
-		metrics: map[string]*metricsHandle{},
-		targets: map[string]*targetsHandle{},
-		logs:    map[string]*logsHandle{},
+		handles: map[string]*handles{},
 		runCtx:  context.Background(),
 	}
 	c.m = newControllerMetrics(opts.Registerer, c)
@@ -108,7 +115,7 @@ func (c *Controller) Apply(specs []Spec) error {
 		case !keep || s.Type != n.spec.Type:
 			stop = append(stop, id)
 		case s.Fingerprint != n.spec.Fingerprint:
-			if _, ok := n.current().(Updater); ok {
+			if n.reg.Update != nil {
 				update = append(update, id)
 			} else {
 				stop = append(stop, id)
@@ -127,29 +134,15 @@ func (c *Controller) Apply(specs []Spec) error {
 	for _, id := range stop {
 		delete(c.nodes, id)
 		if _, still := wanted[id]; !still {
-			if h := c.metrics[id]; h != nil {
-				h.set(nil)
+			if h := c.handles[id]; h != nil {
+				h.detach()
 			}
-			delete(c.metrics, id)
-			if h := c.targets[id]; h != nil {
-				h.publish(nil)
-			}
-			delete(c.targets, id)
-			if h := c.logs[id]; h != nil {
-				h.set(nil)
-			}
-			delete(c.logs, id)
+			delete(c.handles, id)
 		}
 	}
 	for _, s := range specs {
-		if c.metrics[s.ID] == nil {
-			c.metrics[s.ID] = &metricsHandle{id: s.ID}
-		}
-		if c.targets[s.ID] == nil {
-			c.targets[s.ID] = newTargetsHandle()
-		}
-		if c.logs[s.ID] == nil {
-			c.logs[s.ID] = &logsHandle{id: s.ID}
+		if c.handles[s.ID] == nil {
+			c.handles[s.ID] = newHandles(s.ID)
 		}
 	}
 	c.order = newOrder
@@ -210,15 +203,13 @@ func (c *Controller) stopNodes(ids []string) {
 func (c *Controller) newNode(s Spec) (*node, error) {
 	reg, _ := c.opts.Registry.Lookup(s.Type)
 	c.mu.RLock()
-	mh, th, lh := c.metrics[s.ID], c.targets[s.ID], c.logs[s.ID]
+	hs := c.handles[s.ID]
 	c.mu.RUnlock()
 	n := &node{
 		spec:    s,
 		reg:     reg,
 		health:  NewHealth(),
-		metrics: mh,
-		targets: th,
-		logs:    lh,
+		handles: hs,
 		logger:  c.opts.Logger.With("component", s.ID),
 	}
 	n.opts = Options{
@@ -226,12 +217,12 @@ func (c *Controller) newNode(s Spec) (*node, error) {
 		Logger: n.logger,
 		Registerer: &trackingRegisterer{next: prometheus.WrapRegistererWith(
 			prometheus.Labels{"component_id": s.ID}, c.opts.Registerer)},
-		DataPath:       filepath.Join(c.opts.DataPath, s.Type, s.Name),
-		Health:         n.health,
-		Host:           tapHost{host: host{c}, from: s.ID},
-		ServerAddr:     c.opts.ServerAddr,
-		HTTPPath:       ComponentPath(s.ID),
-		PublishTargets: th.publish,
+		DataPath:   filepath.Join(c.opts.DataPath, s.Type, s.Name),
+		Health:     n.health,
+		Host:       host{c: c, from: s.ID},
+		ServerAddr: c.opts.ServerAddr,
+		Kube:       c.opts.Kube,
+		HTTPPath:   ComponentPath(s.ID),
 	}
 	if err := n.build(); err != nil {
 		n.opts.Registerer.(*trackingRegisterer).unregisterAll()
@@ -329,55 +320,4 @@ func (c *Controller) Ready() (bool, string) {
 		return false, strings.Join(why, "; ")
 	}
 	return true, ""
-}
-
-// host implements Host on top of the controller's stable handles.
-type host struct{ c *Controller }
-
-func (h host) Appendable(ids []string) Appendable {
-	h.c.mu.RLock()
-	defer h.c.mu.RUnlock()
-	out := make(fanout, 0, len(ids))
-	for _, id := range ids {
-		mh := h.c.metrics[id]
-		if mh == nil {
-			mh = &metricsHandle{id: id} // validated graphs never get here; fail appends clearly
-		}
-		out = append(out, mh)
-	}
-	if len(out) == 1 {
-		return out[0]
-	}
-	return out
-}
-
-func (h host) Logs(ids []string) LogsReceiver {
-	h.c.mu.RLock()
-	defer h.c.mu.RUnlock()
-	out := make(logsFanout, 0, len(ids))
-	for _, id := range ids {
-		lh := h.c.logs[id]
-		if lh == nil {
-			lh = &logsHandle{id: id}
-		}
-		out = append(out, lh)
-	}
-	if len(out) == 1 {
-		return out[0]
-	}
-	return out
-}
-
-func (h host) Targets(ids []string) TargetsView {
-	h.c.mu.RLock()
-	defer h.c.mu.RUnlock()
-	hs := make([]*targetsHandle, 0, len(ids))
-	for _, id := range ids {
-		th := h.c.targets[id]
-		if th == nil {
-			th = newTargetsHandle()
-		}
-		hs = append(hs, th)
-	}
-	return newTargetsView(hs)
 }

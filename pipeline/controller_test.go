@@ -93,8 +93,8 @@ func (s *sink) Run(ctx context.Context) error {
 	return nil
 }
 func (s *sink) Appendable() pipeline.Appendable { return s.recv }
-func (s *sink) Update(a pipeline.Arguments) error {
-	s.tag.Store(a.(*sinkArgs).Tag)
+func (s *sink) Update(a *sinkArgs) error {
+	s.tag.Store(a.Tag)
 	s.ev.add("update %s", s.id)
 	return nil
 }
@@ -114,13 +114,12 @@ func newFixture(t *testing.T) *fixture {
 			New: func(o pipeline.Options, a pipeline.Arguments) (pipeline.Component, error) {
 				return &src{id: o.ID, ev: f.ev, app: o.Host.Appendable(a.(*srcArgs).ForwardTo), args: a.(*srcArgs), runs: &f.runs}, nil
 			}},
-		pipeline.Registration{Type: "test.sink", Args: func() pipeline.Arguments { return &sinkArgs{} },
-			Exports: []pipeline.EdgeKind{pipeline.KindMetrics},
-			New: func(o pipeline.Options, a pipeline.Arguments) (pipeline.Component, error) {
+		pipeline.Register("test.sink", func() *sinkArgs { return &sinkArgs{} },
+			func(o pipeline.Options, a *sinkArgs) (*sink, error) {
 				s := &sink{id: o.ID, ev: f.ev, recv: pipelinetest.NewSink()}
 				f.sinks.Store(o.ID, s)
 				return s, nil
-			}},
+			}, pipeline.KindMetrics),
 	)
 	require.NoError(t, err)
 	f.reg = reg

@@ -15,9 +15,7 @@ type node struct {
 	reg     Registration
 	opts    Options
 	health  *Health
-	metrics *metricsHandle
-	targets *targetsHandle
-	logs    *logsHandle
+	handles *handles
 	logger  *slog.Logger
 
 	mu     sync.Mutex
@@ -113,17 +111,10 @@ func (n *node) build() error {
 	if err != nil {
 		return err
 	}
-	mr, ok := comp.(MetricsReceiver)
-	if n.reg.ExportsKind(KindMetrics) && !ok {
-		// Its senders would find no Appendable behind the handle and wait on it forever.
-		return fmt.Errorf("%s exports %s but does not implement pipeline.MetricsReceiver", n.reg.Type, KindMetrics)
+	if err := n.reg.CheckExports(comp); err != nil {
+		return err
 	}
-	if ok {
-		n.metrics.set(mr.Appendable())
-	}
-	if lr, ok := comp.(LogsReceiver); ok {
-		n.logs.set(lr)
-	}
+	n.handles.attach(comp)
 	n.mu.Lock()
 	n.comp = comp
 	n.mu.Unlock()
@@ -131,11 +122,10 @@ func (n *node) build() error {
 }
 
 func (n *node) update(s Spec) error {
-	u, ok := n.current().(Updater)
-	if !ok {
+	if n.reg.Update == nil {
 		return errors.New("component cannot update in place")
 	}
-	if err := u.Update(s.Args); err != nil {
+	if err := n.reg.Update(n.current(), s.Args); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -203,6 +193,10 @@ func (n *node) run(ctx context.Context) (err error) {
 		}
 	}()
 	comp := n.current()
+	// Its OTLP handle refuses data while it does not run (OTLP clients send again): data
+	// taken after Run returned would be lost.
+	n.handles.otlp.attach(comp)
+	defer n.handles.otlp.release(comp)
 	if n.health.Get().State == HealthStarting || n.health.Get().State == HealthUnhealthy {
 		n.health.Set(HealthHealthy, "")
 	}

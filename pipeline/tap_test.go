@@ -60,6 +60,12 @@ type metricsSink struct {
 
 func (s metricsSink) Appendable() pipeline.Appendable { return s.Sink }
 
+// publisher exports targets and does nothing else.
+type publisher struct {
+	idle
+	pipeline.TargetsPublisher
+}
+
 type logsSink struct {
 	idle
 	*pipelinetest.LogsSink
@@ -89,8 +95,9 @@ func newTapFixture(t *testing.T) *tapFixture {
 		pipeline.Registration{Type: "tap.disc", Args: func() pipeline.Arguments { return noArgs{} },
 			Exports: []pipeline.EdgeKind{pipeline.KindTargets},
 			New: func(o pipeline.Options, _ pipeline.Arguments) (pipeline.Component, error) {
-				o.PublishTargets(pipeline.Targets{{"__address__": "a:1"}, {"__address__": "b:1"}})
-				return idle{}, nil
+				d := &publisher{}
+				d.Publish(pipeline.Targets{{"__address__": "a:1"}, {"__address__": "b:1"}})
+				return d, nil
 			}},
 		pipeline.Registration{Type: "tap.msink", Args: func() pipeline.Arguments { return noArgs{} },
 			Exports: []pipeline.EdgeKind{pipeline.KindMetrics},
@@ -329,8 +336,6 @@ func (s *otlpSink) Traces() consumer.Traces {
 	})
 	return c
 }
-func (s *otlpSink) Metrics() consumer.Metrics { return nil }
-func (s *otlpSink) Logs() consumer.Logs       { return nil }
 
 func TestOTLPEdgesAreTapped(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -344,7 +349,7 @@ func TestOTLPEdgesAreTapped(t *testing.T) {
 			New: func(o pipeline.Options, a pipeline.Arguments) (pipeline.Component, error) {
 				mu.Lock()
 				defer mu.Unlock()
-				src = &otlpSrc{next: pipeline.OTLPTraces(o.Host, a.(*otlpSrcArgs).Traces)}
+				src = &otlpSrc{next: o.Host.OTLPTraces(a.(*otlpSrcArgs).Traces)}
 				return src, nil
 			}},
 		pipeline.Registration{Type: "otlp.sink", Args: func() pipeline.Arguments { return noArgs{} },
@@ -353,7 +358,6 @@ func TestOTLPEdgesAreTapped(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				sink = &otlpSink{}
-				pipeline.ExportOTLP(o, sink)
 				return sink, nil
 			}},
 	)

@@ -20,7 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/sondehq/sonde/config"
-	"github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/procmem"
 	"github.com/sondehq/sonde/pipeline/server"
@@ -57,7 +57,6 @@ func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, lo
 	if err != nil {
 		return err
 	}
-	kubernetes.Shared.SetLogger(logger)
 	klog.SetSlogLogger(logger.With("logger", "client-go"))
 	load, err := src.loader(reg, logger)
 	if err != nil {
@@ -90,6 +89,7 @@ func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, lo
 	ctrl := pipeline.NewController(pipeline.ControllerOptions{
 		Registry:   reg,
 		Logger:     logger,
+		Kube:       kube.NewCache(logger),
 		Registerer: promReg,
 		DataPath:   storagePath,
 		ServerAddr: loopbackAddr(ln.Addr()),

@@ -1,11 +1,11 @@
 package main
 
 import (
-	discoveryrelabel "github.com/sondehq/sonde/components/discovery/relabel"
-	"github.com/sondehq/sonde/components/loki/echo"
 	lokiprocess "github.com/sondehq/sonde/components/loki/process"
 	lokifile "github.com/sondehq/sonde/components/loki/source/file"
 	lokikubernetes "github.com/sondehq/sonde/components/loki/source/kubernetes"
+	otelloki "github.com/sondehq/sonde/components/otelcol/exporter/loki"
+	otelprometheus "github.com/sondehq/sonde/components/otelcol/exporter/prometheus"
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	"github.com/sondehq/sonde/components/otelcol/processor/k8sattributes"
 	"github.com/sondehq/sonde/components/otelcol/processor/memorylimiter"
@@ -15,17 +15,17 @@ import (
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
 	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
-	"github.com/sondehq/sonde/components/prometheus/serve"
 	"github.com/sondehq/sonde/discovery/kubelet"
 	"github.com/sondehq/sonde/discovery/kubernetes"
-	"github.com/sondehq/sonde/discovery/sharding"
+	discoveryrelabel "github.com/sondehq/sonde/discovery/relabel"
+	"github.com/sondehq/sonde/discovery/shard"
 	"github.com/sondehq/sonde/discovery/static"
+	"github.com/sondehq/sonde/exporters/loki/echo"
 	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
-	otelloki "github.com/sondehq/sonde/exporters/otelcol/loki"
 	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
 	"github.com/sondehq/sonde/exporters/otelcol/otlphttp"
-	otelprometheus "github.com/sondehq/sonde/exporters/otelcol/prometheus"
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
+	"github.com/sondehq/sonde/exporters/prometheus/serve"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -47,7 +47,7 @@ func registry() (*pipeline.Registry, error) {
 		echo.Registration,
 		kubernetes.Registration,
 		kubelet.Registration,
-		sharding.Registration,
+		shard.Registration,
 		static.Registration,
 		otlpreceiver.Registration,
 		memorylimiter.Registration,

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -40,12 +40,12 @@ type Arguments struct {
 	HTTPClientConfig config_util.HTTPClientConfig `yaml:",inline"`
 }
 
-// NewArguments returns Arguments with their defaults.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with their defaults.
+func DefaultArguments() *Arguments {
 	u, _ := url.Parse(DefaultURL)
 	hc := config_util.DefaultHTTPClientConfig
-	hc.BearerTokenFile = kubernetes.ServiceAccountDir + "/token"
-	hc.TLSConfig.CAFile = kubernetes.ServiceAccountDir + "/ca.crt"
+	hc.BearerTokenFile = kube.ServiceAccountDir + "/token"
+	hc.TLSConfig.CAFile = kube.ServiceAccountDir + "/ca.crt"
 	return &Arguments{
 		URL:              config_util.URL{URL: u},
 		RefreshInterval:  model.Duration(DefaultRefreshInterval),

@@ -12,25 +12,18 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	config_util "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/sondehq/sonde/internal/targets"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares discovery.kubelet.
-var Registration = pipeline.Registration{
-	Type:    "discovery.kubelet",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("discovery.kubelet", DefaultArguments, New, pipeline.KindTargets)
 
 // maxResponseBytes bounds one /pods response: a node runs at most a few hundred pods.
 const maxResponseBytes = 64 << 20
@@ -38,77 +31,64 @@ const maxResponseBytes = 64 << 20
 // Component is a running discovery.kubelet.
 //
 // Run owns the only goroutine: it reads /pods every refresh interval and publishes the
-// snapshot when it changed. Update swaps the arguments and HTTP client under mu and wakes
-// Run, which reads at once with them.
+// snapshot when it changed. Update stores new settings (arguments and the HTTP client built
+// from them) in c.settings and Run reads at once with them.
 type Component struct {
+	pipeline.TargetsPublisher
+
 	opts    pipeline.Options
 	metrics *metrics
 
-	mu     sync.Mutex
-	args   *Arguments   // guarded by mu; replaced, never modified
-	client *http.Client // guarded by mu; built from args
+	settings *pipeline.Latest[settings] // Update stores, Run loads and waits on Changed
+}
 
-	updated chan struct{}
+// settings are one configuration at work: the arguments and the HTTP client built from
+// them, replaced together.
+type settings struct {
+	args   *Arguments
+	client *http.Client
 }
 
 var (
-	_ pipeline.Component = (*Component)(nil)
-	_ pipeline.Updater   = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
 // New builds a discovery.kubelet component; missing token or CA files fail here.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	a, client, err := prepare(args)
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	s, err := newSettings(args)
 	if err != nil {
 		return nil, err
 	}
-	return &Component{opts: opts, metrics: newMetrics(), args: a, client: client, updated: make(chan struct{}, 1)}, nil
+	m := newMetrics()
+	if err := m.register(opts.Registerer); err != nil {
+		return nil, err
+	}
+	return &Component{opts: opts, metrics: m, settings: pipeline.NewLatest(s)}, nil
 }
 
-func prepare(args pipeline.Arguments) (*Arguments, *http.Client, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, nil, fmt.Errorf("discovery.kubelet: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, nil, err
-	}
+func newSettings(a *Arguments) (settings, error) {
 	client, err := config_util.NewClientFromConfig(a.HTTPClientConfig, "discovery_kubelet")
 	if err != nil {
-		return nil, nil, pipeline.Field("tls_config", "%w", err)
+		return settings{}, pipeline.Field("tls_config", "%w", err)
 	}
-	return a, client, nil
+	return settings{args: a, client: client}, nil
 }
 
 // Update implements pipeline.Updater.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, client, err := prepare(args)
+func (c *Component) Update(args *Arguments) error {
+	s, err := newSettings(args)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	old := c.client
-	c.args, c.client = a, client
-	c.mu.Unlock()
-	old.CloseIdleConnections()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.settings.Store(s)
 	return nil
 }
 
 // Run implements pipeline.Component.
 func (c *Component) Run(ctx context.Context) error {
-	if err := c.metrics.register(c.opts.Registerer); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	defer c.metrics.unregister()
-	defer func() {
-		c.mu.Lock()
-		c.client.CloseIdleConnections()
-		c.mu.Unlock()
-	}()
+	cur := c.settings.Load()
+	defer func() { cur.client.CloseIdleConnections() }()
 	var (
 		published pipeline.Targets
 		first     = true
@@ -119,13 +99,13 @@ func (c *Component) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c.updated:
+		case <-c.settings.Changed():
+			cur.client.CloseIdleConnections()
+			cur = c.settings.Load()
 		case <-timer.C:
 		}
-		c.mu.Lock()
-		args, client := c.args, c.client
-		c.mu.Unlock()
-		out, err := c.refresh(ctx, args, client)
+		args := cur.args
+		out, err := c.refresh(ctx, args, cur.client)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -138,8 +118,8 @@ func (c *Component) Run(ctx context.Context) error {
 		default:
 			c.opts.Health.Set(pipeline.HealthHealthy, "")
 			c.metrics.targets.Set(float64(len(out)))
-			if first || !equal(out, published) {
-				c.opts.PublishTargets(out)
+			if first || !targets.Equal(out, published) {
+				c.Publish(out)
 				published, first = out, false
 			}
 		}
@@ -188,7 +168,7 @@ func (c *Component) targets(pods []corev1.Pod, namespaces []string) pipeline.Tar
 	slices.SortFunc(pods, func(a, b corev1.Pod) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
-	var out pipeline.Targets
+	groups := make([]*targetgroup.Group, 0, len(pods))
 	for i := range pods {
 		p := &pods[i]
 		if p.Namespace == "" || p.Name == "" {
@@ -198,21 +178,7 @@ func (c *Component) targets(pods []corev1.Pod, namespaces []string) pipeline.Tar
 		if len(namespaces) > 0 && !slices.Contains(namespaces, p.Namespace) {
 			continue
 		}
-		g := podGroup(p)
-		for _, t := range g.Targets {
-			ls := make(model.LabelSet, len(g.Labels)+len(t))
-			for k, v := range g.Labels {
-				ls[k] = v
-			}
-			for k, v := range t {
-				ls[k] = v
-			}
-			out = append(out, ls)
-		}
+		groups = append(groups, podGroup(p))
 	}
-	return out
-}
-
-func equal(a, b pipeline.Targets) bool {
-	return slices.EqualFunc(a, b, func(x, y model.LabelSet) bool { return x.Equal(y) })
+	return targets.FromGroups(groups)
 }

@@ -77,7 +77,7 @@ func (k *fakeKubelet) args(t *testing.T) *Arguments {
 	require.NoError(t, os.WriteFile(tokenFile, []byte(k.token+"\n"), 0o600))
 	caFile := filepath.Join(dir, "ca.crt")
 	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.srv.Certificate().Raw}), 0o600))
-	a := NewArguments()
+	a := DefaultArguments()
 	u, err := url.Parse(k.srv.URL)
 	require.NoError(t, err)
 	a.URL = config_util.URL{URL: u}
@@ -122,6 +122,7 @@ func TestDiscovery(t *testing.T) {
 	opts := pipelinetest.Options(t, "discovery.kubelet/test", host)
 	c, err := New(opts, k.args(t))
 	require.NoError(t, err)
+	host.Export(opts.ID, c)
 	stop := run(t, c)
 	defer stop()
 
@@ -161,7 +162,7 @@ func TestWrongTokenIsUnhealthy(t *testing.T) {
 }
 
 func TestMissingCAFailsNew(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	a.HTTPClientConfig.TLSConfig.CAFile = filepath.Join(t.TempDir(), "missing.crt")
 	_, err := New(pipelinetest.Options(t, "discovery.kubelet/x", pipelinetest.NewHost()), a)
 	var fe *pipeline.FieldError

@@ -9,7 +9,6 @@ import (
 // metrics are discovery.kubelet's own metrics; the controller labels them with the
 // component id.
 type metrics struct {
-	reg       prometheus.Registerer
 	refreshes prometheus.Counter
 	failures  prometheus.Counter
 	duration  prometheus.Histogram
@@ -43,34 +42,8 @@ func newMetrics() *metrics {
 	}
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.refreshes, m.failures, m.duration, m.targets, m.dropped}
-}
-
-// register adds the metrics to reg (nil: none); undo with unregister.
+// register adds the metrics to reg, in New; the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	m.reg = reg
-	if reg == nil {
-		return nil
-	}
-	var errs []error
-	for _, c := range m.collectors() {
-		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		m.unregister()
-		return err
-	}
-	return nil
-}
-
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		m.reg.Unregister(c)
-	}
+	return errors.Join(reg.Register(m.refreshes), reg.Register(m.failures), reg.Register(m.duration),
+		reg.Register(m.targets), reg.Register(m.dropped))
 }

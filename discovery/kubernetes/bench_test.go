@@ -55,7 +55,7 @@ func runBenchMode(b *testing.B, s *kubetest.Server, ns, mode string) {
 	proxy := s.NewProxy(b)
 	u, err := url.Parse(proxy.URL)
 	require.NoError(b, err)
-	args := NewArguments()
+	args := DefaultArguments()
 	args.Role = RolePod
 	args.Namespaces.Names = []string{ns}
 	args.APIServer = config_util.URL{URL: u}
@@ -69,8 +69,10 @@ func runBenchMode(b *testing.B, s *kubetest.Server, ns, mode string) {
 	before := heapAlloc()
 	host := pipelinetest.NewHost()
 	opts := pipelinetest.Options(b, "discovery.kubernetes/bench", host)
-	c, err := New(opts, args, NewCache(quietLogger()))
+	require.NoError(b, args.Validate())
+	c, err := New(opts, args)
 	require.NoError(b, err)
+	host.Export(opts.ID, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -58,7 +59,7 @@ type Arguments struct {
 	// AttachMetadata adds node, namespace, deployment, job or cronjob labels to targets.
 	AttachMetadata AttachMetadata `yaml:"attach_metadata"`
 
-	ClientArgs `yaml:",inline"`
+	kube.ClientArgs `yaml:",inline"`
 }
 
 // NamespaceDiscovery selects namespaces, as in Prometheus.
@@ -90,9 +91,9 @@ type AttachMetadata struct {
 	CronJob bool `yaml:"cronjob"`
 }
 
-// NewArguments returns Arguments with their defaults (role pod, in-cluster client).
-func NewArguments() *Arguments {
-	return &Arguments{Role: RolePod, ClientArgs: DefaultClientArgs()}
+// DefaultArguments returns Arguments with their defaults (role pod, in-cluster client).
+func DefaultArguments() *Arguments {
+	return &Arguments{Role: RolePod, ClientArgs: kube.DefaultClientArgs()}
 }
 
 // Validate implements pipeline.Arguments.
@@ -142,7 +143,7 @@ func (a *Arguments) Validate() error {
 	if (a.AttachMetadata.Deployment || a.AttachMetadata.Job || a.AttachMetadata.CronJob) && a.Role == RoleNode {
 		add(pipeline.Field("attach_metadata", "deployment, job and cronjob do not apply to role node"))
 	}
-	add(a.ClientArgs.Validate())
+	add(a.ClientArgs.Validate(pipeline.Field))
 	return errors.Join(errs...)
 }
 

@@ -12,14 +12,15 @@ import (
 	"github.com/prometheus/prometheus/discovery"
 	promk8s "github.com/prometheus/prometheus/discovery/kubernetes"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/sondehq/sonde/internal/kube"
 	"k8s.io/client-go/tools/cache"
 )
 
 // discoverySet is one configuration at work: the informer handles it holds and the
 // Prometheus discoverers running on them. It is built whole and released whole.
 type discoverySet struct {
-	client      *Client
-	informers   []*Informer
+	client      *kube.Client
+	informers   []*kube.Informer
 	discoverers []discovery.Discoverer
 
 	cancel context.CancelFunc
@@ -28,7 +29,7 @@ type discoverySet struct {
 
 // newDiscoverySet acquires the informers args need from c and builds the discoverers over
 // them; nothing runs until start.
-func newDiscoverySet(c *Cache, args *Arguments, logger *slog.Logger, events *prometheus.CounterVec) (_ *discoverySet, err error) {
+func newDiscoverySet(c *kube.Cache, args *Arguments, logger *slog.Logger, events *prometheus.CounterVec) (_ *discoverySet, err error) {
 	client, err := c.Client(args.ClientArgs)
 	if err != nil {
 		return nil, err
@@ -43,9 +44,9 @@ func newDiscoverySet(c *Cache, args *Arguments, logger *slog.Logger, events *pro
 	if err != nil {
 		return nil, err
 	}
-	inf := func(r Resource, ns string, role Role) (*Informer, error) {
+	inf := func(r kube.Resource, ns string, role Role) (*kube.Informer, error) {
 		label, field := args.selector(role)
-		i, err := client.Informer(InformerKey{Resource: r, Namespace: ns, LabelSelector: label, FieldSelector: field})
+		i, err := client.Informer(kube.InformerKey{Resource: r, Namespace: ns, LabelSelector: label, FieldSelector: field})
 		if err != nil {
 			return nil, err
 		}
@@ -54,23 +55,23 @@ func newDiscoverySet(c *Cache, args *Arguments, logger *slog.Logger, events *pro
 	}
 	// Optional informers are passed to Prometheus as untyped nils when unused: a nil
 	// *Informer in an interface would not compare equal to nil there.
-	optional := func(want bool, r Resource, ns string, role Role) (cache.SharedInformer, error) {
+	optional := func(want bool, r kube.Resource, ns string, role Role) (cache.SharedInformer, error) {
 		if !want {
 			return nil, nil
 		}
 		return inf(r, ns, role)
 	}
 	am := args.AttachMetadata
-	nodes, err := optional(am.Node && args.Role != RoleNode && args.Role != RoleService, Nodes, "", RoleNode)
+	nodes, err := optional(am.Node && args.Role != RoleNode && args.Role != RoleService, kube.Nodes, "", RoleNode)
 	if err != nil {
 		return nil, err
 	}
-	nsInf, err := optional(am.Namespace && args.Role != RoleNode, Namespaces, "", "")
+	nsInf, err := optional(am.Namespace && args.Role != RoleNode, kube.Namespaces, "", "")
 	if err != nil {
 		return nil, err
 	}
 	if args.Role == RoleNode {
-		n, err := inf(Nodes, "", RoleNode)
+		n, err := inf(kube.Nodes, "", RoleNode)
 		if err != nil {
 			return nil, err
 		}
@@ -78,42 +79,42 @@ func newDiscoverySet(c *Cache, args *Arguments, logger *slog.Logger, events *pro
 		return s, nil
 	}
 	for _, ns := range namespaces {
-		rs, err := optional(am.Deployment && args.Role != RoleService, ReplicaSets, ns, "")
+		rs, err := optional(am.Deployment && args.Role != RoleService, kube.ReplicaSets, ns, "")
 		if err != nil {
 			return nil, err
 		}
-		jobs, err := optional((am.Job || am.CronJob) && args.Role != RoleService, Jobs, ns, "")
+		jobs, err := optional((am.Job || am.CronJob) && args.Role != RoleService, kube.Jobs, ns, "")
 		if err != nil {
 			return nil, err
 		}
 		switch args.Role {
 		case RolePod:
-			pods, err := inf(Pods, ns, RolePod)
+			pods, err := inf(kube.Pods, ns, RolePod)
 			if err != nil {
 				return nil, err
 			}
 			s.discoverers = append(s.discoverers, promk8s.NewPod(logger.With("role", "pod"), pods, nodes, nsInf, rs, jobs,
 				am.Deployment, am.Job, am.CronJob, events))
 		case RoleService:
-			svc, err := inf(Services, ns, RoleService)
+			svc, err := inf(kube.Services, ns, RoleService)
 			if err != nil {
 				return nil, err
 			}
 			s.discoverers = append(s.discoverers, promk8s.NewService(logger.With("role", "service"), svc, nsInf, events))
 		case RoleEndpoints, RoleEndpointSlice:
-			res := Endpoints
+			res := kube.Endpoints
 			if args.Role == RoleEndpointSlice {
-				res = EndpointSlices
+				res = kube.EndpointSlices
 			}
 			eps, err := inf(res, ns, args.Role)
 			if err != nil {
 				return nil, err
 			}
-			svc, err := inf(Services, ns, RoleService)
+			svc, err := inf(kube.Services, ns, RoleService)
 			if err != nil {
 				return nil, err
 			}
-			pods, err := inf(Pods, ns, RolePod)
+			pods, err := inf(kube.Pods, ns, RolePod)
 			if err != nil {
 				return nil, err
 			}
@@ -135,7 +136,7 @@ func newDiscoverySet(c *Cache, args *Arguments, logger *slog.Logger, events *pro
 func namespacesOf(args *Arguments) ([]string, error) {
 	names := append([]string(nil), args.Namespaces.Names...)
 	if args.Namespaces.OwnNamespace {
-		own, err := OwnNamespace()
+		own, err := kube.OwnNamespace()
 		if err != nil {
 			return nil, err
 		}

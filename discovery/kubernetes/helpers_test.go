@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -23,12 +24,12 @@ import (
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 
 // clientArgs reaches the test API server with token.
-func clientArgs(s *kubetest.Server, token string) ClientArgs {
+func clientArgs(s *kubetest.Server, token string) kube.ClientArgs {
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		panic(err)
 	}
-	c := DefaultClientArgs()
+	c := kube.DefaultClientArgs()
 	c.APIServer = config_util.URL{URL: u}
 	c.HTTPClientConfig.BearerToken = config_util.Secret(token)
 	c.HTTPClientConfig.TLSConfig.CAFile = s.CAFile
@@ -43,17 +44,27 @@ type running struct {
 	stop func()
 }
 
-// start runs a component with its own fake host, stopped at the end of the test (or by
-// calling stop).
-func start(t *testing.T, cache *Cache, args *Arguments) *running {
+// start runs a component with its own fake host and informers from cache, stopped at the
+// end of the test (or by calling stop).
+func start(t *testing.T, cache *kube.Cache, args *Arguments) *running {
 	t.Helper()
-	require.NoError(t, args.Validate())
 	host := pipelinetest.NewHost()
 	id := "discovery.kubernetes/" + strings.ReplaceAll(t.Name(), "/", "_")
-	c, err := New(pipelinetest.Options(t, id, host), args, cache)
-	require.NoError(t, err)
+	c := build(t, host, cache, id, Registration, args).(*Component)
 	stop := pipelinetest.Run(t, c)
 	return &running{c: c, host: host, id: id, stop: stop}
+}
+
+// build builds a component as the controller does, from its registration (which validates
+// args), with informers from cache, and connects what it exports to host.
+func build(t *testing.T, host *pipelinetest.Host, cache *kube.Cache, id string, reg pipeline.Registration, args pipeline.Arguments) pipeline.Component {
+	t.Helper()
+	opts := pipelinetest.Options(t, id, host)
+	opts.Kube = cache
+	c, err := reg.New(opts, args)
+	require.NoError(t, err)
+	host.Export(id, c)
+	return c
 }
 
 // targets returns what the component published last, sorted by address then labels.

@@ -1,33 +1,25 @@
-// Package kubernetes implements discovery.kubernetes and the process-wide informer cache
-// every Kubernetes component of sonde shares.
-//
-// discovery.kubernetes discovers pods, nodes, services, endpoints and endpointslices
-// through the API server and publishes them as targets labelled exactly as Prometheus'
-// kubernetes_sd_config labels them (__meta_kubernetes_*): the labels are built by
-// Prometheus' own discoverers, run on informers from the shared Cache (see cache.go for why).
+// Package kubernetes implements discovery.kubernetes: it discovers pods, nodes, services,
+// endpoints and endpointslices through the API server and publishes them as targets
+// labelled exactly as Prometheus' kubernetes_sd_config labels them (__meta_kubernetes_*):
+// the labels are built by Prometheus' own discoverers, run on informers from the process's
+// shared cache, pipeline.Options.Kube (see internal/kube for why).
 package kubernetes
 
 import (
 	"context"
-	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
+	"github.com/sondehq/sonde/internal/targets"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares discovery.kubernetes.
-var Registration = pipeline.Registration{
-	Type:    "discovery.kubernetes",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args, Shared)
-	},
-}
+var Registration = pipeline.Register("discovery.kubernetes", DefaultArguments, New, pipeline.KindTargets)
 
 // publishDelay coalesces bursts of object changes (a deployment rolling, the initial list)
 // into one published snapshot.
@@ -52,59 +44,40 @@ const (
 //
 // Run owns every goroutine: the discoverers of the current discoverySet send groups to it,
 // and it alone builds and publishes snapshots. Update hands new arguments over through
-// c.args and a signal; Run builds the new set before releasing the old one, so informers
-// the two share keep running (and keep their cache) across the change.
+// c.args; Run builds the new set before releasing the old one, so informers the two share
+// keep running (and keep their cache) across the change.
 type Component struct {
+	pipeline.TargetsPublisher
+
 	opts    pipeline.Options
-	cache   *Cache
 	metrics *metrics
 
 	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 }
 
 var (
-	_ pipeline.Component = (*Component)(nil)
-	_ pipeline.Updater   = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
-// New builds a discovery.kubernetes component that takes its informers from cache; it
+// New builds a discovery.kubernetes component that takes its informers from opts.Kube; it
 // starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments, cache *Cache) (*Component, error) {
-	a, err := checkArgs(args)
-	if err != nil {
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	m := newMetrics()
+	if err := m.register(opts.Registerer); err != nil {
 		return nil, err
 	}
-	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: pipeline.NewLatest(a)}, nil
-}
-
-func checkArgs(args pipeline.Arguments) (*Arguments, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, fmt.Errorf("discovery.kubernetes: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return &Component{opts: opts, metrics: m, args: pipeline.NewLatest(args)}, nil
 }
 
 // Update implements pipeline.Updater.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, err := checkArgs(args)
-	if err != nil {
-		return err
-	}
-	c.args.Store(a)
+func (c *Component) Update(args *Arguments) error {
+	c.args.Store(args)
 	return nil
 }
 
 // Run implements pipeline.Component.
 func (c *Component) Run(ctx context.Context) error {
-	if err := c.metrics.register(c.opts.Registerer); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	defer c.metrics.unregister()
-
 	var (
 		// ch is the current set's: a discoverer of a stopped set still holding a group
 		// can never deliver it into the next set's snapshot.
@@ -130,7 +103,7 @@ func (c *Component) Run(ctx context.Context) error {
 	}()
 	rebuild := func() {
 		args = c.args.Load()
-		next, err := newDiscoverySet(c.cache, args, c.opts.Logger, c.metrics.events)
+		next, err := newDiscoverySet(c.opts.Kube, args, c.opts.Logger, c.metrics.events)
 		if err != nil {
 			// The old set (if any) keeps running; a later Update may fix this.
 			c.opts.Logger.Error("cannot start kubernetes discovery", "err", err)
@@ -193,8 +166,8 @@ func (c *Component) Run(ctx context.Context) error {
 			initial = false
 			out := snapshot(groups, args.Node, args.Role)
 			c.metrics.targets.Set(float64(len(out)))
-			if first || !equal(out, published) {
-				c.opts.PublishTargets(out)
+			if first || !targets.Equal(out, published) {
+				c.Publish(out)
 				c.metrics.publishes.Inc()
 				published, first = out, false
 			}
@@ -213,30 +186,13 @@ func (c *Component) Run(ctx context.Context) error {
 // snapshot flattens groups, in source order, into one snapshot. For the endpoints roles
 // with a node restriction, only targets on that node are kept.
 func snapshot(groups map[string]*targetgroup.Group, node string, role Role) pipeline.Targets {
-	sources := make([]string, 0, len(groups))
-	n := 0
-	for s, g := range groups {
-		sources = append(sources, s)
-		n += len(g.Targets)
+	ordered := make([]*targetgroup.Group, 0, len(groups))
+	for _, s := range slices.Sorted(maps.Keys(groups)) {
+		ordered = append(ordered, groups[s])
 	}
-	slices.Sort(sources)
-	filter := node != "" && (role == RoleEndpoints || role == RoleEndpointSlice)
-	out := make(pipeline.Targets, 0, n)
-	for _, s := range sources {
-		g := groups[s]
-		for _, t := range g.Targets {
-			ls := make(model.LabelSet, len(g.Labels)+len(t))
-			for k, v := range g.Labels {
-				ls[k] = v
-			}
-			for k, v := range t {
-				ls[k] = v
-			}
-			if filter && !onNode(ls, node) {
-				continue
-			}
-			out = append(out, ls)
-		}
+	out := targets.FromGroups(ordered)
+	if node != "" && (role == RoleEndpoints || role == RoleEndpointSlice) {
+		out = slices.DeleteFunc(out, func(ls model.LabelSet) bool { return !onNode(ls, node) })
 	}
 	return out
 }
@@ -248,8 +204,4 @@ func onNode(ls model.LabelSet, node string) bool {
 		}
 	}
 	return false
-}
-
-func equal(a, b pipeline.Targets) bool {
-	return slices.EqualFunc(a, b, func(x, y model.LabelSet) bool { return x.Equal(y) })
 }

@@ -5,19 +5,19 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sondehq/sonde/internal/kube"
 )
 
 // metrics are discovery.kubernetes' own metrics; the controller labels them with the
 // component id.
 type metrics struct {
-	reg       prometheus.Registerer
 	events    *prometheus.CounterVec // handed to Prometheus' discoverers
 	targets   prometheus.Gauge
 	publishes prometheus.Counter
 	failures  prometheus.CounterFunc
 
 	mu   sync.Mutex
-	infs []*Informer // guarded by mu; the informers of the current set, summed by failures
+	infs []*kube.Informer // guarded by mu; the informers of the current set, summed by failures
 }
 
 func newMetrics() *metrics {
@@ -52,39 +52,12 @@ func newMetrics() *metrics {
 
 func (m *metrics) setSet(s *discoverySet) {
 	m.mu.Lock()
-	m.infs = append([]*Informer(nil), s.informers...)
+	m.infs = append([]*kube.Informer(nil), s.informers...)
 	m.mu.Unlock()
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.targets, m.publishes, m.failures}
-}
-
-// register adds the metrics to reg (nil: none); undo with unregister.
+// register adds the metrics to reg, in New; the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	m.reg = reg
-	if reg == nil {
-		return nil
-	}
-	var errs []error
-	for _, c := range m.collectors() {
-		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		m.unregister()
-		return err
-	}
-	return nil
-}
-
-// unregister removes the metrics, so that a restarted component can register them again.
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		m.reg.Unregister(c)
-	}
+	return errors.Join(reg.Register(m.events), reg.Register(m.targets),
+		reg.Register(m.publishes), reg.Register(m.failures))
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -24,7 +25,7 @@ func TestRBAC(t *testing.T) {
 	c.s.ApplyFile(t, rbacFile)
 	token := c.s.Token(t, "sonde", "sonde")
 	user := kubetest.ServiceAccountUser("sonde", "sonde")
-	cache := NewCache(quietLogger())
+	cache := kube.NewCache(quietLogger())
 
 	t.Run("can discover", func(t *testing.T) {
 		tests := []struct {
@@ -40,7 +41,7 @@ func TestRBAC(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(string(tt.role), func(t *testing.T) {
-				args := NewArguments()
+				args := DefaultArguments()
 				args.Role, args.Node, args.ClientArgs = tt.role, tt.node, clientArgs(c.s, token)
 				if tt.role != RoleNode {
 					args.Namespaces.Names = []string{c.ns}

@@ -20,10 +20,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/sondehq/sonde/components/discovery/relabel"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/discovery/kubernetes/rules"
 	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/discovery/relabel"
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -129,24 +130,24 @@ func (ps *podServer) hitsOf(path string) int {
 
 // pipelineOf starts discovery.kubernetes → discovery.relabel (a rule set) → prometheus.scrape
 // on host, with ids prefixed by name.
-func pipelineOf(t *testing.T, host *pipelinetest.Host, cache *Cache, name string, disc *Arguments, ruleSet string, scr *scrape.Arguments) {
+func pipelineOf(t *testing.T, host *pipelinetest.Host, cache *kube.Cache, name string, disc *Arguments, ruleSet string, scr *scrape.Arguments) {
 	t.Helper()
 	discID, relabelID := "discovery.kubernetes/"+name, "discovery.relabel/"+name
-	d, err := New(pipelinetest.Options(t, discID, host), disc, cache)
-	require.NoError(t, err)
+	d := build(t, host, cache, discID, Registration, disc)
 	rs, err := rules.Load(ruleSet)
 	require.NoError(t, err)
-	r, err := relabel.New(pipelinetest.Options(t, relabelID, host), &relabel.Arguments{Targets: []string{discID}, Rules: rs})
-	require.NoError(t, err)
+	r := build(t, host, cache, relabelID, relabel.Registration, &relabel.Arguments{Targets: []string{discID}, Rules: rs})
 	scr.Targets = []string{relabelID}
 	scr.ForwardTo = []string{"sink"}
 	scr.ScrapeInterval = model.Duration(500 * time.Millisecond)
-	s, err := scrape.New(pipelinetest.Options(t, "prometheus.scrape/"+name, host), scr)
-	require.NoError(t, err)
+	s := build(t, host, cache, "prometheus.scrape/"+name, scrape.Registration, scr)
 	for _, c := range []pipeline.Component{s, r, d} { // sinks first
 		runInBackground(t, c)
 	}
 }
+
+// scrapeArguments returns prometheus.scrape's defaults.
+func scrapeArguments() *scrape.Arguments { return scrape.Registration.Args().(*scrape.Arguments) }
 
 // series returns the distinct label sets of metric in the sink that match every label of
 // match.
@@ -222,16 +223,16 @@ func TestScrapeKubeletAndAnnotatedPods(t *testing.T) {
 
 	token := s.TokenForClusterRole(t, ns, "sonde", "cluster-admin")
 	host := pipelinetest.NewHost()
-	cache := NewCache(quietLogger())
+	cache := kube.NewCache(quietLogger())
 
 	// Every component gets arguments of its own, as from the config loader.
 	nodes := func() *Arguments {
-		a := NewArguments()
+		a := DefaultArguments()
 		a.Role, a.Node, a.ClientArgs = RoleNode, node, clientArgs(s, token)
 		return a
 	}
 	kubeletScrape := func() *scrape.Arguments {
-		a := scrape.NewArguments()
+		a := scrapeArguments()
 		a.HTTPClientConfig.BearerTokenFile = kubelet.tokenFile
 		a.HTTPClientConfig.TLSConfig.CAFile = kubelet.caFile
 		return a
@@ -239,9 +240,9 @@ func TestScrapeKubeletAndAnnotatedPods(t *testing.T) {
 	pipelineOf(t, host, cache, "cadvisor", nodes(), rules.KubeletCAdvisor, kubeletScrape())
 	pipelineOf(t, host, cache, "resource", nodes(), rules.KubeletResource, kubeletScrape())
 
-	pods := NewArguments()
+	pods := DefaultArguments()
 	pods.Role, pods.Node, pods.Namespaces.Names, pods.ClientArgs = RolePod, node, []string{ns}, clientArgs(s, token)
-	pipelineOf(t, host, cache, "pods", pods, rules.AnnotatedPods, scrape.NewArguments())
+	pipelineOf(t, host, cache, "pods", pods, rules.AnnotatedPods, scrapeArguments())
 
 	// Kubelet: cAdvisor series keep their namespace, pod and container, and get node, job
 	// and metrics_path.

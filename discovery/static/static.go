@@ -18,14 +18,7 @@ import (
 )
 
 // Registration declares discovery.static.
-var Registration = pipeline.Registration{
-	Type:    "discovery.static",
-	Args:    func() pipeline.Arguments { return &Arguments{} },
-	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("discovery.static", DefaultArguments, New, pipeline.KindTargets)
 
 // Arguments configure discovery.static, as Prometheus' static_configs.
 //
@@ -42,6 +35,9 @@ type StaticConfig struct {
 	Targets []string          `yaml:"targets"`
 	Labels  map[string]string `yaml:"labels"`
 }
+
+// DefaultArguments returns Arguments with their defaults: none.
+func DefaultArguments() *Arguments { return &Arguments{} }
 
 // Validate implements pipeline.Arguments.
 func (a *Arguments) Validate() error {
@@ -87,33 +83,28 @@ func (a *Arguments) Targets() pipeline.Targets {
 // Component is a running discovery.static. It publishes when Run starts and on every
 // Update; it starts no goroutine.
 type Component struct {
+	pipeline.TargetsPublisher
+
 	opts pipeline.Options
 	mu   sync.Mutex
 	args *Arguments // guarded by mu
 	run  bool       // guarded by mu; Run has published
 }
 
-// New builds a discovery.static component.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	a, err := check(args)
-	if err != nil {
-		return nil, err
-	}
-	return &Component{opts: opts, args: a}, nil
-}
+var (
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
+)
 
-func check(args pipeline.Arguments) (*Arguments, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, fmt.Errorf("discovery.static: unexpected arguments type %T", args)
-	}
-	return a, a.Validate()
+// New builds a discovery.static component.
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	return &Component{opts: opts, args: args}, nil
 }
 
 // Run implements pipeline.Component: it publishes the targets and waits.
 func (c *Component) Run(ctx context.Context) error {
 	c.mu.Lock()
-	c.opts.PublishTargets(c.args.Targets())
+	c.Publish(c.args.Targets())
 	c.run = true
 	c.mu.Unlock()
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
@@ -122,16 +113,12 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 // Update implements pipeline.Updater: the new targets are published at once.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, err := check(args)
-	if err != nil {
-		return err
-	}
+func (c *Component) Update(args *Arguments) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.args = a
+	c.args = args
 	if c.run {
-		c.opts.PublishTargets(a.Targets())
+		c.Publish(args.Targets())
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ func TestPublishAndUpdate(t *testing.T) {
 	opts := pipelinetest.Options(t, "discovery.static/x", host)
 	c, err := New(opts, &Arguments{StaticConfigs: []StaticConfig{{Targets: []string{"a:1", "b:2"}, Labels: map[string]string{"job": "j"}}}})
 	require.NoError(t, err)
+	host.Export(opts.ID, c)
 	view := host.Targets([]string{opts.ID})
 	defer view.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -27,7 +28,7 @@ func TestPublishAndUpdate(t *testing.T) {
 
 	require.NoError(t, c.Update(&Arguments{StaticConfigs: []StaticConfig{{Targets: []string{"c:3"}}}}))
 	require.Equal(t, pipeline.Targets{{model.AddressLabel: "c:3"}}, host.Published(opts.ID))
-	require.Error(t, c.Update(&Arguments{}))
+	require.Error(t, Registration.Update(c, &Arguments{}), "invalid arguments are refused")
 	cancel()
 	select {
 	case err := <-done:

@@ -15,28 +15,28 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Options returns Options for a component under test: a logger that writes to the test log
 // (and goes quiet once the test ends), a fresh registry, a temporary data directory, and the
-// given host. Published targets go to host.SetTargets under id.
+// given host. Connect what the component exports to the host with host.Export(id, c).
 func Options(t testing.TB, id string, host *Host) pipeline.Options {
 	t.Helper()
 	w := &testWriter{t: t}
 	t.Cleanup(w.close)
+	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", id)
 	return pipeline.Options{
 		ID:         id,
-		Logger:     slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", id),
+		Logger:     logger,
 		Registerer: prometheus.NewRegistry(),
 		DataPath:   filepath.Join(t.TempDir(), strings.ReplaceAll(id, "/", "_")),
 		Health:     pipeline.NewHealth(),
 		Host:       host,
 		ServerAddr: "127.0.0.1:12345",
 		HTTPPath:   "/api/v1/components/" + id + "/",
-		PublishTargets: func(ts pipeline.Targets) {
-			host.SetTargets(id, ts)
-		},
+		Kube:       kube.NewCache(logger), // its own per test; it needs no stopping
 	}
 }
 
@@ -53,17 +53,16 @@ func Lifecycle(t *testing.T, reg pipeline.Registration, args, updated pipeline.A
 	opts := Options(t, reg.Type+"/lifecycle", host)
 	c, err := reg.New(opts, args)
 	require.NoError(t, err, "New")
-	_, isMetrics := c.(pipeline.MetricsReceiver)
-	require.Equal(t, reg.ExportsKind(pipeline.KindMetrics), isMetrics,
-		"a registration exports %s exactly when its component implements pipeline.MetricsReceiver", pipeline.KindMetrics)
+	require.NoError(t, reg.CheckExports(c), "a registration exports exactly the edge kinds its component implements")
+	host.Export(opts.ID, c)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 
-	if u, ok := c.(pipeline.Updater); ok && updated != nil {
+	if reg.Update != nil && updated != nil {
 		require.NoError(t, updated.Validate(), "updated arguments must be valid")
-		require.NoError(t, u.Update(updated), "Update")
+		require.NoError(t, reg.Update(c, updated), "Update")
 	}
 	cancel()
 	select {

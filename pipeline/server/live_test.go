@@ -74,9 +74,12 @@ type sinkComp struct {
 
 func (c sinkComp) Appendable() pipeline.Appendable { return c.s }
 
-type debugComp struct{ idleComp }
+type debugComp struct {
+	idleComp
+	pipeline.TargetsPublisher
+}
 
-func (debugComp) DebugInfo() any {
+func (*debugComp) DebugInfo() any {
 	return map[string]any{"files": []map[string]any{{"path": "/var/log/a.log", "offset": 42}}}
 }
 
@@ -85,8 +88,9 @@ func newFlowServer(t *testing.T) (*Server, *httptest.Server, func()) {
 		pipeline.Registration{Type: "test.disc", Args: func() pipeline.Arguments { return noArgs{} },
 			Exports: []pipeline.EdgeKind{pipeline.KindTargets},
 			New: func(o pipeline.Options, _ pipeline.Arguments) (pipeline.Component, error) {
-				o.PublishTargets(pipeline.Targets{{model.AddressLabel: "127.0.0.1:9100"}})
-				return debugComp{}, nil
+				d := &debugComp{}
+				d.Publish(pipeline.Targets{{model.AddressLabel: "127.0.0.1:9100"}})
+				return d, nil
 			}},
 		pipeline.Registration{Type: "test.src", Args: func() pipeline.Arguments { return &flowArgs{} },
 			New: func(o pipeline.Options, a pipeline.Arguments) (pipeline.Component, error) {

@@ -27,8 +27,8 @@ type Arguments struct {
 	Stages []StageConfig `yaml:"stages"`
 }
 
-// NewArguments returns Arguments with their defaults (no stages: entries pass unchanged).
-func NewArguments() *Arguments { return &Arguments{} }
+// DefaultArguments returns Arguments with their defaults (no stages: entries pass unchanged).
+func DefaultArguments() *Arguments { return &Arguments{} }
 
 // Validate implements pipeline.Arguments. Every stage's arguments are checked (regular
 // expressions and selectors compiled), with field paths like "stages[2].regex.expression".

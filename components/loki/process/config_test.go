@@ -112,7 +112,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateForwardTo(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	err := a.Validate()
 	require.ErrorContains(t, err, "forward_to")
 	a.ForwardTo = []string{"loki.write/a"}

@@ -1,8 +1,6 @@
 package process
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -10,7 +8,6 @@ import (
 // A batch counts locally (batchCounts) and adds its counts once, so the per-line path
 // touches no shared counter.
 type metrics struct {
-	reg      prometheus.Registerer
 	received prometheus.Counter
 	sent     prometheus.Counter
 	dropped  *prometheus.CounterVec
@@ -47,37 +44,14 @@ func newMetrics(held func() float64) *metrics {
 	return m
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.received, m.sent, m.dropped, m.failures, m.held}
-}
-
-// register adds the metrics to reg (nil: none); undo with unregister.
+// register registers the metrics on reg; New calls it, the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	m.reg = reg
-	if reg == nil {
-		return nil
-	}
-	var errs []error
-	for _, c := range m.collectors() {
+	for _, c := range []prometheus.Collector{m.received, m.sent, m.dropped, m.failures, m.held} {
 		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
+			return err
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		m.unregister()
-		return err
-	}
 	return nil
-}
-
-// unregister removes the metrics, so that a restarted component can register them again.
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		m.reg.Unregister(c)
-	}
 }
 
 // reasonCount is one counter increment waiting to be added.

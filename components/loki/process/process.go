@@ -20,14 +20,7 @@ import (
 )
 
 // Registration declares loki.process.
-var Registration = pipeline.Registration{
-	Type:    "loki.process",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindLogs},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("loki.process", DefaultArguments, New, pipeline.KindLogs)
 
 // shutdownFlushTimeout bounds how long Run spends sending held multiline blocks when it
 // stops. Blocks not sent by then are not acknowledged: their sources send them again.
@@ -60,15 +53,18 @@ type state struct {
 }
 
 var (
-	_ pipeline.Component    = (*Component)(nil)
-	_ pipeline.Updater      = (*Component)(nil)
-	_ pipeline.LogsReceiver = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
+	_ pipeline.LogsReceiver        = (*Component)(nil)
 )
 
 // New builds a loki.process component; it starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 	c := &Component{opts: opts, updated: make(chan struct{}, 1)}
 	c.metrics = newMetrics(c.heldLines)
+	if err := c.metrics.register(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	if err := c.Update(args); err != nil {
 		return nil, err
 	}
@@ -77,11 +73,7 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 
 // Update implements pipeline.Updater. Blocks held by the old stages are sent (through the
 // old forward_to) by Run.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return fmt.Errorf("loki.process: unexpected arguments type %T", args)
-	}
+func (c *Component) Update(a *Arguments) error {
 	prog, err := compile(a.Stages)
 	if err != nil {
 		return err
@@ -110,10 +102,6 @@ func (c *Component) Update(args pipeline.Arguments) error {
 // Run implements pipeline.Component. Processing happens on the callers' goroutines; Run
 // sends multiline blocks whose wait is over, and the held blocks when it stops.
 func (c *Component) Run(ctx context.Context) error {
-	if err := c.metrics.register(c.opts.Registerer); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	defer c.metrics.unregister()
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
 
 	timer := time.NewTimer(time.Hour)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/relabel"
 
-	"github.com/sondehq/sonde/components/internal/targets"
+	"github.com/sondehq/sonde/internal/targets"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -30,8 +30,8 @@ type Arguments struct {
 	MaxCacheSize int `yaml:"max_cache_size"`
 }
 
-// NewArguments returns Arguments with their defaults.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with their defaults.
+func DefaultArguments() *Arguments {
 	return &Arguments{MaxCacheSize: DefaultMaxCacheSize}
 }
 

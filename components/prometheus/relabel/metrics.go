@@ -10,7 +10,6 @@ import (
 // component id. Appenders count locally and add their counts on Commit or Rollback, so
 // the hot path touches no shared counter.
 type metrics struct {
-	reg         prometheus.Registerer
 	samplesIn   prometheus.Counter
 	samplesOut  prometheus.Counter
 	dropped     *prometheus.CounterVec
@@ -19,7 +18,8 @@ type metrics struct {
 	cacheSize   prometheus.GaugeFunc
 }
 
-func newMetrics(cacheLen func() float64) *metrics {
+// newMetrics registers the metrics on reg (nil: none).
+func newMetrics(reg prometheus.Registerer, cacheLen func() float64) (*metrics, error) {
 	m := &metrics{
 		samplesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sonde_prometheus_relabel_samples_in_total",
@@ -47,40 +47,14 @@ func newMetrics(cacheLen func() float64) *metrics {
 		}, cacheLen),
 	}
 	m.dropped.WithLabelValues("rules") // exported at 0 from the start
-	return m
-}
-
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.samplesIn, m.samplesOut, m.dropped, m.cacheHits, m.cacheMisses, m.cacheSize}
-}
-
-// register adds the metrics to reg (nil: none); undo with unregister.
-func (m *metrics) register(reg prometheus.Registerer) error {
-	m.reg = reg
 	if reg == nil {
-		return nil
+		return m, nil
 	}
 	var errs []error
-	for _, c := range m.collectors() {
-		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
-		}
+	for _, c := range []prometheus.Collector{m.samplesIn, m.samplesOut, m.dropped, m.cacheHits, m.cacheMisses, m.cacheSize} {
+		errs = append(errs, reg.Register(c))
 	}
-	if err := errors.Join(errs...); err != nil {
-		m.unregister()
-		return err
-	}
-	return nil
-}
-
-// unregister removes the metrics, so that a restarted component can register them again.
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		m.reg.Unregister(c)
-	}
+	return m, errors.Join(errs...)
 }
 
 // counts are one appender's tallies, added to the metrics when the appender ends.

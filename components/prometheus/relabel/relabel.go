@@ -16,14 +16,7 @@ import (
 )
 
 // Registration declares prometheus.relabel.
-var Registration = pipeline.Registration{
-	Type:    "prometheus.relabel",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindMetrics},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("prometheus.relabel", DefaultArguments, New, pipeline.KindMetrics)
 
 // Component is a running prometheus.relabel. Its Appendable is the component itself and
 // stays valid for the component's life, before Run starts and after it returns included.
@@ -43,16 +36,21 @@ type state struct {
 }
 
 var (
-	_ pipeline.Component       = (*Component)(nil)
-	_ pipeline.Updater         = (*Component)(nil)
-	_ pipeline.MetricsReceiver = (*Component)(nil)
-	_ storage.Appendable       = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
+	_ pipeline.MetricsReceiver     = (*Component)(nil)
+	_ storage.Appendable           = (*Component)(nil)
 )
 
-// New builds a prometheus.relabel component; it starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+// New builds a prometheus.relabel component and registers its metrics; it starts nothing.
+// args must be validated (pipeline.Register does it): Validate completes the rules.
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 	c := &Component{opts: opts}
-	c.metrics = newMetrics(func() float64 { return float64(c.state.Load().cache.len()) })
+	m, err := newMetrics(opts.Registerer, func() float64 { return float64(c.state.Load().cache.len()) })
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	c.metrics = m
 	if err := c.Update(args); err != nil {
 		return nil, err
 	}
@@ -60,17 +58,9 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 }
 
 // Update implements pipeline.Updater: rules and forward_to change together, and the cache
-// starts empty (cached results and downstream references belong to the old rules).
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return fmt.Errorf("prometheus.relabel: unexpected arguments type %T", args)
-	}
-	// Validate again: it completes the rules (name validation scheme) that relabelling
-	// needs, and arguments built in code may not have been validated by the loader.
-	if err := a.Validate(); err != nil {
-		return err
-	}
+// starts empty (cached results and downstream references belong to the old rules). Like
+// New, it takes validated arguments.
+func (c *Component) Update(a *Arguments) error {
 	c.state.Store(&state{
 		rules: a.Rules,
 		next:  c.opts.Host.Appendable(a.ForwardTo),
@@ -80,12 +70,8 @@ func (c *Component) Update(args pipeline.Arguments) error {
 }
 
 // Run implements pipeline.Component. Relabelling happens on the appending goroutines, so
-// Run only registers the metrics and waits for the end.
+// Run only waits for the end.
 func (c *Component) Run(ctx context.Context) error {
-	if err := c.metrics.register(c.opts.Registerer); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	defer c.metrics.unregister()
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
 	<-ctx.Done()
 	return nil

@@ -22,6 +22,14 @@ func decode(t testing.TB, text string) *Arguments {
 	return pipelinetest.DecodeArgs[*Arguments](t, Registration, text)
 }
 
+// valid decodes and validates, as the loader does before New and Update.
+func valid(t testing.TB, text string) *Arguments {
+	t.Helper()
+	a := decode(t, text)
+	require.NoError(t, a.Validate())
+	return a
+}
+
 func TestValidate(t *testing.T) {
 	require.Equal(t, DefaultMaxCacheSize, Registration.Args().(*Arguments).MaxCacheSize)
 	tests := []struct {
@@ -108,6 +116,7 @@ func newComponent(t testing.TB, args *Arguments, sinks map[string]storage.Append
 	t.Helper()
 	opts := pipelinetest.Options(t, "prometheus.relabel/test", pipelinetest.NewHost())
 	opts.Host = &sinksHost{Host: pipelinetest.NewHost(), sinks: sinks}
+	require.NoError(t, args.Validate())
 	c, err := New(opts, args)
 	require.NoError(t, err)
 	return c, opts
@@ -175,8 +184,6 @@ func TestRefsAndMetrics(t *testing.T) {
 	sink, other := newRefSink(), newRefSink()
 	args := decode(t, "forward_to: [x/y]\nrules: [{source_labels: [__name__], regex: drop_.*, action: drop}, {action: labeldrop, regex: pod}]")
 	c, opts := newComponent(t, args, map[string]storage.Appendable{"x/y": sink, "x/z": other})
-	require.NoError(t, c.metrics.register(opts.Registerer))
-	t.Cleanup(c.metrics.unregister)
 
 	a1 := labels.FromStrings("__name__", "m", "pod", "p1")
 	a2 := labels.FromStrings("__name__", "m", "pod", "p2") // relabels to the same series as a1
@@ -220,7 +227,7 @@ sonde_prometheus_relabel_samples_out_total 6
 
 	// Update: new rules and a new destination at once; the cache starts empty, so no
 	// reference learned from the old destination reaches the new one.
-	require.NoError(t, c.Update(decode(t, "forward_to: [x/z]\nrules: [{action: replace, target_label: env, replacement: prod}]")))
+	require.NoError(t, c.Update(valid(t, "forward_to: [x/z]\nrules: [{action: replace, target_label: env, replacement: prod}]")))
 	require.Equal(t, float64(0), testutil.ToFloat64(c.metrics.cacheSize))
 	appendAll(t, c, a1, b)
 	require.Empty(t, sink.take(), "old destination gets nothing after Update")
@@ -242,7 +249,7 @@ func TestUpdateSwapsDestination(t *testing.T) {
 
 	// An appender opened before Update finishes with the old state.
 	open := c.Appender(context.Background())
-	require.NoError(t, c.Update(decode(t, "forward_to: [x/b]\nrules: [{target_label: env, replacement: prod}]")))
+	require.NoError(t, c.Update(valid(t, "forward_to: [x/b]\nrules: [{target_label: env, replacement: prod}]")))
 	_, err := open.Append(0, l, 1, 1)
 	require.NoError(t, err)
 	require.NoError(t, open.Commit())

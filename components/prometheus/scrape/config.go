@@ -107,8 +107,8 @@ type StaticConfig struct {
 	Labels map[string]string `yaml:"labels"`
 }
 
-// NewArguments returns Arguments with their defaults.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with their defaults.
+func DefaultArguments() *Arguments {
 	return &Arguments{
 		ScrapeInterval:         model.Duration(DefaultScrapeInterval),
 		MetricsPath:            "/metrics",

@@ -23,7 +23,7 @@ contexts: [{name: c, context: {cluster: c, user: u}}]
 current-context: c
 `), 0o600))
 
-	a := NewArguments()
+	a := DefaultArguments()
 	a.StaticConfigs = []StaticConfig{{Targets: []string{"127.0.0.1:6443"}}}
 	a.ForwardTo = []string{"x/y"}
 	a.KubeconfigFile = kc
@@ -40,7 +40,7 @@ current-context: c
 	a.HTTPClientConfig.BearerTokenFile = "/token"
 	require.ErrorContains(t, a.Validate(), "kubeconfig_file: cannot be combined")
 
-	a = NewArguments()
+	a = DefaultArguments()
 	a.StaticConfigs, a.ForwardTo = []StaticConfig{{Targets: []string{"x:1"}}}, []string{"x/y"}
 	a.KubeconfigFile = filepath.Join(dir, "missing")
 	require.ErrorContains(t, a.Validate(), "kubeconfig_file: kubeconfig")

@@ -6,11 +6,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// registerMetrics registers prometheus.scrape's own metrics (the scrape manager registers
-// Prometheus' prometheus_target_* metrics itself) and returns their unregistration.
-func registerMetrics(reg prometheus.Registerer, c *Component) (func(), error) {
+// registerMetrics registers prometheus.scrape's own metrics (each scrape manager registers
+// Prometheus' prometheus_target_* metrics itself).
+func registerMetrics(reg prometheus.Registerer, c *Component) error {
 	if reg == nil {
-		return func() {}, nil
+		return nil
 	}
 	targets := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sonde_prometheus_scrape_targets",
@@ -20,12 +20,10 @@ func registerMetrics(reg prometheus.Registerer, c *Component) (func(), error) {
 		Name: "sonde_prometheus_scrape_targets_down",
 		Help: "Number of targets whose last scrape failed, at the last health check.",
 	}, func() float64 { return float64(c.health.down.Load()) })
-	if err := reg.Register(targets); err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+	for _, m := range []prometheus.Collector{targets, down} {
+		if err := reg.Register(m); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
 	}
-	if err := reg.Register(down); err != nil {
-		reg.Unregister(targets)
-		return nil, fmt.Errorf("register metrics: %w", err)
-	}
-	return func() { reg.Unregister(targets); reg.Unregister(down) }, nil
+	return nil
 }

@@ -16,18 +16,12 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	promscrape "github.com/prometheus/prometheus/scrape"
 
-	"github.com/sondehq/sonde/components/internal/targets"
+	"github.com/sondehq/sonde/internal/targets"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares prometheus.scrape.
-var Registration = pipeline.Registration{
-	Type: "prometheus.scrape",
-	Args: func() pipeline.Arguments { return NewArguments() },
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("prometheus.scrape", DefaultArguments, New)
 
 // maxDiscoveryReloadInterval bounds how often target changes reach the scrape pool, as
 // Prometheus does (5s): a churning discovery would otherwise restart scrape loops
@@ -37,91 +31,78 @@ const maxDiscoveryReloadInterval = 5 * time.Second
 // Component is a running prometheus.scrape.
 //
 // Run owns the scrape manager and is the only goroutine that talks to it (apart from
-// Targets, which only reads); Update validates, stores the new arguments and wakes Run.
-// c.mu is never held while calling into the manager.
+// Targets, which only reads); Update stores the new arguments and wakes Run. c.mu is never
+// held while calling into the manager.
 type Component struct {
-	opts pipeline.Options
+	opts   pipeline.Options
+	cfg    *pipeline.Latest[prepared] // Update stores, Run loads and waits on Changed
+	health *healthReporter
 
-	mu   sync.Mutex
-	args *Arguments           // guarded by mu; replaced, never modified
-	sc   *config.ScrapeConfig // guarded by mu; built from args, never modified
-	mgr  *promscrape.Manager  // guarded by mu; set while a manager runs
+	mu  sync.Mutex
+	mgr *promscrape.Manager // guarded by mu; set while a manager runs
+}
 
-	updated chan struct{} // signalled (coalesced) by Update
-	health  *healthReporter
+// prepared is one set of arguments and the scrape config built from them; neither is
+// modified once stored.
+type prepared struct {
+	args *Arguments
+	sc   *config.ScrapeConfig
 }
 
 var (
-	_ pipeline.Component = (*Component)(nil)
-	_ pipeline.Updater   = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
-// New builds a prometheus.scrape component; it starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	c := &Component{opts: opts, updated: make(chan struct{}, 1),
-		health: &healthReporter{health: opts.Health, logger: opts.Logger}}
-	a, sc, err := c.prepare(args)
+// New builds a prometheus.scrape component and registers its metrics; it starts nothing.
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	c := &Component{opts: opts, health: &healthReporter{health: opts.Health, logger: opts.Logger}}
+	p, err := c.prepare(args)
 	if err != nil {
 		return nil, err
 	}
-	c.args, c.sc = a, sc
+	c.cfg = pipeline.NewLatest(p)
+	if err := registerMetrics(opts.Registerer, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
-// prepare checks args and builds the scrape config, including an HTTP client, so that
-// missing TLS or credential files fail New or Update rather than every scrape.
-func (c *Component) prepare(args pipeline.Arguments) (*Arguments, *config.ScrapeConfig, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, nil, fmt.Errorf("prometheus.scrape: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, nil, err
-	}
+// prepare builds the scrape config, including an HTTP client, so that missing TLS or
+// credential files fail New or Update rather than every scrape.
+func (c *Component) prepare(a *Arguments) (prepared, error) {
 	sc, err := a.scrapeConfig(c.opts.ID)
 	if err != nil {
-		return nil, nil, err
+		return prepared{}, err
 	}
 	client, err := config_util.NewClientFromConfig(sc.HTTPClientConfig, sc.JobName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("http client: %w", err)
+		return prepared{}, fmt.Errorf("http client: %w", err)
 	}
 	client.CloseIdleConnections()
-	return a, sc, nil
+	return prepared{args: a, sc: sc}, nil
 }
 
 // Update implements pipeline.Updater. Changed scrape settings are applied to the running
 // manager (targets whose labels are unchanged keep their series cache and staleness
 // state); a changed forward_to restarts the manager, because series references it holds
 // belong to the old destination.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, sc, err := c.prepare(args)
+func (c *Component) Update(args *Arguments) error {
+	p, err := c.prepare(args)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.args, c.sc = a, sc
-	c.mu.Unlock()
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
+	c.cfg.Store(p)
 	return nil
 }
 
 func (c *Component) current() (*Arguments, *config.ScrapeConfig) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.args, c.sc
+	p := c.cfg.Load()
+	return p.args, p.sc
 }
 
 // Run implements pipeline.Component.
 func (c *Component) Run(ctx context.Context) error {
-	unregister, err := registerMetrics(c.opts.Registerer, c)
-	if err != nil {
-		return err
-	}
-	defer unregister()
 	in := &input{host: c.opts.Host}
 	defer in.close()
 	for ctx.Err() == nil {
@@ -178,7 +159,7 @@ func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo [
 				return
 			case <-in.changed():
 				break wait
-			case <-c.updated:
+			case <-c.cfg.Changed():
 				break wait
 			case <-check.C:
 				c.health.targets(summarize(m.mgr), args.UnhealthyDownRatio)

@@ -346,7 +346,7 @@ func TestUpdate(t *testing.T) {
 	t.Run("invalid arguments are refused", func(t *testing.T) {
 		args := decode(t, fastArgs+static)
 		args.Scheme = "gopher"
-		require.Error(t, c.Update(args))
+		require.Error(t, Registration.Update(c, args), "Validate, done by the registration")
 		args = decode(t, fastArgs+static+"tls_config: {ca_file: /does/not/exist}")
 		require.ErrorContains(t, c.Update(args), "/does/not/exist")
 	})
@@ -392,8 +392,9 @@ func TestHandler(t *testing.T) {
 }
 
 // TestTwoComponentsOneRegistry: the scrape managers of two components register the same
-// metric names; the controller's per-component labels keep them apart, and a stopped
-// component unregisters so that it can start again.
+// metric names; the controller's per-component labels keep them apart. A stopped component
+// unregisters its scrape manager's metrics (managers restart within Run, on the same
+// registerer); its own metrics, registered in New, are the controller's to remove.
 func TestTwoComponentsOneRegistry(t *testing.T) {
 	e := newExporter(t, false, text("m 1\n"))
 	reg := prometheus.NewRegistry()
@@ -414,23 +415,32 @@ func TestTwoComponentsOneRegistry(t *testing.T) {
 	sample(t, hostA.Sink, "m", nil)
 	sample(t, hostB.Sink, "m", nil)
 
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	var names []string
-	for _, mf := range mfs {
-		names = append(names, mf.GetName())
+	components := func(name string) []string {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		var out []string
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "component" {
+						out = append(out, l.GetValue())
+					}
+				}
+			}
+		}
+		return out
 	}
-	require.Contains(t, names, "sonde_prometheus_scrape_targets")
-	require.Contains(t, names, "prometheus_target_scrape_pools_total")
+	require.ElementsMatch(t, []string{"prometheus.scrape/a", "prometheus.scrape/b"}, components("sonde_prometheus_scrape_targets"))
+	require.ElementsMatch(t, []string{"prometheus.scrape/a", "prometheus.scrape/b"}, components("prometheus_target_scrape_pools_total"))
 
 	cancelA()
 	require.NoError(t, <-doneA)
-	// The same id starts again on the same registry: its metrics were unregistered.
-	cancelA, doneA, hostA = runOnce("prometheus.scrape/a")
-	sample(t, hostA.Sink, "m", nil)
-	cancelA()
+	require.Equal(t, []string{"prometheus.scrape/b"}, components("prometheus_target_scrape_pools_total"),
+		"the stopped component's scrape manager metrics are unregistered")
 	cancelB()
-	require.NoError(t, <-doneA)
 	require.NoError(t, <-doneB)
 }
 

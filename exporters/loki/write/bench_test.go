@@ -68,7 +68,7 @@ func BenchmarkEncode1MiB(b *testing.B) {
 // fake Loki, for 1000-entry batches.
 func BenchmarkConsumeAndSend(b *testing.B) {
 	rcv := lokitest.NewReceiver(b)
-	a := NewArguments()
+	a := DefaultArguments()
 	ep := DefaultEndpoint()
 	ep.Name = "bench"
 	_ = ep.URL.UnmarshalYAML(func(v any) error { *(v.(*string)) = rcv.URL; return nil })

@@ -31,8 +31,8 @@ type Arguments struct {
 	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
 }
 
-// NewArguments returns Arguments with their defaults (endpoints get theirs when decoded).
-func NewArguments() *Arguments { return &Arguments{} }
+// DefaultArguments returns Arguments with their defaults (endpoints get theirs when decoded).
+func DefaultArguments() *Arguments { return &Arguments{} }
 
 // EndpointConfig is one Loki push endpoint and how to talk to it.
 type EndpointConfig struct {

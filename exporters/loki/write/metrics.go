@@ -1,7 +1,6 @@
 package write
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,7 +9,6 @@ import (
 // metrics are loki.write's own metrics; the controller labels them with the component id,
 // and per-endpoint series carry the endpoint's name.
 type metrics struct {
-	reg        prometheus.Registerer
 	received   prometheus.Counter
 	sentTotal  *prometheus.CounterVec
 	sentBytes  *prometheus.CounterVec
@@ -51,37 +49,14 @@ func newMetrics(endpoints func() []*endpoint) *metrics {
 	}
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.received, m.sentTotal, m.sentBytes, m.dropped, m.retries, m.duration, m.queueState}
-}
-
-// register adds the metrics to reg (nil: none); undo with unregister.
+// register registers the metrics on reg; New calls it, the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	m.reg = reg
-	if reg == nil {
-		return nil
-	}
-	var errs []error
-	for _, c := range m.collectors() {
+	for _, c := range []prometheus.Collector{m.received, m.sentTotal, m.sentBytes, m.dropped, m.retries, m.duration, m.queueState} {
 		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
+			return err
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		m.unregister()
-		return err
-	}
 	return nil
-}
-
-// unregister removes the metrics, so that a restarted component can register them again.
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		m.reg.Unregister(c)
-	}
 }
 
 // initEndpoint exports an endpoint's counters at 0.

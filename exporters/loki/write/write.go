@@ -24,14 +24,7 @@ import (
 )
 
 // Registration declares loki.write.
-var Registration = pipeline.Registration{
-	Type:    "loki.write",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindLogs},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("loki.write", DefaultArguments, New, pipeline.KindLogs)
 
 // Component is a running loki.write. It is its own LogsReceiver.
 //
@@ -50,15 +43,18 @@ type Component struct {
 }
 
 var (
-	_ pipeline.Component    = (*Component)(nil)
-	_ pipeline.Updater      = (*Component)(nil)
-	_ pipeline.LogsReceiver = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
+	_ pipeline.LogsReceiver        = (*Component)(nil)
 )
 
 // New builds a loki.write component; it starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 	c := &Component{opts: opts}
 	c.metrics = newMetrics(c.currentEndpoints)
+	if err := c.metrics.register(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	if err := c.Update(args); err != nil {
 		return nil, err
 	}
@@ -74,14 +70,7 @@ func (c *Component) currentEndpoints() []*endpoint {
 // Update implements pipeline.Updater. Endpoints whose configuration is unchanged keep their
 // queue and sender; removed ones drain (for at most their drain_timeout) and stop; new ones
 // start empty.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return fmt.Errorf("loki.write: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return err
-	}
+func (c *Component) Update(a *Arguments) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopping {
@@ -152,11 +141,6 @@ func (c *Component) start(ep *endpoint) {
 // Run implements pipeline.Component: it runs a sender per endpoint and, once ctx ends,
 // lets them drain and waits for them.
 func (c *Component) Run(ctx context.Context) error {
-	if err := c.metrics.register(c.opts.Registerer); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	defer c.metrics.unregister()
-
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()

@@ -7,33 +7,31 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
-// TestOTLPHandles checks pipeline's OTLP edges: stable handles that follow restarts, a
-// retryable error while nothing runs, fan-out with a copy per consumer, errors passed back
-// unchanged.
-func TestOTLPHandles(t *testing.T) {
+// TestOTLPEdges checks the OTLP edges a component under test sees through a
+// pipelinetest.Host: ids resolved before their components exist, errors passed back
+// unchanged, a retryable error while nothing runs, and a clear error for a signal the
+// component does not accept.
+func TestOTLPEdges(t *testing.T) {
 	host := pipelinetest.NewHost()
 	ctx := context.Background()
-	both := pipeline.OTLPTraces(host, []string{"a", "b"}) // resolved before a and b exist
-	one := pipeline.OTLPTraces(host, []string{"a"})
+	both := host.OTLPTraces([]string{"a", "b"}) // resolved before a and b exist
+	one := host.OTLPTraces([]string{"a"})
 
 	err := one.ConsumeTraces(ctx, Traces(1, 1, nil))
 	require.ErrorContains(t, err, "component a is not running")
+	require.False(t, consumererror.IsPermanent(err), "retryable: OTLP clients send again")
 
 	a, b := NewSink().Register(host, "a"), NewSink().Register(host, "b")
 	require.NoError(t, both.ConsumeTraces(ctx, Traces(1, 2, nil)))
 	require.Equal(t, 2, a.SpanCount())
 	require.Equal(t, 2, b.SpanCount())
-	// Each consumer got its own copy.
-	a.AllTraces()[0].ResourceSpans().At(0).Resource().Attributes().PutStr("changed", "yes")
-	_, changed := b.AllTraces()[0].ResourceSpans().At(0).Resource().Attributes().Get("changed")
-	require.False(t, changed)
 
 	// A gRPC status from one consumer reaches the sender unchanged.
 	b.Fail(status.Error(codes.ResourceExhausted, "full"))
@@ -44,26 +42,24 @@ func TestOTLPHandles(t *testing.T) {
 	require.ErrorContains(t, err, "down")
 	require.ErrorContains(t, err, "full")
 
-	// A restarted component (a new instance) takes over the handle; releasing the old
-	// instance afterwards changes nothing.
+	// A restarted component (a new instance) takes over the id; a stopped one refuses.
 	a2 := NewSink().Register(host, "a")
 	require.NoError(t, one.ConsumeTraces(ctx, Traces(4, 3, nil)))
 	require.Equal(t, 3, a2.SpanCount())
-	pipeline.ReleaseOTLP(pipeline.Options{Host: host, ID: "a"}, a)
-	require.NoError(t, one.ConsumeTraces(ctx, Traces(5, 1, nil)))
-	pipeline.ReleaseOTLP(pipeline.Options{Host: host, ID: "a"}, a2)
-	require.ErrorContains(t, one.ConsumeTraces(ctx, Traces(6, 1, nil)), "not running")
-
-	// Another host is another namespace.
-	other := pipeline.OTLPTraces(pipelinetest.NewHost(), []string{"b"})
-	require.ErrorContains(t, other.ConsumeTraces(ctx, Traces(7, 1, nil)), "not running")
+	host.Export("a", nil)
+	err = one.ConsumeTraces(ctx, Traces(5, 1, nil))
+	require.ErrorContains(t, err, "not running")
+	require.False(t, consumererror.IsPermanent(err))
 
 	// A component that does not accept a signal says so.
-	require.ErrorContains(t, pipeline.OTLPLogs(host, []string{"nologs"}).ConsumeLogs(ctx, Logs(1, nil)), "not running")
-	pipeline.ExportOTLP(pipeline.Options{Host: host, ID: "nologs"}, tracesOnly{a2})
-	require.ErrorContains(t, pipeline.OTLPLogs(host, []string{"nologs"}).ConsumeLogs(ctx, Logs(1, nil)), "does not accept logs")
+	require.ErrorContains(t, host.OTLPLogs([]string{"nologs"}).ConsumeLogs(ctx, Logs(1, nil)), "not running")
+	host.Export("nologs", tracesOnly{a2})
+	require.ErrorContains(t, host.OTLPLogs([]string{"nologs"}).ConsumeLogs(ctx, Logs(1, nil)), "does not accept logs")
+	require.NoError(t, host.OTLPTraces([]string{"nologs"}).ConsumeTraces(ctx, Traces(6, 1, nil)))
 }
 
-type tracesOnly struct{ *Sink }
+// tracesOnly is a component accepting traces alone.
+type tracesOnly struct{ s *Sink }
 
-func (tracesOnly) Logs() consumer.Logs { return nil }
+func (t tracesOnly) Run(ctx context.Context) error { return t.s.Run(ctx) }
+func (t tracesOnly) Traces() consumer.Traces       { return t.s.Traces() }

@@ -17,13 +17,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/encoding/gzip"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	"github.com/sondehq/sonde/components/otelcol/processor/memorylimiter"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -33,41 +33,38 @@ import (
 func sidecar(tb testing.TB, endpoint string) string {
 	tb.Helper()
 	host := pipelinetest.NewHost()
-	run := func(c pipeline.Component) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- c.Run(ctx) }()
-		tb.Cleanup(func() { cancel(); <-done })
-	}
-	ea := otlpexporter.NewArguments()
+	ea := otlpexporter.DefaultArguments()
 	ea.Client.Endpoint = endpoint
 	ea.Client.TLS.Insecure = true
 	ea.RetryOnFailure.InitialInterval = model.Duration(10 * time.Millisecond)
-	exp, err := otlpexporter.New(pipelinetest.Options(tb, "otelcol.exporter.otlp/default", host), ea)
-	require.NoError(tb, err)
-	run(exp)
+	start(tb, host, "otelcol.exporter.otlp/default", otlpexporter.New, ea)
 
-	ba := batch.NewArguments()
+	ba := batch.DefaultArguments()
 	ba.Output.Traces = []string{"otelcol.exporter.otlp/default"}
-	b, err := batch.New(pipelinetest.Options(tb, "otelcol.processor.batch/default", host), ba)
-	require.NoError(tb, err)
-	run(b)
+	start(tb, host, "otelcol.processor.batch/default", batch.New, ba)
 
-	ma := memorylimiter.NewArguments()
+	ma := memorylimiter.DefaultArguments()
 	ma.LimitPercentage, ma.SpikeLimitPercentage = 80, 20
 	ma.Output.Traces = []string{"otelcol.processor.batch/default"}
-	ml, err := memorylimiter.New(pipelinetest.Options(tb, "otelcol.processor.memory_limiter/default", host), ma)
-	require.NoError(tb, err)
-	run(ml)
+	start(tb, host, "otelcol.processor.memory_limiter/default", memorylimiter.New, ma)
 
 	g := otlp.DefaultGRPC()
 	g.Endpoint = backendtest.FreeAddr(tb)
-	ra := &otlp.Arguments{GRPC: &g, Output: collector.Output{Traces: []string{"otelcol.processor.memory_limiter/default"}}}
-	r, err := otlp.New(pipelinetest.Options(tb, "otelcol.receiver.otlp/default", host), ra)
-	require.NoError(tb, err)
-	run(r)
+	ra := &otlp.Arguments{GRPC: &g, Output: otelcol.Output{Traces: []string{"otelcol.processor.memory_limiter/default"}}}
+	start(tb, host, "otelcol.receiver.otlp/default", otlp.New, ra)
 	backendtest.WaitListening(tb, g.Endpoint)
 	return g.Endpoint
+}
+
+// start builds a component with build, connects it to host under id as the controller
+// does, and runs it until the test ends.
+func start[A pipeline.Arguments, C pipeline.Component](tb testing.TB, host *pipelinetest.Host, id string, build func(pipeline.Options, A) (C, error), args A) C {
+	tb.Helper()
+	c, err := build(pipelinetest.Options(tb, id, host), args)
+	require.NoError(tb, err)
+	host.Export(id, c)
+	pipelinetest.Run(tb, c)
+	return c
 }
 
 // BenchmarkForwarding measures spans per second through the sidecar graph over real gRPC

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/exporters/otelcol/internal/base"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -28,9 +28,9 @@ type Arguments struct {
 type Client struct {
 	// Endpoint is host:port (TLS unless tls.insecure), http://host:port (plain text),
 	// https://host:port (TLS), or a gRPC "dns:///" target.
-	Endpoint string              `yaml:"endpoint"`
-	TLS      collector.TLSClient `yaml:"tls"`
-	Headers  base.Headers        `yaml:"headers,omitempty"`
+	Endpoint string            `yaml:"endpoint"`
+	TLS      otelcol.TLSClient `yaml:"tls"`
+	Headers  base.Headers      `yaml:"headers,omitempty"`
 	// Compression is gzip (default), zstd, snappy or none.
 	Compression string `yaml:"compression"`
 	// WaitForReady queues RPCs while the connection is not ready instead of failing them.
@@ -39,8 +39,8 @@ type Client struct {
 	BalancerName string `yaml:"balancer_name"`
 }
 
-// NewArguments returns Arguments with the collector's defaults.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with the collector's defaults.
+func DefaultArguments() *Arguments {
 	return &Arguments{
 		Client: Client{Compression: "gzip", BalancerName: "round_robin"},
 		Common: base.DefaultCommon(5 * time.Second),

@@ -15,13 +15,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	"github.com/sondehq/sonde/components/otelcol/processor/k8sattributes"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -62,42 +62,30 @@ var checkoutAttrs = map[string]string{
 func startGraph(t *testing.T, backend string) *graph {
 	t.Helper()
 	host := pipelinetest.NewHost()
-	run := func(c pipeline.Component) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- c.Run(ctx) }()
-		t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	}
 
-	ea := otlpexporter.NewArguments()
+	ea := otlpexporter.DefaultArguments()
 	ea.Client.Endpoint = backend
 	ea.Client.TLS.Insecure = true
 	ea.RetryOnFailure.InitialInterval = model.Duration(100 * time.Millisecond)
 	ea.RetryOnFailure.MaxInterval = model.Duration(500 * time.Millisecond)
 	ea.RetryOnFailure.MaxElapsedTime = 0 // a restarting backend loses nothing
-	exp, err := otlpexporter.New(pipelinetest.Options(t, "otelcol.exporter.otlp/backend", host), ea)
-	require.NoError(t, err)
-	run(exp)
+	start(t, host, "otelcol.exporter.otlp/backend", otlpexporter.New, ea)
 
-	ba := batch.NewArguments()
+	ba := batch.DefaultArguments()
 	ba.Timeout = model.Duration(50 * time.Millisecond)
 	ba.Output.Traces = []string{"otelcol.exporter.otlp/backend"}
-	b, err := batch.New(pipelinetest.Options(t, "otelcol.processor.batch/default", host), ba)
-	require.NoError(t, err)
-	run(b)
+	start(t, host, "otelcol.processor.batch/default", batch.New, ba)
 
-	ka := k8sattributes.NewArguments()
+	ka := k8sattributes.DefaultArguments()
 	ka.Output.Traces = []string{"otelcol.processor.batch/default"}
-	k, err := k8sattributes.NewWithLookup(pipelinetest.Options(t, "otelcol.processor.k8sattributes/default", host), ka, pods)
-	require.NoError(t, err)
-	run(k)
+	start(t, host, "otelcol.processor.k8sattributes/default", func(opts pipeline.Options, a *k8sattributes.Arguments) (*k8sattributes.Component, error) {
+		return k8sattributes.NewWithLookup(opts, a, pods)
+	}, ka)
 
 	g, h := otlp.DefaultGRPC(), otlp.DefaultHTTP()
 	g.Endpoint, h.Endpoint = backendtest.FreeAddr(t), backendtest.FreeAddr(t)
-	ra := &otlp.Arguments{GRPC: &g, HTTP: &h, Output: collector.Output{Traces: []string{"otelcol.processor.k8sattributes/default"}}}
-	r, err := otlp.New(pipelinetest.Options(t, "otelcol.receiver.otlp/default", host), ra)
-	require.NoError(t, err)
-	run(r)
+	ra := &otlp.Arguments{GRPC: &g, HTTP: &h, Output: otelcol.Output{Traces: []string{"otelcol.processor.k8sattributes/default"}}}
+	start(t, host, "otelcol.receiver.otlp/default", otlp.New, ra)
 	backendtest.WaitListening(t, g.Endpoint)
 	backendtest.WaitListening(t, h.Endpoint)
 	return &graph{grpcAddr: g.Endpoint, httpAddr: h.Endpoint}

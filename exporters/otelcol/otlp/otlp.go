@@ -6,38 +6,22 @@
 package otlp
 
 import (
-	"fmt"
 	"strings"
 
-	"go.opentelemetry.io/collector/config/configcompression"
 	"go.opentelemetry.io/collector/config/configmiddleware"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/exporters/otelcol/internal/base"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares otelcol.exporter.otlp.
-var Registration = pipeline.Registration{
-	Type:    "otelcol.exporter.otlp",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("otelcol.exporter.otlp", DefaultArguments, New, base.Exports...)
 
 // New builds the component; the connection is made in Run.
-func New(opts pipeline.Options, args pipeline.Arguments) (*base.Component, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, fmt.Errorf("otelcol.exporter.otlp: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	return base.New(opts, otlpexporter.NewFactory(), a.collectorConfig(), a.SendingQueue.Persistent)
+func New(opts pipeline.Options, args *Arguments) (*base.Component, error) {
+	return base.New(opts, otlpexporter.NewFactory(), args.collectorConfig(), args.SendingQueue.Persistent)
 }
 
 // collectorConfig converts the arguments to otlpexporter's configuration.
@@ -53,16 +37,9 @@ func (a *Arguments) collectorConfig() *otlpexporter.Config {
 		cc.TLS.Insecure = true
 	}
 	cc.Headers = a.Client.Headers.Config()
-	cc.Compression = compression(a.Client.Compression)
+	cc.Compression = base.Compression(a.Client.Compression)
 	cc.WaitForReady = a.Client.WaitForReady
 	cc.BalancerName = a.Client.BalancerName
-	cc.Middlewares = []configmiddleware.Config{{ID: collector.ClientID}}
+	cc.Middlewares = []configmiddleware.Config{{ID: otelcol.ClientID}}
 	return cfg
-}
-
-func compression(c string) configcompression.Type {
-	if c == "none" {
-		return ""
-	}
-	return configcompression.Type(c)
 }

@@ -20,7 +20,7 @@ import (
 
 func run(t *testing.T, endpoint string, edit func(*Arguments)) (*base.Component, *prometheus.Registry) {
 	t.Helper()
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Client.Endpoint = endpoint
 	a.Client.TLS.Insecure = true
 	a.SendingQueue.Enabled = false
@@ -35,38 +35,8 @@ func run(t *testing.T, endpoint string, edit func(*Arguments)) (*base.Component,
 	opts.Registerer = reg
 	c, err := New(opts, a)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	require.Eventually(t, func() bool {
-		return c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(0, 0, nil)) == nil
-	}, 30*time.Second, 5*time.Millisecond)
+	oteltest.StartExporter(t, c)
 	return c, reg
-}
-
-func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }
 
 // TestRetryMatrix: UNAVAILABLE (and the other retryable codes) are retried, waiting the
@@ -102,7 +72,7 @@ func TestRetryMatrix(t *testing.T) {
 			srv.Reset()
 			srv.Script(tc.fault, tc.fault)
 			drop := map[string]string{"signal": "traces", "reason": "rejected"}
-			dropBefore := value(t, reg, "sonde_otelcol_exporter_dropped_total", drop)
+			dropBefore := oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", drop)
 			err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 3, nil))
 			reqs := srv.Requests()
 			if tc.retried {
@@ -116,15 +86,15 @@ func TestRetryMatrix(t *testing.T) {
 			}
 			require.True(t, consumererror.IsPermanent(err), "%v", err)
 			require.Len(t, reqs, 1)
-			require.Equal(t, dropBefore+3, value(t, reg, "sonde_otelcol_exporter_dropped_total", drop))
-			require.Positive(t, value(t, reg, "sonde_otelcol_exporter_requests_total",
+			require.Equal(t, dropBefore+3, oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", drop))
+			require.Positive(t, oteltest.Metric(t, reg, "sonde_otelcol_exporter_requests_total",
 				map[string]string{"transport": "grpc", "code": strings.ToLower(tc.fault.Code.String())}))
 		})
 	}
 }
 
 func TestValidate(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	require.ErrorContains(t, a.Validate(), "client.endpoint: required")
 	a.Client.Endpoint = "http://tempo:4317/v1/traces"
 	require.ErrorContains(t, a.Validate(), "not a URL with a path")
@@ -140,7 +110,7 @@ func TestValidate(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	srv := oteltest.NewGRPCServer(t)
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Client.Endpoint = srv.Endpoint()
 	a.Client.TLS.Insecure = true
 	pipelinetest.Lifecycle(t, Registration, a, nil)

@@ -24,7 +24,7 @@ func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	}
 	srv.Script(down...)
 
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Client.Endpoint = srv.Endpoint()
 	a.Client.TLS.Insecure = true
 	a.SendingQueue.Persistent = true
@@ -37,18 +37,12 @@ func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	opts := pipelinetest.Options(t, "otelcol.exporter.otlp/persist", host)
 	first, err := New(opts, a)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- first.Run(ctx) }()
-	require.Eventually(t, func() bool {
-		return first.Traces().ConsumeTraces(context.Background(), oteltest.Traces(0, 0, nil)) == nil
-	}, 30*time.Second, 5*time.Millisecond)
+	stop := oteltest.StartExporter(t, first)
 	for i := range 5 {
 		require.NoError(t, first.Traces().ConsumeTraces(context.Background(), oteltest.Traces(uint64(i+1), 4, nil)))
 	}
 	require.Eventually(t, func() bool { return len(srv.Requests()) >= 3 }, 30*time.Second, 5*time.Millisecond, "the backend is being tried")
-	cancel()
-	require.NoError(t, <-done)
+	stop()
 	require.Zero(t, srv.Spans())
 
 	srv.Reset() // the backend is back
@@ -56,10 +50,7 @@ func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	opts2.DataPath = opts.DataPath
 	second, err := New(opts2, a)
 	require.NoError(t, err)
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- second.Run(ctx2) }()
-	defer func() { cancel2(); require.NoError(t, <-done2) }()
+	oteltest.StartExporter(t, second)
 	require.Eventually(t, func() bool { return srv.Spans() >= 20 }, 30*time.Second, 10*time.Millisecond)
 	require.Equal(t, 20, srv.Spans(), "each request once (the one in flight at the stop may come twice, not here: nothing was accepted)")
 }

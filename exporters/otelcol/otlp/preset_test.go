@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	lokiexporter "github.com/sondehq/sonde/components/otelcol/exporter/loki"
+	promexporter "github.com/sondehq/sonde/components/otelcol/exporter/prometheus"
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	"github.com/sondehq/sonde/components/otelcol/processor/k8sattributes"
 	"github.com/sondehq/sonde/components/otelcol/processor/memorylimiter"
@@ -22,11 +24,9 @@ import (
 	"github.com/sondehq/sonde/discovery/kubernetes"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
-	lokiexporter "github.com/sondehq/sonde/exporters/otelcol/loki"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
 	"github.com/sondehq/sonde/exporters/otelcol/otlphttp"
-	promexporter "github.com/sondehq/sonde/exporters/otelcol/prometheus"
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
 	"github.com/sondehq/sonde/pipeline"
 )

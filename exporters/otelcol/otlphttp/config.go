@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/exporters/otelcol/internal/base"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -32,17 +32,17 @@ type Arguments struct {
 // Client is the HTTP client talking to the backend.
 type Client struct {
 	// Endpoint is the base URL, e.g. https://otlp.example.com:4318.
-	Endpoint string              `yaml:"endpoint"`
-	TLS      collector.TLSClient `yaml:"tls"`
-	Headers  base.Headers        `yaml:"headers,omitempty"`
+	Endpoint string            `yaml:"endpoint"`
+	TLS      otelcol.TLSClient `yaml:"tls"`
+	Headers  base.Headers      `yaml:"headers,omitempty"`
 	// Compression is gzip (default), zstd, snappy, deflate or none.
 	Compression string `yaml:"compression"`
 	// ProxyURL sends through an HTTP proxy.
 	ProxyURL string `yaml:"proxy_url,omitempty"`
 }
 
-// NewArguments returns Arguments with the collector's defaults.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with the collector's defaults.
+func DefaultArguments() *Arguments {
 	return &Arguments{
 		Client:   Client{Compression: "gzip"},
 		Encoding: "proto",

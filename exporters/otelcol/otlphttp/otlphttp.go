@@ -6,38 +6,22 @@
 package otlphttp
 
 import (
-	"fmt"
 	"time"
 
-	"go.opentelemetry.io/collector/config/configcompression"
 	"go.opentelemetry.io/collector/config/configmiddleware"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/exporters/otelcol/internal/base"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares otelcol.exporter.otlphttp.
-var Registration = pipeline.Registration{
-	Type:    "otelcol.exporter.otlphttp",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("otelcol.exporter.otlphttp", DefaultArguments, New, base.Exports...)
 
 // New builds the component; nothing is sent before Run.
-func New(opts pipeline.Options, args pipeline.Arguments) (*base.Component, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, fmt.Errorf("otelcol.exporter.otlphttp: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	return base.New(opts, otlphttpexporter.NewFactory(), a.collectorConfig(), a.SendingQueue.Persistent)
+func New(opts pipeline.Options, args *Arguments) (*base.Component, error) {
+	return base.New(opts, otlphttpexporter.NewFactory(), args.collectorConfig(), args.SendingQueue.Persistent)
 }
 
 // collectorConfig converts the arguments to otlphttpexporter's configuration.
@@ -53,11 +37,7 @@ func (a *Arguments) collectorConfig() *otlphttpexporter.Config {
 	cc.ProxyURL = a.Client.ProxyURL
 	// otlphttpexporter bounds each attempt with the HTTP client's timeout.
 	cc.Timeout = time.Duration(a.Timeout)
-	if a.Client.Compression == "none" {
-		cc.Compression = ""
-	} else {
-		cc.Compression = configcompression.Type(a.Client.Compression)
-	}
-	cc.Middlewares = []configmiddleware.Config{{ID: collector.ClientID}}
+	cc.Compression = base.Compression(a.Client.Compression)
+	cc.Middlewares = []configmiddleware.Config{{ID: otelcol.ClientID}}
 	return cfg
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/sondehq/sonde/exporters/otelcol/internal/base"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
-	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
@@ -21,7 +20,7 @@ import (
 // returns the final outcome.
 func run(t *testing.T, url string, edit func(*Arguments)) (*base.Component, *prometheus.Registry) {
 	t.Helper()
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Client.Endpoint = url
 	a.SendingQueue.Enabled = false
 	a.RetryOnFailure.InitialInterval = model.Duration(10 * time.Millisecond)
@@ -35,42 +34,8 @@ func run(t *testing.T, url string, edit func(*Arguments)) (*base.Component, *pro
 	opts.Registerer = reg
 	c, err := New(opts, a)
 	require.NoError(t, err)
-	startRun(t, c)
+	oteltest.StartExporter(t, c)
 	return c, reg
-}
-
-func startRun(t *testing.T, c pipeline.Component) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	r := c.(pipeline.OTLPReceiver)
-	require.Eventually(t, func() bool {
-		// An empty batch is not sent: this only asks whether Run has started the exporter.
-		return r.Traces().ConsumeTraces(context.Background(), oteltest.Traces(0, 0, nil)) == nil
-	}, 30*time.Second, 5*time.Millisecond)
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }
 
 // TestRetryMatrix runs every answer class against a fault-injecting server: retryable
@@ -104,8 +69,8 @@ func TestRetryMatrix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.Reset()
 			srv.Script(tc.fault, tc.fault) // twice: the first retry meets the same fault
-			sentBefore := counter(t, reg, "sonde_otelcol_exporter_sent_total", map[string]string{"signal": "traces"})
-			dropBefore := counter(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": "rejected"})
+			sentBefore := oteltest.Metric(t, reg, "sonde_otelcol_exporter_sent_total", map[string]string{"signal": "traces"})
+			dropBefore := oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": "rejected"})
 
 			err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 3, nil))
 			reqs := srv.Requests()
@@ -113,7 +78,7 @@ func TestRetryMatrix(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, reqs, 3, "two faults, then success")
 				require.Equal(t, 3, srv.Spans())
-				require.Equal(t, sentBefore+3, counter(t, reg, "sonde_otelcol_exporter_sent_total", map[string]string{"signal": "traces"}))
+				require.Equal(t, sentBefore+3, oteltest.Metric(t, reg, "sonde_otelcol_exporter_sent_total", map[string]string{"signal": "traces"}))
 				for i := 1; i < len(reqs); i++ {
 					require.GreaterOrEqual(t, reqs[i].Time.Sub(reqs[i-1].Time), tc.minGap, "retry %d came too early", i)
 				}
@@ -123,8 +88,8 @@ func TestRetryMatrix(t *testing.T) {
 			require.True(t, consumererror.IsPermanent(err), "%v", err)
 			require.Len(t, reqs, 1, "not retried")
 			require.Zero(t, srv.Spans())
-			require.Equal(t, dropBefore+3, counter(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": tc.dropReason}))
-			require.Equal(t, 1.0, counter(t, reg, "sonde_otelcol_exporter_requests_total", map[string]string{"transport": "http", "code": strconv.Itoa(tc.fault.HTTPStatus)}))
+			require.Equal(t, dropBefore+3, oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": tc.dropReason}))
+			require.Equal(t, 1.0, oteltest.Metric(t, reg, "sonde_otelcol_exporter_requests_total", map[string]string{"transport": "http", "code": strconv.Itoa(tc.fault.HTTPStatus)}))
 		})
 	}
 }
@@ -144,7 +109,7 @@ func TestRetriesExhausted(t *testing.T) {
 	err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 2, nil))
 	require.Error(t, err)
 	require.Greater(t, len(srv.Requests()), 1)
-	require.Equal(t, 2.0, counter(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": "retries_exhausted"}))
+	require.Equal(t, 2.0, oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": "retries_exhausted"}))
 }
 
 // TestQueueFull answers RESOURCE_EXHAUSTED with RetryInfo when the sending queue is full,
@@ -169,11 +134,11 @@ func TestQueueFull(t *testing.T) {
 	}, 30*time.Second, time.Millisecond)
 	require.Contains(t, refused.Error(), "sending queue is full")
 	require.Equal(t, "ResourceExhausted", grpcCode(refused))
-	require.Positive(t, counter(t, reg, "sonde_otelcol_exporter_refused_total", map[string]string{"signal": "traces"}))
+	require.Positive(t, oteltest.Metric(t, reg, "sonde_otelcol_exporter_refused_total", map[string]string{"signal": "traces"}))
 }
 
 func TestValidate(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	require.ErrorContains(t, a.Validate(), "client.endpoint: required")
 	a.TracesEndpoint = "http://tempo:4318/v1/traces"
 	require.ErrorContains(t, a.Validate(), "client.endpoint: required unless")
@@ -188,7 +153,7 @@ func TestValidate(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	srv := oteltest.NewHTTPServer(t)
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Client.Endpoint = srv.URL()
 	pipelinetest.Lifecycle(t, Registration, a, nil)
 }

@@ -35,7 +35,9 @@ func realisticSeries(n, offset int) []labels.Labels {
 }
 
 func benchWAL(b *testing.B) *walStorage {
-	w, err := openWAL(b.TempDir(), segmentSize(1<<30), slog.New(slog.DiscardHandler), newMetrics(nil))
+	m, err := newMetrics(nil)
+	require.NoError(b, err)
+	w, err := openWAL(b.TempDir(), segmentSize(1<<30), slog.New(slog.DiscardHandler), m)
 	require.NoError(b, err)
 	b.Cleanup(func() { w.closeAppends(); _ = w.close() })
 	return w

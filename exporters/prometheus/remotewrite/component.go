@@ -37,17 +37,7 @@ import (
 )
 
 // Registration declares the prometheus.remote_write component.
-var Registration = pipeline.Registration{
-	Type:    "prometheus.remote_write",
-	Exports: []pipeline.EdgeKind{pipeline.KindMetrics},
-	Args: func() pipeline.Arguments {
-		a := DefaultArguments()
-		return &a
-	},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("prometheus.remote_write", DefaultArguments, New, pipeline.KindMetrics)
 
 const (
 	// flushTimeout bounds the final flush on shutdown.
@@ -84,20 +74,13 @@ type Component struct {
 }
 
 var (
-	_ pipeline.Component       = (*Component)(nil)
-	_ pipeline.Updater         = (*Component)(nil)
-	_ pipeline.MetricsReceiver = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
+	_ pipeline.MetricsReceiver     = (*Component)(nil)
 )
 
-// New returns a component for args (a *Arguments). It starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	a, ok := args.(*Arguments)
-	if !ok {
-		return nil, fmt.Errorf("prometheus.remote_write: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
+// New returns a component for validated args and registers its metrics. It starts nothing.
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 	if opts.DataPath == "" {
 		return nil, errors.New("prometheus.remote_write needs a storage path for its WAL")
 	}
@@ -107,11 +90,15 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 	if opts.Health == nil {
 		opts.Health = pipeline.NewHealth()
 	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus.remote_write: register metrics: %w", err)
+	}
 	return &Component{
 		opts:   opts,
 		logger: opts.Logger,
-		m:      newMetrics(opts.Registerer),
-		args:   pipeline.NewLatest(a),
+		m:      m,
+		args:   pipeline.NewLatest(args),
 	}, nil
 }
 
@@ -120,15 +107,8 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 func (c *Component) Appendable() pipeline.Appendable { return appendable{c: c} }
 
 // Update implements pipeline.Updater.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok {
-		return fmt.Errorf("prometheus.remote_write: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return err
-	}
-	c.args.Store(a)
+func (c *Component) Update(args *Arguments) error {
+	c.args.Store(args)
 	return nil
 }
 

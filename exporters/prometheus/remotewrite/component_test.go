@@ -326,12 +326,11 @@ func TestUpdateSwitchesEndpoint(t *testing.T) {
 
 	bad := testArgs(t, r2.URL)
 	bad.Endpoint.URL = config.URL{URL: &url.URL{Path: "/relative"}}
-	require.Error(t, in.c.Update(bad))
+	require.Error(t, Registration.Update(in.c, bad), "Validate, done by the registration")
 }
 
 func TestNewRejects(t *testing.T) {
-	args := DefaultArguments()
-	_, err := New(pipeline.Options{DataPath: t.TempDir()}, &args)
+	_, err := Registration.New(pipeline.Options{DataPath: t.TempDir()}, DefaultArguments())
 	require.ErrorContains(t, err, "endpoint.url")
 
 	ok := testArgs(t, "http://127.0.0.1:1/api/v1/write")

@@ -63,8 +63,8 @@ type WALConfig struct {
 }
 
 // DefaultArguments returns the arguments used for keys the user leaves out.
-func DefaultArguments() Arguments {
-	return Arguments{
+func DefaultArguments() *Arguments {
+	return &Arguments{
 		Endpoint: EndpointConfig{
 			RemoteTimeout:    model.Duration(30 * time.Second),
 			HTTPClientConfig: config.DefaultHTTPClientConfig,

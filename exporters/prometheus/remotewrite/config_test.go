@@ -91,7 +91,7 @@ wal:
 	a := DefaultArguments()
 	var n yaml.Node
 	require.NoError(t, yaml.Unmarshal([]byte(doc), &n))
-	require.NoError(t, n.Content[0].Decode(&a))
+	require.NoError(t, n.Content[0].Decode(a))
 	require.NoError(t, a.Validate())
 	require.Equal(t, "mimir.example", a.Endpoint.URL.Host)
 	require.Equal(t, model.Duration(10*time.Second), a.Endpoint.RemoteTimeout)
@@ -120,7 +120,7 @@ func TestDefaultsNeedOnlyURL(t *testing.T) {
 	a := DefaultArguments()
 	var n yaml.Node
 	require.NoError(t, yaml.Unmarshal([]byte("endpoint: {url: http://127.0.0.1:9090/api/v1/write}"), &n))
-	require.NoError(t, n.Content[0].Decode(&a))
+	require.NoError(t, n.Content[0].Decode(a))
 	require.NoError(t, a.Validate())
 	d := DefaultArguments()
 	require.Equal(t, d.Endpoint.Queue, a.Endpoint.Queue)

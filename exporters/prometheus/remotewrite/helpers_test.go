@@ -63,7 +63,7 @@ func testArgs(t testing.TB, rawURL string) *Arguments {
 	a.Endpoint.Queue.MinBackoff = model.Duration(5 * time.Millisecond)
 	a.Endpoint.Queue.MaxBackoff = model.Duration(20 * time.Millisecond)
 	a.Endpoint.RemoteTimeout = model.Duration(5 * time.Second)
-	return &a
+	return a
 }
 
 // start runs a component on dir; sleep, when set, replaces the retry wait.

@@ -52,17 +52,36 @@ type metrics struct {
 	markerFails    prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics builds the metrics and registers them on reg (nil: none).
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	const ns, sub = "sonde", "remote_write"
+	var errs []error
+	register := func(c prometheus.Collector) {
+		if reg != nil {
+			errs = append(errs, reg.Register(c))
+		}
+	}
 	counter := func(name, help string) prometheus.Counter {
-		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}))
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
+		register(c)
+		return c
 	}
 	gauge := func(name, help string) prometheus.Gauge {
-		return register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}))
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
+		register(g)
+		return g
 	}
 	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, labels))
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, labels)
+		register(c)
+		return c
 	}
+	requestDuration := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
+		Help:    "Duration of remote-write requests.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	})
+	register(requestDuration)
 	m := &metrics{
 		samplesAppended:  counter("samples_appended_total", "Samples committed to the WAL."),
 		samplesIn:        counter("samples_in_total", "Samples read from the WAL into the send queue."),
@@ -75,11 +94,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sentBytes:        counter("sent_bytes_total", "Compressed request bytes acknowledged by the receiver."),
 		requests: counterVec("requests_total",
 			"Remote-write requests by outcome: the HTTP status code, or \"error\" when no response came.", "code"),
-		requestDuration: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
-			Help:    "Duration of remote-write requests.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		})),
+		requestDuration: requestDuration,
 		pendingSamples:  gauge("pending_samples", "Samples read from the WAL and not yet acknowledged."),
 		shards:          gauge("shards", "Number of send shards."),
 		highestSent:     gauge("highest_sent_timestamp_seconds", "Newest sample timestamp acknowledged by the receiver."),
@@ -97,25 +112,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.highestSentMs.Store(minTimestamp)
 	m.highestAppendedMs.Store(minTimestamp)
-	return m
-}
-
-// register registers c, or returns the collector already registered under the same
-// description, so that a restarted component keeps counting in the same series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		// A clash with a different kind of collector: keep counting, unexported.
-	}
-	return c
+	return m, errors.Join(errs...)
 }
 
 // observeMax raises cur to ms if ms is newer and mirrors it (in seconds) into g.

@@ -161,7 +161,9 @@ func TestCorruptSegmentIsSkipped(t *testing.T) {
 
 func openTestWAL(t *testing.T, dir string) *walStorage {
 	t.Helper()
-	w, err := openWAL(dir, segmentSize(minWALSize), slog.New(slog.DiscardHandler), newMetrics(nil))
+	m, err := newMetrics(nil)
+	require.NoError(t, err)
+	w, err := openWAL(dir, segmentSize(minWALSize), slog.New(slog.DiscardHandler), m)
 	require.NoError(t, err)
 	return w
 }

@@ -70,7 +70,7 @@ func BenchmarkTail(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				args := NewArguments()
+				args := DefaultArguments()
 				args.Paths = []string{filepath.Join(dir, "*", "*", "*.log")}
 				args.ForwardTo = []string{"x/y"}
 				args.PathLabels = PathLabelsKubernetes
@@ -103,7 +103,7 @@ func BenchmarkTail(b *testing.B) {
 func BenchmarkIdleFiles(b *testing.B) {
 	dir := b.TempDir()
 	benchFiles(b, dir, 1000, 10_000)
-	args := NewArguments()
+	args := DefaultArguments()
 	args.Paths = []string{filepath.Join(dir, "*", "*", "*.log")}
 	args.ForwardTo = []string{"x/y"}
 	args.PollInterval = model.Duration(time.Second)

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sondehq/sonde/components/loki/source/file/decode"
-	"github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -104,11 +104,11 @@ type Arguments struct {
 	// ClientArgs say how to reach the API server (kubeconfig_file, api_server and
 	// Prometheus' HTTP client settings, inline; default in-cluster). Used only with
 	// pod_labels or pod_annotations.
-	kubernetes.ClientArgs `yaml:",inline"`
+	kube.ClientArgs `yaml:",inline"`
 }
 
-// NewArguments returns Arguments with their defaults.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with their defaults.
+func DefaultArguments() *Arguments {
 	return &Arguments{
 		Format:              decode.FormatAuto.String(),
 		PathLabels:          PathLabelsNone,
@@ -120,7 +120,7 @@ func NewArguments() *Arguments {
 		PollInterval:        model.Duration(DefaultPollInterval),
 		SyncPeriod:          model.Duration(DefaultSyncPeriod),
 		PodWait:             model.Duration(DefaultPodWait),
-		ClientArgs:          kubernetes.DefaultClientArgs(),
+		ClientArgs:          kube.DefaultClientArgs(),
 	}
 }
 
@@ -235,7 +235,7 @@ func (a *Arguments) validatePodMetadata() []error {
 			add("node", "%q: %s", a.Node, msg)
 		}
 	}
-	if err := a.ClientArgs.Validate(); err != nil {
+	if err := a.ClientArgs.Validate(pipeline.Field); err != nil {
 		errs = append(errs, err)
 	}
 	return errs

@@ -186,9 +186,7 @@ func fileDebugInfo(t *tracker, path string, unwanted bool) FileDebugInfo {
 		at := time.Unix(0, ns)
 		f.LastRead = &at
 	}
-	t.pos.mu.Lock()
-	f.AckedOffset = t.pos.committed
-	t.pos.mu.Unlock()
+	f.AckedOffset = t.pos.State().Committed
 	f.LagBytes = max(f.SizeBytes-f.AckedOffset, 0)
 	return f
 }

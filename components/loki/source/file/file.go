@@ -15,6 +15,7 @@
 package file
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -25,21 +26,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sondehq/sonde/components/loki/source/file/positions"
+	"github.com/sondehq/sonde/internal/logbatch"
+	"github.com/sondehq/sonde/internal/positions"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares loki.source.file.
-var Registration = pipeline.Registration{
-	Type: "loki.source.file",
-	Args: func() pipeline.Arguments { return NewArguments() },
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
-
-// positionsFile is the name of the positions file in the component's data directory.
-const positionsFile = "positions.json"
+var Registration = pipeline.Register("loki.source.file", DefaultArguments, New)
 
 // rescanDelay coalesces the bursts of directory events a rotation or a new pod produces
 // into one reconcile.
@@ -62,7 +55,7 @@ type Component struct {
 	// Set up by Run.
 	table   *table
 	manager *manager
-	batcher *batcher
+	batcher *logbatch.Batcher[int64]
 	watches *watches
 	running atomic.Pointer[runState] // manager and table for DebugInfo while Run runs
 
@@ -87,16 +80,12 @@ type Component struct {
 }
 
 var (
-	_ pipeline.Component = (*Component)(nil)
-	_ pipeline.Updater   = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
 // New builds a loki.source.file component; it starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	a, err := checkArgs(args)
-	if err != nil {
-		return nil, err
-	}
+func New(opts pipeline.Options, a *Arguments) (*Component, error) {
 	c := &Component{
 		opts:     opts,
 		metrics:  newMetrics(),
@@ -105,34 +94,22 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 		warned:   map[string]struct{}{},
 		first:    true,
 		expander: newExpander(),
-		pods:     pods{open: informerPods},
+		pods:     pods{open: kubePods(opts.Kube)},
 		held:     map[*tracker]*podHold{},
 		podsC:    make(chan struct{}, 1),
 	}
 	c.pods.added = c.podAdded
 	c.cfg.Store(newSettings(a))
+	if err := c.metrics.register(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	return c, nil
-}
-
-func checkArgs(args pipeline.Arguments) (*Arguments, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, fmt.Errorf("loki.source.file: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	return a, nil
 }
 
 // Update implements pipeline.Updater: new globs and labels apply at the next reconcile
 // (at once), a new format or bound to each file at its next read, batching at the next
 // batch.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, err := checkArgs(args)
-	if err != nil {
-		return err
-	}
+func (c *Component) Update(a *Arguments) error {
 	c.cfg.Store(newSettings(a))
 	c.args.Store(a)
 	return nil
@@ -152,10 +129,6 @@ func (c *Component) rescan() {
 
 // Run implements pipeline.Component.
 func (c *Component) Run(ctx context.Context) error {
-	if err := c.metrics.register(c.opts.Registerer); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	defer c.metrics.unregister()
 	if err := os.MkdirAll(c.opts.DataPath, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -163,14 +136,14 @@ func (c *Component) Run(ctx context.Context) error {
 	c.table = newTable(c.loadPositions(posPath))
 	c.manager = newManager()
 	clear(c.held)
-	c.batcher = newBatcher(c.table, c.metrics, c.opts.Logger, c.settings)
+	c.batcher = c.newBatcher(c.table)
 	c.watches = newWatches(c.opts.Logger, c.metrics, c.pollOnly)
 	c.running.Store(&runState{manager: c.manager, table: c.table})
 
 	args := c.currentArgs()
 	c.syncPods(args)
 	defer c.pods.close()
-	c.batcher.setReceiver(c.opts.Host.Logs(args.ForwardTo))
+	c.batcher.SetReceiver(c.opts.Host.Logs(args.ForwardTo))
 	forwardTo := slices.Clone(args.ForwardTo)
 	var (
 		view    pipeline.TargetsView
@@ -202,7 +175,7 @@ func (c *Component) Run(ctx context.Context) error {
 
 	inner, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { c.batcher.run(inner) })
+	wg.Go(func() { c.batcher.Run(inner) })
 	wg.Go(func() { c.watches.run(inner, c.manager, c.rescan) })
 	wg.Go(func() { c.syncLoop(inner, posPath) })
 	for range readers() {
@@ -270,7 +243,7 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-c.args.Changed():
 			args := c.currentArgs()
 			if !slices.Equal(forwardTo, args.ForwardTo) {
-				c.batcher.setReceiver(c.opts.Host.Logs(args.ForwardTo))
+				c.batcher.SetReceiver(c.opts.Host.Logs(args.ForwardTo))
 				forwardTo = slices.Clone(args.ForwardTo)
 			}
 			if !slices.Equal(viewIDs, args.Targets) {
@@ -296,15 +269,32 @@ func (c *Component) syncPods(a *Arguments) {
 	}
 }
 
+// newBatcher returns the batcher that sends what the readers read and commits the
+// positions of tbl as batches are acknowledged.
+func (c *Component) newBatcher(tbl *table) *logbatch.Batcher[int64] {
+	return logbatch.New(logbatch.Config[int64]{
+		Limits: func() (int, time.Duration) {
+			s := c.settings()
+			return s.batchSize, s.batchWait
+		},
+		Less:      cmp.Less[int64],
+		Committed: func() { tbl.dirty.Store(true) },
+		Metrics: logbatch.Metrics{
+			EntriesSent: c.metrics.entriesSent, BatchesSent: c.metrics.batchesSent, BatchesAcked: c.metrics.batchesAcked,
+		},
+		Logger: c.opts.Logger,
+	})
+}
+
 // readers is how many files are read in parallel.
 func readers() int { return min(runtime.GOMAXPROCS(0), 4) }
 
 // loadPositions reads the positions file. Whatever cannot be read is logged and counted,
 // never fatal; files whose position is lost are then read from their beginning, even with
 // start_at: end (duplicates rather than loss).
-func (c *Component) loadPositions(path string) []positions.Entry {
+func (c *Component) loadPositions(path string) []savedPosition {
 	positions.RemoveStale(path)
-	entries, bad, err := positions.Load(path)
+	entries, bad, err := positions.Load[savedPosition](path)
 	if bad > 0 {
 		c.metrics.positionsBad.Add(float64(bad))
 		c.positionsLost = true

@@ -246,7 +246,7 @@ func TestUpdate(t *testing.T) {
 	args := testArgs(filepath.Join(dir, "*.log"))
 	args.Labels = map[string]string{"env": "new"}
 	require.NoError(t, h.c.Update(args))
-	require.Error(t, h.c.Update(&Arguments{}), "invalid arguments are refused")
+	require.Error(t, Registration.Update(h.c, &Arguments{}), "invalid arguments are refused (by the registration, before Update)")
 	// The new labels apply once Run has reconciled; lines written after that carry them.
 	require.Eventually(t, func() bool {
 		h.c.manager.mu.Lock()

@@ -20,7 +20,7 @@ import (
 
 // testArgs returns valid arguments tailing paths, with intervals short enough for tests.
 func testArgs(paths ...string) *Arguments {
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Paths = paths
 	a.ForwardTo = []string{"loki.write/test"}
 	a.PollInterval = model.Duration(200 * time.Millisecond)

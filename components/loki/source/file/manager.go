@@ -22,7 +22,7 @@ const (
 // the poll, a partial line's flush timer, or a reconcile. Idle files cost no goroutine and
 // no CPU.
 //
-// Lock order: manager.mu, then table.mu, then position.mu.
+// Lock order: manager.mu, then table.mu, then position.mu, then the position's Stream.
 type manager struct {
 	mu       sync.Mutex
 	byID     map[fileID]*tracker

@@ -1,8 +1,6 @@
 package file
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sondehq/sonde/components/loki/source/file/decode"
@@ -11,8 +9,6 @@ import (
 // metrics are loki.source.file's own metrics; the controller labels them with the component
 // id. No metric has a per-file label: a node tails thousands of files.
 type metrics struct {
-	reg prometheus.Registerer
-
 	readLines      prometheus.Counter
 	readBytes      prometheus.Counter
 	entriesSent    prometheus.Counter
@@ -76,42 +72,19 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{
+// register registers the metrics on reg; New calls it, the controller unregisters them.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{
 		m.readLines, m.readBytes, m.entriesSent, m.batchesSent, m.batchesAcked, m.malformed, m.truncated,
 		m.droppedBytes, m.partialFlushes, m.filesOpened, m.filesReleased, m.truncations, m.fileErrors,
 		m.positionWrites, m.positionsBad, m.filesActive, m.unreadBytes, m.lagBytes, m.watchedDirs, m.podMissing,
 		m.podWaiting,
-	}
-}
-
-// register adds the metrics to reg (nil: none); undo with unregister.
-func (m *metrics) register(reg prometheus.Registerer) error {
-	m.reg = reg
-	if reg == nil {
-		return nil
-	}
-	var errs []error
-	for _, c := range m.collectors() {
+	} {
 		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
+			return err
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		m.unregister()
-		return err
-	}
 	return nil
-}
-
-// unregister removes the metrics, so that a restarted component can register them again.
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		m.reg.Unregister(c)
-	}
 }
 
 // addStats moves a decoder's counters into the metrics and resets them.

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/kube"
 )
 
 // podLookup finds a pod of this node by uid. The maps it returns belong to the cache and
@@ -30,15 +30,21 @@ type podSource func(a *Arguments, added func()) (lookup podLookup, release func(
 // uidIndex is the index by pod uid this component adds to the shared pod informer.
 const uidIndex = "sonde_loki_source_file_uid"
 
-// informerPods opens the shared node-local pod informer (the same one discovery.kubernetes
-// with node: uses, so the pods are listed and watched once per process) and looks pods up
-// through an index by uid.
-func informerPods(a *Arguments, added func()) (podLookup, func(), error) {
-	cl, err := kubernetes.Shared.Client(a.ClientArgs)
+// kubePods opens the node-local pod informer of the process's cache (the same one
+// discovery.kubernetes with node: uses, so the pods are listed and watched once per
+// process) and looks pods up through an index by uid.
+func kubePods(kc *kube.Cache) podSource {
+	return func(a *Arguments, added func()) (podLookup, func(), error) {
+		return informerPods(kc, a, added)
+	}
+}
+
+func informerPods(kc *kube.Cache, a *Arguments, added func()) (podLookup, func(), error) {
+	cl, err := kc.Client(a.ClientArgs)
 	if err != nil {
 		return nil, nil, err
 	}
-	inf, err := cl.Informer(kubernetes.InformerKey{Resource: kubernetes.Pods, FieldSelector: "spec.nodeName=" + a.Node})
+	inf, err := cl.Informer(kube.InformerKey{Resource: kube.Pods, FieldSelector: "spec.nodeName=" + a.Node})
 	cl.Release() // the informer holds its own reference
 	if err != nil {
 		return nil, nil, err
@@ -95,7 +101,7 @@ type pods struct {
 }
 
 type podsKey struct {
-	client kubernetes.ClientArgs
+	client kube.ClientArgs
 	node   string
 }
 

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sondehq/sonde/components/loki/source/file/positions"
+	"github.com/sondehq/sonde/internal/logbatch"
 )
 
 // forgetAfter is how long the position of a file that is no longer tailed (but was not seen
@@ -17,80 +17,20 @@ const forgetAfter = 24 * time.Hour
 // because acknowledgements can arrive after the file was released, and it is what the
 // positions file records.
 //
-// Offsets only become committed in order: every batch that carries lines of the file holds a
-// record, appended to pending in the order the batches are built; an acknowledged record
-// commits its end offset once every record before it is acknowledged too.
+// Its Stream commits offsets in order as the batches carrying the file's lines are
+// acknowledged (see internal/logbatch); a new generation starts when the file is truncated.
 type position struct {
+	logbatch.Stream[int64] // the committed offset and the highest offset handed to the batcher
+
 	id fileID
 
-	mu        sync.Mutex
-	path      string
-	fp        uint64
-	fpLen     int
-	gen       uint64 // incremented when the file is truncated: older records no longer count
-	committed int64  // every line before it was acknowledged
-	sent      int64  // the highest offset handed to the batcher in this generation
-	pending   []*record
-	tracked   bool // a tracker has the file open
-	deleted   bool // released after its file was deleted: forgotten once acknowledged
-	seen      time.Time
-}
-
-// record is a file's share of one batch: acknowledging the batch commits end.
-type record struct {
-	pos   *position
-	gen   uint64
-	end   int64
-	acked bool
-}
-
-// newRecord appends a record for a batch being built, or returns nil when gen is stale
-// (the file was truncated after the lines were read).
-func (p *position) newRecord(gen uint64) *record {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if gen != p.gen {
-		return nil
-	}
-	r := &record{pos: p, gen: gen, end: p.sent}
-	p.pending = append(p.pending, r)
-	return r
-}
-
-// extend sets the end of r (a record of the batch being built) to safe.
-func (p *position) extend(r *record, safe int64) {
-	p.mu.Lock()
-	if r.gen == p.gen && safe > r.end {
-		r.end = safe
-		if safe > p.sent {
-			p.sent = safe
-		}
-	}
-	p.mu.Unlock()
-}
-
-// ack marks r acknowledged and commits what became contiguous. It reports whether the
-// committed offset moved.
-func (p *position) ack(r *record) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r.acked = true
-	if r.gen != p.gen {
-		return false
-	}
-	moved := false
-	n := 0
-	for n < len(p.pending) && p.pending[n].acked {
-		if e := p.pending[n].end; e > p.committed {
-			p.committed, moved = e, true
-		}
-		n++
-	}
-	if n > 0 {
-		clear(p.pending[:n])
-		p.pending = p.pending[n:]
-	}
-	return moved
+	mu      sync.Mutex // guards what follows; taken before the Stream's own lock
+	path    string
+	fp      uint64
+	fpLen   int
+	tracked bool // a tracker has the file open
+	deleted bool // released after its file was deleted: forgotten once acknowledged
+	seen    time.Time
 }
 
 // reset starts a new generation at offset start, for content identified by fp: the file was
@@ -99,18 +39,16 @@ func (p *position) ack(r *record) bool {
 func (p *position) reset(start int64, fp uint64, fpLen int) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.gen++
-	p.committed, p.sent = start, start
-	p.pending = nil
 	p.fp, p.fpLen = fp, fpLen
-	return p.gen
+	return p.Reset(start)
 }
 
 // state returns what a tracker resuming a known position needs.
 func (p *position) state() (gen uint64, committed int64, fp uint64, fpLen int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.gen, p.committed, p.fp, p.fpLen
+	st := p.State()
+	return st.Gen, st.Committed, p.fp, p.fpLen
 }
 
 // setFingerprint records a longer fingerprint of the same content.
@@ -129,14 +67,13 @@ type table struct {
 	dirty atomic.Bool
 }
 
-func newTable(entries []positions.Entry) *table {
+func newTable(entries []savedPosition) *table {
 	t := &table{byID: make(map[fileID]*position, len(entries))}
 	for _, e := range entries {
 		id := fileID{dev: e.Device, ino: e.Inode}
-		t.byID[id] = &position{
-			id: id, path: e.Path, fp: e.Fingerprint, fpLen: e.FingerprintLength,
-			committed: e.Offset, sent: e.Offset, seen: time.Unix(e.Seen, 0),
-		}
+		p := &position{id: id, path: e.Path, fp: e.fingerprint(), fpLen: e.FingerprintLength, seen: time.Unix(e.Seen, 0)}
+		p.Restore(e.Offset)
+		t.byID[id] = p
 	}
 	return t
 }
@@ -185,22 +122,20 @@ func (t *table) release(p *position, deleted bool) {
 
 // snapshot returns the entries to write and forgets what is no longer worth keeping. It
 // also returns the bytes handed to the batcher but not yet acknowledged.
-func (t *table) snapshot(now time.Time) (out []positions.Entry, lag int64) {
+func (t *table) snapshot(now time.Time) (out []savedPosition, lag int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out = make([]positions.Entry, 0, len(t.byID))
+	out = make([]savedPosition, 0, len(t.byID))
 	for id, p := range t.byID {
 		p.mu.Lock()
 		if p.tracked {
 			p.seen = now
 		}
-		forget := (p.deleted && len(p.pending) == 0) || (!p.tracked && now.Sub(p.seen) > forgetAfter)
+		st := p.State()
+		forget := (p.deleted && st.Pending == 0) || (!p.tracked && now.Sub(p.seen) > forgetAfter)
 		if !forget {
-			lag += p.sent - p.committed
-			out = append(out, positions.Entry{
-				Path: p.path, Device: id.dev, Inode: id.ino, Fingerprint: p.fp, FingerprintLength: p.fpLen,
-				Offset: p.committed, Seen: p.seen.Unix(),
-			})
+			lag += st.Handed - st.Committed
+			out = append(out, newSavedPosition(p.path, id, p.fp, p.fpLen, st.Committed, p.seen))
 		}
 		p.mu.Unlock()
 		if forget {

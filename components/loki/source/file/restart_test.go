@@ -288,7 +288,7 @@ func TestBackpressure(t *testing.T) {
 	h := start(t, args, "", sink)
 
 	// The reader ends up waiting to hand over a chunk: from then on nothing is read.
-	require.Eventually(t, func() bool { return h.c.batcher.blocked.Load() == 1 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return h.c.batcher.Blocked() == 1 }, 10*time.Second, time.Millisecond)
 	read := testutil.ToFloat64(h.c.metrics.readBytes)
 	bound := float64(args.BatchSize) + 2*float64(minReadBuffer+int(args.MaxLineSize)+64<<10)
 	require.LessOrEqual(t, read, bound, "read while blocked")

@@ -210,13 +210,13 @@ func (r *reader) emit(ctx context.Context, t *tracker, decoded []decode.Entry) b
 	if len(decoded) == 0 && safe == t.safe {
 		return true
 	}
-	c := chunkPool.Get().(*chunk)
-	c.pos, c.gen, c.safe = t.pos, t.gen, safe
-	c.entries, c.bytes = t.toEntries(c.entries[:0], decoded)
+	c := r.c.batcher.Chunk()
+	c.Stream, c.Gen, c.At = &t.pos.Stream, t.gen, safe
+	c.Entries, c.Bytes = t.toEntries(c.Entries, decoded)
 	t.safe = safe
 	clear(decoded)
 	r.decoded = decoded[:0]
-	return r.c.batcher.send(ctx, c)
+	return r.c.batcher.Send(ctx, c)
 }
 
 // toEntries converts decoded lines into pipeline entries with the file's labels.

@@ -7,7 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	k8s "github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -30,13 +30,13 @@ type Arguments struct {
 	ForwardTo []string `yaml:"forward_to"`
 
 	// ClientArgs say how to reach the API server, as for discovery.kubernetes.
-	k8s.ClientArgs `yaml:",inline"`
+	kube.ClientArgs `yaml:",inline"`
 }
 
-// NewArguments returns Arguments with their defaults: every pod of every namespace, through
+// DefaultArguments returns Arguments with their defaults: every pod of every namespace, through
 // the in-cluster client.
-func NewArguments() *Arguments {
-	return &Arguments{ClientArgs: k8s.DefaultClientArgs()}
+func DefaultArguments() *Arguments {
+	return &Arguments{ClientArgs: kube.DefaultClientArgs()}
 }
 
 // Validate implements pipeline.Arguments.
@@ -69,7 +69,7 @@ func (a *Arguments) Validate() error {
 	if len(a.ForwardTo) == 0 {
 		add(pipeline.Field("forward_to", "at least one component is required"))
 	}
-	add(a.ClientArgs.Validate())
+	add(a.ClientArgs.Validate(pipeline.Field))
 	return errors.Join(errs...)
 }
 
@@ -80,7 +80,7 @@ func (a *Arguments) References() []pipeline.Reference {
 
 // informerKeys are the pod informers the arguments ask for: one per namespace (one for all
 // namespaces when none is given).
-func (a *Arguments) informerKeys() []k8s.InformerKey {
+func (a *Arguments) informerKeys() []kube.InformerKey {
 	var field string
 	if a.Node != "" {
 		field = "spec.nodeName=" + a.Node
@@ -89,9 +89,9 @@ func (a *Arguments) informerKeys() []k8s.InformerKey {
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
 	}
-	keys := make([]k8s.InformerKey, 0, len(namespaces))
+	keys := make([]kube.InformerKey, 0, len(namespaces))
 	for _, ns := range namespaces {
-		keys = append(keys, k8s.InformerKey{Resource: k8s.Pods, Namespace: ns, LabelSelector: a.Selector, FieldSelector: field})
+		keys = append(keys, kube.InformerKey{Resource: kube.Pods, Namespace: ns, LabelSelector: a.Selector, FieldSelector: field})
 	}
 	return keys
 }

@@ -32,7 +32,7 @@ func TestArgumentsValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := NewArguments()
+			a := DefaultArguments()
 			a.ForwardTo = []string{"loki.write/default"}
 			tc.modify(a)
 			err := a.Validate()
@@ -60,7 +60,7 @@ func unjoin(err error) []error {
 }
 
 func TestReferencesAndInformerKeys(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	a.ForwardTo = []string{"loki.process/a"}
 	require.Equal(t, []pipeline.Reference{{Field: "forward_to", Kind: pipeline.KindLogs, IDs: []string{"loki.process/a"}}}, a.References())
 	require.Len(t, a.informerKeys(), 1)

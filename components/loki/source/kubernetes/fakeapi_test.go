@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	k8s "github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/kube"
 )
 
 // fakeAPI is an httptest stand-in for the API server, enough for client-go's real code
@@ -81,12 +81,12 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 }
 
 // clientArgs reach the fake.
-func (f *fakeAPI) clientArgs() k8s.ClientArgs {
+func (f *fakeAPI) clientArgs() kube.ClientArgs {
 	u, err := url.Parse(f.srv.URL)
 	if err != nil {
 		panic(err)
 	}
-	c := k8s.DefaultClientArgs()
+	c := kube.DefaultClientArgs()
 	c.APIServer = config_util.URL{URL: u}
 	return c
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	k8s "github.com/sondehq/sonde/discovery/kubernetes"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -37,13 +36,13 @@ type runningComp struct {
 
 // argsFor returns arguments following every pod of the fake, forwarding to the fake host.
 func argsFor(f *fakeAPI) *Arguments {
-	a := NewArguments()
+	a := DefaultArguments()
 	a.ClientArgs = f.clientArgs()
 	a.ForwardTo = []string{"loki.echo/test"}
 	return a
 }
 
-// start runs a component with its own cache; opts may be nil (fresh options) or the options
+// start runs a component with its own cache (pipelinetest.Options makes one); opts may be nil (fresh options) or the options
 // of an earlier run (same data path: a restart).
 func start(t *testing.T, args *Arguments, opts *pipeline.Options) *runningComp {
 	t.Helper()
@@ -53,7 +52,7 @@ func start(t *testing.T, args *Arguments, opts *pipeline.Options) *runningComp {
 	if opts != nil {
 		o.DataPath = opts.DataPath
 	}
-	c, err := New(o, args, k8s.NewCache(o.Logger))
+	c, err := New(o, args)
 	require.NoError(t, err)
 	stop := pipelinetest.Run(t, c)
 	return &runningComp{c: c, host: host, opts: o, stop: stop}

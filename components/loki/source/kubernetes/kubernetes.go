@@ -3,7 +3,7 @@
 // that cannot read the node's log files (sonde on a laptop against a cluster, the
 // cluster-local preset).
 //
-// Pods come from a pod informer of the process-wide cache (discovery/kubernetes.Shared);
+// Pods come from a pod informer of the process's cache (pipeline.Options.Kube);
 // every running container of a selected pod gets a tailer, and the set of wanted
 // (pod uid, container) streams is reconciled whenever the pods change. A tailer asks for
 // the log with timestamps and follows it; after a disconnect it resumes at the timestamp of
@@ -24,18 +24,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
-	k8s "github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/logbatch"
+	"github.com/sondehq/sonde/internal/positions"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares loki.source.kubernetes.
-var Registration = pipeline.Registration{
-	Type: "loki.source.kubernetes",
-	Args: func() pipeline.Arguments { return NewArguments() },
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args, k8s.Shared)
-	},
-}
+var Registration = pipeline.Register("loki.source.kubernetes", DefaultArguments, New)
 
 // Timings of the run loop (variables for tests): how often positions are saved and health
 // checked, and how soon a failed connection to the API server is tried again.
@@ -44,62 +39,47 @@ var (
 	retryInterval = 10 * time.Second
 )
 
+// Batch limits: a batch is sent when it holds batchBytes of lines, or batchWait after its
+// first line (a variable for tests).
+const batchBytes = 1 << 20
+
+var batchWait = time.Second
+
 // Component is a running loki.source.kubernetes.
 //
 // Run owns every goroutine: the batcher, one tailer per followed container, and the pod
-// informers (shared, through the cache). Update hands new arguments over through c.args and
-// a signal; Run applies them.
+// informers (shared, through opts.Kube). Update hands new arguments over through c.args;
+// Run applies them.
 type Component struct {
 	opts    pipeline.Options
-	cache   *k8s.Cache
 	metrics *metrics
 
 	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 }
 
 var (
-	_ pipeline.Component = (*Component)(nil)
-	_ pipeline.Updater   = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
 // New builds a loki.source.kubernetes that takes its API client and pod informers from
-// cache; it starts nothing.
-func New(opts pipeline.Options, args pipeline.Arguments, cache *k8s.Cache) (*Component, error) {
-	a, err := checkArgs(args)
-	if err != nil {
-		return nil, err
+// opts.Kube; it starts nothing.
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	c := &Component{opts: opts, metrics: newMetrics(), args: pipeline.NewLatest(args)}
+	if err := c.metrics.register(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	return &Component{opts: opts, cache: cache, metrics: newMetrics(), args: pipeline.NewLatest(a)}, nil
-}
-
-func checkArgs(args pipeline.Arguments) (*Arguments, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, fmt.Errorf("loki.source.kubernetes: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return c, nil
 }
 
 // Update implements pipeline.Updater.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, err := checkArgs(args)
-	if err != nil {
-		return err
-	}
-	c.args.Store(a)
+func (c *Component) Update(args *Arguments) error {
+	c.args.Store(args)
 	return nil
 }
 
 // Run implements pipeline.Component.
 func (c *Component) Run(ctx context.Context) error {
-	if err := c.metrics.register(c.opts.Registerer); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	defer c.metrics.unregister()
-
 	path := filepath.Join(c.opts.DataPath, positionsFile)
 	tbl := newTable()
 	saved, bad, err := loadPositions(path)
@@ -112,14 +92,20 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 	tbl.restore(saved)
 
-	out := newBatcher(tbl, c.metrics, c.opts.Logger)
+	out := logbatch.New(logbatch.Config[cursor]{
+		Limits:    func() (int, time.Duration) { return batchBytes, batchWait },
+		Less:      cursor.before,
+		Committed: func() { tbl.dirty.Store(true) },
+		Metrics:   logbatch.Metrics{EntriesSent: c.metrics.entriesSent, BatchesAcked: c.metrics.batchesAcked},
+		Logger:    c.opts.Logger,
+	})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	bctx, stopBatcher := context.WithCancel(ctx)
 	defer stopBatcher()
 	// Set before the batcher runs; apply replaces it on every update.
-	out.setReceiver(c.opts.Host.Logs(c.args.Load().ForwardTo))
-	wg.Go(func() { out.run(bctx) })
+	out.SetReceiver(c.opts.Host.Logs(c.args.Load().ForwardTo))
+	wg.Go(func() { out.Run(bctx) })
 
 	r := newReconciler(c.opts.Logger, tbl, out, c.metrics)
 	var (
@@ -132,7 +118,7 @@ func (c *Component) Run(ctx context.Context) error {
 			if !tbl.dirty.Swap(false) {
 				return
 			}
-			if err := savePositions(path, tbl.snapshot()); err != nil {
+			if err := positions.Save(path, tbl.snapshot()); err != nil {
 				tbl.dirty.Store(true)
 				c.opts.Logger.Error("cannot save the positions file", "path", path, "err", err)
 			}
@@ -153,7 +139,7 @@ func (c *Component) Run(ctx context.Context) error {
 		save()
 	}()
 	connect := func() {
-		src, srcErr = newSource(c.cache, args, r.changed)
+		src, srcErr = newSource(c.opts.Kube, args, r.changed)
 		if srcErr != nil {
 			c.opts.Logger.Error("cannot reach the Kubernetes API server", "err", srcErr, "retry_in", retryInterval)
 			retry.Reset(retryInterval)
@@ -164,7 +150,7 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 	apply := func() {
 		next := c.args.Load()
-		out.setReceiver(c.opts.Host.Logs(next.ForwardTo))
+		out.SetReceiver(c.opts.Host.Logs(next.ForwardTo))
 		if args != nil && sameSource(args, next) {
 			args = next
 			return

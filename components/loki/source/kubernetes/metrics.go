@@ -1,15 +1,12 @@
 package kubernetes
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // metrics are loki.source.kubernetes' own metrics; the controller labels them with the
 // component id.
 type metrics struct {
-	reg          prometheus.Registerer
 	linesRead    prometheus.Counter
 	entriesSent  prometheus.Counter
 	batchesAcked *prometheus.CounterVec
@@ -59,35 +56,12 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.linesRead, m.entriesSent, m.batchesAcked, m.reconnects, m.streams, m.dropped, m.truncated, m.refused}
-}
-
-// register adds the metrics to reg (nil: none); undo with unregister.
+// register registers the metrics on reg; New calls it, the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	m.reg = reg
-	if reg == nil {
-		return nil
-	}
-	var errs []error
-	for _, c := range m.collectors() {
+	for _, c := range []prometheus.Collector{m.linesRead, m.entriesSent, m.batchesAcked, m.reconnects, m.streams, m.dropped, m.truncated, m.refused} {
 		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
+			return err
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		m.unregister()
-		return err
-	}
 	return nil
-}
-
-// unregister removes the metrics, so that a restarted component can register them again.
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		m.reg.Unregister(c)
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sondehq/sonde/internal/logbatch"
+
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -39,28 +41,25 @@ func (c cursor) advance(ts time.Time) cursor {
 	return c
 }
 
+// before reports whether c is earlier in the log than d.
+func (c cursor) before(d cursor) bool {
+	return c.TS.Before(d.TS) || (c.TS.Equal(d.TS) && c.N < d.N)
+}
+
 // position is the delivery state of one container's log. It outlives the stream's tailer
 // (acknowledgements arrive after a tailer stopped, and a container that restarts resumes
 // where its previous instance stopped) and is what the positions file records.
 //
-// Cursors are committed in order: every batch that carries lines of the stream holds one
-// record, appended in the order the batches are built; an acknowledged record commits its
-// cursor once every record before it is acknowledged too.
+// Its Stream commits cursors in order as the batches carrying the stream's lines are
+// acknowledged (see internal/logbatch).
 type position struct {
+	logbatch.Stream[cursor] // the committed cursor
+
 	key streamKey
 
 	mu             sync.Mutex
 	namespace, pod string // informational, written to the positions file
 	sent           cursor // the latest line handed to the batcher
-	committed      cursor // every line up to it was acknowledged
-	pending        []*record
-}
-
-// record is a stream's share of one batch: acknowledging the batch commits at.
-type record struct {
-	pos   *position
-	at    cursor
-	acked bool
 }
 
 func (p *position) sentCursor() cursor {
@@ -73,43 +72,6 @@ func (p *position) setSent(c cursor) {
 	p.mu.Lock()
 	p.sent = c
 	p.mu.Unlock()
-}
-
-func (p *position) committedCursor() cursor {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.committed
-}
-
-// newRecord appends a record for the batch being built.
-func (p *position) newRecord(at cursor) *record {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r := &record{pos: p, at: at}
-	p.pending = append(p.pending, r)
-	return r
-}
-
-// ack marks r acknowledged and commits what became contiguous; it reports whether the
-// committed cursor moved.
-func (p *position) ack(r *record) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r.acked = true
-	moved := false
-	for len(p.pending) > 0 && p.pending[0].acked {
-		p.committed = p.pending[0].at
-		p.pending[0] = nil
-		p.pending = p.pending[1:]
-		moved = true
-	}
-	return moved
-}
-
-func (p *position) idle() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.pending) == 0
 }
 
 // table holds the positions of every stream, loaded from and saved to the positions file.
@@ -143,7 +105,7 @@ func (t *table) forget(keep func(types.UID) bool) int {
 	defer t.mu.Unlock()
 	n := 0
 	for k, p := range t.byKey {
-		if !keep(k.UID) && p.idle() {
+		if !keep(k.UID) && p.State().Pending == 0 {
 			delete(t.byKey, k)
 			n++
 		}
@@ -161,8 +123,9 @@ func (t *table) snapshot() []savedPosition {
 	out := make([]savedPosition, 0, len(t.byKey))
 	for k, p := range t.byKey {
 		p.mu.Lock()
-		c, ns, pod := p.committed, p.namespace, p.pod
+		ns, pod := p.namespace, p.pod
 		p.mu.Unlock()
+		c := p.State().Committed
 		if c.TS.IsZero() {
 			continue
 		}
@@ -182,6 +145,8 @@ func (t *table) restore(saved []savedPosition) {
 	for _, s := range saved {
 		c := cursor{TS: s.Timestamp, N: s.Lines}
 		key := streamKey{UID: types.UID(s.UID), Container: s.Container}
-		t.byKey[key] = &position{key: key, namespace: s.Namespace, pod: s.Pod, sent: c, committed: c}
+		p := &position{key: key, namespace: s.Namespace, pod: s.Pod, sent: c}
+		p.Restore(c)
+		t.byKey[key] = p
 	}
 }

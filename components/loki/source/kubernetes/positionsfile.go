@@ -1,20 +1,17 @@
 package kubernetes
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/sondehq/sonde/internal/positions"
 )
 
-// positionsFile is the name of the positions file under Options.DataPath.
+// positionsFile is the name of the positions file under Options.DataPath. Its format is
+// internal/positions'; savedPosition is one of its entries.
 const positionsFile = "positions.json"
-
-// positionsVersion is the format version written in the file.
-const positionsVersion = 1
 
 // savedPosition is one stream's acknowledged cursor as written to the positions file.
 type savedPosition struct {
@@ -26,75 +23,58 @@ type savedPosition struct {
 	Lines     int       `json:"lines"` // lines at exactly Timestamp already acknowledged
 }
 
-type positionsDoc struct {
-	Version int             `json:"version"`
-	Streams []savedPosition `json:"streams"`
+// Valid implements positions.Entry: an entry needs a uid, a container and a timestamp.
+func (s savedPosition) Valid() bool {
+	return s.UID != "" && s.Container != "" && !s.Timestamp.IsZero() && s.Lines >= 0
 }
 
-// loadPositions reads the positions file at path. A missing file is no positions; entries
-// without a uid, container or timestamp are skipped and counted in bad.
+// loadPositions reads the positions file at path, written by this version or by one before
+// it shared internal/positions' format (legacyPositions). A missing file is no positions;
+// entries that are not Valid are skipped and counted in bad.
 func loadPositions(path string) (saved []savedPosition, bad int, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
-	}
+	positions.RemoveStale(path)
+	data, err := positions.Read(path)
 	if err != nil {
 		return nil, 0, err
 	}
-	var doc positionsDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
+	if saved, bad, ok, err := legacyPositions(data); ok {
+		if err != nil {
+			return nil, 0, fmt.Errorf("positions file %s: %w", path, err)
+		}
+		return saved, bad, nil
+	}
+	saved, bad, err = positions.Parse[savedPosition](data)
+	if err != nil {
 		return nil, 0, fmt.Errorf("positions file %s: %w", path, err)
 	}
-	if doc.Version != positionsVersion {
-		return nil, 0, fmt.Errorf("positions file %s: unsupported version %d (this build reads %d)", path, doc.Version, positionsVersion)
+	return saved, bad, nil
+}
+
+// legacyVersion is the version the earlier format wrote in its document.
+const legacyVersion = 1
+
+// legacyPositions reads the format loki.source.kubernetes wrote before it shared
+// loki.source.file's: one indented JSON document {"version":1,"streams":[...]}. ok is false
+// when data is not in that format. The next save writes the current format.
+func legacyPositions(data []byte) (saved []savedPosition, bad int, ok bool, err error) {
+	var doc struct {
+		Version int              `json:"version"`
+		Streams *[]savedPosition `json:"streams"`
 	}
-	for _, s := range doc.Streams {
-		if s.UID == "" || s.Container == "" || s.Timestamp.IsZero() || s.Lines < 0 {
+	// A file in the current format is several JSON values (its header, then one per entry)
+	// and never holds streams.
+	if !bytes.Contains(data, []byte(`"streams"`)) || json.Unmarshal(data, &doc) != nil || doc.Streams == nil {
+		return nil, 0, false, nil
+	}
+	if doc.Version != legacyVersion {
+		return nil, 0, true, fmt.Errorf("unsupported version %d (this build reads %d)", doc.Version, legacyVersion)
+	}
+	for _, s := range *doc.Streams {
+		if !s.Valid() {
 			bad++
 			continue
 		}
 		saved = append(saved, s)
 	}
-	return saved, bad, nil
-}
-
-// savePositions writes the positions file atomically: a temporary file, fsynced, renamed
-// over the old one, and the directory fsynced, so a crash leaves the old or the new file,
-// whole.
-func savePositions(path string, saved []savedPosition) error {
-	if saved == nil {
-		saved = []savedPosition{}
-	}
-	b, err := json.MarshalIndent(positionsDoc{Version: positionsVersion, Streams: saved}, "", "  ")
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, positionsFile+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return saved, bad, true, nil
 }

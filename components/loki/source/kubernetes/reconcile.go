@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+
+	"github.com/sondehq/sonde/internal/logbatch"
 )
 
 // reconciler keeps one tailer per wanted stream: given the full set of wanted streams it
@@ -15,7 +17,7 @@ import (
 type reconciler struct {
 	logger  *slog.Logger
 	table   *table
-	out     *batcher
+	out     *logbatch.Batcher[cursor]
 	metrics *metrics
 	changed chan struct{}
 
@@ -32,7 +34,7 @@ type running struct {
 	done   chan struct{}
 }
 
-func newReconciler(logger *slog.Logger, t *table, out *batcher, m *metrics) *reconciler {
+func newReconciler(logger *slog.Logger, t *table, out *logbatch.Batcher[cursor], m *metrics) *reconciler {
 	return &reconciler{
 		logger: logger, table: t, out: out, metrics: m, changed: make(chan struct{}, 1),
 		tailers: map[streamKey]*running{}, refused: map[streamKey]error{},

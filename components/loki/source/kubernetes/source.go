@@ -6,18 +6,18 @@ import (
 	kubeclient "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	k8s "github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/internal/kube"
 )
 
 // source is the API client and pod informers of one set of arguments.
 type source struct {
-	client *k8s.Client
-	infs   []*k8s.Informer
+	client *kube.Client
+	infs   []*kube.Informer
 }
 
 // newSource takes a client and the pod informers of args from c; every pod event signals
 // changed (without blocking).
-func newSource(c *k8s.Cache, args *Arguments, changed chan struct{}) (*source, error) {
+func newSource(c *kube.Cache, args *Arguments, changed chan struct{}) (*source, error) {
 	cl, err := c.Client(args.ClientArgs)
 	if err != nil {
 		return nil, err

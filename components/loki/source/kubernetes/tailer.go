@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeclient "k8s.io/client-go/kubernetes"
 
+	"github.com/sondehq/sonde/internal/logbatch"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -57,7 +58,7 @@ type tailer struct {
 	s       stream
 	pods    kubeclient.Interface
 	pos     *position
-	out     *batcher
+	out     *logbatch.Batcher[cursor]
 	metrics *metrics
 	logger  *slog.Logger
 	// refused reports the latest request error that the API server refused
@@ -73,7 +74,7 @@ type tailer struct {
 	finishOnce sync.Once
 }
 
-func newTailer(s stream, pods kubeclient.Interface, pos *position, out *batcher, m *metrics, logger *slog.Logger, refused func(streamKey, error)) *tailer {
+func newTailer(s stream, pods kubeclient.Interface, pos *position, out *logbatch.Batcher[cursor], m *metrics, logger *slog.Logger, refused func(streamKey, error)) *tailer {
 	return &tailer{
 		s: s, pods: pods, pos: pos, out: out, metrics: m, refused: refused,
 		logger: logger.With("namespace", s.namespace, "pod", s.pod, "container", s.key.Container),
@@ -86,6 +87,13 @@ func newTailer(s stream, pods kubeclient.Interface, pos *position, out *batcher,
 		metadata: labels.FromStrings(metadataUID, string(s.key.UID)),
 		finish:   make(chan struct{}),
 	}
+}
+
+// chunk returns an empty chunk of the stream for the batcher.
+func (t *tailer) chunk() *logbatch.Chunk[cursor] {
+	c := t.out.Chunk()
+	c.Stream = &t.pos.Stream
+	return c
 }
 
 // stop asks the tailer to finish (see finish). Safe to call twice.
@@ -181,23 +189,24 @@ func (t *tailer) read(ctx context.Context, follow bool) (int, error) {
 		cur       = start
 		replaying = !start.TS.IsZero()
 		seenAtTS  int
-		c         = &chunk{pos: t.pos}
+		c         = t.chunk()
 		sent      int
 		read      int
 	)
 	flush := func() bool {
 		t.metrics.linesRead.Add(float64(read))
 		read = 0
-		if len(c.entries) == 0 {
+		n := len(c.Entries)
+		if n == 0 {
 			return true
 		}
-		c.at = cur
-		if !t.out.send(ctx, c) {
+		c.At = cur
+		if !t.out.Send(ctx, c) {
 			return false
 		}
 		t.pos.setSent(cur)
-		sent += len(c.entries)
-		c = &chunk{pos: t.pos}
+		sent += n
+		c = t.chunk()
 		return true
 	}
 	for {
@@ -222,14 +231,14 @@ func (t *tailer) read(ctx context.Context, follow bool) (int, error) {
 					t.metrics.truncated.Inc()
 				}
 				cur = cur.advance(ts)
-				c.entries = append(c.entries, pipeline.LogEntry{
+				c.Entries = append(c.Entries, pipeline.LogEntry{
 					// Each entry gets its own label map: a receiver may modify entries in place.
 					Labels: t.labels, Timestamp: ts, Line: string(text), StructuredMetadata: t.metadata,
 				})
-				c.bytes += len(text)
+				c.Bytes += len(text)
 			}
 		}
-		if err != nil || c.bytes >= chunkBytes || r.Buffered() == 0 {
+		if err != nil || c.Bytes >= chunkBytes || r.Buffered() == 0 {
 			if !flush() {
 				return sent, ctx.Err()
 			}

@@ -7,7 +7,6 @@ package batch
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -20,16 +19,10 @@ import (
 )
 
 // Registration declares otelcol.processor.batch.
-var Registration = pipeline.Registration{
-	Type:    "otelcol.processor.batch",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("otelcol.processor.batch", DefaultArguments, New,
+	pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs)
 
-// Component is a running otelcol.processor.batch; it is its own pipeline.OTLPReceiver.
+// Component is a running otelcol.processor.batch.
 type Component struct {
 	opts    pipeline.Options
 	traces  *batcher[ptrace.Traces]
@@ -41,13 +34,12 @@ type Component struct {
 }
 
 var (
-	_ pipeline.Component    = (*Component)(nil)
-	_ pipeline.Updater      = (*Component)(nil)
-	_ pipeline.OTLPReceiver = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
-// New builds the component and makes it reachable on its OTLP edges.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
+// New builds the component; the batches are sent by Run.
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 	m := newMetrics(opts.Registerer)
 	c := &Component{
 		opts: opts,
@@ -73,47 +65,24 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 	if err := c.Update(args); err != nil {
 		return nil, err
 	}
-	pipeline.ExportOTLP(opts, c)
 	return c, nil
 }
 
 // Update implements pipeline.Updater; a pending batch is sent with the new settings.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return fmt.Errorf("otelcol.processor.batch: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return err
-	}
+func (c *Component) Update(a *Arguments) error {
 	timeout := time.Duration(a.Timeout)
-	host := c.opts.Host
+	next := a.Output.Consumers(c.opts.Host, c.opts.ID)
 	c.traces.setConfig(config[ptrace.Traces]{timeout: timeout, size: a.SendBatchSize, maxSize: a.SendBatchMaxSize,
-		next: nextOf(a.Output.Traces, func() func(context.Context, ptrace.Traces) error {
-			return pipeline.OTLPTraces(host, a.Output.Traces).ConsumeTraces
-		})})
+		next: next.Traces.ConsumeTraces, noOutput: len(a.Output.Traces) == 0})
 	c.metrics.setConfig(config[pmetric.Metrics]{timeout: timeout, size: a.SendBatchSize, maxSize: a.SendBatchMaxSize,
-		next: nextOf(a.Output.Metrics, func() func(context.Context, pmetric.Metrics) error {
-			return pipeline.OTLPMetrics(host, a.Output.Metrics).ConsumeMetrics
-		})})
+		next: next.Metrics.ConsumeMetrics, noOutput: len(a.Output.Metrics) == 0})
 	c.logs.setConfig(config[plog.Logs]{timeout: timeout, size: a.SendBatchSize, maxSize: a.SendBatchMaxSize,
-		next: nextOf(a.Output.Logs, func() func(context.Context, plog.Logs) error {
-			return pipeline.OTLPLogs(host, a.Output.Logs).ConsumeLogs
-		})})
+		next: next.Logs.ConsumeLogs, noOutput: len(a.Output.Logs) == 0})
 	return nil
-}
-
-// nextOf resolves the output of a signal; nil when it has none.
-func nextOf[T any](ids []string, resolve func() func(context.Context, T) error) func(context.Context, T) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	return resolve()
 }
 
 // Run sends batches until ctx ends, then sends what is pending once.
 func (c *Component) Run(ctx context.Context) error {
-	defer pipeline.ReleaseOTLP(c.opts, c)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.traces.run(ctx) })
 	wg.Go(func() { c.metrics.run(ctx) })
@@ -122,11 +91,11 @@ func (c *Component) Run(ctx context.Context) error {
 	return nil
 }
 
-// Traces implements pipeline.OTLPReceiver.
+// Traces implements pipeline.OTLPTracesReceiver.
 func (c *Component) Traces() consumer.Traces { return c.tc }
 
-// Metrics implements pipeline.OTLPReceiver.
+// Metrics implements pipeline.OTLPMetricsReceiver.
 func (c *Component) Metrics() consumer.Metrics { return c.mc }
 
-// Logs implements pipeline.OTLPReceiver.
+// Logs implements pipeline.OTLPLogsReceiver.
 func (c *Component) Logs() consumer.Logs { return c.lc }

@@ -30,7 +30,7 @@ func run(t *testing.T, edit func(*Arguments)) *running {
 	t.Helper()
 	host := pipelinetest.NewHost()
 	sink := oteltest.NewSink().Register(host, "sink")
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Output.Traces, a.Output.Metrics, a.Output.Logs = []string{"sink"}, []string{"sink"}, []string{"sink"}
 	if edit != nil {
 		edit(a)
@@ -116,7 +116,7 @@ func TestPermanentRefusalDropsAndCounts(t *testing.T) {
 
 func TestFullBatchRefuses(t *testing.T) {
 	// Not running: nothing drains the batch.
-	a := NewArguments()
+	a := DefaultArguments()
 	a.SendBatchSize = 10
 	a.Output.Traces = []string{"sink"}
 	c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", pipelinetest.NewHost()), a)
@@ -180,7 +180,7 @@ func TestSplit(t *testing.T) {
 func resourceName(m map[string]any) string { s, _ := m["service.name"].(string); return s }
 
 func TestValidate(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	require.ErrorContains(t, a.Validate(), "output")
 	a.Output.Traces = []string{"x"}
 	require.NoError(t, a.Validate())
@@ -193,9 +193,9 @@ func TestValidate(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Output.Traces = []string{"x"}
-	b := NewArguments()
+	b := DefaultArguments()
 	b.Output.Traces = []string{"y"}
 	b.SendBatchSize = 100
 	pipelinetest.Lifecycle(t, Registration, a, b)
@@ -203,7 +203,7 @@ func TestLifecycle(t *testing.T) {
 
 func BenchmarkBatchTraces(b *testing.B) {
 	host := pipelinetest.NewHost()
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Output.Traces = []string{"discard"}
 	discard := &discardSink{}
 	discard.register(host)

@@ -56,7 +56,10 @@ type config[T any] struct {
 	timeout time.Duration
 	size    int
 	maxSize int
-	next    func(context.Context, T) error // nil: the signal has no output
+	next    func(context.Context, T) error
+	// noOutput: the signal has no output, so next refuses everything; data goes straight
+	// to it rather than into a batch.
+	noOutput bool
 }
 
 func newBatcher[T any](o ops[T], m *metrics) *batcher[T] {
@@ -87,14 +90,10 @@ func (b *batcher[T]) consume(ctx context.Context, data T) error {
 		return nil
 	}
 	b.mu.Lock()
-	if b.cfg.next == nil {
-		b.mu.Unlock()
-		return status.Error(codes.Unimplemented, "batch processor: no "+b.ops.signal+" output")
-	}
-	if b.stopped {
+	if b.stopped || b.cfg.noOutput {
 		next := b.cfg.next
 		b.mu.Unlock()
-		return next(ctx, data) // stopping: straight through
+		return next(ctx, data) // stopping, or nowhere to send: straight through
 	}
 	if b.held != nil {
 		err := b.held

@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -25,12 +25,12 @@ type Arguments struct {
 	SendBatchSize int `yaml:"send_batch_size"`
 	// SendBatchMaxSize splits larger batches (0: no limit). Metrics are split between
 	// metrics, never inside one.
-	SendBatchMaxSize int              `yaml:"send_batch_max_size"`
-	Output           collector.Output `yaml:"output"`
+	SendBatchMaxSize int            `yaml:"send_batch_max_size"`
+	Output           otelcol.Output `yaml:"output"`
 }
 
-// NewArguments returns Arguments with the collector's defaults.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with the collector's defaults.
+func DefaultArguments() *Arguments {
 	return &Arguments{Timeout: model.Duration(200 * time.Millisecond), SendBatchSize: 8192}
 }
 

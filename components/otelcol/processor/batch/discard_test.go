@@ -8,15 +8,17 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // discardSink takes everything and keeps nothing (benchmarks).
 type discardSink struct{}
 
-func (d *discardSink) register(h pipeline.Host) {
-	pipeline.ExportOTLP(pipeline.Options{Host: h, ID: "discard"}, d)
-}
+// register makes d the component "discard" of h.
+func (d *discardSink) register(h *pipelinetest.Host) { h.Export("discard", d) }
+
+// Run implements pipeline.Component: there is nothing to run.
+func (d *discardSink) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 func (d *discardSink) Traces() consumer.Traces {
 	c, _ := consumer.NewTraces(func(context.Context, ptrace.Traces) error { return nil })

@@ -3,7 +3,7 @@ package batch
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 )
 
 type metrics struct {
@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Spans, metric points or log records given up on, by signal and reason: rejected (the next component refused them for good), shutdown (still refused when the component stopped).",
 		}, []string{"signal", "reason"}),
 	}
-	for _, s := range collector.Signals {
+	for _, s := range otelcol.Signals {
 		m.sent.WithLabelValues(s)
 		m.refused.WithLabelValues(s)
 		m.dropped.WithLabelValues(s, "rejected")

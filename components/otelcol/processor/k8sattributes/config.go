@@ -3,7 +3,7 @@ package k8sattributes
 import (
 	"errors"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -27,12 +27,12 @@ type Arguments struct {
 	Pods []string `yaml:"pods"`
 	// FromConnection finds pods by the connection's source IP (default true). Turn it off
 	// when everything arrives through a proxy whose address means nothing.
-	FromConnection bool             `yaml:"from_connection"`
-	Output         collector.Output `yaml:"output"`
+	FromConnection bool           `yaml:"from_connection"`
+	Output         otelcol.Output `yaml:"output"`
 }
 
-// NewArguments returns Arguments with their defaults.
-func NewArguments() *Arguments { return &Arguments{FromConnection: true} }
+// DefaultArguments returns Arguments with their defaults.
+func DefaultArguments() *Arguments { return &Arguments{FromConnection: true} }
 
 // References implements pipeline.Referencer.
 func (a *Arguments) References() []pipeline.Reference {

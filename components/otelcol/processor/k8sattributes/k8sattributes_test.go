@@ -149,7 +149,7 @@ func TestPodsFromTargets(t *testing.T) {
 func TestComponentWithPodTargets(t *testing.T) {
 	host := pipelinetest.NewHost()
 	sink := oteltest.NewSink().Register(host, "sink")
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Pods = []string{"discovery.kubernetes/pods"}
 	a.Output.Traces = []string{"sink"}
 	c, err := New(pipelinetest.Options(t, "otelcol.processor.k8sattributes/test", host), a)
@@ -178,14 +178,14 @@ func TestComponentWithPodTargets(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	err := a.Validate()
 	require.ErrorContains(t, err, "pods: at least one")
 	require.ErrorContains(t, err, "output")
 }
 
 func TestLifecycle(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Pods = []string{"discovery.kubernetes/pods"}
 	a.Output.Traces = []string{"x"}
 	b := *a

@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -32,12 +32,12 @@ type Arguments struct {
 	SpikeLimitPercentage int            `yaml:"spike_limit_percentage,omitempty"`
 	// RetryAfter is the delay refused senders are asked to wait (gRPC RetryInfo, HTTP
 	// Retry-After in whole seconds).
-	RetryAfter model.Duration   `yaml:"retry_after"`
-	Output     collector.Output `yaml:"output"`
+	RetryAfter model.Duration `yaml:"retry_after"`
+	Output     otelcol.Output `yaml:"output"`
 }
 
-// NewArguments returns Arguments with their defaults; a limit is required.
-func NewArguments() *Arguments {
+// DefaultArguments returns Arguments with their defaults; a limit is required.
+func DefaultArguments() *Arguments {
 	return &Arguments{CheckInterval: model.Duration(time.Second), RetryAfter: model.Duration(time.Second)}
 }
 

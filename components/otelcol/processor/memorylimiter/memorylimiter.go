@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,18 +25,13 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares otelcol.processor.memory_limiter.
-var Registration = pipeline.Registration{
-	Type:    "otelcol.processor.memory_limiter",
-	Args:    func() pipeline.Arguments { return NewArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("otelcol.processor.memory_limiter", DefaultArguments, New,
+	pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs)
 
 // minGCInterval bounds how often a garbage collection is forced.
 const minGCInterval = 10 * time.Second
@@ -51,35 +45,35 @@ type Component struct {
 	total    uint64
 
 	refusing atomic.Bool
-
-	mu      sync.Mutex
-	cfg     settings
-	lastGC  time.Time
-	changed chan struct{}
+	cfg      *pipeline.Latest[*settings] // Update stores; Run checks again on Changed
+	lastGC   time.Time                   // Run's
 
 	tc consumer.Traces
 	mc consumer.Metrics
 	lc consumer.Logs
 }
 
+// settings are what the arguments come to.
 type settings struct {
 	hard, soft uint64
 	interval   time.Duration
 	refusal    error
-	traces     consumer.Traces
-	metrics    consumer.Metrics
-	logs       consumer.Logs
+	next       otelcol.Consumers
 }
 
 var (
-	_ pipeline.Component    = (*Component)(nil)
-	_ pipeline.Updater      = (*Component)(nil)
-	_ pipeline.OTLPReceiver = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
-// New builds the component and makes it reachable on its OTLP edges.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	c := &Component{opts: opts, readHeap: heapBytes, total: totalMemory(), changed: make(chan struct{}, 1)}
+// New builds the component; the heap is measured by Run.
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	c := &Component{opts: opts, readHeap: heapBytes, total: totalMemory()}
+	s, err := c.settings(args)
+	if err != nil {
+		return nil, err
+	}
+	c.cfg = pipeline.NewLatest(s)
 	c.metrics = newMetrics(opts.Registerer, c)
 	c.tc, _ = consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
 		next, err := c.admit()
@@ -87,7 +81,7 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 			c.metrics.refused.WithLabelValues("traces").Add(float64(td.SpanCount()))
 			return err
 		}
-		return next.traces.ConsumeTraces(ctx, td)
+		return next.Traces.ConsumeTraces(ctx, td)
 	})
 	c.mc, _ = consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
 		next, err := c.admit()
@@ -95,7 +89,7 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 			c.metrics.refused.WithLabelValues("metrics").Add(float64(md.DataPointCount()))
 			return err
 		}
-		return next.metrics.ConsumeMetrics(ctx, md)
+		return next.Metrics.ConsumeMetrics(ctx, md)
 	})
 	c.lc, _ = consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
 		next, err := c.admit()
@@ -103,93 +97,63 @@ func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
 			c.metrics.refused.WithLabelValues("logs").Add(float64(ld.LogRecordCount()))
 			return err
 		}
-		return next.logs.ConsumeLogs(ctx, ld)
+		return next.Logs.ConsumeLogs(ctx, ld)
 	})
-	if err := c.Update(args); err != nil {
-		return nil, err
-	}
-	pipeline.ExportOTLP(opts, c)
+	c.logLimits(s)
 	return c, nil
 }
 
 // admit returns the next consumers, or the refusal while over the soft limit.
-func (c *Component) admit() (settings, error) {
-	c.mu.Lock()
-	s := c.cfg
-	c.mu.Unlock()
+func (c *Component) admit() (otelcol.Consumers, error) {
+	s := c.cfg.Load()
 	if c.refusing.Load() {
-		return s, s.refusal
+		return s.next, s.refusal
 	}
-	return s, nil
+	return s.next, nil
 }
 
 // Update implements pipeline.Updater.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return fmt.Errorf("otelcol.processor.memory_limiter: unexpected arguments type %T", args)
-	}
-	if err := a.Validate(); err != nil {
-		return err
-	}
-	hard, soft, err := a.limits(c.total)
+func (c *Component) Update(args *Arguments) error {
+	s, err := c.settings(args)
 	if err != nil {
 		return err
+	}
+	c.cfg.Store(s)
+	c.logLimits(s)
+	return nil
+}
+
+// settings works out the limits, the refusal and the outputs of args.
+func (c *Component) settings(a *Arguments) (*settings, error) {
+	hard, soft, err := a.limits(c.total)
+	if err != nil {
+		return nil, err
 	}
 	st, err := status.New(codes.ResourceExhausted, fmt.Sprintf("%s: memory usage is above its limit; retry later", c.opts.ID)).
 		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(a.RetryAfter))})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s := settings{
+	return &settings{
 		hard: hard, soft: soft, interval: time.Duration(a.CheckInterval), refusal: st.Err(),
-		traces:  orRefuse(c.opts.ID, "traces", a.Output.Traces, func() consumer.Traces { return pipeline.OTLPTraces(c.opts.Host, a.Output.Traces) }),
-		metrics: orRefuse(c.opts.ID, "metrics", a.Output.Metrics, func() consumer.Metrics { return pipeline.OTLPMetrics(c.opts.Host, a.Output.Metrics) }),
-		logs:    orRefuse(c.opts.ID, "logs", a.Output.Logs, func() consumer.Logs { return pipeline.OTLPLogs(c.opts.Host, a.Output.Logs) }),
-	}
-	c.mu.Lock()
-	c.cfg = s
-	c.mu.Unlock()
-	c.opts.Logger.Info("memory limits set", "limit_bytes", hard, "soft_limit_bytes", soft)
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
-	return nil
+		next: a.Output.Consumers(c.opts.Host, c.opts.ID),
+	}, nil
 }
 
-// orRefuse resolves a signal's output, or a consumer refusing the signal when it has none.
-func orRefuse[T any](id, signal string, ids []string, resolve func() T) T {
-	if len(ids) > 0 {
-		return resolve()
-	}
-	refuse := func() error { return status.Error(codes.Unimplemented, fmt.Sprintf("%s has no %s output", id, signal)) }
-	var out any
-	switch signal {
-	case "traces":
-		out, _ = consumer.NewTraces(func(context.Context, ptrace.Traces) error { return refuse() })
-	case "metrics":
-		out, _ = consumer.NewMetrics(func(context.Context, pmetric.Metrics) error { return refuse() })
-	default:
-		out, _ = consumer.NewLogs(func(context.Context, plog.Logs) error { return refuse() })
-	}
-	return out.(T)
+func (c *Component) logLimits(s *settings) {
+	c.opts.Logger.Info("memory limits set", "limit_bytes", s.hard, "soft_limit_bytes", s.soft)
 }
 
 // Run measures the heap every check_interval until ctx ends.
 func (c *Component) Run(ctx context.Context) error {
-	defer pipeline.ReleaseOTLP(c.opts, c)
 	for {
 		c.check()
-		c.mu.Lock()
-		interval := c.cfg.interval
-		c.mu.Unlock()
-		t := time.NewTimer(interval)
+		t := time.NewTimer(c.cfg.Load().interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-c.changed:
+		case <-c.cfg.Changed():
 			t.Stop()
 		case <-t.C:
 		}
@@ -199,9 +163,8 @@ func (c *Component) Run(ctx context.Context) error {
 // check measures the heap and decides whether to refuse; above the hard limit it forces a
 // garbage collection first (at most every minGCInterval) and measures again.
 func (c *Component) check() {
-	c.mu.Lock()
-	hard, soft := c.cfg.hard, c.cfg.soft
-	c.mu.Unlock()
+	cfg := c.cfg.Load()
+	hard, soft := cfg.hard, cfg.soft
 	heap := c.readHeap()
 	if heap > hard && time.Since(c.lastGC) >= minGCInterval {
 		c.lastGC = time.Now()
@@ -220,11 +183,11 @@ func (c *Component) check() {
 	}
 }
 
-// Traces implements pipeline.OTLPReceiver.
+// Traces implements pipeline.OTLPTracesReceiver.
 func (c *Component) Traces() consumer.Traces { return c.tc }
 
-// Metrics implements pipeline.OTLPReceiver.
+// Metrics implements pipeline.OTLPMetricsReceiver.
 func (c *Component) Metrics() consumer.Metrics { return c.mc }
 
-// Logs implements pipeline.OTLPReceiver.
+// Logs implements pipeline.OTLPLogsReceiver.
 func (c *Component) Logs() consumer.Logs { return c.lc }

@@ -17,22 +17,24 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 func newLimiter(t *testing.T, host *pipelinetest.Host, heap *atomic.Uint64) *Component {
 	t.Helper()
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Limit = 100 << 20
 	a.SpikeLimit = 20 << 20
 	a.Output.Traces = []string{"sink"}
-	c, err := New(pipelinetest.Options(t, "otelcol.processor.memory_limiter/test", host), a)
+	opts := pipelinetest.Options(t, "otelcol.processor.memory_limiter/test", host)
+	c, err := New(opts, a)
 	require.NoError(t, err)
 	c.readHeap = heap.Load
+	host.Export(opts.ID, c)
 	return c
 }
 
@@ -87,7 +89,7 @@ func TestReceiverAnswers429(t *testing.T) {
 
 	g, h := otlp.DefaultGRPC(), otlp.DefaultHTTP()
 	g.Endpoint, h.Endpoint = backendtest.FreeAddr(t), backendtest.FreeAddr(t)
-	ra := &otlp.Arguments{GRPC: &g, HTTP: &h, Output: collector.Output{Traces: []string{"otelcol.processor.memory_limiter/test"}}}
+	ra := &otlp.Arguments{GRPC: &g, HTTP: &h, Output: otelcol.Output{Traces: []string{"otelcol.processor.memory_limiter/test"}}}
 	rc, err := otlp.New(pipelinetest.Options(t, "otelcol.receiver.otlp/test", host), ra)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,7 +157,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	err := a.Validate()
 	require.ErrorContains(t, err, "limit: one of limit and limit_percentage is required")
 	require.ErrorContains(t, err, "output")
@@ -166,7 +168,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	a := NewArguments()
+	a := DefaultArguments()
 	a.Limit = 1 << 30
 	a.Output.Traces = []string{"x"}
 	b := *a

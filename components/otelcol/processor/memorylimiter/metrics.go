@@ -3,7 +3,7 @@ package memorylimiter
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 )
 
 type metrics struct {
@@ -27,17 +27,17 @@ func newMetrics(reg prometheus.Registerer, c *Component) *metrics {
 			Help: "Garbage collections forced because the heap was above the hard limit.",
 		}),
 	}
-	for _, s := range collector.Signals {
+	for _, s := range otelcol.Signals {
 		m.refused.WithLabelValues(s)
 	}
 	limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sonde_otelcol_processor_memory_limiter_limit_bytes",
 		Help: "Hard memory limit.",
-	}, func() float64 { c.mu.Lock(); defer c.mu.Unlock(); return float64(c.cfg.hard) })
+	}, func() float64 { return float64(c.cfg.Load().hard) })
 	soft := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sonde_otelcol_processor_memory_limiter_soft_limit_bytes",
 		Help: "Soft memory limit (limit - spike_limit): data is refused above it.",
-	}, func() float64 { c.mu.Lock(); defer c.mu.Unlock(); return float64(c.cfg.soft) })
+	}, func() float64 { return float64(c.cfg.Load().soft) })
 	refusing := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sonde_otelcol_processor_memory_limiter_refusing",
 		Help: "1 while data is refused.",

@@ -6,11 +6,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	"github.com/sondehq/sonde/internal/otelcol"
 )
 
-type collectorOutput = collector.Output
+type collectorOutput = otelcol.Output
 
 func pmetricotlpClient(c *grpc.ClientConn) pmetricotlp.GRPCClient {
 	return pmetricotlp.NewGRPCClient(c)

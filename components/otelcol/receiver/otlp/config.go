@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -21,19 +21,19 @@ import (
 //	  output:
 //	    traces: [otelcol.processor.batch/default]
 type Arguments struct {
-	GRPC   *GRPCArguments   `yaml:"grpc,omitempty"`
-	HTTP   *HTTPArguments   `yaml:"http,omitempty"`
-	Output collector.Output `yaml:"output"`
+	GRPC   *GRPCArguments `yaml:"grpc,omitempty"`
+	HTTP   *HTTPArguments `yaml:"http,omitempty"`
+	Output otelcol.Output `yaml:"output"`
 }
 
-// NewArguments returns Arguments with their defaults: no protocol until one is written.
-func NewArguments() *Arguments { return &Arguments{} }
+// DefaultArguments returns Arguments with their defaults: no protocol until one is written.
+func DefaultArguments() *Arguments { return &Arguments{} }
 
 // GRPCArguments configure the OTLP/gRPC server.
 type GRPCArguments struct {
 	// Endpoint is host:port to listen on (default 127.0.0.1:4317; 0.0.0.0:4317 in a pod).
-	Endpoint string               `yaml:"endpoint"`
-	TLS      *collector.TLSServer `yaml:"tls,omitempty"`
+	Endpoint string             `yaml:"endpoint"`
+	TLS      *otelcol.TLSServer `yaml:"tls,omitempty"`
 	// MaxRecvMsgSize bounds one message (rounded up to whole MiB); larger ones are
 	// answered RESOURCE_EXHAUSTED.
 	MaxRecvMsgSize units.ByteSize `yaml:"max_recv_msg_size"`
@@ -57,9 +57,9 @@ func (g *GRPCArguments) UnmarshalYAML(unmarshal func(any) error) error {
 // HTTPArguments configure the OTLP/HTTP server (protobuf or JSON, gzip/zstd/snappy/deflate).
 type HTTPArguments struct {
 	// Endpoint is host:port to listen on (default 127.0.0.1:4318).
-	Endpoint string               `yaml:"endpoint"`
-	TLS      *collector.TLSServer `yaml:"tls,omitempty"`
-	CORS     *CORS                `yaml:"cors,omitempty"`
+	Endpoint string             `yaml:"endpoint"`
+	TLS      *otelcol.TLSServer `yaml:"tls,omitempty"`
+	CORS     *CORS              `yaml:"cors,omitempty"`
 	// MaxRequestBodySize bounds a request body, after decompression; larger ones are
 	// answered 413.
 	MaxRequestBodySize units.ByteSize `yaml:"max_request_body_size"`

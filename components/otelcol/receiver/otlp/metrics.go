@@ -4,7 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 )
 
 // metrics are the receiver's own metrics.
@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests answered, by transport and status code (HTTP status, or gRPC code name).",
 		}, []string{"transport", "code"}),
 	}
-	for _, s := range collector.Signals {
+	for _, s := range otelcol.Signals {
 		for _, t := range []string{"grpc", "http"} {
 			m.accepted.WithLabelValues(s, t)
 			m.refused.WithLabelValues(s, t)
@@ -42,11 +42,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // instruments maps the collector receiver's own counters onto the metrics above.
-func (m *metrics) instruments() collector.Instruments {
-	in := collector.Instruments{Counters: map[string]func(attribute.Set, int64){}}
+func (m *metrics) instruments() otelcol.Instruments {
+	in := otelcol.Instruments{Counters: map[string]func(attribute.Set, int64){}}
 	add := func(vec *prometheus.CounterVec) func(string) func(attribute.Set, int64) {
 		return func(name string) func(attribute.Set, int64) {
-			signal := collector.SignalOfInstrument(name)
+			signal := otelcol.SignalOfInstrument(name)
 			return func(attrs attribute.Set, n int64) {
 				if n <= 0 {
 					return
@@ -56,13 +56,13 @@ func (m *metrics) instruments() collector.Instruments {
 			}
 		}
 	}
-	for _, name := range collector.InstrumentNames("otelcol_receiver_accepted_") {
+	for _, name := range otelcol.InstrumentNames("otelcol_receiver_accepted_") {
 		in.Counters[name] = add(m.accepted)(name)
 	}
 	// "Refused" (the outputs said no) and "failed" (any other error) both reached the
 	// sender as an error answer.
 	for _, prefix := range []string{"otelcol_receiver_refused_", "otelcol_receiver_failed_"} {
-		for _, name := range collector.InstrumentNames(prefix) {
+		for _, name := range otelcol.InstrumentNames(prefix) {
 			in.Counters[name] = add(m.refused)(name)
 		}
 	}

@@ -27,67 +27,45 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares otelcol.receiver.otlp.
-var Registration = pipeline.Registration{
-	Type: "otelcol.receiver.otlp",
-	Args: func() pipeline.Arguments { return NewArguments() },
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return New(opts, args)
-	},
-}
+var Registration = pipeline.Register("otelcol.receiver.otlp", DefaultArguments, New)
 
 // Component is a running otelcol.receiver.otlp.
 type Component struct {
 	opts    pipeline.Options
 	metrics *metrics
-	meter   *collector.MeterProvider
+	meter   *otelcol.MeterProvider
 
 	args *pipeline.Latest[*Arguments] // Update stores; Run restarts the servers on Changed
 }
 
 var (
-	_ pipeline.Component = (*Component)(nil)
-	_ pipeline.Updater   = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
 // New builds the component; the servers start in Run.
-func New(opts pipeline.Options, args pipeline.Arguments) (*Component, error) {
-	a, err := checkArgs(args)
-	if err != nil {
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	if _, err := newServer(opts, args); err != nil { // token files readable, and so on
 		return nil, err
 	}
-	if _, err := newServer(opts, a); err != nil { // token files readable, and so on
-		return nil, err
-	}
-	c := &Component{opts: opts, args: pipeline.NewLatest(a)}
+	c := &Component{opts: opts, args: pipeline.NewLatest(args)}
 	c.metrics = newMetrics(opts.Registerer)
-	c.meter = collector.NewMeterProvider(c.metrics.instruments())
+	c.meter = otelcol.NewMeterProvider(c.metrics.instruments())
 	return c, nil
-}
-
-func checkArgs(args pipeline.Arguments) (*Arguments, error) {
-	a, ok := args.(*Arguments)
-	if !ok || a == nil {
-		return nil, fmt.Errorf("otelcol.receiver.otlp: unexpected arguments type %T", args)
-	}
-	return a, a.Validate()
 }
 
 // Update implements pipeline.Updater: the servers restart with the new arguments (new
 // connections are refused for the moment it takes).
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, err := checkArgs(args)
-	if err != nil {
+func (c *Component) Update(args *Arguments) error {
+	if _, err := newServer(c.opts, args); err != nil {
 		return err
 	}
-	if _, err := newServer(c.opts, a); err != nil {
-		return err
-	}
-	c.args.Store(a)
+	c.args.Store(args)
 	return nil
 }
 
@@ -143,7 +121,7 @@ func endpointHTTP(h *HTTPArguments) string {
 
 // server is one set of collector receivers (one per signal, sharing their servers).
 type server struct {
-	host    *collector.Host
+	host    *otelcol.Host
 	cfg     *otlpreceiver.Config
 	started []component.Component
 	opts    pipeline.Options
@@ -153,18 +131,18 @@ type server struct {
 // newServer converts the arguments to the collector's configuration and builds the
 // extensions it refers to (reading the token files), starting nothing.
 func newServer(opts pipeline.Options, a *Arguments) (*server, error) {
-	s := &server{opts: opts, args: a, host: &collector.Host{Extensions: map[component.ID]component.Component{}}}
+	s := &server{opts: opts, args: a, host: &otelcol.Host{Extensions: map[component.ID]component.Component{}}}
 	cfg := otlpreceiver.NewFactory().CreateDefaultConfig().(*otlpreceiver.Config)
-	mw := []configmiddleware.Config{{ID: collector.ServerID}}
+	mw := []configmiddleware.Config{{ID: otelcol.ServerID}}
 	auth := func(au *Auth) (configoptional.Optional[configauth.Config], error) {
 		if au == nil {
 			return configoptional.None[configauth.Config](), nil
 		}
-		bt, err := collector.NewBearerToken(au.BearerTokenFile)
+		bt, err := otelcol.NewBearerToken(au.BearerTokenFile)
 		if err != nil {
 			return configoptional.None[configauth.Config](), err
 		}
-		id := component.NewIDWithName(collector.BearerTokenID.Type(), strings.ToLower(strings.ReplaceAll(au.BearerTokenFile, "/", "_")))
+		id := component.NewIDWithName(otelcol.BearerTokenID.Type(), strings.ToLower(strings.ReplaceAll(au.BearerTokenFile, "/", "_")))
 		s.host.Extensions[id] = bt
 		return configoptional.Some(configauth.Config{AuthenticatorID: id}), nil
 	}
@@ -231,29 +209,30 @@ func newServer(opts pipeline.Options, a *Arguments) (*server, error) {
 
 // start creates the collector receivers for the signals that have outputs and starts
 // them; on failure it stops what it started.
-func (s *server) start(ctx context.Context, meter *collector.MeterProvider, count collector.CountFunc) error {
-	s.host.Extensions[collector.ServerID] = collector.NewServer(count)
+func (s *server) start(ctx context.Context, meter *otelcol.MeterProvider, count otelcol.CountFunc) error {
+	s.host.Extensions[otelcol.ServerID] = otelcol.NewServer(count)
 	f := otlpreceiver.NewFactory()
 	set := receiver.Settings{
-		ID:                component.NewIDWithName(f.Type(), nameOf(s.opts.ID)),
-		TelemetrySettings: collector.TelemetrySettings(s.opts.Logger, meter),
-		BuildInfo:         component.BuildInfo{Command: "sonde", Description: "sonde"},
+		ID:                otelcol.ComponentID(f.Type(), s.opts.ID),
+		TelemetrySettings: otelcol.TelemetrySettings(s.opts.Logger, meter),
+		BuildInfo:         otelcol.BuildInfo,
 	}
-	host := s.opts.Host
+	out := s.args.Output
+	next := out.Consumers(s.opts.Host, s.opts.ID)
 	var created []component.Component
 	var errs []error
-	if ids := s.args.Output.Traces; len(ids) > 0 {
-		r, err := f.CreateTraces(ctx, set, s.cfg, pipeline.OTLPTraces(host, ids))
+	if len(out.Traces) > 0 {
+		r, err := f.CreateTraces(ctx, set, s.cfg, next.Traces)
 		errs = append(errs, err)
 		created = append(created, r)
 	}
-	if ids := s.args.Output.Metrics; len(ids) > 0 {
-		r, err := f.CreateMetrics(ctx, set, s.cfg, pipeline.OTLPMetrics(host, ids))
+	if len(out.Metrics) > 0 {
+		r, err := f.CreateMetrics(ctx, set, s.cfg, next.Metrics)
 		errs = append(errs, err)
 		created = append(created, r)
 	}
-	if ids := s.args.Output.Logs; len(ids) > 0 {
-		r, err := f.CreateLogs(ctx, set, s.cfg, pipeline.OTLPLogs(host, ids))
+	if len(out.Logs) > 0 {
+		r, err := f.CreateLogs(ctx, set, s.cfg, next.Logs)
 		errs = append(errs, err)
 		created = append(created, r)
 	}
@@ -285,12 +264,4 @@ func (s *server) shutdown() error {
 	}
 	s.started = nil
 	return errors.Join(errs...)
-}
-
-// nameOf returns the name part of a component id ("default" of "otelcol.receiver.otlp/default").
-func nameOf(id string) string {
-	if i := strings.LastIndexByte(id, '/'); i >= 0 && i < len(id)-1 {
-		return id[i+1:]
-	}
-	return id
 }

@@ -25,8 +25,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
@@ -289,7 +289,7 @@ func TestValidate(t *testing.T) {
 		{name: "same endpoints", args: Arguments{GRPC: &GRPCArguments{Endpoint: "127.0.0.1:4317", MaxRecvMsgSize: 1}, HTTP: &HTTPArguments{Endpoint: "127.0.0.1:4317", MaxRequestBodySize: 1, ReadHeaderTimeout: 1}, Output: outTraces()}, want: "http.endpoint: same as grpc.endpoint"},
 		{name: "auth without file", args: Arguments{HTTP: &HTTPArguments{Endpoint: h.Endpoint, MaxRequestBodySize: 1, ReadHeaderTimeout: 1, Auth: &Auth{}}, Output: outTraces()}, want: "http.auth.bearer_token_file: required"},
 		{name: "cors without origins", args: Arguments{HTTP: &HTTPArguments{Endpoint: h.Endpoint, MaxRequestBodySize: 1, ReadHeaderTimeout: 1, CORS: &CORS{}}, Output: outTraces()}, want: "http.cors.allowed_origins"},
-		{name: "tls without key", args: Arguments{GRPC: &GRPCArguments{Endpoint: g.Endpoint, MaxRecvMsgSize: 1, TLS: &collector.TLSServer{CertFile: "c"}}, Output: outTraces()}, want: "grpc.tls.key_file: required"},
+		{name: "tls without key", args: Arguments{GRPC: &GRPCArguments{Endpoint: g.Endpoint, MaxRecvMsgSize: 1, TLS: &otelcol.TLSServer{CertFile: "c"}}, Output: outTraces()}, want: "grpc.tls.key_file: required"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

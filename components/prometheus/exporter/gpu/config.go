@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/sondehq/sonde/components/prometheus/internal/inprocess"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -138,10 +139,7 @@ func (a *Arguments) hostname() string {
 	if n := os.Getenv("NODE_NAME"); n != "" {
 		return n
 	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return "localhost"
+	return inprocess.Hostname()
 }
 
 // matchResource reports whether an extended resource name is one of names.

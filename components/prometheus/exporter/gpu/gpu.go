@@ -11,19 +11,16 @@ package gpu
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
 
 	"github.com/sondehq/sonde/components/prometheus/exporter/gpu/nvml"
+	"github.com/sondehq/sonde/components/prometheus/internal/inprocess"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -31,32 +28,19 @@ import (
 const Type = "prometheus.exporter.gpu"
 
 // Registration declares prometheus.exporter.gpu.
-var Registration = pipeline.Registration{
-	Type:    Type,
-	Args:    func() pipeline.Arguments { return DefaultArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		a, ok := args.(*Arguments)
-		if !ok {
-			return nil, fmt.Errorf("%s: unexpected arguments type %T", Type, args)
-		}
-		return New(opts, a)
-	},
-}
+var Registration = pipeline.Register(Type, DefaultArguments, New, pipeline.KindTargets)
 
 // maxRequestsInFlight bounds concurrent scrapes of the cached exposition.
 const maxRequestsInFlight = 10
 
 // Component exports GPU metrics.
 type Component struct {
+	pipeline.TargetsPublisher
 	opts    pipeline.Options
 	newLib  func(libraryPath string) nvml.Library
 	m       *metrics
 	handler http.Handler
-
-	mu      sync.Mutex // guards the fields below
-	cfg     config
-	updated chan struct{}
+	cfg     *pipeline.Latest[config] // Update stores, Run loads and waits on Changed
 
 	snap    atomic.Pointer[[]*dto.MetricFamily] // the last pass's exposition, read-only
 	running atomic.Bool
@@ -71,9 +55,9 @@ type config struct {
 }
 
 var (
-	_ pipeline.Component    = (*Component)(nil)
-	_ pipeline.Updater      = (*Component)(nil)
-	_ pipeline.HTTPProvider = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
+	_ pipeline.HTTPProvider        = (*Component)(nil)
 )
 
 // New returns a component on the real NVML library; nothing is loaded until Run.
@@ -94,12 +78,8 @@ func newComponent(opts pipeline.Options, args *Arguments, newLib func(string) nv
 	if err != nil {
 		return nil, err
 	}
-	c := &Component{opts: opts, newLib: newLib, m: m, cfg: cfg, updated: make(chan struct{}, 1)}
-	c.handler = promhttp.HandlerFor(prometheus.GathererFunc(c.gather), promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: maxRequestsInFlight,
-	})
+	c := &Component{opts: opts, newLib: newLib, m: m, cfg: pipeline.NewLatest(cfg)}
+	c.handler = inprocess.Exposition(prometheus.GathererFunc(c.gather), opts.Logger, maxRequestsInFlight)
 	c.warnUnknown(cfg)
 	return c, nil
 }
@@ -121,33 +101,18 @@ func (c *Component) warnUnknown(cfg config) {
 
 // Update applies new arguments. They take effect at the next collection; a new
 // library_path, or arguments given while NVML is unavailable, are tried at once.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok {
-		return fmt.Errorf("%s: unexpected arguments type %T", Type, args)
-	}
-	c.mu.Lock()
-	cfg, err := resolve(a, c.cfg.version+1)
-	if err == nil {
-		c.cfg = cfg
-	}
-	c.mu.Unlock()
+func (c *Component) Update(a *Arguments) error {
+	cfg, err := resolve(a, c.config().version+1)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Type, err)
 	}
+	c.cfg.Store(cfg)
 	c.warnUnknown(cfg)
-	select {
-	case c.updated <- struct{}{}:
-	default:
-	}
 	return nil
 }
 
-func (c *Component) config() config {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cfg
-}
+// config returns the newest resolved arguments.
+func (c *Component) config() config { return c.cfg.Load() }
 
 // Run collects until ctx ends; it owns the NVML session and the pod-resources client.
 func (c *Component) Run(ctx context.Context) error {
@@ -164,7 +129,7 @@ func (c *Component) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c.updated:
+		case <-c.cfg.Changed():
 			if d, now := r.applyUpdate(c.config()); now {
 				timer.Reset(0)
 			} else if d > 0 {
@@ -187,16 +152,12 @@ func (c *Component) gather() ([]*dto.MetricFamily, error) {
 
 // Handler serves the exposition at "metrics" (relative to Options.HTTPPath).
 func (c *Component) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.TrimPrefix(r.URL.Path, "/") != "metrics" {
-			http.NotFound(w, r)
-			return
-		}
+	return inprocess.Handler(Type, func(w http.ResponseWriter, r *http.Request) bool {
 		if !c.running.Load() {
-			http.Error(w, Type+" is not running", http.StatusServiceUnavailable)
-			return
+			return false
 		}
 		c.handler.ServeHTTP(w, r)
+		return true
 	})
 }
 
@@ -208,17 +169,9 @@ func (c *Component) setHealth(state pipeline.HealthState, msg string) {
 
 // publish exports the one target pointing at this component's exposition, or none.
 func (c *Component) publish(a *Arguments, on bool) {
-	if c.opts.PublishTargets == nil {
-		return
-	}
 	if !on {
-		c.opts.PublishTargets(nil)
+		c.Publish(nil)
 		return
 	}
-	c.opts.PublishTargets(pipeline.Targets{{
-		model.AddressLabel:     model.LabelValue(c.opts.ServerAddr),
-		model.MetricsPathLabel: model.LabelValue(c.opts.HTTPPath + "metrics"),
-		model.InstanceLabel:    model.LabelValue(a.hostname()),
-		model.JobLabel:         model.LabelValue(a.Job),
-	}})
+	c.Publish(inprocess.Target(c.opts.ServerAddr, c.opts.HTTPPath+inprocess.MetricsPath, a.Job, a.hostname()))
 }

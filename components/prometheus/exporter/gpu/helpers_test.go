@@ -207,11 +207,9 @@ func testArgs(socket string) *Arguments {
 
 // fakeRegistration builds components on lib instead of the real NVML.
 func fakeRegistration(lib nvml.Library) pipeline.Registration {
-	reg := Registration
-	reg.New = func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		return newComponent(opts, args.(*Arguments), func(string) nvml.Library { return lib })
-	}
-	return reg
+	return pipeline.Register(Type, DefaultArguments, func(opts pipeline.Options, args *Arguments) (*Component, error) {
+		return newComponent(opts, args, func(string) nvml.Library { return lib })
+	}, Registration.Exports...)
 }
 
 // running is a component under test.
@@ -232,6 +230,7 @@ func start(t *testing.T, lib nvml.Library, args *Arguments) *running {
 	opts.Logger = newLogger(logs)
 	c, err := newComponent(opts, args, func(string) nvml.Library { return lib })
 	require.NoError(t, err)
+	host.Export(opts.ID, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{c: c, opts: opts, host: host, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- c.Run(ctx) }()

@@ -4,54 +4,36 @@ package self
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"sync"
 
-	"github.com/prometheus/common/model"
-
+	"github.com/sondehq/sonde/components/prometheus/internal/inprocess"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares prometheus.exporter.self.
-var Registration = pipeline.Registration{
-	Type:    "prometheus.exporter.self",
-	Args:    func() pipeline.Arguments { return DefaultArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		a, ok := args.(*Arguments)
-		if !ok {
-			return nil, fmt.Errorf("prometheus.exporter.self: unexpected arguments type %T", args)
-		}
-		return New(opts, a), nil
-	},
-}
+var Registration = pipeline.Register("prometheus.exporter.self", DefaultArguments, New, pipeline.KindTargets)
 
 // metricsPath is where sonde's HTTP server serves its own metrics.
 const metricsPath = "/metrics"
 
 // Component publishes the target.
 type Component struct {
-	opts     pipeline.Options
-	hostname string
+	pipeline.TargetsPublisher
+	opts pipeline.Options
 
-	mu      sync.Mutex
-	args    Arguments
+	mu      sync.Mutex // orders publications
+	args    *Arguments
 	running bool
 }
 
 var (
-	_ pipeline.Component = (*Component)(nil)
-	_ pipeline.Updater   = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 )
 
 // New returns a component.
-func New(opts pipeline.Options, args *Arguments) *Component {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
-	}
-	return &Component{opts: opts, hostname: host, args: *args}
+func New(opts pipeline.Options, args *Arguments) (*Component, error) {
+	return &Component{opts: opts, args: args}, nil
 }
 
 // Run publishes the target and waits for ctx to end.
@@ -71,33 +53,17 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 // Update applies new labels.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok {
-		return fmt.Errorf("prometheus.exporter.self: unexpected arguments type %T", args)
-	}
+func (c *Component) Update(args *Arguments) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.args = *a
+	c.args = args
 	if c.running {
 		c.publish()
 	}
 	return nil
 }
 
-// publish sends the target; the caller holds c.mu, which orders concurrent publications.
+// publish sends the target; the caller holds c.mu.
 func (c *Component) publish() {
-	if c.opts.PublishTargets == nil {
-		return
-	}
-	instance := c.args.Instance
-	if instance == "" {
-		instance = c.hostname
-	}
-	c.opts.PublishTargets(pipeline.Targets{{
-		model.AddressLabel:     model.LabelValue(c.opts.ServerAddr),
-		model.MetricsPathLabel: metricsPath,
-		model.InstanceLabel:    model.LabelValue(instance),
-		model.JobLabel:         model.LabelValue(c.args.Job),
-	}})
+	c.Publish(inprocess.Target(c.opts.ServerAddr, metricsPath, c.args.Job, c.args.Instance))
 }

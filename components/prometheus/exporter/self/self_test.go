@@ -36,7 +36,9 @@ func TestTarget(t *testing.T) {
 			const id = "prometheus.exporter.self/test"
 			h := pipelinetest.NewHost()
 			opts := pipelinetest.Options(t, id, h)
-			c := New(opts, &tc.args)
+			c, err := New(opts, &tc.args)
+			require.NoError(t, err)
+			h.Export(id, c)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- c.Run(ctx) }()
@@ -60,7 +62,9 @@ func TestTarget(t *testing.T) {
 func TestUpdateBeforeRunDoesNotPublish(t *testing.T) {
 	const id = "prometheus.exporter.self/early"
 	h := pipelinetest.NewHost()
-	c := New(pipelinetest.Options(t, id, h), DefaultArguments())
+	c, err := New(pipelinetest.Options(t, id, h), DefaultArguments())
+	require.NoError(t, err)
+	h.Export(id, c)
 	require.NoError(t, c.Update(&Arguments{Job: "early"}))
 	require.Empty(t, h.Published(id))
 }

@@ -62,6 +62,7 @@ func start(t testing.TB, id string, a *Arguments) *running {
 	host := pipelinetest.NewHost()
 	c, err := New(pipelinetest.Options(t, id, host), a)
 	require.NoError(t, err)
+	host.Export(id, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{c: c, host: host, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- c.Run(ctx) }()

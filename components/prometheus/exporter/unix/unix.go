@@ -10,40 +10,27 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/model"
 
+	"github.com/sondehq/sonde/components/prometheus/internal/inprocess"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares prometheus.exporter.unix.
-var Registration = pipeline.Registration{
-	Type:    "prometheus.exporter.unix",
-	Args:    func() pipeline.Arguments { return DefaultArguments() },
-	Exports: []pipeline.EdgeKind{pipeline.KindTargets},
-	New: func(opts pipeline.Options, args pipeline.Arguments) (pipeline.Component, error) {
-		a, ok := args.(*Arguments)
-		if !ok {
-			return nil, fmt.Errorf("prometheus.exporter.unix: unexpected arguments type %T", args)
-		}
-		return New(opts, a)
-	},
-}
+var Registration = pipeline.Register("prometheus.exporter.unix", DefaultArguments, New, pipeline.KindTargets)
 
 // maxRequestsInFlight bounds concurrent gathers, like node_exporter's --web.max-requests.
 const maxRequestsInFlight = 40
 
 // Component runs node_exporter's collectors.
 type Component struct {
+	pipeline.TargetsPublisher
 	opts     pipeline.Options
 	neLogger *slog.Logger // handed to node_exporter: repeated collector failures are quietened
-	hostname string
 
 	// mu guards the fields below. A gather holds it for reading; building collectors holds
 	// it for writing, so none of this component's collectors reads node_exporter's
@@ -57,21 +44,16 @@ type Component struct {
 }
 
 var (
-	_ pipeline.Component    = (*Component)(nil)
-	_ pipeline.Updater      = (*Component)(nil)
-	_ pipeline.HTTPProvider = (*Component)(nil)
+	_ pipeline.Component           = (*Component)(nil)
+	_ pipeline.Updater[*Arguments] = (*Component)(nil)
+	_ pipeline.HTTPProvider        = (*Component)(nil)
 )
 
 // New returns a component; collectors are built when it runs.
 func New(opts pipeline.Options, args *Arguments) (*Component, error) {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
-	}
 	return &Component{
 		opts:     opts,
 		neLogger: slog.New(newQuietHandler(opts.Logger.Handler())),
-		hostname: host,
 		args:     *args,
 	}, nil
 }
@@ -100,11 +82,7 @@ func (c *Component) Run(ctx context.Context) error {
 
 // Update applies new arguments; collectors are rebuilt when the collector list or
 // node_exporter's settings change, or when the last attempt to build them failed.
-func (c *Component) Update(args pipeline.Arguments) error {
-	a, ok := args.(*Arguments)
-	if !ok {
-		return fmt.Errorf("prometheus.exporter.unix: unexpected arguments type %T", args)
-	}
+func (c *Component) Update(a *Arguments) error {
 	c.mu.Lock()
 	c.args = *a
 	var err error
@@ -139,11 +117,7 @@ func (c *Component) build(a Arguments) error {
 		return fmt.Errorf("prometheus.exporter.unix: register node collector: %w", err)
 	}
 	c.flags, c.names = flags, names
-	c.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(c.opts.Logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: maxRequestsInFlight,
-	})
+	c.handler = inprocess.Exposition(reg, c.opts.Logger, maxRequestsInFlight)
 	c.opts.Logger.Info("node_exporter collectors started", "collectors", len(nc.Collectors), "procfs_path", a.ProcfsPath,
 		"sysfs_path", a.SysfsPath, "rootfs_path", a.RootfsPath)
 	if len(failed) > 0 {
@@ -158,19 +132,7 @@ func (c *Component) build(a Arguments) error {
 
 // publish exports the one target that points at this component's exposition.
 func (c *Component) publish(a Arguments) {
-	if c.opts.PublishTargets == nil {
-		return
-	}
-	instance := a.Instance
-	if instance == "" {
-		instance = c.hostname
-	}
-	c.opts.PublishTargets(pipeline.Targets{{
-		model.AddressLabel:     model.LabelValue(c.opts.ServerAddr),
-		model.MetricsPathLabel: model.LabelValue(c.opts.HTTPPath + "metrics"),
-		model.InstanceLabel:    model.LabelValue(instance),
-		model.JobLabel:         model.LabelValue(a.Job),
-	}})
+	c.Publish(inprocess.Target(c.opts.ServerAddr, c.opts.HTTPPath+inprocess.MetricsPath, a.Job, a.Instance))
 }
 
 func (c *Component) setHealth(state pipeline.HealthState, msg string) {
@@ -180,18 +142,14 @@ func (c *Component) setHealth(state pipeline.HealthState, msg string) {
 }
 
 // Handler serves the exposition at "metrics" (relative to Options.HTTPPath).
-func (c *Component) Handler() http.Handler { return http.HandlerFunc(c.serveHTTP) }
-
-func (c *Component) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.TrimPrefix(r.URL.Path, "/") != "metrics" {
-		http.NotFound(w, r)
-		return
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.handler == nil {
-		http.Error(w, "prometheus.exporter.unix is not running", http.StatusServiceUnavailable)
-		return
-	}
-	c.handler.ServeHTTP(w, r)
+func (c *Component) Handler() http.Handler {
+	return inprocess.Handler("prometheus.exporter.unix", func(w http.ResponseWriter, r *http.Request) bool {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		if c.handler == nil {
+			return false
+		}
+		c.handler.ServeHTTP(w, r)
+		return true
+	})
 }

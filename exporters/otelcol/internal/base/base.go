@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,9 +23,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
+
+// Exports are the edge kinds of both OTLP exporters: they accept every signal.
+var Exports = []pipeline.EdgeKind{pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs}
 
 // ShutdownTimeout bounds how long stopping may take: the retries stop, and what is queued
 // gets one more attempt each.
@@ -35,7 +37,8 @@ const ShutdownTimeout = 30 * time.Second
 // queueFullRetry is the delay a sender is asked to wait when the sending queue is full.
 const queueFullRetry = time.Second
 
-// Component runs a collector exporter. It is its own pipeline.OTLPReceiver.
+// Component runs a collector exporter. It accepts every signal: each goes to the
+// collector exporter of that signal.
 type Component struct {
 	opts    pipeline.Options
 	factory exporter.Factory
@@ -48,10 +51,7 @@ type Component struct {
 	lc      consumer.Logs
 }
 
-var (
-	_ pipeline.Component    = (*Component)(nil)
-	_ pipeline.OTLPReceiver = (*Component)(nil)
-)
+var _ pipeline.Component = (*Component)(nil)
 
 // New builds the component for the collector exporter made by factory from cfg; it
 // starts nothing. persistent tells whether cfg's queue uses the file storage.
@@ -83,7 +83,6 @@ func New(opts pipeline.Options, factory exporter.Factory, cfg component.Config, 
 		}
 		return mapErr(in.logs.ConsumeLogs(ctx, ld))
 	})
-	pipeline.ExportOTLP(opts, c)
 	return c, nil
 }
 
@@ -128,17 +127,16 @@ func (in *instance) all() []component.Component {
 // Run starts the exporters (one per signal, each with its own queue) and runs until ctx
 // ends; then it refuses new data and shuts the exporters down, which sends what is queued.
 func (c *Component) Run(ctx context.Context) error {
-	defer pipeline.ReleaseOTLP(c.opts, c)
-	host := &collector.Host{Extensions: map[component.ID]component.Component{
-		collector.ClientID: collector.NewClient(c.metrics.countRequest),
+	host := &otelcol.Host{Extensions: map[component.ID]component.Component{
+		otelcol.ClientID: otelcol.NewClient(c.metrics.countRequest),
 	}}
 	if c.persist {
-		host.Extensions[collector.FileStorageID] = collector.NewFileStorage(filepath.Join(c.opts.DataPath, "queue"))
+		host.Extensions[otelcol.FileStorageID] = otelcol.NewFileStorage(filepath.Join(c.opts.DataPath, "queue"))
 	}
 	set := exporter.Settings{
-		ID:                component.NewIDWithName(c.factory.Type(), nameOf(c.opts.ID)),
-		TelemetrySettings: collector.TelemetrySettings(c.opts.Logger, c.metrics.meter),
-		BuildInfo:         component.BuildInfo{Command: "sonde", Description: "sonde"},
+		ID:                otelcol.ComponentID(c.factory.Type(), c.opts.ID),
+		TelemetrySettings: otelcol.TelemetrySettings(c.opts.Logger, c.metrics.meter),
+		BuildInfo:         otelcol.BuildInfo,
 	}
 	in := &instance{}
 	var err error
@@ -175,19 +173,11 @@ func shutdown(cs []component.Component) error {
 	return errors.Join(errs...)
 }
 
-// Traces implements pipeline.OTLPReceiver.
+// Traces implements pipeline.OTLPTracesReceiver.
 func (c *Component) Traces() consumer.Traces { return c.tc }
 
-// Metrics implements pipeline.OTLPReceiver.
+// Metrics implements pipeline.OTLPMetricsReceiver.
 func (c *Component) Metrics() consumer.Metrics { return c.mc }
 
-// Logs implements pipeline.OTLPReceiver.
+// Logs implements pipeline.OTLPLogsReceiver.
 func (c *Component) Logs() consumer.Logs { return c.lc }
-
-// nameOf returns the name part of a component id.
-func nameOf(id string) string {
-	if i := strings.LastIndexByte(id, '/'); i >= 0 && i < len(id)-1 {
-		return id[i+1:]
-	}
-	return id
-}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/collector/config/configcompression"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -136,7 +137,7 @@ func (c *Common) Config() (configoptional.Optional[exporterhelper.QueueBatchConf
 			qc.Sizer = exporterhelper.RequestSizerTypeRequests
 		}
 		if c.SendingQueue.Persistent {
-			id := collector.FileStorageID
+			id := otelcol.FileStorageID
 			qc.StorageID = &id
 		}
 		q = configoptional.Some(qc)
@@ -180,6 +181,14 @@ func (h Headers) Config() configopaque.MapList {
 		out.Set(name, configopaque.String(value))
 	}
 	return out
+}
+
+// Compression returns the collector's form of a request compression name ("none": none).
+func Compression(c string) configcompression.Type {
+	if c == "none" {
+		return ""
+	}
+	return configcompression.Type(c)
 }
 
 // ValidateCompression checks a request compression name (gzip, zstd, snappy, deflate or

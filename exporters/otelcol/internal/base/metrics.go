@@ -6,13 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/sondehq/sonde/components/otelcol/collector"
+	"github.com/sondehq/sonde/internal/otelcol"
 )
 
 // metrics are an exporter's own metrics, fed by the collector exporter's instruments (see
-// collector.MeterProvider) and by the client middleware.
+// otelcol.MeterProvider) and by the client middleware.
 type metrics struct {
-	meter      *collector.MeterProvider
+	meter      *otelcol.MeterProvider
 	persistent bool
 
 	sent     *prometheus.CounterVec
@@ -51,14 +51,14 @@ func newMetrics(reg prometheus.Registerer, persistent bool) *metrics {
 			Help: "Capacity of the sending queue, in the unit of sending_queue.sizer, by signal.",
 		}, []string{"signal"}),
 	}
-	for _, s := range collector.Signals {
+	for _, s := range otelcol.Signals {
 		m.sent.WithLabelValues(s)
 		m.refused.WithLabelValues(s)
 		for _, r := range []string{"rejected", "retries_exhausted"} {
 			m.dropped.WithLabelValues(s, r)
 		}
 	}
-	m.meter = collector.NewMeterProvider(m.instruments())
+	m.meter = otelcol.NewMeterProvider(m.instruments())
 	if reg != nil {
 		reg.MustRegister(m.sent, m.dropped, m.refused, m.requests, m)
 	}
@@ -77,21 +77,21 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.capacity.Collect(ch)
 }
 
-func (m *metrics) instruments() collector.Instruments {
-	in := collector.Instruments{
+func (m *metrics) instruments() otelcol.Instruments {
+	in := otelcol.Instruments{
 		Counters: map[string]func(attribute.Set, int64){},
 		Gauges:   map[string]func(attribute.Set, int64){},
 	}
-	for _, name := range collector.InstrumentNames("otelcol_exporter_sent_") {
-		signal := collector.SignalOfInstrument(name)
+	for _, name := range otelcol.InstrumentNames("otelcol_exporter_sent_") {
+		signal := otelcol.SignalOfInstrument(name)
 		in.Counters[name] = func(_ attribute.Set, n int64) {
 			if n > 0 {
 				m.sent.WithLabelValues(signal).Add(float64(n))
 			}
 		}
 	}
-	for _, name := range collector.InstrumentNames("otelcol_exporter_send_failed_") {
-		signal := collector.SignalOfInstrument(name)
+	for _, name := range otelcol.InstrumentNames("otelcol_exporter_send_failed_") {
+		signal := otelcol.SignalOfInstrument(name)
 		in.Counters[name] = func(attrs attribute.Set, n int64) {
 			if n <= 0 {
 				return
@@ -103,8 +103,8 @@ func (m *metrics) instruments() collector.Instruments {
 			m.dropped.WithLabelValues(signal, reason).Add(float64(n))
 		}
 	}
-	for _, name := range collector.InstrumentNames("otelcol_exporter_enqueue_failed_") {
-		signal := collector.SignalOfInstrument(name)
+	for _, name := range otelcol.InstrumentNames("otelcol_exporter_enqueue_failed_") {
+		signal := otelcol.SignalOfInstrument(name)
 		in.Counters[name] = func(_ attribute.Set, n int64) {
 			if n > 0 {
 				m.refused.WithLabelValues(signal).Add(float64(n))

@@ -1,0 +1,255 @@
+// Package logbatch is the acknowledged log batcher of the log sources (loki.source.file,
+// loki.source.kubernetes). Readers hand it chunks: entries read from one stream (a file, a
+// container's log) and how far the stream is read once they are delivered. It gathers the
+// chunks of every reader into pipeline.LogBatch values, sends them to forward_to one at a
+// time, and commits each stream's progress (its Stream) as the batches are acknowledged.
+//
+// The acknowledgement contract of pipeline.LogBatch, as the sources rely on it:
+//
+//   - A batch forward_to accepted (ConsumeLogs returned nil) is acknowledged exactly once,
+//     when its entries are delivered or definitively dropped and counted downstream. An
+//     acknowledgement with an error (a permanent refusal, e.g. Loki's 400) commits all the
+//     same: reading the lines again would not help.
+//   - A batch forward_to did not accept is never acknowledged. The batcher sends it again,
+//     with backoff, until it is accepted or the batcher stops; a batch not sent by then is
+//     not committed, and its lines are read again after a restart (at least once, never
+//     lost).
+//   - A stream's progress commits only once the batch carrying it and every earlier batch
+//     carrying the same stream are acknowledged, so a saved position never passes a line
+//     that was not delivered.
+//   - The batcher owns a chunk once Send took it; the entries' label maps are shared by
+//     every entry of a stream and never modified (see pipeline.LogEntry).
+//
+// Backpressure: the batcher is the only goroutine that sends downstream. While ConsumeLogs
+// blocks, Send blocks and the readers stop reading: memory is bounded by one chunk per
+// reader and one batch.
+package logbatch
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Chunk is what a reader hands to the batcher after reading part of one stream: the entries,
+// and the progress (a byte offset, a log cursor) that commits once they and every earlier
+// entry of the stream are acknowledged.
+type Chunk[P any] struct {
+	Stream  *Stream[P]
+	Gen     uint64 // the stream's generation the entries were read in (see Stream.Reset)
+	At      P
+	Entries []pipeline.LogEntry
+	Bytes   int // line bytes of Entries
+}
+
+// Config configures a Batcher.
+type Config[P any] struct {
+	// Limits returns the batch size (line bytes that send a batch at once) and the batch
+	// wait (how long after its first chunk a batch is sent, full or not). It is asked for
+	// each batch, so that new arguments apply to the next one.
+	Limits func() (size int, wait time.Duration)
+	// Less orders the progress of one stream; progress only moves forward.
+	Less func(a, b P) bool
+	// Committed is called after an acknowledgement moved the committed progress of a
+	// stream (the positions to save changed). It must not block.
+	Committed func()
+	Metrics   Metrics
+	Logger    *slog.Logger
+}
+
+// Metrics are the batcher's counters, registered by the source; a nil one is not counted.
+type Metrics struct {
+	EntriesSent  prometheus.Counter     // entries of the batches forward_to accepted
+	BatchesSent  prometheus.Counter     // batches forward_to accepted
+	BatchesAcked *prometheus.CounterVec // acknowledged batches, by result (success, error)
+}
+
+// Batcher gathers chunks into batches for forward_to and commits progress when the batches
+// are acknowledged. Run runs it; readers Send to it.
+type Batcher[P any] struct {
+	cfg      Config[P]
+	in       chan *Chunk[P]
+	receiver atomic.Pointer[pipeline.LogsReceiver]
+	pool     sync.Pool // *Chunk[P]
+	// blocked counts readers waiting to hand over a chunk.
+	blocked atomic.Int64
+}
+
+// New returns a batcher; set its receiver before Run.
+func New[P any](cfg Config[P]) *Batcher[P] {
+	return &Batcher[P]{cfg: cfg, in: make(chan *Chunk[P])}
+}
+
+// SetReceiver sets where batches go from the next one on (forward_to changed).
+func (b *Batcher[P]) SetReceiver(r pipeline.LogsReceiver) { b.receiver.Store(&r) }
+
+// Chunk returns an empty chunk to fill and Send; its Entries keep the capacity of a chunk
+// the batcher is done with.
+func (b *Batcher[P]) Chunk() *Chunk[P] {
+	if c, ok := b.pool.Get().(*Chunk[P]); ok {
+		return c
+	}
+	return new(Chunk[P])
+}
+
+// Blocked returns how many readers wait to hand over a chunk (for the backpressure tests).
+func (b *Batcher[P]) Blocked() int64 { return b.blocked.Load() }
+
+// Send hands c over; it returns false when ctx ended first.
+func (b *Batcher[P]) Send(ctx context.Context, c *Chunk[P]) bool {
+	select {
+	case b.in <- c:
+		return true
+	default:
+	}
+	b.blocked.Add(1)
+	defer b.blocked.Add(-1)
+	select {
+	case b.in <- c:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// batch is the batch being built.
+type batch[P any] struct {
+	entries  []pipeline.LogEntry
+	bytes    int
+	records  []*record[P] // in the order they were made
+	byStream map[*Stream[P]]*record[P]
+}
+
+func (bt *batch[P]) reset() {
+	bt.entries, bt.bytes, bt.records = nil, 0, nil
+	clear(bt.byStream)
+}
+
+func (bt *batch[P]) empty() bool { return len(bt.entries) == 0 && len(bt.records) == 0 }
+
+// Run builds and sends batches until ctx ends. The batch being built when ctx ends is not
+// sent: its lines are not committed and are read again after a restart.
+func (b *Batcher[P]) Run(ctx context.Context) {
+	cur := batch[P]{byStream: map[*Stream[P]]*record[P]{}}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-b.in:
+			size, wait := b.cfg.Limits()
+			if cur.empty() {
+				timer.Reset(wait)
+			}
+			b.add(&cur, c)
+			if cur.bytes >= size {
+				timer.Stop()
+				if !b.flush(ctx, &cur) {
+					return
+				}
+			}
+		case <-timer.C:
+			if !b.flush(ctx, &cur) {
+				return
+			}
+		}
+	}
+}
+
+// add moves c into the batch: its entries, and its progress into the batch's record of its
+// stream (one per stream and batch, made when the stream's first chunk arrives, so that
+// records are in the order batches are built). c goes back to the pool.
+func (b *Batcher[P]) add(cur *batch[P], c *Chunk[P]) {
+	cur.entries = append(cur.entries, c.Entries...)
+	cur.bytes += c.Bytes
+	if s := c.Stream; s != nil {
+		r := cur.byStream[s]
+		if r == nil || r.gen != c.Gen {
+			if r = s.newRecord(c.Gen); r != nil {
+				cur.byStream[s] = r
+				cur.records = append(cur.records, r)
+			}
+		}
+		if r != nil {
+			s.extend(r, c.At, b.cfg.Less)
+		}
+	}
+	clear(c.Entries)
+	*c = Chunk[P]{Entries: c.Entries[:0]}
+	b.pool.Put(c)
+}
+
+// flush sends the batch; it returns false when ctx ended before the batch was accepted.
+func (b *Batcher[P]) flush(ctx context.Context, cur *batch[P]) bool {
+	if cur.empty() {
+		return true
+	}
+	records := cur.records
+	if len(cur.entries) == 0 {
+		// Only progress moved (malformed lines skipped, a partial line begun): nothing to
+		// deliver, but the order of commits is kept.
+		b.commit(records)
+		cur.reset()
+		return true
+	}
+	n := len(cur.entries)
+	lb := pipeline.NewLogBatch(cur.entries, func(err error) {
+		// An error means the receiver gave the lines up for good and counted them (a
+		// permanent error): reading them again would not help, so progress moves on.
+		result := "success"
+		if err != nil {
+			result = "error"
+		}
+		if m := b.cfg.Metrics.BatchesAcked; m != nil {
+			m.WithLabelValues(result).Inc()
+		}
+		b.commit(records)
+	})
+	cur.reset()
+	for retry := time.Second; ; {
+		err := (*b.receiver.Load()).ConsumeLogs(ctx, lb)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false // not accepted, not committed: read again after a restart
+		}
+		// The contract says receivers block rather than fail; one that fails anyway is
+		// retried (the batch was not accepted), never dropped.
+		b.cfg.Logger.Warn("forward_to refused a batch, retrying", "err", err, "retry_in", retry)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, 30*time.Second)
+	}
+	if m := b.cfg.Metrics.EntriesSent; m != nil {
+		m.Add(float64(n))
+	}
+	if m := b.cfg.Metrics.BatchesSent; m != nil {
+		m.Inc()
+	}
+	return true
+}
+
+// commit acknowledges the records of one batch.
+func (b *Batcher[P]) commit(records []*record[P]) {
+	moved := false
+	for _, r := range records {
+		if r.s.ack(r, b.cfg.Less) {
+			moved = true
+		}
+	}
+	if moved && b.cfg.Committed != nil {
+		b.cfg.Committed()
+	}
+}
