@@ -69,7 +69,7 @@ func (h *metricsHandle) appender(ctx context.Context, e *edgeTap) storage.Append
 	if g := h.target.Load(); g != nil {
 		return &genAppender{Appender: g.app.Appender(ctx), gen: g.gen, tap: e.metricsTap()}
 	}
-	return errAppender{err: fmt.Errorf("component %s is not running", h.id)}
+	return ErrAppender(fmt.Errorf("component %s is not running", h.id))
 }
 
 // genAppender translates refs between the caller and one generation of a component.
@@ -192,6 +192,10 @@ func (f fanoutAppender) SetOptions(o *storage.AppendOptions) {
 
 func (f fanoutAppender) Commit() error   { return f.each(storage.Appender.Commit) }
 func (f fanoutAppender) Rollback() error { return f.each(storage.Appender.Rollback) }
+
+// ErrAppender returns a storage.Appender that fails every call with err (Rollback
+// excepted): what a sender is handed while the receiving end is not running.
+func ErrAppender(err error) storage.Appender { return errAppender{err: err} }
 
 // errAppender fails every call with err.
 type errAppender struct{ err error }

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunks"
+
+	"github.com/sondehq/sonde/pipeline"
 )
 
 var errEmptyLabels = errors.New("series without labels")
@@ -147,31 +149,6 @@ func (a *appender) AppendSTZeroSample(ref storage.SeriesRef, _ labels.Labels, _,
 	return ref, nil
 }
 
-// errAppender is handed out while the component is not running.
-type errAppender struct{ err error }
-
-func (e errAppender) Append(storage.SeriesRef, labels.Labels, int64, float64) (storage.SeriesRef, error) {
-	return 0, e.err
-}
-func (e errAppender) Commit() error                     { return e.err }
-func (e errAppender) Rollback() error                   { return nil }
-func (e errAppender) SetOptions(*storage.AppendOptions) {}
-func (e errAppender) AppendExemplar(storage.SeriesRef, labels.Labels, exemplar.Exemplar) (storage.SeriesRef, error) {
-	return 0, e.err
-}
-func (e errAppender) AppendHistogram(storage.SeriesRef, labels.Labels, int64, *histogram.Histogram, *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	return 0, e.err
-}
-func (e errAppender) AppendHistogramSTZeroSample(storage.SeriesRef, labels.Labels, int64, int64, *histogram.Histogram, *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	return 0, e.err
-}
-func (e errAppender) UpdateMetadata(storage.SeriesRef, labels.Labels, metadata.Metadata) (storage.SeriesRef, error) {
-	return 0, e.err
-}
-func (e errAppender) AppendSTZeroSample(storage.SeriesRef, labels.Labels, int64, int64) (storage.SeriesRef, error) {
-	return 0, e.err
-}
-
 // appendable is the component's storage.Appendable: it stays valid for the component's
 // life and appends to whichever WAL is open, failing while none is.
 type appendable struct{ c *Component }
@@ -180,7 +157,7 @@ type appendable struct{ c *Component }
 func (a appendable) Appender(context.Context) storage.Appender {
 	w := a.c.wal.Load()
 	if w == nil || w.closing.Load() {
-		return errAppender{err: errClosed}
+		return pipeline.ErrAppender(errClosed)
 	}
 	return newAppender(w)
 }
