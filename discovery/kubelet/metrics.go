@@ -1,9 +1,9 @@
 package kubelet
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are discovery.kubelet's own metrics; the controller labels them with the
@@ -44,6 +44,5 @@ func newMetrics() *metrics {
 
 // register adds the metrics to reg, in New; the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	return errors.Join(reg.Register(m.refreshes), reg.Register(m.failures), reg.Register(m.duration),
-		reg.Register(m.targets), reg.Register(m.dropped))
+	return pipeline.RegisterAll(reg, m.refreshes, m.failures, m.duration, m.targets, m.dropped)
 }

@@ -1,11 +1,12 @@
 package kubernetes
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sondehq/sonde/internal/kube"
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are discovery.kubernetes' own metrics; the controller labels them with the
@@ -58,6 +59,5 @@ func (m *metrics) setSet(s *discoverySet) {
 
 // register adds the metrics to reg, in New; the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	return errors.Join(reg.Register(m.events), reg.Register(m.targets),
-		reg.Register(m.publishes), reg.Register(m.failures))
+	return pipeline.RegisterAll(reg, m.events, m.targets, m.publishes, m.failures)
 }

@@ -1,9 +1,9 @@
 package relabel
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are discovery.relabel's own metrics; the controller labels them with the
@@ -38,8 +38,7 @@ func newMetrics() *metrics {
 
 // register adds the metrics to reg, in New; the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	return errors.Join(reg.Register(m.input), reg.Register(m.output),
-		reg.Register(m.dropped), reg.Register(m.published))
+	return pipeline.RegisterAll(reg, m.input, m.output, m.dropped, m.published)
 }
 
 func (m *metrics) observe(in, out int) {

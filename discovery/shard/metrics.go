@@ -1,9 +1,9 @@
 package shard
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are discovery.shard's own metrics; the controller labels them with the
@@ -43,6 +43,5 @@ func newMetrics() *metrics {
 
 // register adds the metrics to reg, in New; the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	return errors.Join(reg.Register(m.members), reg.Register(m.member), reg.Register(m.input),
-		reg.Register(m.owned), reg.Register(m.changes))
+	return pipeline.RegisterAll(reg, m.members, m.member, m.input, m.owned, m.changes)
 }

@@ -1,9 +1,9 @@
 package promrelabel
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are prometheus.relabel's own metrics; the controller labels them with the
@@ -47,14 +47,7 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() float64) (*metrics, e
 		}, cacheLen),
 	}
 	m.dropped.WithLabelValues("rules") // exported at 0 from the start
-	if reg == nil {
-		return m, nil
-	}
-	var errs []error
-	for _, c := range []prometheus.Collector{m.samplesIn, m.samplesOut, m.dropped, m.cacheHits, m.cacheMisses, m.cacheSize} {
-		errs = append(errs, reg.Register(c))
-	}
-	return m, errors.Join(errs...)
+	return m, pipeline.RegisterAll(reg, m.samplesIn, m.samplesOut, m.dropped, m.cacheHits, m.cacheMisses, m.cacheSize)
 }
 
 // counts are one appender's tallies, added to the metrics when the appender ends.

@@ -1,9 +1,9 @@
 package serve
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are the component's own metrics.
@@ -36,14 +36,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "sonde_prometheus_serve_series",
 		Help: "Series currently kept by the serve sink.",
 	})
-	if reg != nil {
-		var errs []error
-		for _, c := range []prometheus.Collector{received, dropped, removed, series} {
-			errs = append(errs, reg.Register(c))
-		}
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
+	if err := pipeline.RegisterAll(reg, received, dropped, removed, series); err != nil {
+		return nil, err
 	}
 	return &metrics{
 		received:         received,
