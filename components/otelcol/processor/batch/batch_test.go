@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -50,68 +51,91 @@ func (r *running) stop() {
 	r.done <- nil // later stops return at once
 }
 
+// The timing tests run in a synctest bubble: the batcher, the sink and the host are all
+// in memory, so synctest.Wait returns once the batcher has done all it can at the current
+// (fake) instant, and time.Sleep moves the clock to the next timeout or retry exactly.
+
 func TestBatchBySize(t *testing.T) {
-	r := run(t, func(a *Arguments) { a.SendBatchSize = 10; a.Timeout = model.Duration(time.Hour) })
-	for i := range 5 {
-		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(uint64(i), 2, nil)))
-	}
-	require.Eventually(t, func() bool { return r.sink.SpanCount() == 10 }, 10*time.Second, time.Millisecond)
-	require.Len(t, r.sink.AllTraces(), 1, "one request of 10 spans")
-	require.Equal(t, 1.0, testutil.ToFloat64(r.c.traces.m.sent.WithLabelValues("traces"))/10)
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.SendBatchSize = 10; a.Timeout = model.Duration(time.Hour) })
+		for i := range 5 {
+			require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(uint64(i), 2, nil)))
+		}
+		synctest.Wait()
+		require.Equal(t, 10, r.sink.SpanCount(), "sent as soon as full, long before the timeout")
+		require.Len(t, r.sink.AllTraces(), 1, "one request of 10 spans")
+		require.Equal(t, 1.0, testutil.ToFloat64(r.c.traces.m.sent.WithLabelValues("traces"))/10)
+	})
 }
 
 func TestBatchByTimeout(t *testing.T) {
-	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(20 * time.Millisecond) })
-	require.NoError(t, r.c.Logs().ConsumeLogs(context.Background(), oteltest.Logs(3, nil)))
-	require.NoError(t, r.c.Metrics().ConsumeMetrics(context.Background(), oteltest.Metrics(nil)))
-	require.Eventually(t, func() bool { return len(r.sink.AllLogs()) == 1 && len(r.sink.AllMetrics()) == 1 }, 10*time.Second, time.Millisecond)
-	require.Equal(t, 3, r.sink.AllLogs()[0].LogRecordCount())
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(20 * time.Millisecond) })
+		require.NoError(t, r.c.Logs().ConsumeLogs(context.Background(), oteltest.Logs(3, nil)))
+		require.NoError(t, r.c.Metrics().ConsumeMetrics(context.Background(), oteltest.Metrics(nil)))
+		synctest.Wait()
+		require.Empty(t, r.sink.AllLogs(), "not full, not due yet")
+		require.Empty(t, r.sink.AllMetrics(), "not full, not due yet")
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		require.Len(t, r.sink.AllLogs(), 1)
+		require.Len(t, r.sink.AllMetrics(), 1)
+		require.Equal(t, 3, r.sink.AllLogs()[0].LogRecordCount())
+	})
 }
 
 func TestSplitByMaxSize(t *testing.T) {
-	r := run(t, func(a *Arguments) { a.SendBatchSize = 10; a.SendBatchMaxSize = 10 })
-	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 25, nil)))
-	require.Eventually(t, func() bool { return r.sink.SpanCount() == 25 }, 10*time.Second, time.Millisecond)
-	var sizes []int
-	for _, td := range r.sink.AllTraces() {
-		sizes = append(sizes, td.SpanCount())
-	}
-	require.Equal(t, []int{10, 10, 5}, sizes)
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.SendBatchSize = 10; a.SendBatchMaxSize = 10 })
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 25, nil)))
+		synctest.Wait()
+		require.Equal(t, 25, r.sink.SpanCount())
+		var sizes []int
+		for _, td := range r.sink.AllTraces() {
+			sizes = append(sizes, td.SpanCount())
+		}
+		require.Equal(t, []int{10, 10, 5}, sizes)
+	})
 }
 
 // TestRefusedBatchIsHeld: a batch the next component refuses is kept and sent again, and
 // meanwhile senders get RESOURCE_EXHAUSTED with a retry delay (429 over HTTP); nothing is
 // lost.
 func TestRefusedBatchIsHeld(t *testing.T) {
-	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
-	r.sink.Fail(status.Error(codes.Unavailable, "sending queue is full"))
-	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
+		r.sink.Fail(status.Error(codes.Unavailable, "sending queue is full"))
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
 
-	var refused error
-	require.Eventually(t, func() bool {
-		refused = r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil))
-		return refused != nil
-	}, 10*time.Second, time.Millisecond, "new data is refused while the batch is held")
-	st := status.Convert(refused)
-	require.Equal(t, codes.ResourceExhausted, st.Code())
-	require.Equal(t, time.Second, st.Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
+		// The timeout sends the batch; the sink refuses it and the batcher holds it.
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		refused := r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil))
+		require.Error(t, refused, "new data is refused while the batch is held")
+		st := status.Convert(refused)
+		require.Equal(t, codes.ResourceExhausted, st.Code())
+		require.Equal(t, time.Second, st.Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
 
-	r.sink.Fail(nil)
-	require.Eventually(t, func() bool { return r.sink.SpanCount() >= 4 }, 30*time.Second, 5*time.Millisecond, "the held batch goes through")
-	require.Eventually(t, func() bool {
-		return r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(3, 1, nil)) == nil
-	}, 10*time.Second, time.Millisecond, "and data is accepted again")
-	require.Zero(t, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
+		// The retry comes after the first backoff (1s, the delay the refusal announced).
+		r.sink.Fail(nil)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, 4, r.sink.SpanCount(), "the held batch goes through")
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(3, 1, nil)), "and data is accepted again")
+		require.Zero(t, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
+	})
 }
 
 func TestPermanentRefusalDropsAndCounts(t *testing.T) {
-	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
-	r.sink.Fail(consumererror.NewPermanent(errors.New("bad data")))
-	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
-	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")) == 4
-	}, 10*time.Second, time.Millisecond)
-	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
+		r.sink.Fail(consumererror.NewPermanent(errors.New("bad data")))
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
+	})
 }
 
 func TestFullBatchRefuses(t *testing.T) {
