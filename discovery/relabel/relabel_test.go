@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -131,55 +131,63 @@ func TestProcess(t *testing.T) {
 	}
 }
 
+// TestComponent runs in a synctest bubble: the host and its target views are in memory, so
+// synctest.Wait returns once Run has taken in every change and published.
 func TestComponent(t *testing.T) {
-	host := pipelinetest.NewHost()
-	const id = "discovery.relabel/test"
-	opts := pipelinetest.Options(t, id, host)
-	args := decode(t, `
+	synctest.Test(t, func(t *testing.T) {
+		host := pipelinetest.NewHost()
+		const id = "discovery.relabel/test"
+		opts := pipelinetest.Options(t, id, host)
+		args := decode(t, `
 targets: [discovery.a/x, discovery.a/y]
 rules:
   - {source_labels: [keep], regex: "yes", action: keep}
   - {action: labeldrop, regex: keep}
 `)
-	c, err := Registration.New(opts, args) // as the controller builds it: validated first
-	require.NoError(t, err)
-	host.Export(id, c)
+		c, err := Registration.New(opts, args) // as the controller builds it: validated first
+		require.NoError(t, err)
+		host.Export(id, c)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		defer func() {
+			cancel()
+			require.NoError(t, <-done)
+		}()
 
-	published := func() pipeline.Targets { return host.Published(id) }
-	// The first, empty snapshot is published at start.
-	require.Eventually(t, func() bool { return published() != nil }, 5*time.Second, 5*time.Millisecond)
-	require.Empty(t, published())
+		published := func() pipeline.Targets { return host.Published(id) }
+		// The first, empty snapshot is published at start.
+		synctest.Wait()
+		require.NotNil(t, published())
+		require.Empty(t, published())
 
-	host.SetTargets("discovery.a/x", pipeline.Targets{
-		{"__address__": "a:1", "keep": "yes"},
-		{"__address__": "a:2", "keep": "no"},
-	})
-	host.SetTargets("discovery.a/y", pipeline.Targets{{"__address__": "b:1", "keep": "yes"}})
-	want := pipeline.Targets{{"__address__": "a:1"}, {"__address__": "b:1"}}
-	require.Eventually(t, func() bool { return targets.Equal(published(), want) }, 5*time.Second, 5*time.Millisecond)
+		host.SetTargets("discovery.a/x", pipeline.Targets{
+			{"__address__": "a:1", "keep": "yes"},
+			{"__address__": "a:2", "keep": "no"},
+		})
+		host.SetTargets("discovery.a/y", pipeline.Targets{{"__address__": "b:1", "keep": "yes"}})
+		want := pipeline.Targets{{"__address__": "a:1"}, {"__address__": "b:1"}}
+		synctest.Wait()
+		require.True(t, targets.Equal(published(), want), "published %v, want %v", published(), want)
 
-	// A target disappears from the input: the next snapshot lacks it.
-	host.SetTargets("discovery.a/y", nil)
-	want = pipeline.Targets{{"__address__": "a:1"}}
-	require.Eventually(t, func() bool { return targets.Equal(published(), want) }, 5*time.Second, 5*time.Millisecond)
+		// A target disappears from the input: the next snapshot lacks it.
+		host.SetTargets("discovery.a/y", nil)
+		want = pipeline.Targets{{"__address__": "a:1"}}
+		synctest.Wait()
+		require.True(t, targets.Equal(published(), want), "published %v, want %v", published(), want)
 
-	// New rules and a different input apply at once.
-	require.NoError(t, Registration.Update(c, decode(t, `
+		// New rules and a different input apply at once.
+		require.NoError(t, Registration.Update(c, decode(t, `
 targets: [discovery.a/x]
 rules: [{source_labels: [keep], regex: "no", action: keep}]
 `)))
-	want = pipeline.Targets{{"__address__": "a:2", "keep": "no"}}
-	require.Eventually(t, func() bool { return targets.Equal(published(), want) }, 5*time.Second, 5*time.Millisecond)
+		want = pipeline.Targets{{"__address__": "a:2", "keep": "no"}}
+		synctest.Wait()
+		require.True(t, targets.Equal(published(), want), "published %v, want %v", published(), want)
 
-	require.Error(t, Registration.Update(c, decode(t, `targets: []`)), "invalid arguments are refused")
+		require.Error(t, Registration.Update(c, decode(t, `targets: []`)), "invalid arguments are refused")
+	})
 }
 
 func TestLifecycle(t *testing.T) {
