@@ -27,7 +27,11 @@ type ControllerOptions struct {
 	// Kube is the process's Kubernetes client and informer cache, for every component; a
 	// new one when nil.
 	Kube *kube.Cache
-	// StopTimeout bounds how long stopping one component may take (queues flushing).
+	// ShutdownTimeout is the budget for stopping the whole graph when Run's context ends:
+	// sources first, then every sink flushing in parallel; what is not delivered by then
+	// stays durable for the next start. It must fit the pod's grace period.
+	ShutdownTimeout time.Duration
+	// StopTimeout bounds stopping the components a reload removes or restarts, together.
 	StopTimeout time.Duration
 }
 
@@ -52,6 +56,9 @@ type Controller struct {
 
 // NewController returns a controller with an empty graph.
 func NewController(opts ControllerOptions) *Controller {
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	if opts.StopTimeout == 0 {
 		opts.StopTimeout = time.Minute
 	}
@@ -71,20 +78,25 @@ func NewController(opts ControllerOptions) *Controller {
 	return c
 }
 
-// Run blocks until ctx ends, then stops every component, sources first.
+// DefaultShutdownTimeout is ControllerOptions.ShutdownTimeout's default: well inside
+// Kubernetes' default grace period of 30 s.
+const DefaultShutdownTimeout = 25 * time.Second
+
+// Run blocks until ctx ends, then stops every component within the shutdown budget,
+// sources first, sinks flushing in parallel.
 func (c *Controller) Run(ctx context.Context) {
 	c.mu.Lock()
 	c.runCtx = context.WithoutCancel(ctx)
 	c.mu.Unlock()
 	<-ctx.Done()
+	deadline := time.Now().Add(c.opts.ShutdownTimeout)
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	c.mu.Lock()
 	c.stopping = true
 	order := slices.Clone(c.order)
 	c.mu.Unlock()
-	slices.Reverse(order)
-	c.stopNodes(order)
+	c.stopGraph(order, deadline)
 }
 
 // Apply validates specs as a graph and changes the running graph to match: unchanged
@@ -124,10 +136,7 @@ func (c *Controller) Apply(specs []Spec) error {
 	}
 	c.mu.RUnlock()
 
-	// Stop sources first: reverse start order of the old graph.
-	stopOrder := slices.Clone(stop)
-	slices.SortFunc(stopOrder, func(a, b string) int { return slices.Index(oldOrder, b) - slices.Index(oldOrder, a) })
-	c.stopNodes(stopOrder)
+	c.stopGraph(stop, time.Now().Add(c.opts.StopTimeout)) // sources first
 
 	newOrder := StartOrder(specs)
 	c.mu.Lock()
@@ -156,7 +165,7 @@ func (c *Controller) Apply(specs []Spec) error {
 		c.mu.RUnlock()
 		if err := n.update(wanted[id]); err != nil {
 			n.logger.Warn("update in place failed; restarting", "err", err)
-			c.stopNodes([]string{id})
+			c.stopGraph([]string{id}, time.Now().Add(c.opts.StopTimeout))
 			c.mu.Lock()
 			delete(c.nodes, id)
 			c.mu.Unlock()
@@ -177,8 +186,16 @@ func (c *Controller) Apply(specs []Spec) error {
 		}
 		c.mu.Lock()
 		c.nodes[id] = n
+		var deps []*node
+		for _, ref := range n.spec.References() {
+			for _, to := range ref.IDs {
+				if d := c.nodes[to]; d != nil {
+					deps = append(deps, d)
+				}
+			}
+		}
 		c.mu.Unlock()
-		n.start(c.runContext())
+		n.start(c.runContext(), deps)
 	}
 	return errors.Join(errs...)
 }
@@ -187,17 +204,6 @@ func (c *Controller) runContext() context.Context {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.runCtx
-}
-
-func (c *Controller) stopNodes(ids []string) {
-	for _, id := range ids {
-		c.mu.RLock()
-		n := c.nodes[id]
-		c.mu.RUnlock()
-		if n != nil {
-			n.stop(c.opts.StopTimeout)
-		}
-	}
 }
 
 func (c *Controller) newNode(s Spec) (*node, error) {
@@ -210,6 +216,7 @@ func (c *Controller) newNode(s Spec) (*node, error) {
 		reg:     reg,
 		health:  NewHealth(),
 		handles: hs,
+		running: make(chan struct{}),
 		logger:  c.opts.Logger.With("component", s.ID),
 	}
 	n.opts = Options{

@@ -22,7 +22,10 @@ type node struct {
 	comp   Component
 	cancel context.CancelFunc
 	done   chan struct{}
-	runs   runRecord // guarded by mu
+	flush  *flushDeadline // set when the node is stopped
+	// running is closed when the first Run starts (see start.go).
+	running chan struct{}
+	runs    runRecord // guarded by mu
 }
 
 // Crash-loop bounds (see Controller.Ready).
@@ -138,15 +141,20 @@ func (n *node) update(s Spec) error {
 // start runs the component until stop; a Run that fails is rebuilt and restarted with
 // exponential backoff (1s up to 1m), its health showing the error meanwhile. Failed runs
 // are counted (crash loop, restarts) and their logging is rate-limited (failed).
-func (n *node) start(parent context.Context) {
-	ctx, cancel := context.WithCancel(parent)
+//
+// Its first Run waits until the components in deps (those it references) are ready.
+func (n *node) start(parent context.Context, deps []*node) {
+	ctx, fd := withFlushDeadline(parent)
+	ctx, cancel := context.WithCancel(ctx)
 	n.mu.Lock()
-	n.cancel, n.done = cancel, make(chan struct{})
+	n.cancel, n.done, n.flush = cancel, make(chan struct{}), fd
 	n.mu.Unlock()
 	n.logger.Info("component starting", "type", n.spec.Type)
 	go func() {
 		defer close(n.done)
 		defer n.opts.Registerer.(*trackingRegisterer).unregisterAll()
+		n.waitReady(ctx, deps)
+		close(n.running)
 		backoff := time.Second
 		for {
 			started := time.Now()
@@ -203,17 +211,22 @@ func (n *node) run(ctx context.Context) (err error) {
 	return comp.Run(ctx)
 }
 
-func (n *node) stop(timeout time.Duration) {
+// stop cancels the node's Run, telling it to flush by deadline (FlushContext), and waits
+// for it to return until the deadline.
+func (n *node) stop(deadline time.Time) {
 	n.mu.Lock()
-	cancel, done := n.cancel, n.done
+	cancel, done, fd := n.cancel, n.done, n.flush
 	n.mu.Unlock()
 	if cancel == nil {
 		return
 	}
+	fd.at.Store(deadline.UnixNano())
 	cancel()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(timeout):
-		n.logger.Error("component did not stop in time; abandoning it", "timeout", timeout)
+	case <-t.C:
+		n.logger.Error("component did not stop in time; abandoning it", "deadline", deadline.Format(time.RFC3339Nano))
 	}
 }

@@ -24,7 +24,7 @@ func (a *regArgs) Validate() error {
 type updatable struct{ got *regArgs }
 
 func (*updatable) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (u *updatable) Update(a *regArgs) error    { u.got = a; return nil }
+func (u *updatable) Update(a *regArgs) error     { u.got = a; return nil }
 
 // restartOnly has no Update.
 type restartOnly struct{}

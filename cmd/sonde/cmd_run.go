@@ -33,6 +33,8 @@ func runCmd(args []string, stderr io.Writer) int {
 	src.register(fs)
 	storagePath := fs.String("storage.path", envOr("SONDE_STORAGE_PATH", "data"), "directory for write-ahead logs and positions (env SONDE_STORAGE_PATH)")
 	listen := fs.String("server.listen", envOr("SONDE_SERVER_LISTEN", "127.0.0.1:12345"), "HTTP listen address (env SONDE_SERVER_LISTEN)")
+	shutdownFlag := fs.String("shutdown.timeout", envOr("SONDE_SHUTDOWN_TIMEOUT", pipeline.DefaultShutdownTimeout.String()),
+		"budget for stopping at SIGTERM: sources stop, then every sink flushes in parallel; what is not sent by then stays on disk for the next start. Keep it below the pod's grace period (env SONDE_SHUTDOWN_TIMEOUT)")
 	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log.format", "logfmt", "log format: logfmt or json")
 	releasePages := fs.Bool("memory.release-startup-pages", envBool("SONDE_RELEASE_STARTUP_PAGES", true),
@@ -45,14 +47,19 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if err := runAgent(src, *storagePath, *listen, *releasePages, logger); err != nil {
+	shutdown, err := time.ParseDuration(*shutdownFlag)
+	if err != nil || shutdown <= 0 {
+		fmt.Fprintf(stderr, "--shutdown.timeout (or SONDE_SHUTDOWN_TIMEOUT) %q: want a positive duration such as 25s\n", *shutdownFlag)
+		return 2
+	}
+	if err := runAgent(src, *storagePath, *listen, *releasePages, shutdown, logger); err != nil {
 		logger.Error("sonde stopped with an error", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, logger *slog.Logger) error {
+func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, shutdown time.Duration, logger *slog.Logger) error {
 	reg, err := registry()
 	if err != nil {
 		return err
@@ -87,12 +94,13 @@ func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, lo
 		}, func() float64 { return 1 }),
 	)
 	ctrl := pipeline.NewController(pipeline.ControllerOptions{
-		Registry:   reg,
-		Logger:     logger,
-		Kube:       kube.NewCache(logger),
-		Registerer: promReg,
-		DataPath:   storagePath,
-		ServerAddr: loopbackAddr(ln.Addr()),
+		Registry:        reg,
+		Logger:          logger,
+		Kube:            kube.NewCache(logger),
+		Registerer:      promReg,
+		DataPath:        storagePath,
+		ServerAddr:      loopbackAddr(ln.Addr()),
+		ShutdownTimeout: shutdown,
 	})
 	reloader := pipeline.NewReloader(ctrl, load, promReg)
 	srv := server.New(ctrl, reloader, promReg, logger, version)
@@ -152,11 +160,12 @@ loop:
 			break loop
 		}
 	}
-	logger.Info("shutting down: stopping sources first, then flushing queues")
+	logger.Info("shutting down: stopping sources first, then flushing queues", "budget", shutdown)
+	stopping := time.Now()
 	<-ctrlDone
 	stopServer()
 	wg.Wait()
-	logger.Info("sonde stopped")
+	logger.Info("sonde stopped", "took", time.Since(stopping).Round(time.Millisecond))
 	return nil
 }
 

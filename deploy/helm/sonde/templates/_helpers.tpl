@@ -320,6 +320,8 @@ name, not another release in the namespace). */}}
     - name: SONDE_OTLP_ENDPOINT
       value: {{ . | quote }}
     {{- end }}
+    - name: SONDE_SHUTDOWN_TIMEOUT
+      value: {{ include "sonde.shutdownTimeout" . | quote }}
     # The presets' OTLP receiver, on every address of the pod (the sidecar preset alone
     # would listen on 127.0.0.1).
     - name: SONDE_OTLP_GRPC_LISTEN
@@ -412,4 +414,24 @@ name, not another release in the namespace). */}}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+{{- end -}}
+
+{{/*
+sonde.shutdownTimeout: the agent's shutdown budget, inside the pod's grace period
+(terminationGracePeriodSeconds - 5 s unless shutdownTimeout is set; at least 1 s).
+*/}}
+{{- define "sonde.shutdownTimeout" -}}
+{{- $grace := int .Values.terminationGracePeriodSeconds -}}
+{{- if .Values.shutdownTimeout -}}
+{{- $d := .Values.shutdownTimeout | toString -}}
+{{- if not (regexMatch "^[0-9]+s$" $d) -}}
+{{- fail (printf "shutdownTimeout %q: give whole seconds, e.g. \"20s\"" $d) -}}
+{{- end -}}
+{{- if ge (int (trimSuffix "s" $d)) $grace -}}
+{{- fail (printf "shutdownTimeout %s must be shorter than terminationGracePeriodSeconds (%d): the kubelet would kill sonde mid-flush" $d $grace) -}}
+{{- end -}}
+{{- $d -}}
+{{- else -}}
+{{- max 1 (sub $grace 5) -}}s
+{{- end -}}
 {{- end -}}
