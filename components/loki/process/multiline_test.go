@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -94,21 +95,30 @@ func TestMultilineBlocksAndAcks(t *testing.T) {
 	require.True(t, acks.isAcked("B"))
 }
 
+// TestMultilineMaxWaitAndStreams runs in a synctest bubble (Run's timer and the sink are in
+// memory): the blocks go out once max_wait_time has passed, not before.
 func TestMultilineMaxWaitAndStreams(t *testing.T) {
-	c, host := newComponent(t, "- multiline: {firstline: '^start', max_wait_time: 20ms}\n")
-	runComponent(t, c)
-	acks := newAckRecorder()
-	web := model.LabelSet{"app": "web"}
-	batch := []pipeline.LogEntry{
-		{Labels: apiLabels, Timestamp: base, Line: "start api"},
-		{Labels: web, Timestamp: base, Line: "start web"},
-		{Labels: apiLabels, Timestamp: base, Line: "api 2"},
-		{Labels: web, Timestamp: base, Line: "web 2"},
-	}
-	require.NoError(t, c.ConsumeLogs(context.Background(), acks.batch("A", batch)))
-	require.Eventually(t, func() bool { return len(host.LogsSink.Entries()) == 2 }, 10*time.Second, 5*time.Millisecond)
-	require.ElementsMatch(t, []string{"start api\napi 2", "start web\nweb 2"}, lines(host.LogsSink.Entries()))
-	require.Eventually(t, func() bool { return acks.isAcked("A") }, 10*time.Second, 5*time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		c, host := newComponent(t, "- multiline: {firstline: '^start', max_wait_time: 20ms}\n")
+		runComponent(t, c)
+		acks := newAckRecorder()
+		web := model.LabelSet{"app": "web"}
+		batch := []pipeline.LogEntry{
+			{Labels: apiLabels, Timestamp: base, Line: "start api"},
+			{Labels: web, Timestamp: base, Line: "start web"},
+			{Labels: apiLabels, Timestamp: base, Line: "api 2"},
+			{Labels: web, Timestamp: base, Line: "web 2"},
+		}
+		require.NoError(t, c.ConsumeLogs(context.Background(), acks.batch("A", batch)))
+		time.Sleep(20*time.Millisecond - time.Nanosecond)
+		synctest.Wait()
+		require.Empty(t, host.LogsSink.Entries(), "held until max_wait_time")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, host.LogsSink.Entries(), 2)
+		require.ElementsMatch(t, []string{"start api\napi 2", "start web\nweb 2"}, lines(host.LogsSink.Entries()))
+		require.True(t, acks.isAcked("A"))
+	})
 }
 
 func TestMultilineMaxLines(t *testing.T) {
@@ -177,12 +187,17 @@ func TestMultilineSendFailure(t *testing.T) {
 }
 
 // TestMultilineUpdate: blocks held by the stages an update replaces are still sent.
+// It runs in a synctest bubble: Run and the sink are in memory, so synctest.Wait returns once
+// Run has sent the retired blocks.
 func TestMultilineUpdate(t *testing.T) {
-	c, host := newComponent(t, "- multiline: {firstline: '^start', max_wait_time: 1h}\n")
-	runComponent(t, c)
-	acks := newAckRecorder()
-	require.NoError(t, c.ConsumeLogs(context.Background(), acks.batch("A", entries(apiLabels, "start", "a"))))
-	require.NoError(t, c.Update(&Arguments{ForwardTo: []string{"x"}, Stages: nil}))
-	require.Eventually(t, func() bool { return acks.isAcked("A") }, 10*time.Second, 5*time.Millisecond)
-	require.Equal(t, []string{"start\na"}, lines(host.LogsSink.Entries()))
+	synctest.Test(t, func(t *testing.T) {
+		c, host := newComponent(t, "- multiline: {firstline: '^start', max_wait_time: 1h}\n")
+		runComponent(t, c)
+		acks := newAckRecorder()
+		require.NoError(t, c.ConsumeLogs(context.Background(), acks.batch("A", entries(apiLabels, "start", "a"))))
+		require.NoError(t, c.Update(&Arguments{ForwardTo: []string{"x"}, Stages: nil}))
+		synctest.Wait()
+		require.True(t, acks.isAcked("A"))
+		require.Equal(t, []string{"start\na"}, lines(host.LogsSink.Entries()))
+	})
 }
