@@ -1,7 +1,9 @@
 // Package httppush is the HTTP client the push exporters share (loki.write and
 // prometheus.remote_write): one POST of an encoded body per request, with the answer sorted
 // into delivered, retry or give up, and the helpers a sender needs to retry (Retry-After,
-// Backoff). Queues, batching and what to do with a refused request stay in the exporters.
+// Backoff), to check the user's extra headers (ValidateHeaders) and to report how its
+// requests fare (Status, Redact). Queues, batching and what to do with a refused request
+// stay in the exporters.
 package httppush
 
 import (

@@ -3,13 +3,13 @@ package write
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -100,17 +100,6 @@ func (e *EndpointConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(e))
 }
 
-// reservedHeaders are set by the component itself and cannot be configured.
-var reservedHeaders = map[string]bool{
-	"Authorization":    true,
-	"Content-Encoding": true,
-	"Content-Length":   true,
-	"Content-Type":     true,
-	"Host":             true,
-	"User-Agent":       true,
-	"X-Scope-Orgid":    true,
-}
-
 // Validate implements pipeline.Arguments.
 func (a *Arguments) Validate() error {
 	var errs []error
@@ -160,16 +149,8 @@ func (e *EndpointConfig) Validate() error {
 	if e.TenantID != "" && !httpguts.ValidHeaderFieldValue(e.TenantID) {
 		errs = append(errs, pipeline.Field("tenant_id", "invalid header value"))
 	}
-	for name, value := range e.Headers {
-		switch {
-		case !httpguts.ValidHeaderFieldName(name):
-			errs = append(errs, pipeline.Field("headers."+name, "invalid header name"))
-		case reservedHeaders[http.CanonicalHeaderKey(name)]:
-			errs = append(errs, pipeline.Field("headers."+name, "header is set by sonde and cannot be configured (use tenant_id for X-Scope-OrgID, basic_auth or bearer_token for Authorization)"))
-		case !httpguts.ValidHeaderFieldValue(value):
-			errs = append(errs, pipeline.Field("headers."+name, "invalid header value"))
-		}
-	}
+	errs = append(errs, httppush.ValidateHeaders(e.Headers, []string{"X-Scope-OrgID"},
+		"use tenant_id for X-Scope-OrgID, basic_auth or bearer_token for Authorization"))
 	if err := e.HTTPClientConfig.Validate(); err != nil {
 		errs = append(errs, err) // auth and TLS settings sit inline in the endpoint
 	}

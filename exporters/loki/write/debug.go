@@ -1,10 +1,9 @@
 package write
 
 import (
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -43,48 +42,9 @@ type EndpointDebugInfo struct {
 	ConsecutiveFailures int `json:"consecutive_failures"`
 }
 
-// sendStatus is what an endpoint's sender records for DebugInfo, once per request.
-type sendStatus struct {
-	mu          sync.Mutex
-	lastSuccess time.Time
-	lastError   string
-	lastErrorAt time.Time
-	lastStatus  int
-	retries     uint64
-	failures    int
-}
-
-// success records a request Loki accepted.
-func (s *sendStatus) success(now time.Time) {
-	s.mu.Lock()
-	s.lastSuccess, s.failures = now, 0
-	s.mu.Unlock()
-}
-
-// failure records a failed request; retry says whether it is sent again, refused whether
-// Loki refused it for good (which ends the request: the next one starts afresh).
-func (s *sendStatus) failure(now time.Time, msg string, status int, retry bool) {
-	s.mu.Lock()
-	s.lastError, s.lastErrorAt, s.lastStatus = msg, now, status
-	if retry {
-		s.retries++
-		s.failures++
-	} else {
-		s.failures = 0
-	}
-	s.mu.Unlock()
-}
-
-// redactError removes the URL's password from an error message: net/http already strips
-// it from the URLs in its errors, but a proxy's or a server's message may repeat it.
+// redactError is err's message without the endpoint URL's password (httppush.Redact).
 func (e *endpoint) redactError(err error) string {
-	msg := err.Error()
-	if u := e.cfg.URL.URL; u != nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-	}
-	return msg
+	return httppush.Redact(err.Error(), e.cfg.URL.URL)
 }
 
 // DebugInfo implements pipeline.DebugInfoProvider. It holds the component's lock only to
@@ -111,19 +71,9 @@ func (e *endpoint) debugInfo(now time.Time) EndpointDebugInfo {
 	if !oldest.IsZero() {
 		d.LagSeconds = max(now.Sub(oldest).Seconds(), 0)
 	}
-	s := &e.status
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d.LastSuccess = timeOrNil(s.lastSuccess)
-	d.LastError, d.LastErrorAt, d.LastStatusCode = s.lastError, timeOrNil(s.lastErrorAt), s.lastStatus
-	d.Retries, d.ConsecutiveFailures = s.retries, s.failures
+	s := e.status.Info()
+	d.LastSuccess = s.LastSuccess
+	d.LastError, d.LastErrorAt, d.LastStatusCode = s.LastError, s.LastErrorAt, s.LastStatusCode
+	d.Retries, d.ConsecutiveFailures = s.Retries, s.ConsecutiveFailures
 	return d
-}
-
-// timeOrNil returns nil for the zero time, so that JSON leaves it out.
-func timeOrNil(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }

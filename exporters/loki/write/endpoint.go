@@ -39,7 +39,7 @@ type endpoint struct {
 
 	failing bool // the last request failed; logged once until it recovers
 
-	status sendStatus // for DebugInfo
+	status httppush.Status // for DebugInfo
 }
 
 func newEndpoint(cfg EndpointConfig, m *metrics, logger *slog.Logger, health *pipeline.Health) (*endpoint, error) {
@@ -168,7 +168,7 @@ func (e *endpoint) send(ctx context.Context) error {
 	body, err := e.enc.encode()
 	if err != nil {
 		e.drop([]reasonCount{{reasonBadRequest, e.enc.entries}})
-		e.status.failure(time.Now(), e.redactError(err), 0, false)
+		e.status.Failure(time.Now(), e.redactError(err), 0, false)
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -176,7 +176,7 @@ func (e *endpoint) send(ctx context.Context) error {
 		res := e.client.push(ctx, body)
 		e.m.duration.WithLabelValues(e.name, strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
 		if res.Err == nil {
-			e.status.success(time.Now())
+			e.status.Success(time.Now())
 			e.m.sentTotal.WithLabelValues(e.name).Add(float64(e.enc.entries))
 			e.m.sentBytes.WithLabelValues(e.name).Add(float64(e.enc.bytes))
 			if e.failing {
@@ -196,7 +196,7 @@ func (e *endpoint) send(ctx context.Context) error {
 				e.m.sentTotal.WithLabelValues(e.name).Add(float64(sent))
 				e.m.sentBytes.WithLabelValues(e.name).Add(float64(e.enc.bytes) * float64(sent) / float64(e.enc.entries))
 			}
-			e.status.failure(time.Now(), e.redactError(res.Err), res.Status, false)
+			e.status.Failure(time.Now(), e.redactError(res.Err), res.Status, false)
 			e.logger.Warn("Loki refused entries; they are dropped", "status", res.Status, "dropped", dropped, "entries", e.enc.entries, "reason", reasons[0].reason, "err", res.Err)
 			return fmt.Errorf("endpoint %s: %d of %d entries refused (%s): %w", e.name, dropped, e.enc.entries, reasons[0].reason, res.Err)
 		}
@@ -208,7 +208,8 @@ func (e *endpoint) send(ctx context.Context) error {
 			reason = "http_5xx"
 		}
 		e.m.retries.WithLabelValues(e.name, reason).Inc()
-		e.status.failure(time.Now(), e.redactError(res.Err), res.Status, true)
+		e.status.Failure(time.Now(), e.redactError(res.Err), res.Status, true)
+		e.status.Retry()
 		delay := httppush.Backoff(attempt, time.Duration(e.cfg.MinBackoff), time.Duration(e.cfg.MaxBackoff))
 		if res.RetryAfter > 0 {
 			delay = res.RetryAfter

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -67,7 +68,7 @@ type Component struct {
 	running atomic.Bool
 	wal     atomic.Pointer[walStorage]
 	snd     atomic.Pointer[sender] // the current sender, for DebugInfo
-	status  sendStatus             // how requests fare, for DebugInfo
+	status  httppush.Status        // how requests fare, for DebugInfo
 
 	// sleep waits between retries; tests replace it to observe backoffs.
 	sleep func(context.Context, time.Duration) error

@@ -2,13 +2,12 @@ package remotewrite
 
 import (
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	"golang.org/x/net/http/httpguts"
 
+	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -88,17 +87,6 @@ func DefaultArguments() *Arguments {
 // minWALSize keeps segments (an eighth of max_size, see segmentSize) at a sane size.
 const minWALSize = 1 << 20
 
-// reservedHeaders are set by the component itself and cannot be configured.
-var reservedHeaders = map[string]bool{
-	"Authorization":                     true,
-	"Content-Encoding":                  true,
-	"Content-Length":                    true,
-	"Content-Type":                      true,
-	"Host":                              true,
-	"User-Agent":                        true,
-	"X-Prometheus-Remote-Write-Version": true,
-}
-
 // Validate implements pipeline.Arguments.
 func (a *Arguments) Validate() error {
 	var errs []error
@@ -129,16 +117,7 @@ func (e *EndpointConfig) Validate() error {
 	if e.RemoteTimeout <= 0 {
 		errs = append(errs, pipeline.Field("remote_timeout", "must be positive, got %s", e.RemoteTimeout))
 	}
-	for name, value := range e.Headers {
-		switch {
-		case !httpguts.ValidHeaderFieldName(name):
-			errs = append(errs, pipeline.Field("headers."+name, "invalid header name"))
-		case reservedHeaders[http.CanonicalHeaderKey(name)]:
-			errs = append(errs, pipeline.Field("headers."+name, "header is set by sonde and cannot be configured"))
-		case !httpguts.ValidHeaderFieldValue(value):
-			errs = append(errs, pipeline.Field("headers."+name, "invalid header value"))
-		}
-	}
+	errs = append(errs, httppush.ValidateHeaders(e.Headers, []string{"X-Prometheus-Remote-Write-Version"}, ""))
 	if err := e.HTTPClientConfig.Validate(); err != nil {
 		errs = append(errs, err) // auth and TLS settings sit inline in endpoint
 	}

@@ -1,9 +1,6 @@
 package remotewrite
 
 import (
-	"net/url"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/sondehq/sonde/pipeline"
@@ -60,46 +57,6 @@ type MarkerDebugInfo struct {
 	SegmentsBehind int `json:"segments_behind"`
 }
 
-// sendStatus is what the shards record for DebugInfo, once per request. The component
-// owns it, so that it outlives the senders an update or a truncation replaces.
-type sendStatus struct {
-	mu          sync.Mutex
-	lastSuccess time.Time
-	lastError   string
-	lastErrorAt time.Time
-	lastStatus  int
-	retries     uint64
-}
-
-func (s *sendStatus) success(now time.Time) {
-	s.mu.Lock()
-	s.lastSuccess = now
-	s.mu.Unlock()
-}
-
-func (s *sendStatus) failure(now time.Time, msg string, status int) {
-	s.mu.Lock()
-	s.lastError, s.lastErrorAt, s.lastStatus = msg, now, status
-	s.mu.Unlock()
-}
-
-func (s *sendStatus) retry() {
-	s.mu.Lock()
-	s.retries++
-	s.mu.Unlock()
-}
-
-// redactPassword removes u's password from an error message: net/http already strips it
-// from the URLs in its errors, but a proxy's or a receiver's message may repeat it.
-func redactPassword(msg string, u *url.URL) string {
-	if u != nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-	}
-	return msg
-}
-
 // DebugInfo implements pipeline.DebugInfoProvider. Nothing it does waits for an append or
 // a request: it lists the WAL directory, reads atomics, and holds the acknowledgement
 // tracker's and the status' locks for a moment.
@@ -120,19 +77,17 @@ func (c *Component) DebugInfo() any {
 		}
 	}
 
-	st := &c.status
-	st.mu.Lock()
-	info.LastSuccess = timeOrNil(st.lastSuccess)
-	info.LastError, info.LastErrorAt, info.LastStatusCode = st.lastError, timeOrNil(st.lastErrorAt), st.lastStatus
-	info.Retries = st.retries
-	st.mu.Unlock()
+	st := c.status.Info()
+	info.LastSuccess = st.LastSuccess
+	info.LastError, info.LastErrorAt, info.LastStatusCode = st.LastError, st.LastErrorAt, st.LastStatusCode
+	info.Retries = st.Retries
 
 	appended, sent := c.m.highestAppendedMs.Load(), c.m.highestSentMs.Load()
 	if appended != minTimestamp {
-		info.HighestAppended = timeOrNil(time.UnixMilli(appended).UTC())
+		info.HighestAppended = new(time.UnixMilli(appended).UTC())
 	}
 	if sent != minTimestamp {
-		info.HighestSent = timeOrNil(time.UnixMilli(sent).UTC())
+		info.HighestSent = new(time.UnixMilli(sent).UTC())
 	}
 	if appended != minTimestamp && sent != minTimestamp {
 		lag := max(float64(appended-sent)/1000, 0)
@@ -152,12 +107,4 @@ func (w *walStorage) debugInfo() *WALDebugInfo {
 		d.FirstSegment, d.LastSegment = segs[0].index, segs[len(segs)-1].index
 	}
 	return d
-}
-
-// timeOrNil returns nil for the zero time, so that JSON leaves it out.
-func timeOrNil(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }

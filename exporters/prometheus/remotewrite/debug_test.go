@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -190,17 +189,4 @@ func TestDebugInfoJSON(t *testing.T) {
 		"last_error_at": "2026-01-02T03:04:05Z", "last_status_code": 503, "retries": 9,
 		"highest_appended_timestamp": "2026-01-02T03:04:05Z", "highest_sent_timestamp": "2026-01-02T03:04:05Z",
 		"lag_seconds": 1.5}`, string(b))
-}
-
-// TestRedactPassword: a password repeated in an error message is hidden.
-func TestRedactPassword(t *testing.T) {
-	u, err := url.Parse("http://sonde:hunter2@p/w")
-	require.NoError(t, err)
-	for _, tc := range []struct{ name, in, want string }{
-		{"repeated", "proxy says: bad credentials sonde:hunter2", "proxy says: bad credentials sonde:xxxxx"},
-		{"absent", "connection refused", "connection refused"},
-	} {
-		t.Run(tc.name, func(t *testing.T) { require.Equal(t, tc.want, redactPassword(tc.in, u)) })
-	}
-	require.Equal(t, "hunter2", redactPassword("hunter2", nil))
 }

@@ -35,7 +35,7 @@ type sender struct {
 	client  *httppush.Client
 	url     string   // redacted
 	rawURL  *url.URL // for redacting error messages
-	status  *sendStatus
+	status  *httppush.Status
 	cfg     QueueConfig
 	ext     []prompb.Label // external labels, sorted by name
 	sleep   func(context.Context, time.Duration) error
@@ -62,7 +62,7 @@ type senderOptions struct {
 	args   *Arguments
 	start  marker
 	sleep  func(context.Context, time.Duration) error
-	status *sendStatus // nil: a fresh one
+	status *httppush.Status // nil: a fresh one
 }
 
 func newSender(o senderOptions) (*sender, error) {
@@ -90,7 +90,7 @@ func newSender(o senderOptions) (*sender, error) {
 		s.sleep = sleepCtx
 	}
 	if s.status == nil {
-		s.status = &sendStatus{}
+		s.status = &httppush.Status{}
 	}
 	s.tracker.acked = o.start.Acked
 	shardPosValid := len(o.start.Shards) == q.Shards

@@ -155,7 +155,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		}
 		if attempt > 0 {
 			m.samplesRetried.Add(float64(n))
-			s.status.retry()
+			s.status.Retry()
 		}
 		start := time.Now()
 		res := s.client.Post(ctx, body)
@@ -167,7 +167,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		m.requests.WithLabelValues(code).Inc()
 
 		if res.Err == nil {
-			s.status.success(time.Now())
+			s.status.Success(time.Now())
 			m.samplesSent.Add(float64(n))
 			m.sentBytes.Add(float64(len(body)))
 			if attempt > 0 {
@@ -181,7 +181,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		}
 		m.samplesFailed.Add(float64(n))
 		m.lastSendError.SetToCurrentTime()
-		s.status.failure(time.Now(), redactPassword(res.Err.Error(), s.rawURL), res.Status)
+		s.status.Failure(time.Now(), httppush.Redact(res.Err.Error(), s.rawURL), res.Status, res.Retryable())
 		if !*failed {
 			*failed = true
 			s.failing.Add(1)
