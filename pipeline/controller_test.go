@@ -79,20 +79,28 @@ type sinkArgs struct{ Tag string }
 
 func (a *sinkArgs) Validate() error { return nil }
 
+// sink records start/stop/update. It is a pipeline.Readier, ready once its Run has recorded
+// its start: the controller guarantees that a source's Run comes after its sink is ready, so
+// "start sink" is recorded before "start src" (for a plain component the guarantee is only
+// that its Run was called first, and its first line could still lose the race).
 type sink struct {
-	id   string
-	ev   *events
-	tag  atomic.Value
-	recv *pipelinetest.Sink
+	id    string
+	ev    *events
+	tag   atomic.Value
+	recv  *pipelinetest.Sink
+	ready chan struct{}
+	once  sync.Once
 }
 
 func (s *sink) Run(ctx context.Context) error {
 	s.ev.add("start %s", s.id)
+	s.once.Do(func() { close(s.ready) })
 	<-ctx.Done()
 	s.ev.add("stop %s", s.id)
 	return nil
 }
 func (s *sink) Appendable() pipeline.Appendable { return s.recv }
+func (s *sink) Ready() <-chan struct{}          { return s.ready }
 func (s *sink) Update(a *sinkArgs) error {
 	s.tag.Store(a.Tag)
 	s.ev.add("update %s", s.id)
@@ -116,7 +124,7 @@ func newFixture(t *testing.T) *fixture {
 			}},
 		pipeline.Register("test.sink", func() *sinkArgs { return &sinkArgs{} },
 			func(o pipeline.Options, a *sinkArgs) (*sink, error) {
-				s := &sink{id: o.ID, ev: f.ev, recv: pipelinetest.NewSink()}
+				s := &sink{id: o.ID, ev: f.ev, recv: pipelinetest.NewSink(), ready: make(chan struct{})}
 				f.sinks.Store(o.ID, s)
 				return s, nil
 			}, pipeline.KindMetrics),
@@ -148,84 +156,97 @@ func (f *fixture) sink(id string) *sink {
 	return v.(*sink)
 }
 
+// waitEvents, called in a synctest bubble, waits until every goroutine in it is blocked and
+// returns the n events recorded since the last call.
 func waitEvents(t *testing.T, ev *events, n int) []string {
-	var got []string
-	require.Eventually(t, func() bool {
-		got = append(got, ev.take()...)
-		return len(got) >= n
-	}, 5*time.Second, 5*time.Millisecond)
+	t.Helper()
+	synctest.Wait()
+	got := ev.take()
+	require.Len(t, got, n, "events: %q", got)
 	return got
 }
 
+// TestControllerApplyAndReload runs in a synctest bubble, as the other controller tests: the
+// fake components and the controller are in memory, so synctest.Wait (waitEvents) returns
+// once everything an Apply started has happened.
 func TestControllerApplyAndReload(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	f := newFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.c.Run(ctx); close(done) }()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { f.c.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done }) // on failure; the test stops it itself below
 
-	// Start: sinks first, then sources.
-	require.NoError(t, f.c.Apply([]pipeline.Spec{
-		spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 1}, "a1"),
-		spec("test.sink/out", &sinkArgs{Tag: "x"}, "out1"),
-	}))
-	require.Equal(t, []string{"start test.sink/out", "start test.src/a"}, waitEvents(t, f.ev, 2))
-	require.Eventually(t, func() bool { return len(f.sink("test.sink/out").recv.Samples()) == 1 }, 5*time.Second, 5*time.Millisecond)
+		// Start: sinks first, then sources.
+		require.NoError(t, f.c.Apply([]pipeline.Spec{
+			spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 1}, "a1"),
+			spec("test.sink/out", &sinkArgs{Tag: "x"}, "out1"),
+		}))
+		require.Equal(t, []string{"start test.sink/out", "start test.src/a"}, waitEvents(t, f.ev, 2))
+		require.Len(t, f.sink("test.sink/out").recv.Samples(), 1)
 
-	// Unchanged components keep running; a changed Updater is updated in place; a changed
-	// non-Updater restarts; a new one starts.
-	require.NoError(t, f.c.Apply([]pipeline.Spec{
-		spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 2}, "a2"),
-		spec("test.sink/out", &sinkArgs{Tag: "y"}, "out2"),
-		spec("test.src/b", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 3}, "b1"),
-	}))
-	require.ElementsMatch(t, []string{"stop test.src/a", "update test.sink/out", "start test.src/a", "start test.src/b"}, waitEvents(t, f.ev, 4))
-	require.Equal(t, "y", f.sink("test.sink/out").tag.Load())
+		// Unchanged components keep running; a changed Updater is updated in place; a changed
+		// non-Updater restarts; a new one starts.
+		require.NoError(t, f.c.Apply([]pipeline.Spec{
+			spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 2}, "a2"),
+			spec("test.sink/out", &sinkArgs{Tag: "y"}, "out2"),
+			spec("test.src/b", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 3}, "b1"),
+		}))
+		require.ElementsMatch(t, []string{"stop test.src/a", "update test.sink/out", "start test.src/a", "start test.src/b"}, waitEvents(t, f.ev, 4))
+		require.Equal(t, "y", f.sink("test.sink/out").tag.Load())
 
-	// A graph that fails validation changes nothing.
-	err := f.c.Apply([]pipeline.Spec{spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/gone"}}, "bad")})
-	require.ErrorContains(t, err, `no component "test.sink/gone"`)
-	require.Len(t, f.c.Components(), 3)
+		// A graph that fails validation changes nothing.
+		err := f.c.Apply([]pipeline.Spec{spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/gone"}}, "bad")})
+		require.ErrorContains(t, err, `no component "test.sink/gone"`)
+		require.Len(t, f.c.Components(), 3)
 
-	// Removing b stops only b.
-	require.NoError(t, f.c.Apply([]pipeline.Spec{
-		spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 2}, "a2"),
-		spec("test.sink/out", &sinkArgs{Tag: "y"}, "out2"),
-	}))
-	require.Equal(t, []string{"stop test.src/b"}, waitEvents(t, f.ev, 1))
+		// Removing b stops only b.
+		require.NoError(t, f.c.Apply([]pipeline.Spec{
+			spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Value: 2}, "a2"),
+			spec("test.sink/out", &sinkArgs{Tag: "y"}, "out2"),
+		}))
+		require.Equal(t, []string{"stop test.src/b"}, waitEvents(t, f.ev, 1))
 
-	// Shutdown: sources first, then sinks.
-	cancel()
-	<-done
-	require.Equal(t, []string{"stop test.src/a", "stop test.sink/out"}, waitEvents(t, f.ev, 2))
+		// Shutdown: sources first, then sinks.
+		cancel()
+		<-done
+		require.Equal(t, []string{"stop test.src/a", "stop test.sink/out"}, waitEvents(t, f.ev, 2))
+	})
 }
 
 func TestControllerRestartsFailedComponent(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	f := newFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { f.c.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
 
-	require.NoError(t, f.c.Apply([]pipeline.Spec{
-		spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Fail: true}, "a"),
-		spec("test.sink/out", &sinkArgs{}, "out"),
-	}))
-	// The first run fails; health says so; the component is rebuilt and runs again.
-	require.Eventually(t, func() bool {
+		require.NoError(t, f.c.Apply([]pipeline.Spec{
+			spec("test.src/a", &srcArgs{ForwardTo: []string{"test.sink/out"}, Fail: true}, "a"),
+			spec("test.sink/out", &sinkArgs{}, "out"),
+		}))
+		// The first run fails; health says so; the component is rebuilt and runs again.
+		synctest.Wait()
 		failed, sinkStarted := false, false
 		for _, ci := range f.c.Components() {
 			failed = failed || ci.ID == "test.src/a" && ci.Health.State == pipeline.HealthUnhealthy
 			sinkStarted = sinkStarted || ci.ID == "test.sink/out" && ci.Health.State == pipeline.HealthHealthy
 		}
-		return failed && sinkStarted
-	}, 5*time.Second, 5*time.Millisecond)
-	// Unhealthy is reported, not a reason to leave the Service's endpoints (Controller.Ready).
-	ok, why := f.c.Ready()
-	require.True(t, ok, "an unhealthy component made the agent unready: %s", why)
-	require.Eventually(t, func() bool { return f.runs.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
-	require.Eventually(t, func() bool { ok, _ := f.c.Ready(); return ok }, 5*time.Second, 10*time.Millisecond)
+		require.True(t, failed, "test.src/a unhealthy after its failed run")
+		require.True(t, sinkStarted, "test.sink/out healthy")
+		// Unhealthy is reported, not a reason to leave the Service's endpoints (Controller.Ready).
+		ok, why := f.c.Ready()
+		require.True(t, ok, "an unhealthy component made the agent unready: %s", why)
+		require.Equal(t, int32(1), f.runs.Load(), "not restarted before the first backoff")
+		time.Sleep(time.Second) // the first restart backoff
+		synctest.Wait()
+		require.Equal(t, int32(2), f.runs.Load())
+		ok, why = f.c.Ready()
+		require.True(t, ok, why)
+	})
 }
 
 // flakyArgs configure test.flaky: its Run fails with err while fail is set.
