@@ -54,6 +54,7 @@ type testBatcher struct {
 	*Batcher[int64]
 	metrics Metrics
 	commits atomic.Int64
+	stop    func() // ends Run and waits for it; safe to call twice
 }
 
 func startBatcher(t *testing.T, r pipeline.LogsReceiver, size int, wait time.Duration) *testBatcher {
@@ -62,6 +63,7 @@ func startBatcher(t *testing.T, r pipeline.LogsReceiver, size int, wait time.Dur
 		EntriesSent:  prometheus.NewCounter(prometheus.CounterOpts{Name: "entries"}),
 		BatchesSent:  prometheus.NewCounter(prometheus.CounterOpts{Name: "batches"}),
 		BatchesAcked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acked"}, []string{"result"}),
+		Oversized:    prometheus.NewCounter(prometheus.CounterOpts{Name: "oversized"}),
 	}}
 	tb.Batcher = New(Config[int64]{
 		Limits:    func() (int, time.Duration) { return size, wait },
@@ -74,7 +76,8 @@ func startBatcher(t *testing.T, r pipeline.LogsReceiver, size int, wait time.Dur
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tb.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	tb.stop = func() { cancel(); <-done }
+	t.Cleanup(tb.stop)
 	return tb
 }
 
@@ -210,5 +213,140 @@ func TestBackpressure(t *testing.T) {
 		require.False(t, <-done, "Send gives up when its context ends")
 		require.Zero(t, tb.Blocked())
 		require.Zero(t, s.State().Committed)
+	})
+}
+
+// ackAll acknowledges every batch r took.
+func (r *recorder) ackAll() {
+	for _, b := range r.taken() {
+		b.Ack(nil)
+	}
+}
+
+// TestChunkSplitAtBatchSize: a chunk that does not fit in the batch is split; the batch
+// carrying its first part holds back the commit of its progress.
+func TestChunkSplitAtBatchSize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{}
+		tb := startBatcher(t, r, 10, time.Second)
+		s := &Stream[int64]{}
+		tb.send(t, s, 12, "aaaa", "bbbb", "cccc")
+		synctest.Wait()
+		require.Len(t, r.taken(), 1, "full: sent at once")
+		require.Equal(t, []string{"aaaa", "bbbb"}, lines(r.taken()[0]), "no batch holds more than the batch size")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Len(t, r.taken(), 2, "the rest waits for the batch wait")
+		require.Equal(t, []string{"cccc"}, lines(r.taken()[1]))
+
+		r.taken()[1].Ack(nil)
+		require.Zero(t, s.State().Committed, "the first part is not acknowledged yet")
+		r.taken()[0].Ack(nil)
+		require.Equal(t, int64(12), s.State().Committed)
+		require.Zero(t, testutil.ToFloat64(tb.metrics.Oversized))
+	})
+}
+
+// TestOversizedEntrySentAlone: an entry larger than the batch size is sent whole in a batch
+// of its own, and counted; the entries around it go in other batches.
+func TestOversizedEntrySentAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{}
+		tb := startBatcher(t, r, 10, time.Second)
+		s := &Stream[int64]{}
+		big := "yyyyyyyyyyyyyyy" // 15 bytes
+		tb.send(t, s, 2, "xx")
+		tb.send(t, s, 19, big, "zz")
+		synctest.Wait()
+		require.Len(t, r.taken(), 2)
+		require.Equal(t, []string{"xx"}, lines(r.taken()[0]))
+		require.Equal(t, []string{big}, lines(r.taken()[1]), "alone and whole")
+		require.Equal(t, 1.0, testutil.ToFloat64(tb.metrics.Oversized))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Len(t, r.taken(), 3)
+		require.Equal(t, []string{"zz"}, lines(r.taken()[2]))
+		r.ackAll()
+		require.Equal(t, int64(19), s.State().Committed)
+		require.Equal(t, 3.0, testutil.ToFloat64(tb.metrics.EntriesSent), "nothing dropped")
+	})
+}
+
+// TestDrainWaitsForAcks: after Run stopped, Drain sends the batch being built and waits
+// for the acknowledgements of every batch accepted, so that the progress committed when it
+// returns includes them.
+func TestDrainWaitsForAcks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{}
+		tb := startBatcher(t, r, 4, time.Hour)
+		s := &Stream[int64]{}
+		tb.send(t, s, 4, "aaaa") // full: sent, not acknowledged
+		tb.send(t, s, 6, "bb")   // being built
+		synctest.Wait()
+		require.Len(t, r.taken(), 1)
+		tb.stop()
+
+		go func() {
+			time.Sleep(2 * time.Second) // a sink acknowledging late
+			r.ackAll()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		require.True(t, tb.Drain(ctx))
+		require.Equal(t, 2*time.Second, time.Since(start), "returns at the last acknowledgement")
+		require.Len(t, r.taken(), 2, "the batch being built is sent")
+		require.Equal(t, []string{"bb"}, lines(r.taken()[1]))
+		require.Equal(t, int64(6), s.State().Committed)
+		require.Zero(t, tb.Unacknowledged())
+	})
+}
+
+// TestDrainBounded: with a receiver that never acknowledges, Drain returns when its context
+// ends, and nothing unacknowledged is committed.
+func TestDrainBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{}
+		tb := startBatcher(t, r, 4, time.Hour)
+		s := &Stream[int64]{}
+		tb.send(t, s, 4, "aaaa")
+		tb.send(t, s, 8, "bbbb")
+		synctest.Wait()
+		r.taken()[0].Ack(nil)
+		tb.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		require.False(t, tb.Drain(ctx))
+		require.Equal(t, 5*time.Second, time.Since(start))
+		require.Equal(t, int64(4), s.State().Committed, "only what was acknowledged")
+		require.Equal(t, int64(1), tb.Unacknowledged())
+	})
+}
+
+// TestDrainSendsUnaccepted: a batch forward_to had not accepted when Run stopped (it was
+// blocked) is offered again by Drain, before the batch being built.
+func TestDrainSendsUnaccepted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		blocked := &recorder{block: true}
+		tb := startBatcher(t, blocked, 4, time.Hour)
+		s := &Stream[int64]{}
+		tb.send(t, s, 4, "aaaa") // taken, blocked in ConsumeLogs
+		synctest.Wait()
+		tb.stop()
+		require.Zero(t, tb.Unacknowledged())
+
+		r := &recorder{}
+		tb.SetReceiver(r) // the receiver takes data again
+		go func() {
+			time.Sleep(time.Second)
+			r.ackAll()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.True(t, tb.Drain(ctx))
+		require.Len(t, r.taken(), 1)
+		require.Equal(t, []string{"aaaa"}, lines(r.taken()[0]))
+		require.Equal(t, int64(4), s.State().Committed)
 	})
 }
