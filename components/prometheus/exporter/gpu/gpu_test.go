@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -22,6 +24,13 @@ import (
 )
 
 const wait, tick = 20 * time.Second, 10 * time.Millisecond
+
+// The tests without a fake kubelet run in a synctest bubble: the fake NVML, the component's
+// timer and its handler are all in memory, so synctest.Wait returns once a collection pass
+// has finished, and time.Sleep of collect_interval (or recheck_interval, both minInterval in
+// testArgs) moves to the next pass exactly. They read the exposition with serve, which calls
+// the handler without a socket. The tests with a fake kubelet (gRPC on a real unix socket)
+// stay on real time: a goroutine blocked on a socket is never durably blocked.
 
 func TestLifecycle(t *testing.T) {
 	k := startKubelet(t, fakePods())
@@ -64,36 +73,38 @@ func TestStopReleasesEverything(t *testing.T) {
 // TestServesCachedSnapshot: the first pass runs at start, scrapes read its result and
 // never call NVML, and the published target points at the component's handler.
 func TestServesCachedSnapshot(t *testing.T) {
-	lib := fakeNode()
-	args := testArgs("")
-	args.CollectInterval = model.Duration(time.Hour)
-	r := start(t, lib, args)
-	body := r.waitFor(t, `DCGM_FI_DEV_GPU_TEMP{gpu="2"`)
-	require.NotContains(t, body, `pod=`, "attribution is off")
+	synctest.Test(t, func(t *testing.T) {
+		lib := fakeNode()
+		args := testArgs("")
+		args.CollectInterval = model.Duration(time.Hour)
+		r := start(t, lib, args)
+		body := r.collected(t, `DCGM_FI_DEV_GPU_TEMP{gpu="2"`)
+		require.NotContains(t, body, `pod=`, "attribution is off")
 
-	_, _, calls, _, _ := lib.Stats()
-	for range 20 {
-		code, _ := r.scrape(t)
-		require.Equal(t, http.StatusOK, code)
-	}
-	_, _, after, _, _ := lib.Stats()
-	require.Equal(t, calls, after, "scrapes make no NVML calls")
+		_, _, calls, _, _ := lib.Stats()
+		for range 20 {
+			code, _ := r.serve(t)
+			require.Equal(t, http.StatusOK, code)
+		}
+		_, _, after, _, _ := lib.Stats()
+		require.Equal(t, calls, after, "scrapes make no NVML calls")
 
-	require.Equal(t, pipeline.Targets{{
-		model.AddressLabel:     "127.0.0.1:12345",
-		model.MetricsPathLabel: model.LabelValue("/api/v1/components/" + Type + "/test/metrics"),
-		model.InstanceLabel:    "node-a",
-		model.JobLabel:         "dcgm-exporter",
-	}}, r.host.Published(r.opts.ID))
-	h := r.opts.Health.Get()
-	require.Equal(t, pipeline.HealthHealthy, h.State)
-	require.Contains(t, h.Message, "GPU 2 ("+uuid2+") errors: nvmlDeviceGetEncoderUtilization: Unknown Error")
-	require.Equal(t, 1.0, r.counter(t, "sonde_gpu_nvml_available"))
-	require.Equal(t, 3.0, r.counter(t, "sonde_gpu_devices"))
+		require.Equal(t, pipeline.Targets{{
+			model.AddressLabel:     "127.0.0.1:12345",
+			model.MetricsPathLabel: model.LabelValue("/api/v1/components/" + Type + "/test/metrics"),
+			model.InstanceLabel:    "node-a",
+			model.JobLabel:         "dcgm-exporter",
+		}}, r.host.Published(r.opts.ID))
+		h := r.opts.Health.Get()
+		require.Equal(t, pipeline.HealthHealthy, h.State)
+		require.Contains(t, h.Message, "GPU 2 ("+uuid2+") errors: nvmlDeviceGetEncoderUtilization: Unknown Error")
+		require.Equal(t, 1.0, r.counter(t, "sonde_gpu_nvml_available"))
+		require.Equal(t, 3.0, r.counter(t, "sonde_gpu_devices"))
 
-	r.stop()
-	code, _ := r.scrape(t)
-	require.Equal(t, http.StatusServiceUnavailable, code)
+		r.stop()
+		code, _ := r.serve(t)
+		require.Equal(t, http.StatusServiceUnavailable, code)
+	})
 }
 
 // TestUnavailable: no library, no driver, no permission or no GPU make the component
@@ -112,34 +123,40 @@ func TestUnavailable(t *testing.T) {
 		{"no GPU", nil, true, "no NVIDIA GPU found (driver 550.54.15)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lib := fakeNode()
-			gpus := lib.GPUs
-			lib.InitErr = tc.initErr
-			if tc.noGPU {
-				lib.GPUs = nil
-			}
-			r := start(t, lib, testArgs(""))
-			require.Eventually(t, func() bool {
+			synctest.Test(t, func(t *testing.T) {
+				lib := fakeNode()
+				gpus := lib.GPUs
+				lib.InitErr = tc.initErr
+				if tc.noGPU {
+					lib.GPUs = nil
+				}
+				r := start(t, lib, testArgs(""))
+				synctest.Wait()
 				_, inits, _, _, _ := lib.Stats()
-				return inits >= 2
-			}, wait, tick, "NVML is tried again every recheck_interval")
+				require.Equal(t, 1, inits, "NVML is tried at start")
+				time.Sleep(minInterval)
+				synctest.Wait()
+				_, inits, _, _, _ = lib.Stats()
+				require.Equal(t, 2, inits, "NVML is tried again every recheck_interval")
 
-			h := r.opts.Health.Get()
-			require.Equal(t, pipeline.HealthUnavailable, h.State)
-			require.Contains(t, h.Message, tc.want)
-			require.Equal(t, 1, strings.Count(r.logs.String(), "GPU metrics unavailable"), "logged once:\n%s", r.logs.String())
-			require.Empty(t, r.host.Published(r.opts.ID))
-			code, body := r.scrape(t)
-			require.Equal(t, http.StatusOK, code)
-			require.Empty(t, body)
-			open, _, _, _, _ := lib.Stats()
-			require.False(t, open, "an unusable NVML session is not kept open")
-			require.Zero(t, r.counter(t, "sonde_gpu_nvml_available"))
+				h := r.opts.Health.Get()
+				require.Equal(t, pipeline.HealthUnavailable, h.State)
+				require.Contains(t, h.Message, tc.want)
+				require.Equal(t, 1, strings.Count(r.logs.String(), "GPU metrics unavailable"), "logged once:\n%s", r.logs.String())
+				require.Empty(t, r.host.Published(r.opts.ID))
+				code, body := r.serve(t)
+				require.Equal(t, http.StatusOK, code)
+				require.Empty(t, body)
+				open, _, _, _, _ := lib.Stats()
+				require.False(t, open, "an unusable NVML session is not kept open")
+				require.Zero(t, r.counter(t, "sonde_gpu_nvml_available"))
 
-			lib.Update(func(l *nvmlfake.Library) { l.InitErr, l.GPUs = nil, gpus })
-			r.waitFor(t, `DCGM_FI_DEV_GPU_TEMP{gpu="0"`)
-			require.Eventually(t, func() bool { return r.opts.Health.Get().State == pipeline.HealthHealthy }, wait, tick)
-			require.Len(t, r.host.Published(r.opts.ID), 1)
+				lib.Update(func(l *nvmlfake.Library) { l.InitErr, l.GPUs = nil, gpus })
+				time.Sleep(minInterval) // the next recheck
+				r.collected(t, `DCGM_FI_DEV_GPU_TEMP{gpu="0"`)
+				require.Equal(t, pipeline.HealthHealthy, r.opts.Health.Get().State)
+				require.Len(t, r.host.Published(r.opts.ID), 1)
+			})
 		})
 	}
 }
@@ -147,38 +164,41 @@ func TestUnavailable(t *testing.T) {
 // TestGPULost: a GPU that falls off the bus (XID 79, then every call fails) loses its
 // series, is counted and named in the health message; the other GPUs carry on.
 func TestGPULost(t *testing.T) {
-	lib := fakeNode()
-	r := start(t, lib, testArgs(""))
-	r.waitFor(t, `DCGM_FI_DEV_GPU_TEMP{gpu="0"`)
+	synctest.Test(t, func(t *testing.T) {
+		lib := fakeNode()
+		r := start(t, lib, testArgs(""))
+		r.collected(t, `DCGM_FI_DEV_GPU_TEMP{gpu="0"`)
 
-	lib.Emit(nvml.Event{UUID: uuid0, XID: 79, GPUInstanceID: -1, ComputeInstanceID: -1})
-	lib.Update(func(l *nvmlfake.Library) { l.GPUs[0].Lost = true })
-	require.Eventually(t, func() bool {
-		_, body := r.scrape(t)
-		return !strings.Contains(body, `gpu="0"`) && strings.Contains(body, `DCGM_FI_DEV_GPU_TEMP{gpu="2"`)
-	}, wait, tick)
-	require.Eventually(t, func() bool { return r.counter(t, "sonde_gpu_errors_total", "gpu", "0", "reason", reasonGPULost) >= 1 }, wait, tick)
-	require.Equal(t, 1.0, r.counter(t, "sonde_gpu_xid_errors_total", "gpu", "0", "xid", "79"))
-	h := r.opts.Health.Get()
-	require.Equal(t, pipeline.HealthHealthy, h.State, "a lost GPU does not make sonde unready")
-	require.Contains(t, h.Message, "GPU 0 ("+uuid0+") lost")
-	require.Equal(t, 1, strings.Count(r.logs.String(), "GPU lost"), "logged once")
+		lib.Emit(nvml.Event{UUID: uuid0, XID: 79, GPUInstanceID: -1, ComputeInstanceID: -1})
+		lib.Update(func(l *nvmlfake.Library) { l.GPUs[0].Lost = true })
+		time.Sleep(minInterval) // the next pass
+		body := r.collected(t, `DCGM_FI_DEV_GPU_TEMP{gpu="2"`)
+		require.NotContains(t, body, `gpu="0"`)
+		require.GreaterOrEqual(t, r.counter(t, "sonde_gpu_errors_total", "gpu", "0", "reason", reasonGPULost), 1.0)
+		require.Equal(t, 1.0, r.counter(t, "sonde_gpu_xid_errors_total", "gpu", "0", "xid", "79"))
+		h := r.opts.Health.Get()
+		require.Equal(t, pipeline.HealthHealthy, h.State, "a lost GPU does not make sonde unready")
+		require.Contains(t, h.Message, "GPU 0 ("+uuid0+") lost")
+		require.Equal(t, 1, strings.Count(r.logs.String(), "GPU lost"), "logged once")
+	})
 }
 
 // TestGPUVanishes: a GPU that is no longer enumerated is forgotten, and its GPM samples
 // are freed.
 func TestGPUVanishes(t *testing.T) {
-	lib := fakeNode()
-	r := start(t, lib, testArgs(""))
-	r.waitFor(t, `DCGM_FI_PROF_SM_ACTIVE{gpu="0"`) // the second pass has run
-	lib.Update(func(l *nvmlfake.Library) { l.GPUs = l.GPUs[1:] })
-	require.Eventually(t, func() bool {
-		_, body := r.scrape(t)
-		return !strings.Contains(body, uuid0) && strings.Contains(body, uuid1)
-	}, wait, tick)
-	require.Eventually(t, func() bool { return strings.Contains(r.logs.String(), "GPU vanished") }, wait, tick)
-	_, _, _, samplers, _ := lib.Stats()
-	require.Equal(t, 3, samplers, "GPU 0's sampler is freed; the three MIG instances of GPU 1 keep theirs")
+	synctest.Test(t, func(t *testing.T) {
+		lib := fakeNode()
+		r := start(t, lib, testArgs(""))
+		time.Sleep(minInterval)
+		r.collected(t, `DCGM_FI_PROF_SM_ACTIVE{gpu="0"`) // the second pass has run
+		lib.Update(func(l *nvmlfake.Library) { l.GPUs = l.GPUs[1:] })
+		time.Sleep(minInterval) // the next pass
+		body := r.collected(t, uuid1)
+		require.NotContains(t, body, uuid0)
+		require.Contains(t, r.logs.String(), "GPU vanished")
+		_, _, _, samplers, _ := lib.Stats()
+		require.Equal(t, 3, samplers, "GPU 0's sampler is freed; the three MIG instances of GPU 1 keep theirs")
+	})
 }
 
 // TestAttributionFailure: when the kubelet cannot be asked, the reason is in the health
@@ -218,17 +238,18 @@ func TestAttributionFailure(t *testing.T) {
 
 // TestUpdate changes the counter list and the job in place.
 func TestUpdate(t *testing.T) {
-	r := start(t, fakeNode(), testArgs(""))
-	r.waitFor(t, `DCGM_FI_DEV_POWER_USAGE{`)
-	args := testArgs("")
-	args.Counters = []string{"DCGM_FI_DEV_GPU_TEMP"}
-	args.Job = "gpu"
-	require.NoError(t, r.c.Update(args))
-	require.Eventually(t, func() bool {
-		_, body := r.scrape(t)
-		return strings.Contains(body, "DCGM_FI_DEV_GPU_TEMP{") && !strings.Contains(body, "DCGM_FI_DEV_POWER_USAGE")
-	}, wait, tick)
-	require.Equal(t, model.LabelValue("gpu"), r.host.Published(r.opts.ID)[0][model.JobLabel])
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, fakeNode(), testArgs(""))
+		r.collected(t, `DCGM_FI_DEV_POWER_USAGE{`)
+		args := testArgs("")
+		args.Counters = []string{"DCGM_FI_DEV_GPU_TEMP"}
+		args.Job = "gpu"
+		require.NoError(t, r.c.Update(args))
+		time.Sleep(minInterval) // the new counters apply at the next pass
+		body := r.collected(t, "DCGM_FI_DEV_GPU_TEMP{")
+		require.NotContains(t, body, "DCGM_FI_DEV_POWER_USAGE")
+		require.Equal(t, model.LabelValue("gpu"), r.host.Published(r.opts.ID)[0][model.JobLabel])
+	})
 }
 
 // TestCheck runs the gpu-check engine on the fake node.
@@ -288,6 +309,26 @@ func (b *logBuffer) String() string {
 
 func newLogger(b *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// serve fetches the exposition by calling the component's handler, as scrape does but with
+// no socket, so that it can be used in a synctest bubble.
+func (r *running) serve(t testing.TB) (int, string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	http.StripPrefix("/x", r.c.Handler()).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/x/metrics", nil))
+	return w.Code, w.Body.String()
+}
+
+// collected, in a synctest bubble, waits until the component has done all it can at the
+// current (fake) instant, checks that the exposition contains s, and returns it.
+func (r *running) collected(t *testing.T, s string) string {
+	t.Helper()
+	synctest.Wait()
+	code, body := r.serve(t)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, s)
+	return body
 }
 
 // waitFor scrapes until the exposition contains s, and returns it.
