@@ -1,8 +1,9 @@
 // Package batch implements otelcol.processor.batch: it groups spans, metric data points
 // and log records into larger requests (fewer, bigger exports), sending a batch when it is
-// full or after a timeout. A batch the next component refuses is held and retried, and new
-// data is refused meanwhile, so refusals reach OTLP senders as 429s rather than data being
-// lost (see batcher).
+// full or after a timeout. With wait_for_result, senders wait for the next component's
+// answer to their batch; without, a batch the next component refuses is held and retried,
+// and new data is refused meanwhile, so refusals reach OTLP senders as 429s rather than data
+// being lost (see batcher).
 package batch
 
 import (
@@ -73,15 +74,16 @@ func (c *Component) Update(a *Arguments) error {
 	timeout := time.Duration(a.Timeout)
 	next := a.Output.Consumers(c.opts.Host, c.opts.ID)
 	c.traces.setConfig(config[ptrace.Traces]{timeout: timeout, size: a.SendBatchSize, maxSize: a.SendBatchMaxSize,
-		next: next.Traces.ConsumeTraces, noOutput: len(a.Output.Traces) == 0})
+		wait: a.WaitForResult, next: next.Traces.ConsumeTraces, noOutput: len(a.Output.Traces) == 0})
 	c.metrics.setConfig(config[pmetric.Metrics]{timeout: timeout, size: a.SendBatchSize, maxSize: a.SendBatchMaxSize,
-		next: next.Metrics.ConsumeMetrics, noOutput: len(a.Output.Metrics) == 0})
+		wait: a.WaitForResult, next: next.Metrics.ConsumeMetrics, noOutput: len(a.Output.Metrics) == 0})
 	c.logs.setConfig(config[plog.Logs]{timeout: timeout, size: a.SendBatchSize, maxSize: a.SendBatchMaxSize,
-		next: next.Logs.ConsumeLogs, noOutput: len(a.Output.Logs) == 0})
+		wait: a.WaitForResult, next: next.Logs.ConsumeLogs, noOutput: len(a.Output.Logs) == 0})
 	return nil
 }
 
-// Run sends batches until ctx ends, then sends what is pending once.
+// Run sends batches until ctx ends, then sends what is pending; sends end at the flush
+// deadline (pipeline.FlushContext), whatever the next component waits for.
 func (c *Component) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.traces.run(ctx) })

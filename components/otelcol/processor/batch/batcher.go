@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/sondehq/sonde/internal/otelcol"
 )
 
 // ops are the signal-specific parts of a batcher.
@@ -29,14 +32,24 @@ const (
 )
 
 // batcher collects data until send_batch_size items or timeout, then sends it on from its
-// own goroutine; senders are answered as soon as their data is in the batch.
+// own goroutine.
 //
-// Backpressure without loss: the collector's batch processor answers 200 and drops a batch
-// the next component refuses (a full sending queue). Here a batch refused with a retryable
-// error is held and sent again with backoff, and while it is held new data is refused with
+// With wait_for_result, senders wait for the answer of the next component to the batch
+// their data went into, and get that answer: a 200 then means the next component took the
+// data (a sending queue on disk, Loki's acknowledgement, the write-ahead log), and a refusal
+// goes back to the senders, who send again; nothing is held here, so nothing is lost if sonde
+// is killed.
+//
+// Without it, senders are answered as soon as their data is in the batch. Backpressure
+// without loss: the collector's batch processor answers 200 and drops a batch the next
+// component refuses (a full sending queue). Here a batch refused with a retryable error is
+// held and sent again with backoff, and while it is held new data is refused with
 // RESOURCE_EXHAUSTED and a retry delay, which the OTLP receiver answers 429 with
-// Retry-After. The batch being filled is bounded too (pendingLimit), so a slow next
-// component turns into 429s, not memory.
+// Retry-After. At a stop a held batch is retried until the flush deadline.
+//
+// Either way the batch being filled is bounded (pendingLimit), so a slow next component
+// turns into 429s, not memory, and every send runs under the component's send context: a
+// send waiting on a downstream acknowledgement ends at the shutdown budget's deadline.
 type batcher[T any] struct {
 	ops ops[T]
 	m   *metrics
@@ -45,8 +58,9 @@ type batcher[T any] struct {
 	cfg     config[T]
 	cur     T
 	items   int
-	since   time.Time // when cur got its first item
-	held    error     // the refusal answered while a refused batch waits for its retry
+	since   time.Time    // when cur got its first item
+	waiters []chan error // senders of cur waiting for its result (wait_for_result)
+	held    error        // the refusal answered while a refused batch waits for its retry
 	stopped bool
 	kick    chan struct{}
 }
@@ -57,6 +71,8 @@ type config[T any] struct {
 	size    int
 	maxSize int
 	next    func(context.Context, T) error
+	// wait makes senders wait for the result of sending their batch (wait_for_result).
+	wait bool
 	// noOutput: the signal has no output, so next refuses everything; data goes straight
 	// to it rather than into a batch.
 	noOutput bool
@@ -113,15 +129,32 @@ func (b *batcher[T]) consume(ctx context.Context, data T) error {
 	b.ops.moveAll(data, b.cur)
 	b.items += n
 	full := b.items >= b.cfg.size
+	var done chan error
+	if b.cfg.wait {
+		done = make(chan error, 1)
+		b.waiters = append(b.waiters, done)
+	}
 	b.mu.Unlock()
 	if first || full {
 		b.signal() // the flusher learns of the new deadline, or that the batch is full
 	}
-	return nil
+	if done == nil {
+		return nil
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// The data is still sent with its batch; the sender, told nothing was confirmed,
+		// sends it again (at least once).
+		return status.Error(codes.Unavailable, "batch processor: the request ended before its batch was sent: "+ctx.Err().Error())
+	}
 }
 
-// run sends batches until ctx ends, then sends what is left once.
+// run sends batches until ctx ends, then sends what is left (stop).
 func (b *batcher[T]) run(ctx context.Context) {
+	sendCtx, cancel := otelcol.SendContext(ctx)
+	defer cancel()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -134,13 +167,13 @@ func (b *batcher[T]) run(ctx context.Context) {
 		}
 		b.mu.Unlock()
 		if ready {
-			b.flush(ctx, "size_or_timeout")
+			b.flush(sendCtx, "size_or_timeout")
 			continue
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			b.stop()
+			b.stop(sendCtx)
 			return
 		case <-b.kick:
 		case <-timer.C:
@@ -154,26 +187,46 @@ func (b *batcher[T]) run(ctx context.Context) {
 	}
 }
 
-// take swaps the current batch for an empty one.
-func (b *batcher[T]) take() (T, int, config[T]) {
+// take swaps the current batch for an empty one; it returns the senders waiting for it.
+func (b *batcher[T]) take() (T, int, config[T], []chan error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	data, n := b.cur, b.items
-	b.cur, b.items = b.ops.empty(), 0
-	return data, n, b.cfg
+	data, n, waiters := b.cur, b.items, b.waiters
+	b.cur, b.items, b.waiters = b.ops.empty(), 0, nil
+	return data, n, b.cfg, waiters
 }
 
-// flush sends the current batch; a retryable refusal is held and retried with backoff
-// until it goes through, the error turns permanent, or ctx ends.
+// flush sends the current batch under ctx, the send context (see deliver).
 func (b *batcher[T]) flush(ctx context.Context, trigger string) {
-	data, n, cfg := b.take()
+	data, n, cfg, waiters := b.take()
 	if n == 0 {
 		return
 	}
 	b.m.flushes.WithLabelValues(b.ops.signal, trigger).Inc()
+	b.deliver(ctx, cfg, data, n, waiters)
+}
+
+// deliver sends a batch. When senders wait for it, they get the answer, whatever it is:
+// one attempt, nothing held. Otherwise a retryable refusal is held and retried with backoff
+// until it goes through, the error turns permanent, or ctx ends — which is the flush
+// deadline, not the stop: a batch refused at a stop is retried while the shutdown budget
+// lasts, with the delay the next component asked for (RetryInfo).
+func (b *batcher[T]) deliver(ctx context.Context, cfg config[T], data T, n int, waiters []chan error) {
+	if len(waiters) > 0 {
+		_, left, err, perm := b.send(ctx, cfg, data, n)
+		if err != nil {
+			b.m.refused.WithLabelValues(b.ops.signal).Add(float64(left))
+		} else {
+			err = perm
+		}
+		for _, w := range waiters {
+			w <- err
+		}
+		return
+	}
 	delay := minRetry
 	for {
-		rest, left, err := b.send(cfg, data, n)
+		rest, left, err, _ := b.send(ctx, cfg, data, n)
 		if err == nil {
 			break
 		}
@@ -188,10 +241,7 @@ func (b *batcher[T]) flush(ctx context.Context, trigger string) {
 			b.mu.Lock()
 			b.held = nil
 			b.mu.Unlock()
-			// One last attempt at the stop, then the batch is given up.
-			if _, left, err := b.send(b.cfgNow(), rest, left); err != nil {
-				b.m.dropped.WithLabelValues(b.ops.signal, "shutdown").Add(float64(left))
-			}
+			b.m.dropped.WithLabelValues(b.ops.signal, "shutdown").Add(float64(left))
 			return
 		case <-t.C:
 		}
@@ -210,10 +260,10 @@ func (b *batcher[T]) cfgNow() config[T] {
 }
 
 // send delivers data in chunks of at most maxSize. Chunks refused for good are dropped and
-// counted; on a retryable refusal it returns what is left to send (the refused chunk and
-// the rest) with the error.
-func (b *batcher[T]) send(cfg config[T], data T, items int) (T, int, error) {
-	ctx := context.Background() // the requests that filled the batch are gone
+// counted, and the refusals returned in perm; on a retryable refusal it returns what is
+// left to send (the refused chunk and the rest) with the error.
+func (b *batcher[T]) send(ctx context.Context, cfg config[T], data T, items int) (rest T, left int, err, perm error) {
+	var perms []error
 	for items > 0 {
 		chunk, n, whole := data, items, true
 		if cfg.maxSize > 0 && items > cfg.maxSize {
@@ -226,36 +276,52 @@ func (b *batcher[T]) send(cfg config[T], data T, items int) (T, int, error) {
 		switch {
 		case err == nil:
 			b.m.sent.WithLabelValues(b.ops.signal).Add(float64(n))
-		case consumererror.IsPermanent(err):
+		case permanent(err):
 			b.m.dropped.WithLabelValues(b.ops.signal, "rejected").Add(float64(n))
+			perms = append(perms, err)
 		default:
 			if !whole {
 				b.ops.moveAll(data, chunk) // the refused chunk first, then the rest
 			}
-			return chunk, items, err
+			return chunk, items, err, errors.Join(perms...)
 		}
 		if whole {
 			break
 		}
 		items -= n
 	}
-	return b.ops.empty(), 0, nil
+	return b.ops.empty(), 0, nil, errors.Join(perms...)
 }
 
-// stop makes later data pass straight through and sends what is pending once.
-func (b *batcher[T]) stop() {
+// permanent tells a refusal that sending again cannot help: the collector's permanent
+// errors, and the gRPC codes an OTLP sender must not retry (otelcol.exporter.loki answers
+// INVALID_ARGUMENT for records Loki refused for good).
+func permanent(err error) bool {
+	if consumererror.IsPermanent(err) {
+		return true
+	}
+	if st, ok := status.FromError(err); ok {
+		switch st.Code() {
+		case codes.InvalidArgument, codes.Unimplemented, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition:
+			return true
+		}
+	}
+	return false
+}
+
+// stop makes later data pass straight through and sends what is pending under ctx, the
+// send context, which ends at the flush deadline.
+func (b *batcher[T]) stop(ctx context.Context) {
 	b.mu.Lock()
 	b.stopped = true
 	b.held = nil
 	b.mu.Unlock()
-	data, n, cfg := b.take()
+	data, n, cfg, waiters := b.take()
 	if n == 0 {
 		return
 	}
 	b.m.flushes.WithLabelValues(b.ops.signal, "stop").Inc()
-	if _, left, err := b.send(cfg, data, n); err != nil {
-		b.m.dropped.WithLabelValues(b.ops.signal, "shutdown").Add(float64(left))
-	}
+	b.deliver(ctx, cfg, data, n, waiters)
 }
 
 // retryDelay is the delay the next component asked for (gRPC RetryInfo), else def.

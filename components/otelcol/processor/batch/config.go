@@ -16,6 +16,7 @@ import (
 //	  timeout: 200ms
 //	  send_batch_size: 8192
 //	  send_batch_max_size: 16384
+//	  wait_for_result: true
 //	  output: {traces: [otelcol.exporter.otlp/tempo]}
 type Arguments struct {
 	// Timeout is the longest data waits for its batch to fill.
@@ -25,8 +26,14 @@ type Arguments struct {
 	SendBatchSize int `yaml:"send_batch_size"`
 	// SendBatchMaxSize splits larger batches (0: no limit). Metrics are split between
 	// metrics, never inside one.
-	SendBatchMaxSize int            `yaml:"send_batch_max_size"`
-	Output           otelcol.Output `yaml:"output"`
+	SendBatchMaxSize int `yaml:"send_batch_max_size"`
+	// WaitForResult answers a sender only once the batch its data went into was sent on,
+	// with the next component's answer: a 200 then means the next component has the data
+	// (on disk, in the WAL, acknowledged by Loki), and nothing waits in this component's
+	// memory unconfirmed. Off (the collector's behaviour), senders are answered as soon as
+	// their data is in the batch.
+	WaitForResult bool           `yaml:"wait_for_result"`
+	Output        otelcol.Output `yaml:"output"`
 }
 
 // DefaultArguments returns Arguments with the collector's defaults.

@@ -1,0 +1,193 @@
+package batch
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
+)
+
+// retryIn is a refusal asking the sender to wait d (what a full sending queue or a
+// throttling backend answers).
+func retryIn(d time.Duration) error {
+	st, _ := status.New(codes.Unavailable, "backend is busy").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(d)})
+	return st.Err()
+}
+
+// TestStopRetriesUntilFlushDeadline: a batch refused at the stop is not given one attempt
+// and dropped: it is retried, with the delay the next component asked for, while the flush
+// deadline allows (pipeline.DefaultFlushTimeout, 15 s, outside a controller).
+func TestStopRetriesUntilFlushDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
+		r.sink.Fail(retryIn(5 * time.Second))
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+		began := time.Now()
+		r.cancel()
+		synctest.Wait()
+		require.Zero(t, r.sink.SpanCount())
+		time.Sleep(4 * time.Second)
+		r.sink.Fail(nil) // the backend recovers before the retry it asked for
+		<-r.done
+		r.done <- nil
+		require.Equal(t, 5*time.Second, time.Since(began), "sent at the retry the next component asked for")
+		require.Equal(t, 4, r.sink.SpanCount(), "delivered within the shutdown budget")
+		require.Zero(t, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "shutdown")))
+	})
+}
+
+// TestStopGivesUpAtFlushDeadline: a batch the next component keeps refusing is retried
+// until the flush deadline, then counted as dropped at shutdown; Run returns then.
+func TestStopGivesUpAtFlushDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
+		r.sink.Fail(retryIn(2 * time.Second))
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+		began := time.Now()
+		r.cancel()
+		<-r.done
+		r.done <- nil
+		require.Equal(t, pipeline.DefaultFlushTimeout, time.Since(began))
+		require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "shutdown")))
+	})
+}
+
+// blockingSink takes traces only when told to; until then a send waits for its context
+// (as otelcol.exporter.loki waits for Loki's acknowledgement).
+type blockingSink struct {
+	release chan struct{}
+	ended   chan error // the context error of each send that gave up
+}
+
+func (s *blockingSink) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (s *blockingSink) Traces() consumer.Traces {
+	c, _ := consumer.NewTraces(func(ctx context.Context, _ ptrace.Traces) error {
+		select {
+		case <-s.release:
+			return nil
+		case <-ctx.Done():
+			s.ended <- ctx.Err()
+			return status.Error(codes.Unavailable, "not acknowledged in time")
+		}
+	})
+	return c
+}
+
+// TestSendEndsAtFlushDeadline: a send waiting on the next component (Loki's acknowledgement
+// while Loki is down) ends at the flush deadline once the component is told to stop, not
+// never (the sends used context.Background()).
+func TestSendEndsAtFlushDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		host := pipelinetest.NewHost()
+		sink := &blockingSink{release: make(chan struct{}), ended: make(chan error, 10)}
+		host.Export("slow", sink)
+		a := DefaultArguments()
+		a.Timeout = model.Duration(10 * time.Millisecond)
+		a.Output.Traces = []string{"slow"}
+		c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", host), a)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+
+		require.NoError(t, c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 2, nil)))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Empty(t, sink.ended, "while running, the send waits for the answer")
+		began := time.Now()
+		cancel()
+		require.NoError(t, <-done)
+		require.Equal(t, pipeline.DefaultFlushTimeout, time.Since(began), "the send ends at the flush deadline")
+		require.ErrorIs(t, <-sink.ended, context.Canceled)
+	})
+}
+
+// TestWaitForResult: with wait_for_result a sender is answered once its batch was sent, with
+// the next component's answer; a refusal is passed back (with its retry delay), not held.
+func TestWaitForResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(200 * time.Millisecond); a.WaitForResult = true })
+		answers := make(chan error, 3)
+		began := time.Now()
+		for i := range 2 {
+			go func() { answers <- r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(uint64(i+1), 3, nil)) }()
+		}
+		synctest.Wait()
+		require.Empty(t, answers, "not answered while the batch waits")
+		require.NoError(t, <-answers)
+		require.NoError(t, <-answers)
+		require.Equal(t, 200*time.Millisecond, time.Since(began), "answered when the batch was sent")
+		require.Len(t, r.sink.AllTraces(), 1, "both senders' data in one request")
+		require.Equal(t, 6, r.sink.SpanCount())
+
+		r.sink.Fail(retryIn(3 * time.Second))
+		err := r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(3, 1, nil))
+		st := status.Convert(err)
+		require.Equal(t, codes.Unavailable, st.Code(), "the next component's refusal reaches the sender")
+		require.Equal(t, 3*time.Second, st.Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
+		require.Equal(t, 1.0, testutil.ToFloat64(r.c.traces.m.refused.WithLabelValues("traces")))
+
+		r.sink.Fail(nil)
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(4, 1, nil)), "nothing held: the next batch goes")
+		require.Equal(t, 7, r.sink.SpanCount(), "the refused span is not sent again by the batch (its sender does)")
+	})
+}
+
+// TestWaitForResultSenderGone: a sender whose request ends before its batch is sent is told
+// that nothing was confirmed (retryable); its data is still sent with the batch.
+func TestWaitForResultSenderGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Second); a.WaitForResult = true })
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		err := r.c.Traces().ConsumeTraces(ctx, oteltest.Traces(1, 2, nil))
+		require.Equal(t, codes.Unavailable, status.Code(err))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, 2, r.sink.SpanCount())
+	})
+}
+
+// TestWaitForResultAtStop: at a stop the pending batch is sent and its senders get the
+// answer.
+func TestWaitForResultAtStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour); a.WaitForResult = true })
+		answer := make(chan error, 1)
+		go func() { answer <- r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 2, nil)) }()
+		synctest.Wait()
+		r.stop()
+		require.NoError(t, <-answer)
+		require.Equal(t, 2, r.sink.SpanCount())
+	})
+}
+
+// TestInvalidArgumentIsPermanent: a refusal the OTLP rules say not to retry
+// (INVALID_ARGUMENT: what otelcol.exporter.loki answers for records Loki refused for good)
+// is dropped and counted, not held and retried for ever while every sender gets 429s.
+func TestInvalidArgumentIsPermanent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
+		r.sink.Fail(status.Error(codes.InvalidArgument, "loki refused the records"))
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
+	})
+}
