@@ -381,6 +381,29 @@ func (b *Batcher[P]) Drain(ctx context.Context) bool {
 	return true
 }
 
+// SaveMargin is the part of the stop's deadline Finish leaves to the source for writing its
+// positions file.
+const SaveMargin = time.Second
+
+// Finish is Drain at a source's stop, under fctx (the source's pipeline.FlushContext) less
+// SaveMargin, so that the positions can still be saved by the deadline. It logs what it
+// leaves unacknowledged and reports whether everything was acknowledged.
+func (b *Batcher[P]) Finish(fctx context.Context) bool {
+	ctx := fctx
+	if dl, ok := fctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(fctx, dl.Add(-SaveMargin))
+		defer cancel()
+	}
+	start := time.Now()
+	if b.Drain(ctx) {
+		return true
+	}
+	b.cfg.Logger.Warn("stopped before forward_to acknowledged every batch; their lines are not committed and are sent again after a restart",
+		"unacknowledged_batches", b.inflight.Load(), "waited", time.Since(start).Round(time.Millisecond))
+	return false
+}
+
 // Unacknowledged returns how many batches forward_to accepted (or is being offered) that
 // are not acknowledged yet.
 func (b *Batcher[P]) Unacknowledged() int64 { return b.inflight.Load() }

@@ -74,6 +74,9 @@ type Component struct {
 	// pollOnly turns fsnotify off (tests in a testing/synctest bubble: a goroutine blocked
 	// reading inotify events would keep the bubble's clock from advancing).
 	pollOnly bool
+	// flushTimeout, when set, shortens the flush at stop (tests run without a controller,
+	// whose deadline would otherwise be pipeline.DefaultFlushTimeout).
+	flushTimeout time.Duration
 
 	saveMu      sync.Mutex // serialises writes of the positions file
 	saveFailing bool       // guarded by saveMu: log a failing write once per streak
@@ -183,6 +186,9 @@ func (c *Component) Run(ctx context.Context) error {
 		wg.Go(func() { r.run(inner) })
 	}
 	defer func() {
+		// Reading stops first; then the batches already read are delivered and their
+		// acknowledgements awaited (forward_to still runs: the controller stops it after its
+		// sources), and only then are the positions saved, once.
 		cancel()
 		c.watches.close()
 		wg.Wait()
@@ -192,6 +198,9 @@ func (c *Component) Run(ctx context.Context) error {
 		c.metrics.podWaiting.Set(0)
 		c.metrics.filesActive.Set(0)
 		c.metrics.unreadBytes.Set(0)
+		fctx, fcancel := c.flushContext(ctx)
+		c.batcher.Finish(fctx)
+		fcancel()
 		c.savePositions(posPath, true)
 		if view != nil {
 			view.Close()
@@ -261,6 +270,16 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
+// flushContext is pipeline.FlushContext, shortened to flushTimeout when set.
+func (c *Component) flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	fctx, cancel := pipeline.FlushContext(ctx)
+	if c.flushTimeout <= 0 {
+		return fctx, cancel
+	}
+	tctx, tcancel := context.WithTimeout(fctx, c.flushTimeout)
+	return tctx, func() { tcancel(); cancel() }
+}
+
 // syncPods opens the pod cache when pod metadata is asked for. Without it files are tailed
 // all the same, without the pod metadata.
 func (c *Component) syncPods(a *Arguments) {
@@ -281,6 +300,7 @@ func (c *Component) newBatcher(tbl *table) *logbatch.Batcher[int64] {
 		Committed: func() { tbl.dirty.Store(true) },
 		Metrics: logbatch.Metrics{
 			EntriesSent: c.metrics.entriesSent, BatchesSent: c.metrics.batchesSent, BatchesAcked: c.metrics.batchesAcked,
+			Oversized: c.metrics.oversized,
 		},
 		Logger: c.opts.Logger,
 	})

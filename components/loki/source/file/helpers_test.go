@@ -66,6 +66,7 @@ func startWith(t *testing.T, args *Arguments, dataPath string, receiver pipeline
 	if pods != nil {
 		c.pods.open = pods
 	}
+	c.flushTimeout = 2 * time.Second // a sink holding its acknowledgements does not hold every stop for 15 s
 	for _, f := range setup {
 		f(c)
 	}

@@ -14,6 +14,7 @@ type metrics struct {
 	entriesSent    prometheus.Counter
 	batchesSent    prometheus.Counter
 	batchesAcked   *prometheus.CounterVec // result
+	oversized      prometheus.Counter
 	malformed      *prometheus.CounterVec // reason
 	truncated      prometheus.Counter
 	droppedBytes   *prometheus.CounterVec // reason
@@ -49,6 +50,7 @@ func newMetrics() *metrics {
 		entriesSent:    counter("entries_sent_total", "Entries in batches accepted by forward_to."),
 		batchesSent:    counter("batches_sent_total", "Batches accepted by forward_to."),
 		batchesAcked:   vec("batches_acknowledged_total", "Batches acknowledged by forward_to, by result (error: given up downstream, counted there).", "result"),
+		oversized:      counter("oversized_entries_total", "Entries larger than batch_size, sent whole in a batch of their own."),
 		malformed:      vec("malformed_lines_total", "Lines skipped because they match neither the file's format, by reason.", "reason"),
 		truncated:      counter("truncated_lines_total", "Entries cut at max_line_size."),
 		droppedBytes:   vec("dropped_bytes_total", "Bytes read but not sent, by reason (malformed lines, truncation).", "reason"),
@@ -75,7 +77,7 @@ func newMetrics() *metrics {
 // register registers the metrics on reg; New calls it, the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{
-		m.readLines, m.readBytes, m.entriesSent, m.batchesSent, m.batchesAcked, m.malformed, m.truncated,
+		m.readLines, m.readBytes, m.entriesSent, m.batchesSent, m.batchesAcked, m.oversized, m.malformed, m.truncated,
 		m.droppedBytes, m.partialFlushes, m.filesOpened, m.filesReleased, m.truncations, m.fileErrors,
 		m.positionWrites, m.positionsBad, m.filesActive, m.unreadBytes, m.lagBytes, m.watchedDirs, m.podMissing,
 		m.podWaiting,

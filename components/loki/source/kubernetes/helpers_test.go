@@ -54,6 +54,7 @@ func start(t *testing.T, args *Arguments, opts *pipeline.Options) *runningComp {
 	}
 	c, err := New(o, args)
 	require.NoError(t, err)
+	c.flushTimeout = 2 * time.Second // a sink holding its acknowledgements does not hold every stop for 15 s
 	stop := pipelinetest.Run(t, c)
 	return &runningComp{c: c, host: host, opts: o, stop: stop}
 }

@@ -55,6 +55,10 @@ type Component struct {
 	metrics *metrics
 
 	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
+
+	// flushTimeout, when set, shortens the flush at stop (tests run without a controller,
+	// whose deadline would otherwise be pipeline.DefaultFlushTimeout).
+	flushTimeout time.Duration
 }
 
 var (
@@ -129,13 +133,23 @@ func (c *Component) Run(ctx context.Context) error {
 	defer retry.Stop()
 	defer func() {
 		// Tailers first (they hand chunks to the batcher), then the batcher, then the
-		// informers; the last acknowledged positions are saved once everything stopped.
+		// informers. The batches handed over are then delivered and their acknowledgements
+		// awaited (forward_to still runs: the controller stops it after its sources), and
+		// the positions are saved once, with them.
 		r.stopAll()
 		stopBatcher()
 		wg.Wait()
 		if src != nil {
 			src.release()
 		}
+		fctx, cancel := pipeline.FlushContext(ctx)
+		defer cancel()
+		if c.flushTimeout > 0 {
+			var tcancel context.CancelFunc
+			fctx, tcancel = context.WithTimeout(fctx, c.flushTimeout)
+			defer tcancel()
+		}
+		out.Finish(fctx)
 		save()
 	}()
 	connect := func() {

@@ -206,3 +206,29 @@ func sum(ns []int) int {
 	}
 	return t
 }
+
+// TestStopWaitsForAcks: stopped while forward_to holds the acknowledgement of its last
+// batch, the component waits for it before saving the positions: a restart sends nothing
+// again.
+func TestStopWaitsForAcks(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addPod("shop", "cart", "uid-cart", "app")
+	f.write("shop", "cart", "app", at(0, "a"), at(0, "b"), at(0, "c"))
+	r1 := start(t, argsFor(f), nil)
+	r1.host.LogsSink.Hold(true)
+	r1.waitLines(t, prefixed("shop/cart/app", "a", "b", "c")...)
+	go func() {
+		time.Sleep(300 * time.Millisecond) // a sink acknowledging during the stop
+		r1.host.LogsSink.AckHeld(nil)
+	}()
+	r1.stop()
+	saved, bad, err := loadPositions(filepath.Join(r1.opts.DataPath, positionsFile))
+	require.NoError(t, err)
+	require.Zero(t, bad)
+	require.Equal(t, []savedPosition{{UID: "uid-cart", Container: "app", Namespace: "shop", Pod: "cart", Timestamp: base, Lines: 3}}, saved,
+		"the acknowledgement that came during the stop is saved")
+
+	f.write("shop", "cart", "app", at(10, "d"))
+	r2 := start(t, argsFor(f), &r1.opts)
+	r2.waitLines(t, prefixed("shop/cart/app", "d")...)
+}
