@@ -63,6 +63,12 @@ type Component struct {
 	round         uint64
 	first         bool // the first reconcile after start: start_at applies
 	positionsLost bool // the positions file could not be read: start_at end is ignored once
+	// savedAt is when the positions file was last written before this start (zero: there
+	// was none, sonde starts for the first time), and savedStreams the streams
+	// (rotationBase of their paths) it holds positions of: what was on disk when sonde last
+	// ran, for telling rotations made while it was stopped from older ones.
+	savedAt      time.Time
+	savedStreams map[string]struct{}
 	warned        map[string]struct{}
 	ignored       map[fileID]struct{} // rotations found at start-up without a position
 	expander      *expander
@@ -314,7 +320,14 @@ func readers() int { return min(runtime.GOMAXPROCS(0), 4) }
 // start_at: end (duplicates rather than loss).
 func (c *Component) loadPositions(path string) []savedPosition {
 	positions.RemoveStale(path)
+	c.savedAt, c.savedStreams = time.Time{}, map[string]struct{}{}
+	if fi, err := os.Stat(path); err == nil {
+		c.savedAt = fi.ModTime()
+	}
 	entries, bad, err := positions.Load[savedPosition](path)
+	for _, e := range entries {
+		c.savedStreams[rotationBase(e.Path)] = struct{}{}
+	}
 	if bad > 0 {
 		c.metrics.positionsBad.Add(float64(bad))
 		c.positionsLost = true

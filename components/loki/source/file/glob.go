@@ -42,6 +42,28 @@ func rotatedSuffix(name, base string) bool {
 	return true
 }
 
+// rotationBase returns the file a kubelet rotation was made from (0.log for
+// 0.log.20240305-070809), or path itself when it is not a rotation: the stream the file
+// belongs to.
+func rotationBase(path string) string {
+	if len(path) <= rotationSuffixLen {
+		return path
+	}
+	if base := path[:len(path)-rotationSuffixLen]; rotatedSuffix(filepath.Base(path), filepath.Base(base)) {
+		return base
+	}
+	return path
+}
+
+// rotationRank orders the files of one stream from oldest to newest: rotations by their
+// timestamp, the live file last.
+func rotationRank(path string) string {
+	if base := rotationBase(path); base != path {
+		return path[len(base):] // ".20240305-070809"
+	}
+	return "~" // after any "."
+}
+
 // match is a file matched by a glob.
 type match struct {
 	path string      // as matched

@@ -3,6 +3,8 @@ package file
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -42,7 +44,7 @@ func newManager() *manager {
 }
 
 func (m *manager) enqueueLocked(t *tracker) {
-	if t.held {
+	if t.held || t.waiting {
 		return // queued when let go
 	}
 	switch t.state {
@@ -121,11 +123,49 @@ func (m *manager) next(ctx context.Context) *tracker {
 	}
 }
 
+// queueOpened queues the files a reconcile opened. The files of one stream opened together
+// (at start-up: rotations made while sonde was stopped, and the live file) are read in
+// order, oldest first: each waits until the one before it was read to its end once, so
+// that its lines are handed over first. A file that cannot be read lets the next one go
+// all the same.
+func (m *manager) queueOpened(opened []*tracker) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	streams := map[string][]*tracker{}
+	for _, t := range opened {
+		s := rotationBase(t.path)
+		streams[s] = append(streams[s], t)
+	}
+	for _, ts := range streams {
+		slices.SortFunc(ts, func(a, b *tracker) int { return strings.Compare(rotationRank(a.path), rotationRank(b.path)) })
+		for i, t := range ts[1:] {
+			t.waiting, ts[i].successor = true, t
+		}
+	}
+	for _, t := range opened {
+		m.enqueueLocked(t)
+	}
+}
+
+// letSuccessorGo queues the file waiting for t, if any: t was read to its end once.
+func (m *manager) letSuccessorGo(t *tracker) {
+	if s := t.successor; s != nil {
+		t.successor, s.waiting = nil, false
+		if s.state != stateReleased {
+			m.enqueueLocked(s)
+		}
+	}
+}
+
 // done returns t from a reader: queued again when it was woken meanwhile or has more to
-// read (more), idle otherwise.
+// read (more), idle otherwise. The file of its stream waiting for it goes once it has
+// nothing more to read.
 func (m *manager) done(t *tracker, more bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !more {
+		m.letSuccessorGo(t)
+	}
 	if t.state != stateReading {
 		return // released
 	}

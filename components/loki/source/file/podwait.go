@@ -36,21 +36,20 @@ func (c *Component) podsSyncDeadline(s *settings) time.Time {
 
 // holdNew decides, for a tracker just opened whose pod lookup said pod, whether it waits
 // before its first read, and holds it if so. It counts a file read without its pod
-// metadata. The caller holds manager.mu and queues t when it is not held.
-func (c *Component) holdNew(t *tracker, w wantedFile, pod podState, now time.Time) bool {
+// metadata. The caller holds manager.mu; t is queued (queueOpened) unless it is held.
+func (c *Component) holdNew(t *tracker, w wantedFile, pod podState, now time.Time) {
 	s := c.settings()
 	switch {
 	case !pod.pending():
-		return false
+		return
 	case s.podWait <= 0,
 		pod == podUnsynced && !now.Before(c.podsSyncDeadline(s)):
 		c.metrics.podMissing.Inc()
-		return false
+		return
 	}
 	t.held = true
 	c.held[t] = &podHold{w: w, deadline: now.Add(s.podWait)}
 	c.metrics.podWaiting.Set(float64(len(c.held)))
-	return true
 }
 
 // checkHeld looks the pods of the held files up again and lets go of the files whose pod

@@ -86,13 +86,18 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 	m := c.manager
 	ignored := map[fileID]struct{}{}
 	now := time.Now()
+	var newestKnown map[string]string
+	if c.first {
+		newestKnown = c.newestKnown(wanted)
+	}
+	var opened []*tracker
 	for _, p := range paths {
 		w := wanted[p]
 		id, _, ok := identify(w.match.info)
 		if ok && c.keep(id, p, &w, s) {
 			continue
 		}
-		if ok && w.match.rotatedOf != "" && !c.followRotation(id, ignored) {
+		if ok && w.match.rotatedOf != "" && !c.followRotation(id, &w.match, newestKnown, ignored) {
 			continue
 		}
 		t, pod, err := c.open(w)
@@ -115,15 +120,14 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 		t.round = c.round
 		m.byID[t.id] = t
 		m.byPath[p] = t
-		hold := c.holdNew(t, w, pod, now)
-		if !hold {
-			m.enqueueLocked(t)
-		}
+		c.holdNew(t, w, pod, now) // a held file is queued when let go
 		m.mu.Unlock()
+		opened = append(opened, t)
 		c.metrics.filesOpened.Inc()
 		c.metrics.filesActive.Inc()
 		c.opts.Logger.Debug("file opened", "path", p, "offset", offset)
 	}
+	m.queueOpened(opened)
 
 	// Whatever was not matched this round is drained and released by its reader.
 	m.mu.Lock()
@@ -200,18 +204,59 @@ func (c *Component) keep(id fileID, path string, w *wantedFile, s *settings) boo
 // tracked yet is opened. Rotations are followed so that nothing written before a rotation
 // is lost when sonde missed it (it was stopped, or the file was renamed before it was
 // found): one with a recorded position is resumed, one that appeared while sonde runs is
-// read whole. Rotations already there at start-up with no position are older than sonde's
-// watch and are left alone (and remembered in ignored, so that they stay left alone).
-func (c *Component) followRotation(id fileID, ignored map[fileID]struct{}) bool {
+// read whole, and so is one found at start-up that was made while sonde was stopped
+// (missedWhileStopped). Other rotations already there at start-up with no position are
+// older than sonde's watch and are left alone (and remembered in ignored, so that they stay
+// left alone).
+func (c *Component) followRotation(id fileID, m *match, newestKnown map[string]string, ignored map[fileID]struct{}) bool {
 	if c.table.known(id) {
 		return true
 	}
 	_, before := c.ignored[id]
-	if c.first || before {
+	if before || (c.first && !c.missedWhileStopped(m, newestKnown)) {
 		ignored[id] = struct{}{}
 		return false
 	}
 	return true
+}
+
+// newestKnown returns, for each stream (rotationBase) among wanted, the rotationRank of its
+// newest file that has a recorded position.
+func (c *Component) newestKnown(wanted map[string]wantedFile) map[string]string {
+	out := map[string]string{}
+	for p, w := range wanted {
+		id, _, ok := identify(w.match.info)
+		if !ok || !c.table.known(id) {
+			continue
+		}
+		if s, r := rotationBase(p), rotationRank(p); r > out[s] {
+			out[s] = r
+		}
+	}
+	return out
+}
+
+// missedWhileStopped reports whether a rotation found at start-up without a position of its
+// own was made while sonde was stopped, so that its lines were never read: sonde ran before
+// (the positions file was there) and either
+//   - its stream has a saved position and no file of the stream that sonde knew is newer
+//     (the kubelet made it after the last file sonde read was rotated; that file may even
+//     be compressed by now), or
+//   - its stream has none (a container started while sonde was down) and it was renamed
+//     after the positions file was last written.
+//
+// A rotation older than a file of its stream that sonde knew was there while sonde ran and
+// was left alone then.
+func (c *Component) missedWhileStopped(m *match, newestKnown map[string]string) bool {
+	if c.savedAt.IsZero() {
+		return false // the first start: older than sonde
+	}
+	stream := rotationBase(m.real)
+	if _, ok := c.savedStreams[stream]; ok {
+		return newestKnown[stream] < rotationRank(m.real)
+	}
+	ct := changeTime(m.info)
+	return !ct.IsZero() && !ct.Before(c.savedAt)
 }
 
 // open opens a newly matched file and places its read offset: where its recorded position
@@ -261,7 +306,7 @@ func (c *Component) openFile(w wantedFile) (*tracker, error) {
 		t.gen, t.offset, t.fp, t.fpLen = gen, committed, fp, fpLen
 	default:
 		start := int64(0)
-		if !known && c.first && c.settings().startAtEnd && !c.positionsLost {
+		if !known && c.first && c.settings().startAtEnd && !c.positionsLost && w.match.rotatedOf == "" && !c.streamSaved(path) {
 			if start, err = lastLineEnd(f, size); err != nil {
 				f.Close()
 				return nil, err
@@ -281,6 +326,14 @@ func (c *Component) openFile(w wantedFile) (*tracker, error) {
 	t.publish()
 	c.metrics.unreadBytes.Add(float64(t.unread))
 	return t, nil
+}
+
+// streamSaved reports whether the stream of the file at path had a position saved when
+// sonde last ran: a file of it without a position was made since (a rotation while sonde
+// was stopped), and is read whole even with start_at: end.
+func (c *Component) streamSaved(path string) bool {
+	_, ok := c.savedStreams[rotationBase(path)]
+	return ok
 }
 
 // lastLineEnd returns the offset just after the last newline before size, looking back at

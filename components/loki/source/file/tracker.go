@@ -30,6 +30,8 @@ type tracker struct {
 	state         qstate
 	again         bool     // woken while being read
 	held          bool     // waiting for its pod's metadata: not read until checkHeld lets it go
+	waiting       bool     // waiting for an older file of its stream to be read (see manager.chain)
+	successor     *tracker // the newer file of its stream waiting for this one's first read
 	labelKey      labelKey // what labels were built from
 
 	// Owned by the reader that has the tracker (state reading), or by the reconciler
