@@ -63,12 +63,6 @@ type Component struct {
 	round         uint64
 	first         bool // the first reconcile after start: start_at applies
 	positionsLost bool // the positions file could not be read: start_at end is ignored once
-	// savedAt is when the positions file was last written before this start (zero: there
-	// was none, sonde starts for the first time), and savedStreams the streams
-	// (rotationBase of their paths) it holds positions of: what was on disk when sonde last
-	// ran, for telling rotations made while it was stopped from older ones.
-	savedAt      time.Time
-	savedStreams map[string]struct{}
 	warned        map[string]struct{}
 	ignored       map[fileID]struct{} // rotations found at start-up without a position
 	expander      *expander
@@ -76,6 +70,13 @@ type Component struct {
 	held          map[*tracker]*podHold // files waiting for their pod before their first read
 	podsC         chan struct{}         // signalled (coalesced) when a pod enters the cache
 	unsyncedWarn  bool                  // the cache's late initial list was logged
+
+	// savedAt is when the positions file was last written before this start (zero: there
+	// was none, sonde starts for the first time), and savedStreams the streams
+	// (rotationBase of their paths) it holds positions of: what was on disk when sonde last
+	// ran, for telling rotations made while it was stopped from older ones.
+	savedAt      time.Time
+	savedStreams map[string]struct{}
 
 	// pollOnly turns fsnotify off (tests in a testing/synctest bubble: a goroutine blocked
 	// reading inotify events would keep the bubble's clock from advancing).
