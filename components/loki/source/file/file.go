@@ -38,6 +38,11 @@ var Registration = pipeline.Register("loki.source.file", DefaultArguments, New)
 // into one reconcile.
 const rescanDelay = 50 * time.Millisecond
 
+// rootPollInterval is how often a glob root that does not exist is looked for, besides the
+// watch on the directory above it (which may miss a root made in several steps, and does
+// not exist where fsnotify is unavailable): one stat per missing root.
+const rootPollInterval = 250 * time.Millisecond
+
 // Component is a running loki.source.file.
 //
 // Update stores new arguments and signals Run, which applies them: the reconciler is the
@@ -70,6 +75,7 @@ type Component struct {
 	held          map[*tracker]*podHold // files waiting for their pod before their first read
 	podsC         chan struct{}         // signalled (coalesced) when a pod enters the cache
 	unsyncedWarn  bool                  // the cache's late initial list was logged
+	missingRoots  []string              // glob roots that did not exist at the last reconcile
 
 	// savedAt is when the positions file was last written before this start (zero: there
 	// was none, sonde starts for the first time), and savedStreams the streams
@@ -229,6 +235,10 @@ func (c *Component) Run(ctx context.Context) error {
 	armed := false
 	podTimer := time.NewTimer(time.Hour)
 	defer podTimer.Stop()
+	rootTick := time.NewTicker(rootPollInterval)
+	rootTick.Stop()
+	defer rootTick.Stop()
+	rootPolling := false
 	for {
 		// While files wait for their pods, wake up for the earliest bound and to look again.
 		if d, ok := c.nextPodCheck(time.Now()); ok {
@@ -236,9 +246,21 @@ func (c *Component) Run(ctx context.Context) error {
 		} else {
 			podTimer.Stop()
 		}
+		// While a glob's root does not exist, look for it often.
+		if missing := len(c.missingRoots) > 0; missing != rootPolling {
+			if rootPolling = missing; missing {
+				rootTick.Reset(rootPollInterval)
+			} else {
+				rootTick.Stop()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-rootTick.C:
+			if slices.ContainsFunc(c.missingRoots, isDir) {
+				c.reconcile(targets())
+			}
 		case <-changed():
 			c.reconcile(targets())
 		case <-c.rescanC:

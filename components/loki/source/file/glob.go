@@ -76,8 +76,9 @@ type match struct {
 
 // expand returns the regular files matching pattern (filepath.Match syntax per element),
 // the kubelet rotations of those files (see match.rotatedOf), and the directories whose
-// changes can change the matches: the deepest directory without wildcards and every
-// directory matched on the way down. Symbolic links are followed, and the directory of a
+// changes can change the matches: the deepest directory without wildcards (or, while it
+// does not exist, the nearest directory above it that does) and every directory matched on
+// the way down. Symbolic links are followed, and the directory of a
 // linked file's target is returned as well (its writes happen there, as for
 // /var/log/containers/*.log, which link into /var/log/pods).
 //
@@ -98,7 +99,13 @@ func (x *expander) expand(pattern string) (files []match, dirs []string) {
 		base = "."
 	}
 	if !isDir(base) {
-		return nil, nil
+		// The root is not there (yet): watch the nearest directory above it that is, so
+		// that its creation is seen at once, and remember it for the quick look.
+		x.missing = append(x.missing, base)
+		if d := existingAncestor(base); d != "" {
+			dirs = append(dirs, d)
+		}
+		return nil, dirs
 	}
 	current := []string{base}
 	dirs = append(dirs, base)
@@ -178,6 +185,9 @@ const (
 type expander struct {
 	dirs  map[string]*cachedDir
 	round uint64
+	// missing are the roots (deepest directories without wildcards) of the patterns
+	// expanded this round that do not exist.
+	missing []string
 }
 
 type cachedDir struct {
@@ -195,7 +205,10 @@ const racyMargin = time.Second
 func newExpander() *expander { return &expander{dirs: map[string]*cachedDir{}} }
 
 // begin starts a reconcile round; end forgets directories the round did not use.
-func (x *expander) begin() { x.round++ }
+func (x *expander) begin() {
+	x.round++
+	x.missing = x.missing[:0]
+}
 
 func (x *expander) end() {
 	for d, c := range x.dirs {
@@ -264,6 +277,20 @@ func (x *expander) matchFile(dir, name string) (match, bool) {
 		c.files[name] = m
 	}
 	return m, ok
+}
+
+// existingAncestor returns the nearest directory above p that exists, or "" if none does.
+func existingAncestor(p string) string {
+	for {
+		parent := filepath.Dir(p)
+		if parent == p {
+			return ""
+		}
+		if isDir(parent) {
+			return parent
+		}
+		p = parent
+	}
 }
 
 func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }

@@ -66,7 +66,9 @@ func TestExpand(t *testing.T) {
 			files:   []string{"pods/ns_b_2/web/1.log"},
 			dirs:    []string{"pods/ns_b_2/web"},
 		},
-		{pattern: "missing/*.log"},
+		// A root that does not exist yet: the directory above it is watched for it.
+		{pattern: "missing/*.log", dirs: []string{"."}},
+		{pattern: "missing/deeper/*/*.log", dirs: []string{"."}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.pattern, func(t *testing.T) {

@@ -76,6 +76,7 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 		}
 	}
 	c.watches.reconcile(dirs)
+	c.missingRoots = append(c.missingRoots[:0], c.expander.missing...)
 
 	// Open in a stable order, so that start-up reads files in path order.
 	paths := make([]string, 0, len(wanted))
