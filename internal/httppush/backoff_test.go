@@ -48,3 +48,40 @@ func TestBackoffBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestBackoffGapsNeverShrink: successive delays of one retry sequence never get shorter,
+// and once the cap is reached every delay is the cap (issue 14: jitter at the cap made the
+// gaps shrink).
+func TestBackoffGapsNeverShrink(t *testing.T) {
+	for _, b := range []struct{ minB, maxB time.Duration }{
+		{30 * time.Millisecond, 5 * time.Second}, // remote_write's defaults
+		{500 * time.Millisecond, 5 * time.Minute}, // loki.write's defaults
+		{time.Second, 3 * time.Second},            // a cap that is not a power of two times min
+		{time.Second, time.Second},
+	} {
+		capAt := 0 // the first attempt whose exponential delay reaches the cap
+		for b.minB<<capAt < b.maxB {
+			capAt++
+		}
+		for range 200 {
+			prev := time.Duration(0)
+			for attempt := range 40 {
+				d := Backoff(attempt, b.minB, b.maxB)
+				require.GreaterOrEqual(t, d, prev, "%v..%v: attempt %d shorter than the one before", b.minB, b.maxB, attempt)
+				if attempt > capAt {
+					require.Equal(t, b.maxB, d, "%v..%v: attempt %d past the cap", b.minB, b.maxB, attempt)
+				}
+				prev = d
+			}
+		}
+	}
+}
+
+// TestBackoffSpreads: below the cap, delays are random (senders retrying together spread out).
+func TestBackoffSpreads(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		seen[Backoff(3, time.Second, time.Hour)] = true
+	}
+	require.Greater(t, len(seen), 50)
+}
