@@ -148,6 +148,34 @@ func (c *Component) DebugInfo() any {
 	return info
 }
 
+// unreadBytes is the unread_bytes gauge: for every open file, its size now (a stat of the
+// open descriptor, so it moves while the readers are blocked by backpressure and do not
+// look) less the offset its reader published. It takes the manager's lock only to copy the
+// list of trackers; a file closed meanwhile is skipped (its descriptor refuses the stat).
+func (c *Component) unreadBytes() float64 {
+	r := c.running.Load()
+	if r == nil {
+		return 0
+	}
+	r.manager.mu.Lock()
+	ts := make([]*tracker, 0, len(r.manager.byID))
+	for _, t := range r.manager.byID {
+		if t.state != stateReleased {
+			ts = append(ts, t)
+		}
+	}
+	r.manager.mu.Unlock()
+	var n int64
+	for _, t := range ts {
+		fi, err := t.f.Stat()
+		if err != nil {
+			continue
+		}
+		n += max(fi.Size()-t.debug.offset.Load(), 0)
+	}
+	return float64(n)
+}
+
 // boundFiles keeps the limit files with the most lag, sorted by path, and says how many it
 // left out: the files worth looking at are those falling behind.
 func boundFiles(files []FileDebugInfo, limit int) (kept []FileDebugInfo, omitted int) {

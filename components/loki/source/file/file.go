@@ -104,7 +104,6 @@ var (
 func New(opts pipeline.Options, a *Arguments) (*Component, error) {
 	c := &Component{
 		opts:     opts,
-		metrics:  newMetrics(),
 		args:     pipeline.NewLatest(a),
 		rescanC:  make(chan struct{}, 1),
 		warned:   map[string]struct{}{},
@@ -114,6 +113,7 @@ func New(opts pipeline.Options, a *Arguments) (*Component, error) {
 		held:     map[*tracker]*podHold{},
 		podsC:    make(chan struct{}, 1),
 	}
+	c.metrics = newMetrics(c.unreadBytes)
 	c.pods.added = c.podAdded
 	c.cfg.Store(newSettings(a))
 	if err := c.metrics.register(opts.Registerer); err != nil {
@@ -210,7 +210,6 @@ func (c *Component) Run(ctx context.Context) error {
 		clear(c.held)
 		c.metrics.podWaiting.Set(0)
 		c.metrics.filesActive.Set(0)
-		c.metrics.unreadBytes.Set(0)
 		fctx, fcancel := c.flushContext(ctx)
 		c.batcher.Finish(fctx)
 		fcancel()

@@ -26,14 +26,15 @@ type metrics struct {
 	positionWrites *prometheus.CounterVec // result
 	positionsBad   prometheus.Counter
 	filesActive    prometheus.Gauge
-	unreadBytes    prometheus.Gauge
+	unreadBytes    prometheus.GaugeFunc // computed when scraped
 	lagBytes       prometheus.Gauge
 	watchedDirs    prometheus.Gauge
 	podMissing     prometheus.Counter
 	podWaiting     prometheus.Gauge
 }
 
-func newMetrics() *metrics {
+// newMetrics returns the metrics; unread computes unread_bytes when it is scraped.
+func newMetrics(unread func() float64) *metrics {
 	const ns = "sonde_loki_source_file_"
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: ns + name, Help: help})
@@ -62,11 +63,14 @@ func newMetrics() *metrics {
 		positionWrites: vec("positions_writes_total", "Writes of the positions file, by result.", "result"),
 		positionsBad:   counter("positions_corrupt_entries_total", "Entries of the positions file that could not be read at start-up."),
 		filesActive:    gauge("files_active", "Files open for tailing, rotated ones being drained included."),
-		unreadBytes:    gauge("unread_bytes", "Bytes of the tailed files not read yet (sum of size minus read offset)."),
-		lagBytes:       gauge("positions_lag_bytes", "Bytes read and handed downstream but not acknowledged yet."),
-		watchedDirs:    gauge("watched_directories", "Directories watched with fsnotify."),
-		podMissing:     counter("pod_metadata_missing_total", "Files read without pod_labels/pod_annotations because their pod was not in the pod cache within pod_wait (or the cache had not listed the pods)."),
-		podWaiting:     gauge("pod_waiting_files", "Files waiting (at most pod_wait) for their pod to be in the pod cache before their first read."),
+		unreadBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: ns + "unread_bytes",
+			Help: "Bytes of the tailed files not read yet (sum of size minus read offset), as the files are when scraped.",
+		}, unread),
+		lagBytes:    gauge("positions_lag_bytes", "Bytes read and handed downstream but not acknowledged yet."),
+		watchedDirs: gauge("watched_directories", "Directories watched with fsnotify."),
+		podMissing:  counter("pod_metadata_missing_total", "Files read without pod_labels/pod_annotations because their pod was not in the pod cache within pod_wait (or the cache had not listed the pods)."),
+		podWaiting:  gauge("pod_waiting_files", "Files waiting (at most pod_wait) for their pod to be in the pod cache before their first read."),
 	}
 	for r := range decode.NumReasons {
 		m.malformed.WithLabelValues(r.String())

@@ -323,9 +323,7 @@ func (c *Component) openFile(w wantedFile) (*tracker, error) {
 		t.offset, t.fp, t.fpLen = start, fp, fpLen
 	}
 	t.safe = t.offset
-	t.unread = max(size-t.offset, 0)
 	t.publish()
-	c.metrics.unreadBytes.Add(float64(t.unread))
 	return t, nil
 }
 

@@ -42,7 +42,6 @@ type tracker struct {
 	offset     int64  // next byte to read; always at a line boundary
 	safe       int64  // the last safe offset handed to the batcher
 	size       int64  // the file size last seen
-	unread     int64  // size - offset as last added to the unread gauge
 	skipping   bool   // dropping the rest of a line longer than the read buffer
 	tail       int    // bytes after the last newline at the last read: an unfinished line
 	fp         uint64
@@ -149,6 +148,7 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		consumed := r.decodeLines(t, r.buf[:n], now)
 		t.tail = n - consumed
 		t.offset += int64(consumed)
+		t.debug.offset.Store(t.offset) // unread_bytes while the reader may block in emit
 		budget -= consumed
 		r.c.metrics.readBytes.Add(float64(consumed))
 		if consumed > 0 {
@@ -341,13 +341,10 @@ func (r *reader) release(ctx context.Context, t *tracker, deleted bool) {
 	r.c.opts.Logger.Debug("file released", "path", t.path, "reason", reason, "offset", t.offset)
 }
 
-// setSize records the file size, moves the unread gauge and publishes the tracker's
-// state for DebugInfo.
+// setSize records the file size and publishes the tracker's state for DebugInfo and
+// unread_bytes.
 func (r *reader) setSize(t *tracker, size int64) {
 	t.size = size
-	unread := max(size-t.offset, 0)
-	r.c.metrics.unreadBytes.Add(float64(unread - t.unread))
-	t.unread = unread
 	t.publish()
 }
 
