@@ -1,13 +1,15 @@
 // Package backendtest runs the real backends the tests deliver to (Loki, Tempo, Jaeger,
 // Prometheus) and the sonde binary itself: finding a binary that `make deps` cached or
 // installed, a file of this repository, free ports, one process at a time (start, wait until
-// ready, signal, stop or kill, its output and exit status), and HTTP requests read whole. The
+// ready, signal, stop or kill, its output and exit status), and HTTP requests read whole
+// (Get, Do, DoResponse; Fetch and FetchJSON fail the test when no answer comes). The
 // per-backend harnesses (lokitest, oteltest, kubetest) add their configuration and query APIs.
 package backendtest
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -352,11 +354,49 @@ func Get(ctx context.Context, url string) (int, []byte, error) {
 // Do sends req (one with headers, or a POST) with http.DefaultClient and returns the status
 // code and the whole body.
 func Do(req *http.Request) (int, []byte, error) {
+	resp, body, err := DoResponse(req)
+	if resp == nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, body, err
+}
+
+// DoResponse is Do for a caller that looks at the answer's header too: it returns the
+// response (its body closed) and the whole body; a nil response when none came.
+func DoResponse(req *http.Request) (*http.Response, []byte, error) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return resp, body, err
+}
+
+// Fetch sends a request with method and no body to url and returns the status code and the
+// whole body, failing the test when no answer comes.
+func Fetch(t testing.TB, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	code, body, err := Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return code, string(body)
+}
+
+// FetchJSON decodes the JSON answer to a GET of url, which must be 200 OK, into v, failing
+// the test otherwise.
+func FetchJSON(t testing.TB, url string, v any) {
+	t.Helper()
+	code, body := Fetch(t, http.MethodGet, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d: %.300s", url, code, body)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: decode %.300s: %v", url, body, err)
+	}
 }

@@ -72,6 +72,35 @@ func TestGetAndDo(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusTeapot, code)
 	require.Equal(t, "POST /b text/plain", string(body))
+
+	resp, body, err := DoResponse(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusTeapot, resp.StatusCode)
+	require.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, "POST /b text/plain", string(body))
+
+	code, _, err = Get(context.Background(), "http://"+FreeAddr(t)+"/")
+	require.Error(t, err, "nothing listens there")
+	require.Zero(t, code)
+}
+
+func TestFetch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/json" {
+			_, _ = w.Write([]byte(`{"method": "` + r.Method + `"}`))
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(r.Method + " " + r.URL.Path))
+	}))
+	defer srv.Close()
+	code, body := Fetch(t, http.MethodPost, srv.URL+"/a")
+	require.Equal(t, http.StatusAccepted, code)
+	require.Equal(t, "POST /a", body)
+
+	var v struct{ Method string }
+	FetchJSON(t, srv.URL+"/json", &v)
+	require.Equal(t, http.MethodGet, v.Method)
 }
 
 func TestFreePortsAndInstalled(t *testing.T) {
