@@ -36,8 +36,10 @@ func (s Spec) References() []Reference {
 }
 
 // ValidateGraph checks that every reference names an existing component that exports the
-// right kind of data, that no component references itself, and that the graph has no cycle.
-func ValidateGraph(reg *Registry, specs []Spec) error {
+// right kind of data, that no component references itself, that the graph has no cycle, and
+// that no two listen addresses (see Listener) overlap, among the components or with reserved:
+// the addresses sonde itself listens on, such as --server.listen.
+func ValidateGraph(reg *Registry, specs []Spec, reserved ...ListenAddr) error {
 	byID := make(map[string]Spec, len(specs))
 	for _, s := range specs {
 		byID[s.ID] = s
@@ -63,6 +65,7 @@ func ValidateGraph(reg *Registry, specs []Spec) error {
 			}
 		}
 	}
+	errs = append(errs, listenErrors(specs, reserved)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
