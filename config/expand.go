@@ -7,8 +7,10 @@ import (
 )
 
 // Expand replaces ${VAR}, ${VAR:-default} and ${VAR:?message} in s with values from lookup.
-// "$$" stands for a literal "$". An unset variable without a default expands to "" (as in a
-// shell); ${VAR:?message} makes an unset or empty variable an error carrying message.
+// "$$" stands for a literal "$". ${VAR} of an unset variable is an error (*UnsetError), not an
+// empty value: ${VAR:-} says that empty is intended, ${VAR:-default} gives a default for an
+// unset or empty variable, and ${VAR:?message} makes an unset or empty variable an error
+// carrying message.
 func Expand(s string, lookup func(string) (string, bool)) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil
@@ -55,6 +57,10 @@ func expandOne(expr string, lookup func(string) (string, bool)) (string, error) 
 	}
 	val, ok := lookup(name)
 	switch op {
+	case "":
+		if !ok {
+			return "", &UnsetError{Name: name}
+		}
 	case ":-":
 		if !ok || val == "" {
 			return arg, nil
@@ -68,6 +74,15 @@ func expandOne(expr string, lookup func(string) (string, bool)) (string, error) 
 		}
 	}
 	return val, nil
+}
+
+// UnsetError is the error of a ${VAR} reference, without a default, to a variable that is
+// not set.
+type UnsetError struct{ Name string }
+
+func (e *UnsetError) Error() string {
+	return fmt.Sprintf("environment variable %s is not set (write ${%s:-} if empty is intended, ${%s:-default} for a default)",
+		e.Name, e.Name, e.Name)
 }
 
 func validVarName(s string) bool {

@@ -35,6 +35,24 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // Parse decodes and validates a configuration held in data; name is used in errors.
 func Parse(name string, data []byte, reg *pipeline.Registry, lookup func(string) (string, bool)) (*File, error) {
+	return ParseWith(name, data, reg, Options{Lookup: lookup})
+}
+
+// Options are what a configuration is checked against besides the registry.
+type Options struct {
+	// Lookup is the environment ${VAR} references read; EnvLookup when nil.
+	Lookup func(string) (string, bool)
+	// Reserved are the addresses sonde itself listens on (--server.listen): a component
+	// listening on an overlapping address is an error.
+	Reserved []pipeline.ListenAddr
+}
+
+// ParseWith is Parse with Options.
+func ParseWith(name string, data []byte, reg *pipeline.Registry, opts Options) (*File, error) {
+	lookup := opts.Lookup
+	if lookup == nil {
+		lookup = EnvLookup
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		line, msg := splitYAMLLine(strings.TrimPrefix(err.Error(), "yaml: "))
@@ -84,7 +102,7 @@ func Parse(name string, data []byte, reg *pipeline.Registry, lookup func(string)
 		f.Specs = append(f.Specs, spec)
 	}
 	if len(errs) == 0 {
-		errs = append(errs, pipeline.ValidateGraph(reg, f.Specs))
+		errs = append(errs, pipeline.ValidateGraph(reg, f.Specs, opts.Reserved...))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -111,13 +129,7 @@ func decodeComponent(file string, key, body *yaml.Node, reg *pipeline.Registry, 
 			return pipeline.Spec{}, errors.Join(locate(file, id, body, err)...)
 		}
 		if err := body.Decode(args); err != nil {
-			var te *yaml.TypeError
-			if !errors.As(err, &te) {
-				// The error has no line: find the value that causes it.
-				at, field := failingNode(body, reflect.TypeOf(args), "")
-				err = &LineError{Line: at.Line, Field: field, Err: err}
-			}
-			return pipeline.Spec{}, errors.Join(locate(file, id, body, err)...)
+			return pipeline.Spec{}, errors.Join(locate(file, id, body, errors.Join(decodeErrors(body, reflect.TypeOf(args), "", err)...))...)
 		}
 	}
 	if err := args.Validate(); err != nil {
@@ -141,10 +153,11 @@ func decodeComponent(file string, key, body *yaml.Node, reg *pipeline.Registry, 
 
 // expandNode expands ${VAR} references in every scalar value below n (keys and comments are
 // left alone), so an expanded value can never change the document's structure or lines.
+// Errors name the line and the field of the value.
 func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
 	var errs []error
-	var walk func(n *yaml.Node, isKey bool)
-	walk = func(n *yaml.Node, isKey bool) {
+	var walk func(n *yaml.Node, path string, isKey bool)
+	walk = func(n *yaml.Node, path string, isKey bool) {
 		switch n.Kind {
 		case yaml.ScalarNode:
 			if isKey || !strings.Contains(n.Value, "$") {
@@ -152,7 +165,7 @@ func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
 			}
 			v, err := Expand(n.Value, lookup)
 			if err != nil {
-				errs = append(errs, &LineError{Line: n.Line, Err: err})
+				errs = append(errs, &LineError{Line: n.Line, Field: path, Err: err})
 				return
 			}
 			if v != n.Value {
@@ -163,16 +176,20 @@ func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				walk(n.Content[i], true)
-				walk(n.Content[i+1], false)
+				walk(n.Content[i], path, true)
+				walk(n.Content[i+1], joinPath(path, n.Content[i].Value), false)
 			}
-		case yaml.SequenceNode, yaml.DocumentNode:
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i), false)
+			}
+		case yaml.DocumentNode:
 			for _, c := range n.Content {
-				walk(c, false)
+				walk(c, path, false)
 			}
 		}
 	}
-	walk(n, false)
+	walk(n, "", false)
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -41,6 +42,8 @@ type sinkArgs struct {
 	Endpoint struct {
 		URL     string            `yaml:"url"`
 		Headers map[string]string `yaml:"headers"`
+		Retries uint              `yaml:"retries"`
+		Timeout time.Duration     `yaml:"timeout"`
 	} `yaml:"endpoint"`
 }
 
@@ -126,7 +129,22 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    interval: 5 minutes\n" + sink,
 			[]string{"c.yaml:4: test.source/a:", "5 minutes"}},
 		{"bad int", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    port: eighty\n" + sink,
-			[]string{"c.yaml:4: test.source/a:", "eighty"}},
+			[]string{`c.yaml:4: test.source/a: port: cannot use "eighty" (string) as integer`}},
+		{"wrong type names the nested field", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: http://x:1\n      retries: lots\n",
+			[]string{`c.yaml:7: test.sink/out: endpoint.retries: cannot use "lots" (string) as unsigned integer`}},
+		{"negative unsigned", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint: {url: http://x:1, retries: -1}\n",
+			[]string{`c.yaml:5: test.sink/out: endpoint.retries: cannot use -1 (integer) as unsigned integer`}},
+		{"string for a list", "components:\n  test.source/a:\n    forward_to: test.sink/out\n" + sink,
+			[]string{`c.yaml:3: test.source/a: forward_to: cannot use "test.sink/out" (string) as list`}},
+		{"mapping for a string", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: {host: x}\n",
+			[]string{`c.yaml:6: test.sink/out: endpoint.url: cannot use a mapping as string`}},
+		{"list for a map value", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: http://x:1\n      headers:\n        A: ok\n        B: [1]\n",
+			[]string{`c.yaml:9: test.sink/out: endpoint.headers.B: cannot use a list as string`}},
+		{"bad time.Duration", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint: {url: http://x:1, timeout: soon}\n",
+			[]string{`c.yaml:5: test.sink/out: endpoint.timeout: cannot use "soon" (string) as duration (such as 30s)`}},
+		{"every type error", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    port: eighty\n    interval: 5 minutes\n  test.sink/out:\n    endpoint: {url: http://x:1, retries: lots}\n",
+			[]string{`c.yaml:4: test.source/a: port: cannot use "eighty" (string) as integer`, `c.yaml:5: test.source/a: interval: unknown unit " minutes" in duration "5 minutes"`,
+				`c.yaml:7: test.sink/out: endpoint.retries: cannot use "lots" (string) as unsigned integer`}},
 		{"validate names field and line", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: not-a-url\n",
 			[]string{"c.yaml:6: test.sink/out: endpoint.url: must be an absolute http(s) URL"}},
 		{"missing required field points at component", "components:\n  test.source/a:\n    port: 1\n" + sink,
@@ -140,7 +158,11 @@ func TestParseErrors(t *testing.T) {
 		{"cycle", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    targets: [test.source/b]\n  test.source/b:\n    forward_to: [test.sink/out]\n    targets: [test.source/a]\n" + sink,
 			[]string{"reference cycle: test.source/a -> test.source/b -> test.source/a"}},
 		{"required env var", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint: {url: \"${URL:?set URL to the remote-write URL}\"}\n",
-			[]string{"c.yaml:5: test.sink/out: environment variable URL: set URL to the remote-write URL"}},
+			[]string{"c.yaml:5: test.sink/out: endpoint.url: environment variable URL: set URL to the remote-write URL"}},
+		{"unset env var names variable and field", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: http://x:1\n      headers: {X-Scope-OrgID: \"${TENANT}\"}\n",
+			[]string{"c.yaml:7: test.sink/out: endpoint.headers.X-Scope-OrgID: environment variable TENANT is not set", "${TENANT:-}"}},
+		{"unset env var in a list", "components:\n  test.source/a:\n    forward_to:\n      - test.sink/out\n      - ${SINK}\n" + sink,
+			[]string{"c.yaml:5: test.source/a: forward_to[1]: environment variable SINK is not set"}},
 		{"yaml syntax", "components:\n  test.source/a: [\n", []string{"c.yaml:"}},
 	}
 	for _, tc := range cases {
@@ -175,7 +197,11 @@ func TestExpand(t *testing.T) {
 		{"plain", "plain", ""},
 		{"${A}", "1", ""},
 		{"x${A}y${A}", "x1y1", ""},
-		{"${UNSET}", "", ""},
+		{"${UNSET}", "", "environment variable UNSET is not set (write ${UNSET:-} if empty is intended"},
+		{"a${A}b${UNSET}c", "", "environment variable UNSET is not set"},
+		{"${UNSET:-}", "", ""},
+		{"${EMPTY}", "", ""},
+		{"${EMPTY:-}", "", ""},
 		{"${UNSET:-dflt}", "dflt", ""},
 		{"${EMPTY:-dflt}", "dflt", ""},
 		{"${A:-dflt}", "1", ""},

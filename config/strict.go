@@ -112,35 +112,3 @@ func joinPath(parent, key string) string {
 	}
 	return parent + "." + key
 }
-
-// failingNode finds the deepest node below n whose decoding into t fails. Decoders of
-// types such as model.Duration return errors without a line; decoding the parts of the
-// node one by one finds where the bad value is written.
-func failingNode(n *yaml.Node, t reflect.Type, path string) (*yaml.Node, string) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			ft, ok := fields[n.Content[i].Value]
-			if ok && n.Content[i+1].Decode(reflect.New(ft).Interface()) != nil {
-				return failingNode(n.Content[i+1], ft, joinPath(path, n.Content[i].Value))
-			}
-		}
-	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i+1].Decode(reflect.New(t.Elem()).Interface()) != nil {
-				return failingNode(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value))
-			}
-		}
-	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
-		for i, item := range n.Content {
-			if item.Decode(reflect.New(t.Elem()).Interface()) != nil {
-				return failingNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
-			}
-		}
-	}
-	return n, path
-}
