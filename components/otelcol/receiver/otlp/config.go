@@ -107,6 +107,19 @@ type Auth struct {
 // References implements pipeline.Referencer.
 func (a *Arguments) References() []pipeline.Reference { return a.Output.References("output") }
 
+// ListenAddrs implements pipeline.Listener: the graph validation rejects a configuration in
+// which another component, or sonde's own --server.listen, binds an overlapping address.
+func (a *Arguments) ListenAddrs() []pipeline.ListenAddr {
+	var out []pipeline.ListenAddr
+	if a.GRPC != nil {
+		out = append(out, pipeline.ListenAddr{Field: "grpc.endpoint", Addr: a.GRPC.Endpoint})
+	}
+	if a.HTTP != nil {
+		out = append(out, pipeline.ListenAddr{Field: "http.endpoint", Addr: a.HTTP.Endpoint})
+	}
+	return out
+}
+
 // Validate implements pipeline.Arguments.
 func (a *Arguments) Validate() error {
 	var errs []error
