@@ -14,6 +14,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var src sourceFlags
 	src.register(fs)
+	src.registerServerListen(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

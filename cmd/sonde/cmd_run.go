@@ -31,8 +31,8 @@ func runCmd(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var src sourceFlags
 	src.register(fs)
+	src.registerServerListen(fs)
 	storagePath := fs.String("storage.path", envOr("SONDE_STORAGE_PATH", "data"), "directory for write-ahead logs and positions (env SONDE_STORAGE_PATH)")
-	listen := fs.String("server.listen", envOr("SONDE_SERVER_LISTEN", "127.0.0.1:12345"), "HTTP listen address (env SONDE_SERVER_LISTEN)")
 	shutdownFlag := fs.String("shutdown.timeout", envOr("SONDE_SHUTDOWN_TIMEOUT", pipeline.DefaultShutdownTimeout.String()),
 		"budget for stopping at SIGTERM: sources stop, then every sink flushes in parallel; what is not sent by then stays on disk for the next start. Keep it below the pod's grace period (env SONDE_SHUTDOWN_TIMEOUT)")
 	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
@@ -52,7 +52,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "--shutdown.timeout (or SONDE_SHUTDOWN_TIMEOUT) %q: want a positive duration such as 25s\n", *shutdownFlag)
 		return 2
 	}
-	if err := runAgent(src, *storagePath, *listen, *releasePages, shutdown, logger); err != nil {
+	if err := runAgent(src, *storagePath, src.serverListen, *releasePages, shutdown, logger); err != nil {
 		logger.Error("sonde stopped with an error", "err", err)
 		return 1
 	}

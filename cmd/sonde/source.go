@@ -23,6 +23,25 @@ type sourceFlags struct {
 	logDir        string
 	staticTargets string
 	kubeconfig    string
+	// serverListen is sonde's own HTTP address (run and validate only): a component
+	// listening on an overlapping address is a configuration error.
+	serverListen string
+}
+
+// registerServerListen adds --server.listen, which run binds and validate checks the
+// configuration against.
+func (s *sourceFlags) registerServerListen(fs *flag.FlagSet) {
+	fs.StringVar(&s.serverListen, "server.listen", envOr("SONDE_SERVER_LISTEN", "127.0.0.1:12345"),
+		"HTTP listen address (env SONDE_SERVER_LISTEN); no component may listen on it")
+}
+
+// parse decodes and validates a configuration, checking it against --server.listen.
+func (s *sourceFlags) parse(name string, data []byte, reg *pipeline.Registry) (*config.File, error) {
+	opts := config.Options{Lookup: s.lookup}
+	if s.serverListen != "" {
+		opts.Reserved = []pipeline.ListenAddr{{Field: "--server.listen", Addr: s.serverListen}}
+	}
+	return config.ParseWith(name, data, reg, opts)
 }
 
 func (s *sourceFlags) register(fs *flag.FlagSet) {
@@ -107,7 +126,7 @@ func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipel
 			if err != nil {
 				return s.configFile, nil, fmt.Errorf("read config: %w", err)
 			}
-			f, err := config.Parse(s.configFile, data, reg, s.lookup)
+			f, err := s.parse(s.configFile, data, reg)
 			if err != nil {
 				return s.configFile, nil, err
 			}
@@ -142,7 +161,7 @@ func (s *sourceFlags) loader(reg *pipeline.Registry, logger *slog.Logger) (pipel
 		if err != nil {
 			return source, nil, err
 		}
-		f, err := config.Parse(source, y, reg, s.lookup)
+		f, err := s.parse(source, y, reg)
 		if err != nil {
 			return source, nil, err
 		}

@@ -143,3 +143,68 @@ func TestKubeconfigFlag(t *testing.T) {
 		require.ErrorContains(t, err, "--kubeconfig: stat "+filepath.Join(dir, "missing"))
 	})
 }
+
+// A component listening where another one, or sonde's own HTTP server, already listens would
+// fail only after the reload: `validate` and `run` reject the configuration instead, naming
+// file:line of both addresses.
+func TestListenConflicts(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, otlpEndpoints string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte("components:\n"+
+			"  otelcol.exporter.otlp/tempo:\n    client: {endpoint: \"tempo:4317\"}\n"+
+			otlpEndpoints), 0o600))
+		return path
+	}
+	receiver := func(name, grpc, http string) string {
+		return "  otelcol.receiver.otlp/" + name + ":\n" +
+			"    grpc: {endpoint: \"" + grpc + "\"}\n" +
+			"    http: {endpoint: \"" + http + "\"}\n" +
+			"    output: {traces: [otelcol.exporter.otlp/tempo]}\n"
+	}
+	server := write("server.yaml", receiver("a", "127.0.0.1:4317", "0.0.0.0:12345"))
+	twice := write("twice.yaml", receiver("a", "0.0.0.0:4317", "127.0.0.1:4318")+receiver("b", "127.0.0.1:14317", "[::]:4318"))
+	fine := write("fine.yaml", receiver("a", "127.0.0.1:4317", "127.0.0.1:4318"))
+
+	cases := []struct {
+		name string
+		env  string // SONDE_SERVER_LISTEN
+		args []string
+		code int
+		want string
+	}{
+		{"validate: the default --server.listen", "", []string{"validate", "--config", server}, 1,
+			server + ":6: otelcol.receiver.otlp/a: http.endpoint: 0.0.0.0:12345 overlaps sonde's own --server.listen (127.0.0.1:12345): both listen on port 12345"},
+		{"validate: --server.listen", "", []string{"validate", "--config", fine, "--server.listen", "0.0.0.0:4318"}, 1,
+			fine + ":6: otelcol.receiver.otlp/a: http.endpoint: 127.0.0.1:4318 overlaps sonde's own --server.listen (0.0.0.0:4318)"},
+		{"validate: SONDE_SERVER_LISTEN", ":4317", []string{"validate", "--config", fine}, 1,
+			fine + ":5: otelcol.receiver.otlp/a: grpc.endpoint: 127.0.0.1:4317 overlaps sonde's own --server.listen (:4317)"},
+		{"validate: two components", "", []string{"validate", "--config", twice}, 1,
+			twice + ":10: otelcol.receiver.otlp/b: http.endpoint: [::]:4318 overlaps otelcol.receiver.otlp/a http.endpoint (127.0.0.1:4318, " + twice + ":6)"},
+		{"validate: no conflict", "", []string{"validate", "--config", fine}, 0, "is valid: 2 components"},
+		{"run fails before binding", "", []string{"run", "--config", fine, "--server.listen", "127.0.0.1:4317"}, 1,
+			"invalid configuration"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SONDE_SERVER_LISTEN", tc.env)
+			var out, errOut bytes.Buffer
+			code := run(tc.args, &out, &errOut)
+			require.Equal(t, tc.code, code, "stdout: %s\nstderr: %s", out.String(), errOut.String())
+			require.Contains(t, out.String()+errOut.String(), tc.want)
+		})
+	}
+
+	// A reload (SIGHUP, file change) loads through the same loader: the running graph stays.
+	fs := flag.NewFlagSet("sonde run", flag.ContinueOnError)
+	var src sourceFlags
+	src.register(fs)
+	src.registerServerListen(fs)
+	require.NoError(t, fs.Parse([]string{"--config", fine, "--server.listen", "127.0.0.1:4318"}))
+	reg, err := registry()
+	require.NoError(t, err)
+	load, err := src.loader(reg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	_, _, err = load()
+	require.ErrorContains(t, err, "http.endpoint: 127.0.0.1:4318 overlaps sonde's own --server.listen")
+}
