@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -94,11 +94,7 @@ func TestDebugInfo(t *testing.T) {
 		{
 			name: "unreachable, password in the URL",
 			url: func(t *testing.T, _ string) string {
-				l, err := net.Listen("tcp", "127.0.0.1:0")
-				require.NoError(t, err)
-				addr := l.Addr().String()
-				require.NoError(t, l.Close()) // nothing listens there any more
-				return "http://sonde:hunter2@" + addr + "/loki/api/v1/push"
+				return "http://sonde:hunter2@" + backendtest.FreeAddr(t) + "/loki/api/v1/push" // nothing listens there
 			},
 			ready: func(d EndpointDebugInfo) bool { return d.Retries >= 1 },
 			check: func(t *testing.T, d EndpointDebugInfo) {

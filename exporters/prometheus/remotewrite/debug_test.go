@@ -2,13 +2,13 @@ package remotewrite
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite/remotewritetest"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
@@ -111,11 +111,7 @@ func TestDebugInfo(t *testing.T) {
 		{
 			name: "unreachable, password in the URL",
 			url: func(t *testing.T, _ string) string {
-				l, err := net.Listen("tcp", "127.0.0.1:0")
-				require.NoError(t, err)
-				addr := l.Addr().String()
-				require.NoError(t, l.Close()) // nothing listens there any more
-				return "http://sonde:hunter2@" + addr + remotewritetest.WritePath
+				return "http://sonde:hunter2@" + backendtest.FreeAddr(t) + remotewritetest.WritePath // nothing listens there
 			},
 			act:   func(t *testing.T, in *instance, _ *remotewritetest.Receiver) { in.appendSamples(t, 10, 1, base) },
 			ready: func(d DebugInfo) bool { return d.Retries >= 1 },
