@@ -1,11 +1,9 @@
 package scrape
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,24 +44,6 @@ func registry(t *testing.T, c *Component) *prometheus.Registry {
 	return c.opts.Registerer.(*prometheus.Registry)
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
-
 // TestHealthTargetsDown is the kubelet case found on a node: every target fails its TLS
 // handshake (a CA the agent does not trust). The component reports it in its health with
 // the error, logs it once rather than per scrape, counts it in
@@ -77,10 +57,10 @@ func TestHealthTargetsDown(t *testing.T) {
 		addrs = append(addrs, fmt.Sprintf("%q", e.addr()))
 	}
 	static := fmt.Sprintf("scheme: https\nstatic_configs: [{targets: [%s]}]\n", strings.Join(addrs, ", "))
-	logs := &syncBuffer{}
+	logs := &pipelinetest.LogBuffer{}
 	host := pipelinetest.NewHost()
 	opts := pipelinetest.Options(t, testID, host)
-	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	opts.Logger = logs.Logger(slog.LevelInfo)
 	c, err := New(opts, decode(t, fastArgs+static))
 	require.NoError(t, err)
 	pipelinetest.Run(t, c)
@@ -98,8 +78,8 @@ func TestHealthTargetsDown(t *testing.T) {
 	// More scrapes fail (every 100ms); the transition was logged once.
 	first := c.Targets()[0].LastScrape
 	require.Eventually(t, func() bool { return c.Targets()[0].LastScrape.Sub(first) >= 300*time.Millisecond }, wait, tick)
-	require.Equal(t, 1, logs.count("scrape targets down"))
-	require.Equal(t, 3.0, counter(t, registry(t, c), "sonde_prometheus_scrape_targets_down"))
+	require.Equal(t, 1, logs.Count("scrape targets down"))
+	require.Equal(t, 3.0, pipelinetest.MetricSum(t, registry(t, c), "sonde_prometheus_scrape_targets_down"))
 
 	// The agent is given the CA: the targets come back, and so does the component.
 	require.NoError(t, c.Update(decode(t, fastArgs+static+fmt.Sprintf("tls_config: {ca_file: %q}\n", exps[0].caFile(t)))))
@@ -107,9 +87,9 @@ func TestHealthTargetsDown(t *testing.T) {
 	// Healthy as soon as not every target is down (the default ratio); the gauge reaches 0
 	// once the last of the three has been scraped again.
 	require.Eventually(t, func() bool {
-		return counter(t, registry(t, c), "sonde_prometheus_scrape_targets_down") == 0
+		return pipelinetest.MetricSum(t, registry(t, c), "sonde_prometheus_scrape_targets_down") == 0
 	}, wait, tick)
-	require.Equal(t, 1, logs.count("scrape targets back up"))
+	require.Equal(t, 1, logs.Count("scrape targets back up"))
 }
 
 // TestHealthMajorityDown: with unhealthy_down_ratio 0.5, one target of two down is enough;
@@ -128,7 +108,7 @@ func TestHealthMajorityDown(t *testing.T) {
 			require.Eventually(t, func() bool {
 				ts := c.Targets()
 				return len(ts) == 2 && ts[0].Health != "unknown" && ts[1].Health != "unknown" &&
-					counter(t, registry(t, c), "sonde_prometheus_scrape_targets_down") == 1
+					pipelinetest.MetricSum(t, registry(t, c), "sonde_prometheus_scrape_targets_down") == 1
 			}, wait, tick)
 			require.Eventually(t, func() bool { return c.opts.Health.Get().State == tc.want }, wait, tick)
 			if tc.want == pipeline.HealthUnhealthy {

@@ -311,14 +311,14 @@ func TestUpdate(t *testing.T) {
 	c := start(t, host, decode(t, fastArgs+static))
 	reg := c.opts.Registerer.(*prometheus.Registry)
 	sample(t, host.sink("sink/a"), "m", nil)
-	require.Equal(t, 1.0, counter(t, reg, "prometheus_target_scrape_pools_total"))
+	require.Equal(t, 1.0, pipelinetest.MetricSum(t, reg, "prometheus_target_scrape_pools_total"))
 
 	t.Run("unchanged arguments change nothing", func(t *testing.T) {
 		require.NoError(t, c.Update(decode(t, fastArgs+static)))
 		n := len(e.requests())
 		require.Eventually(t, func() bool { return len(e.requests()) >= n+2 }, wait, tick)
-		require.Equal(t, 0.0, counter(t, reg, "prometheus_target_scrape_pool_reloads_total"))
-		require.Equal(t, 1.0, counter(t, reg, "prometheus_target_scrape_pools_total"))
+		require.Equal(t, 0.0, pipelinetest.MetricSum(t, reg, "prometheus_target_scrape_pool_reloads_total"))
+		require.Equal(t, 1.0, pipelinetest.MetricSum(t, reg, "prometheus_target_scrape_pools_total"))
 	})
 
 	t.Run("scrape settings apply in place", func(t *testing.T) {
@@ -327,8 +327,8 @@ func TestUpdate(t *testing.T) {
 			rs := e.requests()
 			return rs[len(rs)-1].URL.Path == "/other"
 		}, wait, tick)
-		require.Equal(t, 1.0, counter(t, reg, "prometheus_target_scrape_pool_reloads_total"), "pool reloaded, not replaced")
-		require.Equal(t, 1.0, counter(t, reg, "prometheus_target_scrape_pools_total"))
+		require.Equal(t, 1.0, pipelinetest.MetricSum(t, reg, "prometheus_target_scrape_pool_reloads_total"), "pool reloaded, not replaced")
+		require.Equal(t, 1.0, pipelinetest.MetricSum(t, reg, "prometheus_target_scrape_pools_total"))
 	})
 
 	t.Run("job_name change replaces the pool", func(t *testing.T) {
@@ -350,23 +350,6 @@ func TestUpdate(t *testing.T) {
 		args = decode(t, fastArgs+static+"tls_config: {ca_file: /does/not/exist}")
 		require.ErrorContains(t, c.Update(args), "/does/not/exist")
 	})
-}
-
-// counter returns the sum of a metric's values in reg (0 when absent).
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return sum
 }
 
 func TestHandler(t *testing.T) {

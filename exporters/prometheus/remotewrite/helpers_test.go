@@ -1,7 +1,6 @@
 package remotewrite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,31 +21,14 @@ import (
 
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite/remotewritetest"
 	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // instance is a component under test, running in its own goroutine.
 type instance struct {
 	c      *Component
 	dir    string
-	logs   *syncBuffer
+	logs   *pipelinetest.LogBuffer
 	health *pipeline.Health
 	cancel context.CancelFunc
 	done   chan error
@@ -69,11 +50,11 @@ func testArgs(t testing.TB, rawURL string) *Arguments {
 // start runs a component on dir; sleep, when set, replaces the retry wait.
 func start(t testing.TB, dir string, args *Arguments, sleep func(context.Context, time.Duration) error) *instance {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &pipelinetest.LogBuffer{}
 	in := &instance{dir: dir, logs: logs, health: pipeline.NewHealth(), done: make(chan error, 1)}
 	c, err := New(pipeline.Options{
 		ID:         "prometheus.remote_write/test",
-		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     logs.Logger(slog.LevelDebug),
 		Registerer: prometheus.NewRegistry(),
 		DataPath:   dir,
 		Health:     in.health,
