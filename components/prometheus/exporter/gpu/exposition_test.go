@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sondehq/sonde/components/prometheus/exporter/gpu/nvml"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -33,8 +34,8 @@ func TestGolden(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(want), got, "exposition differs from %s (run with -update to refresh)", golden)
 
-	require.Equal(t, 1.0, metricValue(t, promGatherer(m), "sonde_gpu_xid_errors_total", "gpu", "0", "xid", "13"))
-	require.Equal(t, 2.0, metricValue(t, promGatherer(m), "sonde_gpu_errors_total", "gpu", "2", "reason", reasonNVML),
+	require.Equal(t, 1.0, pipelinetest.MetricValue(t, promGatherer(m), "sonde_gpu_xid_errors_total", "gpu", "0", "xid", "13"))
+	require.Equal(t, 2.0, pipelinetest.MetricValue(t, promGatherer(m), "sonde_gpu_errors_total", "gpu", "2", "reason", reasonNVML),
 		"the T4's failing encoder reading is counted once per pass")
 }
 

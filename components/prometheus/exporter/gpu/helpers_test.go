@@ -3,7 +3,6 @@ package gpu
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/sondehq/sonde/components/prometheus/exporter/gpu/nvml"
 	"github.com/sondehq/sonde/components/prometheus/exporter/gpu/nvml/nvmlfake"
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -217,7 +217,7 @@ type running struct {
 	c      *Component
 	opts   pipeline.Options
 	host   *pipelinetest.Host
-	logs   *logBuffer
+	logs   *pipelinetest.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -226,8 +226,8 @@ func start(t *testing.T, lib nvml.Library, args *Arguments) *running {
 	t.Helper()
 	host := pipelinetest.NewHost()
 	opts := pipelinetest.Options(t, Type+"/test", host)
-	logs := &logBuffer{}
-	opts.Logger = newLogger(logs)
+	logs := &pipelinetest.LogBuffer{}
+	opts.Logger = logs.Logger(slog.LevelInfo)
 	c, err := newComponent(opts, args, func(string) nvml.Library { return lib })
 	require.NoError(t, err)
 	host.Export(opts.ID, c)
@@ -251,58 +251,12 @@ func (r *running) scrape(t testing.TB) (int, string) {
 	t.Helper()
 	srv := httptest.NewServer(http.StripPrefix("/x", r.c.Handler()))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/x/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return backendtest.Fetch(t, http.MethodGet, srv.URL+"/x/metrics")
 }
 
 func (r *running) counter(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
-	return metricValue(t, r.opts.Registerer.(prometheus.Gatherer), name, labels...)
-}
-
-// metricValue returns the value of the series of name whose labels include the given
-// name/value pairs (0 when there is none).
-func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
-	t.Helper()
-	fams, err := g.Gather()
-	require.NoError(t, err)
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabels(m, labels...) {
-				switch {
-				case m.Counter != nil:
-					return m.GetCounter().GetValue()
-				case m.Gauge != nil:
-					return m.GetGauge().GetValue()
-				case m.Histogram != nil:
-					return float64(m.GetHistogram().GetSampleCount())
-				}
-			}
-		}
-	}
-	return 0
-}
-
-func hasLabels(m *dto.Metric, labels ...string) bool {
-	for i := 0; i+1 < len(labels); i += 2 {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return pipelinetest.MetricValue(t, r.opts.Registerer.(prometheus.Gatherer), name, labels...)
 }
 
 // parse parses a text exposition.

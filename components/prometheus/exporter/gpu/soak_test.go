@@ -69,12 +69,12 @@ func TestSoak(t *testing.T) {
 	heap1, gor1 := heapAndGoroutines()
 	growth := int64(heap1) - int64(heap0)
 	t.Logf("after %d passes: heap %d -> %d bytes (%+d), goroutines %d -> %d, exposition %d bytes, %v series",
-		passes, heap0, heap1, growth, gor0, gor1, size, metricValue(t, c.opts.Registerer.(prometheus.Gatherer), "sonde_gpu_series"))
+		passes, heap0, heap1, growth, gor0, gor1, size, pipelinetest.MetricValue(t, c.opts.Registerer.(prometheus.Gatherer), "sonde_gpu_series"))
 	require.Less(t, growth, int64(256<<10), "heap grows over %d passes", passes-warmup)
 	require.Equal(t, gor0, gor1, "goroutines")
 	reg := c.opts.Registerer.(prometheus.Gatherer)
-	require.Equal(t, float64(passes/100), metricValue(t, reg, "sonde_gpu_xid_errors_total", "gpu", "2", "xid", "31"))
-	require.Equal(t, float64(passes), metricValue(t, reg, "sonde_gpu_collections_total"))
+	require.Equal(t, float64(passes/100), pipelinetest.MetricValue(t, reg, "sonde_gpu_xid_errors_total", "gpu", "2", "xid", "31"))
+	require.Equal(t, float64(passes), pipelinetest.MetricValue(t, reg, "sonde_gpu_collections_total"))
 }
 
 // BenchmarkCollect is one collection step: NVML pass on the fake node (3 GPUs, 3 MIG
