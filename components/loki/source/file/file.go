@@ -83,6 +83,8 @@ type Component struct {
 	// ran, for telling rotations made while it was stopped from older ones.
 	savedAt      time.Time
 	savedStreams map[string]struct{}
+	started      time.Time           // when Run started
+	streams      map[string]struct{} // the streams (rotationBase) wanted at the last reconcile
 
 	// pollOnly turns fsnotify off (tests in a testing/synctest bubble: a goroutine blocked
 	// reading inotify events would keep the bubble's clock from advancing).
@@ -148,6 +150,7 @@ func (c *Component) Run(ctx context.Context) error {
 	if err := os.MkdirAll(c.opts.DataPath, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	c.started = time.Now()
 	posPath := filepath.Join(c.opts.DataPath, positionsFile)
 	c.table = newTable(c.loadPositions(posPath))
 	c.manager = newManager()

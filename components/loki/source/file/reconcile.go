@@ -87,10 +87,7 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 	m := c.manager
 	ignored := map[fileID]struct{}{}
 	now := time.Now()
-	var newestKnown map[string]string
-	if c.first {
-		newestKnown = c.newestKnown(wanted)
-	}
+	streams, fresh := c.firstSight(wanted)
 	var opened []*tracker
 	for _, p := range paths {
 		w := wanted[p]
@@ -98,7 +95,7 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 		if ok && c.keep(id, p, &w, s) {
 			continue
 		}
-		if ok && w.match.rotatedOf != "" && !c.followRotation(id, &w.match, newestKnown, ignored) {
+		if ok && w.match.rotatedOf != "" && !c.followRotation(id, &w.match, fresh, ignored) {
 			continue
 		}
 		t, pod, err := c.open(w)
@@ -145,6 +142,7 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 	}
 	m.mu.Unlock()
 	c.ignored = ignored
+	c.streams = streams
 	c.checkHeld(now)
 	for p := range c.warned {
 		if _, ok := wanted[p]; !ok {
@@ -204,60 +202,66 @@ func (c *Component) keep(id fileID, path string, w *wantedFile, s *settings) boo
 // followRotation decides whether a kubelet rotation (0.log.<timestamp>) that is not
 // tracked yet is opened. Rotations are followed so that nothing written before a rotation
 // is lost when sonde missed it (it was stopped, or the file was renamed before it was
-// found): one with a recorded position is resumed, one that appeared while sonde runs is
-// read whole, and so is one found at start-up that was made while sonde was stopped
-// (missedWhileStopped). Other rotations already there at start-up with no position are
-// older than sonde's watch and are left alone (and remembered in ignored, so that they stay
-// left alone).
-func (c *Component) followRotation(id fileID, m *match, newestKnown map[string]string, ignored map[fileID]struct{}) bool {
+// found): one with a recorded position is resumed, one that appeared in a stream sonde
+// already follows is read whole, and so is one found with its stream (at start-up, or when
+// the stream appears) that was made while sonde did not look (madeUnseen). Other rotations
+// found with their stream and without a position are older than sonde's watch and are left
+// alone (and remembered in ignored, so that they stay left alone).
+func (c *Component) followRotation(id fileID, m *match, fresh map[string]string, ignored map[fileID]struct{}) bool {
 	if c.table.known(id) {
 		return true
 	}
 	_, before := c.ignored[id]
-	if before || (c.first && !c.missedWhileStopped(m, newestKnown)) {
+	newestKnown, found := fresh[rotationBase(m.real)]
+	if before || (found && !c.madeUnseen(m, newestKnown)) {
 		ignored[id] = struct{}{}
 		return false
 	}
 	return true
 }
 
-// newestKnown returns, for each stream (rotationBase) among wanted, the rotationRank of its
-// newest file that has a recorded position.
-func (c *Component) newestKnown(wanted map[string]wantedFile) map[string]string {
-	out := map[string]string{}
+// firstSight returns the streams (rotationBase) of the wanted files, and, for those not
+// wanted at the last reconcile (all of them at start-up), the rotationRank of their newest
+// file that has a recorded position ("" for none).
+func (c *Component) firstSight(wanted map[string]wantedFile) (streams map[string]struct{}, fresh map[string]string) {
+	streams, fresh = make(map[string]struct{}, len(c.streams)), map[string]string{}
 	for p, w := range wanted {
-		id, _, ok := identify(w.match.info)
-		if !ok || !c.table.known(id) {
+		s := rotationBase(p)
+		streams[s] = struct{}{}
+		if _, seen := c.streams[s]; seen {
 			continue
 		}
-		if s, r := rotationBase(p), rotationRank(p); r > out[s] {
-			out[s] = r
+		r := fresh[s]
+		if id, _, ok := identify(w.match.info); ok && c.table.known(id) {
+			r = max(r, rotationRank(p))
 		}
+		fresh[s] = r
 	}
-	return out
+	return streams, fresh
 }
 
-// missedWhileStopped reports whether a rotation found at start-up without a position of its
-// own was made while sonde was stopped, so that its lines were never read: sonde ran before
-// (the positions file was there) and either
+// madeUnseen reports whether a rotation found with its stream, without a position of its
+// own, was made while sonde did not look (it was stopped, or the stream's live file was
+// missing), so that its lines were never read. Either
 //   - its stream has a saved position and no file of the stream that sonde knew is newer
-//     (the kubelet made it after the last file sonde read was rotated; that file may even
-//     be compressed by now), or
-//   - its stream has none (a container started while sonde was down) and it was renamed
-//     after the positions file was last written.
+//     (newestKnown): the kubelet made it after the last file sonde read was rotated, and
+//     that file may be compressed by now; or
+//   - its stream has none (a container started while sonde was down), and it was renamed
+//     after the positions file was last written, or, at the first start (no positions
+//     file), after this start.
 //
 // A rotation older than a file of its stream that sonde knew was there while sonde ran and
 // was left alone then.
-func (c *Component) missedWhileStopped(m *match, newestKnown map[string]string) bool {
-	if c.savedAt.IsZero() {
-		return false // the first start: older than sonde
+func (c *Component) madeUnseen(m *match, newestKnown string) bool {
+	if _, ok := c.savedStreams[rotationBase(m.real)]; ok {
+		return newestKnown < rotationRank(m.real)
 	}
-	stream := rotationBase(m.real)
-	if _, ok := c.savedStreams[stream]; ok {
-		return newestKnown[stream] < rotationRank(m.real)
+	since := c.savedAt
+	if since.IsZero() {
+		since = c.started
 	}
 	ct := changeTime(m.info)
-	return !ct.IsZero() && !ct.Before(c.savedAt)
+	return !ct.IsZero() && !ct.Before(since)
 }
 
 // open opens a newly matched file and places its read offset: where its recorded position

@@ -18,18 +18,31 @@ func rotate(t *testing.T, log, ts string) {
 	require.NoError(t, os.Rename(log, log+"."+ts))
 }
 
-// runUntilCommitted runs a first component on dir's *.log until log is committed to its end,
-// then stops it; it returns the data path.
-func runUntilCommitted(t *testing.T, args *Arguments, log string, lines int) string {
+// runUntilCommitted runs a first component, writes lines prefix-0 … prefix-<n-1> to log,
+// waits until they are committed, then stops it; it returns the data path.
+func runUntilCommitted(t *testing.T, args *Arguments, log, prefix string, n int) string {
 	t.Helper()
 	h := start(t, args, "", nil)
-	waitLines(t, h.sink, lines)
+	writeLines(t, log, prefix, 0, n)
+	waitLines(t, h.sink, n)
 	fi, err := os.Stat(log)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return readPositions(t, h.opts.DataPath)[log] == fi.Size() },
 		10*time.Second, 5*time.Millisecond)
 	h.stop()
 	return h.opts.DataPath
+}
+
+// restartExpect starts a component on data, writes a marker line (z-000000) to log,
+// checks that exactly want and the marker arrive, the lines of each of prefixes (their
+// first letter) before those of the next, and stops the component.
+func restartExpect(t *testing.T, args *Arguments, data, log string, want []string, prefixes ...string) {
+	t.Helper()
+	h := start(t, args, data, nil)
+	writeLines(t, log, "z", 0, 1) // once it is in, nothing else is pending
+	requireExactlyOnce(t, append(want, "z-000000"), waitMarker(t, h, "z-000000"))
+	requireInOrder(t, h.sink.Entries(), append(prefixes, "z")...)
+	h.stop()
 }
 
 // waitMarker waits for the line marker, lets what may still come in arrive, and returns the
@@ -63,12 +76,8 @@ func requireInOrder(t *testing.T, es []pipeline.LogEntry, prefixes ...string) {
 // rotated while sonde was down) has none, but its stream has one: it is read whole, in
 // order, between the first and the live file. Before, its 420 lines were lost.
 func TestTwoRotationsWhileStopped(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ns_pod_uid", "c")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	log := filepath.Join(dir, "0.log")
-	args := testArgs(filepath.Join(dir, "*.log"))
-	writeLines(t, log, "a", 0, 50)
-	data := runUntilCommitted(t, args, log, 50)
+	log, args := podLog(t)
+	data := runUntilCommitted(t, args, log, "a", 50)
 
 	writeLines(t, log, "a", 50, 80) // while sonde is down
 	rotate(t, log, "20240305-070809")
@@ -76,12 +85,8 @@ func TestTwoRotationsWhileStopped(t *testing.T) {
 	rotate(t, log, "20240305-080809")
 	writeLines(t, log, "c", 0, 20)
 
-	h := start(t, args, data, nil)
 	want := append(append(expectLines("a", 50, 80), expectLines("b", 0, 420)...), expectLines("c", 0, 20)...)
-	writeLines(t, log, "c", 20, 21) // a marker: once it is in, nothing else is pending
-	want = append(want, expectLines("c", 20, 21)...)
-	requireExactlyOnce(t, want, waitMarker(t, h, "c-000020"))
-	requireInOrder(t, h.sink.Entries(), "a", "b", "c")
+	restartExpect(t, args, data, log, want, "a", "b", "c")
 }
 
 // TestRotationsWhileStoppedCompressed: while sonde is stopped the kubelet rotates twice and
@@ -90,23 +95,16 @@ func TestTwoRotationsWhileStopped(t *testing.T) {
 // are read whole. (The compressed file is never read: what sonde had not read of it is the
 // one loss, as the kubelet gives no uncompressed copy of it.)
 func TestRotationsWhileStoppedCompressed(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ns_pod_uid", "c")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	log := filepath.Join(dir, "0.log")
-	args := testArgs(filepath.Join(dir, "*.log"))
-	writeLines(t, log, "a", 0, 50)
-	data := runUntilCommitted(t, args, log, 50)
+	log, args := podLog(t)
+	data := runUntilCommitted(t, args, log, "a", 50)
 
 	rotate(t, log, "20240305-070809")
 	writeLines(t, log, "b", 0, 420)
 	rotate(t, log, "20240305-080809")
 	require.NoError(t, os.Rename(log+".20240305-070809", log+".20240305-070809.gz"))
-	writeLines(t, log, "c", 0, 21)
+	writeLines(t, log, "c", 0, 20)
 
-	h := start(t, args, data, nil)
-	want := append(expectLines("b", 0, 420), expectLines("c", 0, 21)...)
-	requireExactlyOnce(t, want, waitMarker(t, h, "c-000020"))
-	requireInOrder(t, h.sink.Entries(), "b", "c")
+	restartExpect(t, args, data, log, append(expectLines("b", 0, 420), expectLines("c", 0, 20)...), "b", "c")
 }
 
 // TestNewContainerRotatedWhileStopped: a container starts and its log is rotated while sonde
@@ -116,74 +114,75 @@ func TestNewContainerRotatedWhileStopped(t *testing.T) {
 	root := t.TempDir()
 	old := filepath.Join(root, "ns_old_uid1", "c")
 	require.NoError(t, os.MkdirAll(old, 0o755))
-	writeLines(t, filepath.Join(old, "0.log"), "o", 0, 10)
 	args := testArgs(filepath.Join(root, "*", "c", "*.log"))
-	data := runUntilCommitted(t, args, filepath.Join(old, "0.log"), 10)
+	data := runUntilCommitted(t, args, filepath.Join(old, "0.log"), "o", 10)
 
 	dir := filepath.Join(root, "ns_new_uid2", "c")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	log := filepath.Join(dir, "0.log")
 	writeLines(t, log, "b", 0, 300)
 	rotate(t, log, "20240305-080809")
-	writeLines(t, log, "c", 0, 21)
+	writeLines(t, log, "c", 0, 20)
 
-	h := start(t, args, data, nil)
-	want := append(expectLines("b", 0, 300), expectLines("c", 0, 21)...)
-	requireExactlyOnce(t, want, waitMarker(t, h, "c-000020"))
-	requireInOrder(t, h.sink.Entries(), "b", "c")
+	restartExpect(t, args, data, log, append(expectLines("b", 0, 300), expectLines("c", 0, 20)...), "b", "c")
 }
 
 // TestStartAtEndAfterRotationWhileStopped: with start_at: end, a live file made by a
 // rotation while sonde was stopped is read from its start: its stream has a position, so it
 // is not a file older than sonde.
 func TestStartAtEndAfterRotationWhileStopped(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ns_pod_uid", "c")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	log := filepath.Join(dir, "0.log")
-	args := testArgs(filepath.Join(dir, "*.log"))
+	log, args := podLog(t)
 	args.StartAt = StartAtEnd
-	h1 := start(t, args, "", nil)
-	writeLines(t, log, "a", 0, 50) // appears after start: read whole
-	waitLines(t, h1.sink, 50)
-	fi, err := os.Stat(log)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return readPositions(t, h1.opts.DataPath)[log] == fi.Size() },
-		10*time.Second, 5*time.Millisecond)
-	h1.stop()
+	data := runUntilCommitted(t, args, log, "a", 50) // written after the start: read whole
 
 	writeLines(t, log, "a", 50, 60)
 	rotate(t, log, "20240305-070809")
 	writeLines(t, log, "c", 0, 20)
 
-	h := start(t, args, h1.opts.DataPath, nil)
-	writeLines(t, log, "c", 20, 21) // a marker
-	want := append(expectLines("a", 50, 60), expectLines("c", 0, 21)...)
-	requireExactlyOnce(t, want, waitMarker(t, h, "c-000020"))
-	requireInOrder(t, h.sink.Entries(), "a", "c")
+	restartExpect(t, args, data, log, append(expectLines("a", 50, 60), expectLines("c", 0, 20)...), "a", "c")
 }
 
 // TestOldRotationStaysLeftAloneAcrossRestarts: a rotation already there at the first start
 // (older than sonde) is left alone at later starts too, also when the file sonde read was
-// rotated while it was stopped: it is older than a file sonde knew.
+// rotated while it was stopped: it is older than a file sonde knew. In the second restart
+// the live file does not exist yet at start-up (the runtime has not reopened it): the
+// stream is first seen when it does, with the same rules.
 func TestOldRotationStaysLeftAloneAcrossRestarts(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ns_pod_uid", "c")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	log := filepath.Join(dir, "0.log")
+	log, args := podLog(t)
 	writeLines(t, log+".20240305-060000", "o", 0, 10)
 	writeLines(t, log, "a", 0, 10)
-	args := testArgs(filepath.Join(dir, "*.log"))
-	data := runUntilCommitted(t, args, log, 10)
+	data := runUntilCommitted(t, args, log, "a", 10)
 
-	// A restart without rotation.
-	h2 := start(t, args, data, nil)
-	writeLines(t, log, "a", 10, 11)
-	requireExactlyOnce(t, expectLines("a", 10, 11), waitMarker(t, h2, "a-000010"))
-	h2.stop()
+	restartExpect(t, args, data, log, expectLines("a", 10, 10)) // a restart without rotation
 
-	// A restart after a rotation while stopped.
-	writeLines(t, log, "a", 11, 20)
+	writeLines(t, log, "a", 20, 30)
 	rotate(t, log, "20240305-070809")
-	writeLines(t, log, "c", 0, 1)
-	h3 := start(t, args, data, nil)
-	requireExactlyOnce(t, append(expectLines("a", 11, 20), "c-000000"), waitMarker(t, h3, "c-000000"))
+	restartExpect(t, args, data, log, expectLines("a", 20, 30), "a") // and after a rotation, the marker in a new 0.log
+}
+
+// podLog returns the path of a container log under a kubelet-like directory, and arguments
+// tailing its directory.
+func podLog(t *testing.T) (string, *Arguments) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ns_pod_uid", "c")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return filepath.Join(dir, "0.log"), testArgs(filepath.Join(dir, "*.log"))
+}
+
+// TestNewContainerRotatedBeforeFound: at the first start (no positions file), a container
+// appears and is rotated before sonde looks at its directory: the rotation was made after
+// the start, so it is read whole, before the live file.
+func TestNewContainerRotatedBeforeFound(t *testing.T) {
+	root := t.TempDir()
+	args := testArgs(filepath.Join(root, "*", "c", "*.log"))
+	h := start(t, args, "", nil)
+
+	dir := filepath.Join(root, "ns_new_uid", "c")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	log := filepath.Join(dir, "0.log")
+	writeLines(t, log, "b", 0, 100)
+	rotate(t, log, "20240305-080809")
+	writeLines(t, log, "c", 0, 21)
+	requireExactlyOnce(t, append(expectLines("b", 0, 100), expectLines("c", 0, 21)...), waitMarker(t, h, "c-000020"))
+	requireInOrder(t, h.sink.Entries(), "b", "c")
 }
