@@ -90,8 +90,11 @@ func explainTypeError(msg string, n *yaml.Node, t reflect.Type) string {
 		t = t.Elem()
 	}
 	as, ok := describeGoName(into)
-	if !ok || into == t.String() {
-		as = describeType(t) // the field's own type, or the type behind its custom decoder
+	switch {
+	case !ok || into == t.String():
+		as = describeType(t) // the field's own type, or the struct behind its custom decoder
+	case t.PkgPath() != "" && t.Kind() != reflect.Struct && t.Kind() != reflect.Map:
+		as = fmt.Sprintf("%s (read from a %s)", t, as) // a scalar type with its own decoder, such as a size
 	}
 	return fmt.Sprintf("cannot use %s as %s", what, as)
 }

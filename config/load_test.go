@@ -44,7 +44,20 @@ type sinkArgs struct {
 		Headers map[string]string `yaml:"headers"`
 		Retries uint              `yaml:"retries"`
 		Timeout time.Duration     `yaml:"timeout"`
+		Size    testSize          `yaml:"size"`
 	} `yaml:"endpoint"`
+}
+
+// testSize is a scalar with its own decoder, as units.ByteSize: it reads a string.
+type testSize int64
+
+func (s *testSize) UnmarshalYAML(unmarshal func(any) error) error {
+	var str string
+	if err := unmarshal(&str); err != nil {
+		return err
+	}
+	*s = testSize(len(str))
+	return nil
 }
 
 func (a *sinkArgs) Validate() error {
@@ -140,6 +153,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`c.yaml:6: test.sink/out: endpoint.url: cannot use a mapping as string`}},
 		{"list for a map value", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint:\n      url: http://x:1\n      headers:\n        A: ok\n        B: [1]\n",
 			[]string{`c.yaml:9: test.sink/out: endpoint.headers.B: cannot use a list as string`}},
+		{"wrong type for a custom decoder", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint: {url: http://x:1, size: [1]}\n",
+			[]string{`c.yaml:5: test.sink/out: endpoint.size: cannot use a list as config.testSize (read from a string)`}},
 		{"bad time.Duration", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n  test.sink/out:\n    endpoint: {url: http://x:1, timeout: soon}\n",
 			[]string{`c.yaml:5: test.sink/out: endpoint.timeout: cannot use "soon" (string) as duration (such as 30s)`}},
 		{"every type error", "components:\n  test.source/a:\n    forward_to: [test.sink/out]\n    port: eighty\n    interval: 5 minutes\n  test.sink/out:\n    endpoint: {url: http://x:1, retries: lots}\n",
