@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus"
 	config_util "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sondehq/sonde/discovery/kubetest"
-	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
@@ -85,7 +84,9 @@ func runBenchMode(b *testing.B, s *kubetest.Server, ns, mode string) {
 	heap := heapAlloc() - before
 
 	// Churn: relabel benchChurn pods spread over every node; count what reaches the agent.
-	events := func() float64 { return counterSum(b, opts, "sonde_discovery_kubernetes_events_total") }
+	reg, ok := opts.Registerer.(prometheus.Gatherer)
+	require.True(b, ok)
+	events := func() float64 { return pipelinetest.MetricSum(b, reg, "sonde_discovery_kubernetes_events_total") }
 	e0 := events()
 	churn(b, s, ns, mode)
 	wantEvents := float64(benchChurn)
@@ -163,23 +164,4 @@ func heapAlloc() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
-}
-
-// counterSum sums a counter family from the component's registry.
-func counterSum(b *testing.B, opts pipeline.Options, name string) float64 {
-	g, ok := opts.Registerer.(interface {
-		Gather() ([]*dto.MetricFamily, error)
-	})
-	require.True(b, ok)
-	mfs, err := g.Gather()
-	require.NoError(b, err)
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }

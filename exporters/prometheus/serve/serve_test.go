@@ -232,33 +232,14 @@ func TestStoreSemantics(t *testing.T) {
 			require.Equal(t, tc.want, string(body))
 			require.Equal(t, tc.received, testutil.ToFloat64(c.metrics.received))
 			for _, reason := range []string{"max_series", "out_of_order", "no_metric_name", "native_histogram"} {
-				require.Equal(t, tc.dropped[reason], counterValue(t, reg, "sonde_prometheus_serve_samples_dropped_total", reason), reason)
+				require.Equal(t, tc.dropped[reason], pipelinetest.MetricValue(t, reg, "sonde_prometheus_serve_samples_dropped_total", "reason", reason), reason)
 			}
 			for _, reason := range []string{"stale_marker", "expired"} {
-				require.Equal(t, tc.removed[reason], counterValue(t, reg, "sonde_prometheus_serve_series_removed_total", reason), reason)
+				require.Equal(t, tc.removed[reason], pipelinetest.MetricValue(t, reg, "sonde_prometheus_serve_series_removed_total", "reason", reason), reason)
 			}
 			require.Equal(t, float64(c.store.len()), testutil.ToFloat64(c.metrics.series))
 		})
 	}
-}
-
-func counterValue(t testing.TB, reg *prometheus.Registry, name, reason string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	require.NoError(t, err)
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // TestRefs: the reference returned by Append finds the series again; a wrong reference
@@ -322,7 +303,7 @@ func TestRollbackAndHistograms(t *testing.T) {
 	require.NoError(t, app.Commit())
 	_, _, body := get(t, c, nil)
 	require.Empty(t, body)
-	require.Equal(t, 1.0, counterValue(t, reg, "sonde_prometheus_serve_samples_dropped_total", "native_histogram"))
+	require.Equal(t, 1.0, pipelinetest.MetricValue(t, reg, "sonde_prometheus_serve_samples_dropped_total", "reason", "native_histogram"))
 }
 
 // TestExpiry: series not updated for stale_after leave the exposition at once and the
@@ -348,7 +329,7 @@ func TestExpiry(t *testing.T) {
 		time.Sleep(sweepInterval(time.Minute))
 		synctest.Wait()
 		require.Zero(t, c.store.len())
-		require.Equal(t, 1.0, counterValue(t, reg, "sonde_prometheus_serve_series_removed_total", "expired"))
+		require.Equal(t, 1.0, pipelinetest.MetricValue(t, reg, "sonde_prometheus_serve_series_removed_total", "reason", "expired"))
 		require.Zero(t, testutil.ToFloat64(c.metrics.series))
 
 		// Room again: the new series is kept.
