@@ -1,40 +1,24 @@
 package otlp
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sondehq/sonde/config"
+	exporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
 	"github.com/sondehq/sonde/pipeline"
 )
 
-// tracesSink accepts traces in graphs under test.
-var tracesSink = pipeline.Registration{
-	Type:    "test.traces",
-	Args:    func() pipeline.Arguments { return &sinkArgs{} },
-	Exports: []pipeline.EdgeKind{pipeline.KindOTLPTraces},
-	New: func(pipeline.Options, pipeline.Arguments) (pipeline.Component, error) {
-		return nopComponent{}, nil
-	},
-}
-
-type sinkArgs struct{}
-
-func (*sinkArgs) Validate() error { return nil }
-
-type nopComponent struct{}
-
-func (nopComponent) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-
-// parseConfig loads components (indented under "components:") through the real loader, with
-// sonde's own server on serverListen.
+// parseConfig loads components (indented under "components:", sending traces to
+// otelcol.exporter.otlp/tempo) through the real loader, with sonde's own server on
+// serverListen.
 func parseConfig(t *testing.T, components, serverListen string) error {
 	t.Helper()
-	reg, err := pipeline.NewRegistry(Registration, tracesSink)
+	reg, err := pipeline.NewRegistry(Registration, exporter.Registration)
 	require.NoError(t, err)
-	_, err = config.ParseWith("c.yaml", []byte("components:\n  test.traces/out: {}\n"+components), reg, config.Options{
+	doc := "components:\n  otelcol.exporter.otlp/tempo: {client: {endpoint: \"tempo:4317\"}}\n" + components
+	_, err = config.ParseWith("c.yaml", []byte(doc), reg, config.Options{
 		Lookup:   func(string) (string, bool) { return "", false },
 		Reserved: []pipeline.ListenAddr{{Field: "--server.listen", Addr: serverListen}},
 	})
@@ -43,7 +27,7 @@ func parseConfig(t *testing.T, components, serverListen string) error {
 
 func TestListenAddrsChecked(t *testing.T) {
 	receiver := func(name, body string) string {
-		return "  otelcol.receiver.otlp/" + name + ":\n" + body + "    output: {traces: [test.traces/out]}\n"
+		return "  otelcol.receiver.otlp/" + name + ":\n" + body + "    output: {traces: [otelcol.exporter.otlp/tempo]}\n"
 	}
 	cases := []struct {
 		name, components, want string
@@ -76,6 +60,6 @@ func TestListenAddrsChecked(t *testing.T) {
 
 // A wrong type inside a block with its own defaults (grpc, http) names the field.
 func TestTypeErrorNamesField(t *testing.T) {
-	err := parseConfig(t, "  otelcol.receiver.otlp/a:\n    grpc:\n      max_concurrent_streams: lots\n    output: {traces: [test.traces/out]}\n", "127.0.0.1:12345")
+	err := parseConfig(t, "  otelcol.receiver.otlp/a:\n    grpc:\n      max_concurrent_streams: lots\n    output: {traces: [otelcol.exporter.otlp/tempo]}\n", "127.0.0.1:12345")
 	require.ErrorContains(t, err, `c.yaml:5: otelcol.receiver.otlp/a: grpc.max_concurrent_streams: cannot use "lots" (string) as 32-bit unsigned integer`)
 }
