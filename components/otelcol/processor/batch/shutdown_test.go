@@ -125,7 +125,9 @@ func TestWaitForResult(t *testing.T) {
 		answers := make(chan error, 3)
 		began := time.Now()
 		for i := range 2 {
-			go func() { answers <- r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(uint64(i+1), 3, nil)) }()
+			go func() {
+				answers <- r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(uint64(i+1), 3, nil))
+			}()
 		}
 		synctest.Wait()
 		require.Empty(t, answers, "not answered while the batch waits")
