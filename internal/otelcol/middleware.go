@@ -31,6 +31,9 @@ type CountFunc func(transport, code string)
 type Server struct {
 	lifecycle
 	count CountFunc
+	// stopping ends when CancelRequests is called; every request's context ends with it.
+	stopping context.Context
+	cancel   context.CancelFunc
 }
 
 var (
@@ -43,7 +46,25 @@ func NewServer(count CountFunc) *Server {
 	if count == nil {
 		count = func(string, string) {}
 	}
-	return &Server{count: count}
+	stopping, cancel := context.WithCancel(context.Background())
+	return &Server{count: count, stopping: stopping, cancel: cancel}
+}
+
+// CancelRequests ends the context of every request being served, and of every later one:
+// their handlers stop waiting for the next component and answer (an error the sender
+// retries: 503 / UNAVAILABLE). A stopping receiver calls it once in-flight requests have had
+// their grace, so that its shutdown does not wait on a downstream acknowledgement that may
+// never come.
+func (s *Server) CancelRequests() { s.cancel() }
+
+// requestContext returns ctx, ended as well when CancelRequests is called.
+func (s *Server) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.stopping, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // GetHTTPHandler implements extensionmiddleware.HTTPServer. The collector runs it after
@@ -51,6 +72,9 @@ func NewServer(count CountFunc) *Server {
 func (s *Server) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHandlerFunc, error) {
 	return func(_ context.Context, next http.Handler) (http.Handler, error) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := s.requestContext(r.Context())
+			defer cancel()
+			r = r.WithContext(ctx)
 			body := &limitWatcher{ReadCloser: r.Body}
 			r.Body = body
 			sw := &statusWriter{ResponseWriter: w, body: body}
@@ -80,6 +104,8 @@ func (s *Server) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHa
 // GetGRPCServerOptions implements extensionmiddleware.GRPCServer.
 func (s *Server) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, error) {
 	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, cancel := s.requestContext(ctx)
+		defer cancel()
 		resp, err := handler(ctx, req)
 		s.count("grpc", status.Code(err).String())
 		return resp, err
@@ -150,6 +176,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 type Client struct {
 	lifecycle
 	count CountFunc
+	// aborted ends when Abort is called; every request's context ends with it.
+	aborted context.Context
+	abort   context.CancelFunc
 }
 
 var (
@@ -162,18 +191,37 @@ func NewClient(count CountFunc) *Client {
 	if count == nil {
 		count = func(string, string) {}
 	}
-	return &Client{count: count}
+	aborted, abort := context.WithCancel(context.Background())
+	return &Client{count: count, aborted: aborted, abort: abort}
+}
+
+// Abort ends every request under way and every later one at once (they fail as cancelled):
+// an exporter calls it when its flush deadline passes, so that its shutdown does not wait
+// for attempts to the backend that the shutdown budget no longer allows.
+func (c *Client) Abort() { c.abort() }
+
+// requestContext returns ctx, ended as well when Abort is called.
+func (c *Client) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.aborted, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // GetHTTPRoundTripper implements extensionmiddleware.HTTPClient.
 func (c *Client) GetHTTPRoundTripper(context.Context) (extensionmiddleware.WrapHTTPRoundTripperFunc, error) {
 	return func(_ context.Context, next http.RoundTripper) (http.RoundTripper, error) {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			resp, err := next.RoundTrip(r)
+			ctx, cancel := c.requestContext(r.Context())
+			resp, err := next.RoundTrip(r.WithContext(ctx))
 			if err != nil {
+				cancel()
 				c.count("http", "error")
 				return resp, err
 			}
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 			c.count("http", strconv.Itoa(resp.StatusCode))
 			if (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout) &&
 				resp.Header.Get("Retry-After") != "" {
@@ -188,10 +236,25 @@ func (c *Client) GetHTTPRoundTripper(context.Context) (extensionmiddleware.WrapH
 // GetGRPCClientOptions implements extensionmiddleware.GRPCClient.
 func (c *Client) GetGRPCClientOptions(context.Context) ([]grpc.DialOption, error) {
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		ctx, cancel := c.requestContext(ctx)
+		defer cancel()
 		err := invoker(ctx, method, req, reply, cc, opts...)
 		c.count("grpc", status.Code(err).String())
 		return err
 	})}, nil
+}
+
+// cancelOnClose releases a response's request context once its body is closed (the
+// context must live while the body is read).
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -93,11 +93,14 @@ func (c *Component) Run(ctx context.Context) error {
 		c.opts.Logger.Info("OTLP receiver listening", "grpc", endpoint(a.GRPC), "http", endpointHTTP(a.HTTP))
 		select {
 		case <-ctx.Done():
-			return s.shutdown()
+			fctx, cancel := pipeline.FlushContext(ctx)
+			err := s.shutdown(fctx)
+			cancel()
+			return err
 		case err := <-fatal:
-			return errors.Join(fmt.Errorf("OTLP server stopped: %w", err), s.shutdown())
+			return errors.Join(fmt.Errorf("OTLP server stopped: %w", err), s.shutdown(ctx))
 		case <-c.args.Changed():
-			if err := s.shutdown(); err != nil {
+			if err := s.shutdown(ctx); err != nil {
 				return err
 			}
 			c.opts.Logger.Info("OTLP receiver restarting with new arguments")
@@ -119,8 +122,19 @@ func endpointHTTP(h *HTTPArguments) string {
 	return h.Endpoint
 }
 
+// RequestGrace is how long a stopping receiver lets the requests it is serving wait for the
+// next component's answer (a batch being sent, Loki's acknowledgement); then their contexts
+// end and they are answered 503 / UNAVAILABLE, so that their senders send again (to the next
+// instance), and the rest of the shutdown budget goes to the components that flush.
+const RequestGrace = 2 * time.Second
+
+// serverStopTimeout bounds a shutdown that has no deadline of its own (a restart with new
+// arguments).
+const serverStopTimeout = 30 * time.Second
+
 // server is one set of collector receivers (one per signal, sharing their servers).
 type server struct {
+	mw      *otelcol.Server
 	host    *otelcol.Host
 	cfg     *otlpreceiver.Config
 	started []component.Component
@@ -210,7 +224,8 @@ func newServer(opts pipeline.Options, a *Arguments) (*server, error) {
 // start creates the collector receivers for the signals that have outputs and starts
 // them; on failure it stops what it started.
 func (s *server) start(ctx context.Context, meter *otelcol.MeterProvider, count otelcol.CountFunc) error {
-	s.host.Extensions[otelcol.ServerID] = otelcol.NewServer(count)
+	s.mw = otelcol.NewServer(count)
+	s.host.Extensions[otelcol.ServerID] = s.mw
 	f := otlpreceiver.NewFactory()
 	set := receiver.Settings{
 		ID:                otelcol.ComponentID(f.Type(), s.opts.ID),
@@ -245,17 +260,29 @@ func (s *server) start(ctx context.Context, meter *otelcol.MeterProvider, count 
 		}
 		if err := r.Start(ctx, s.host); err != nil {
 			s.started = created
-			return errors.Join(err, s.shutdown())
+			return errors.Join(err, s.shutdown(ctx))
 		}
 	}
 	s.started = created
 	return nil
 }
 
-// shutdown stops the servers: in-flight requests finish (bounded by 30 s).
-func (s *server) shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// shutdown stops the servers: new connections are refused at once, requests being served
+// get RequestGrace (at most half of what is left of ctx) to be answered before their
+// contexts end, and the servers' shutdown ends with ctx (serverStopTimeout when it has no
+// deadline); ctx's own cancellation is not looked at.
+func (s *server) shutdown(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(serverStopTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
+	if s.mw != nil {
+		grace := min(RequestGrace, time.Until(deadline)/2)
+		t := time.AfterFunc(grace, s.mw.CancelRequests)
+		defer t.Stop()
+	}
 	var errs []error
 	for _, r := range s.started {
 		if r != nil {
