@@ -30,6 +30,9 @@ type Fault struct {
 	Code codes.Code
 	// RetryDelay is sent as a RetryInfo detail when positive (GRPCServer).
 	RetryDelay time.Duration
+	// Hang never answers: the request waits until the client gives up (GRPCServer; a backend
+	// that accepted the connection and hangs).
+	Hang bool
 }
 
 // Request is one request a fault-injecting server saw.
@@ -186,10 +189,14 @@ func NewGRPCServer(t testing.TB) *GRPCServer {
 func (s *GRPCServer) Endpoint() string { return s.addr }
 
 // Export implements ptraceotlp.GRPCServer.
-func (s *GRPCServer) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+func (s *GRPCServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	td := ptrace.NewTraces()
 	req.Traces().CopyTo(td)
 	flt, faulty := s.next(td, func(f Fault) int { return int(f.Code) })
+	if faulty && flt.Hang {
+		<-ctx.Done()
+		return ptraceotlp.NewExportResponse(), status.FromContextError(ctx.Err()).Err()
+	}
 	if !faulty || flt.Code == codes.OK {
 		return ptraceotlp.NewExportResponse(), nil
 	}

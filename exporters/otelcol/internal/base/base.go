@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -30,9 +31,13 @@ import (
 // Exports are the edge kinds of both OTLP exporters: they accept every signal.
 var Exports = []pipeline.EdgeKind{pipeline.KindOTLPTraces, pipeline.KindOTLPMetrics, pipeline.KindOTLPLogs}
 
-// ShutdownTimeout bounds how long stopping may take: the retries stop, and what is queued
-// gets one more attempt each.
-const ShutdownTimeout = 30 * time.Second
+// drainPoll is how often a stopping exporter with a memory queue looks whether the queue
+// is empty.
+const drainPoll = 20 * time.Millisecond
+
+// stopMargin is how long before the flush deadline (at most a tenth of the time left) a
+// stopping exporter gives up on what it is still sending.
+const stopMargin = 500 * time.Millisecond
 
 // queueFullRetry is the delay a sender is asked to wait when the sending queue is full.
 const queueFullRetry = time.Second
@@ -88,11 +93,12 @@ func New(opts pipeline.Options, factory exporter.Factory, cfg component.Config, 
 
 func (c *Component) notRunning() error { return fmt.Errorf("%s is not running", c.opts.ID) }
 
-// mapErr turns a full sending queue into RESOURCE_EXHAUSTED with a RetryInfo delay, which
-// the OTLP receiver answers as 429 with Retry-After: the sender backs off rather than
-// retrying at once (a plain error would be answered 503).
+// mapErr turns a full sending queue (or a full disk under a persistent one) into
+// RESOURCE_EXHAUSTED with a RetryInfo delay, which the OTLP receiver answers as 429 with
+// Retry-After: the sender backs off rather than retrying at once (a plain error would be
+// answered 503).
 func mapErr(err error) error {
-	if err == nil || !errors.Is(err, exporterhelper.ErrQueueIsFull) {
+	if err == nil || !errors.Is(err, exporterhelper.ErrQueueIsFull) && !errors.Is(err, storage.ErrStorageFull) {
 		return err
 	}
 	st, serr := status.New(codes.ResourceExhausted, err.Error()).
@@ -125,10 +131,20 @@ func (in *instance) all() []component.Component {
 }
 
 // Run starts the exporters (one per signal, each with its own queue) and runs until ctx
-// ends; then it refuses new data and shuts the exporters down, which sends what is queued.
+// ends; then it refuses new data and stops within the flush deadline
+// (pipeline.FlushContext):
+//   - a memory queue keeps being sent, retries and the backend's retry delays included,
+//     until it is empty or the deadline passes; what is still queued then is dropped and
+//     counted (reason shutdown);
+//   - a persistent queue stays on disk and is sent after the restart: the exporters are
+//     shut down at once, requests under way may finish until the deadline.
+//
+// At the deadline every request still under way is cancelled, so stopping never takes
+// longer than the budget.
 func (c *Component) Run(ctx context.Context) error {
+	client := otelcol.NewClient(c.metrics.countRequest)
 	host := &otelcol.Host{Extensions: map[component.ID]component.Component{
-		otelcol.ClientID: otelcol.NewClient(c.metrics.countRequest),
+		otelcol.ClientID: client,
 	}}
 	if c.persist {
 		host.Extensions[otelcol.FileStorageID] = otelcol.NewFileStorage(filepath.Join(c.opts.DataPath, "queue"))
@@ -152,7 +168,9 @@ func (c *Component) Run(ctx context.Context) error {
 	var started []component.Component
 	for _, e := range in.all() {
 		if err := e.Start(ctx, host); err != nil {
-			return errors.Join(fmt.Errorf("start exporter: %w", err), shutdown(started))
+			fctx, cancel := pipeline.FlushContext(ctx)
+			defer cancel()
+			return errors.Join(fmt.Errorf("start exporter: %w", err), shutdown(fctx, started))
 		}
 		started = append(started, e)
 	}
@@ -160,12 +178,42 @@ func (c *Component) Run(ctx context.Context) error {
 	c.opts.Logger.Info("OTLP exporter started")
 	<-ctx.Done()
 	c.current.Store(nil)
-	return shutdown(started)
+	fctx, cancel := pipeline.FlushContext(ctx)
+	defer cancel()
+	// Give up a little before the deadline, so that shutting down (counting what is
+	// dropped, closing the queue's storage) is done by then.
+	deadline, _ := fctx.Deadline()
+	fctx, cancel = context.WithDeadline(fctx, deadline.Add(-min(stopMargin, time.Until(deadline)/10)))
+	defer cancel()
+	defer context.AfterFunc(fctx, client.Abort)()
+	if !c.persist {
+		c.drain(fctx)
+	}
+	return shutdown(fctx, started)
 }
 
-func shutdown(cs []component.Component) error {
-	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
+// drain waits until the memory queues are empty (every request sent or given up) or ctx
+// ends.
+func (c *Component) drain(ctx context.Context) {
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		n := c.metrics.queued()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.opts.Logger.Warn("flush deadline passed with data still queued; it is dropped", "queued", n)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// shutdown shuts the exporters down; requests under way end with ctx (the client aborts
+// them), so this returns soon after ctx ends.
+func shutdown(ctx context.Context, cs []component.Component) error {
 	var errs []error
 	for _, e := range cs {
 		errs = append(errs, e.Shutdown(ctx))

@@ -2,6 +2,7 @@ package base
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
@@ -21,11 +22,15 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	size     *prometheus.GaugeVec
 	capacity *prometheus.GaugeVec
+
+	mu     sync.Mutex
+	queues map[string]int64 // the last observed queue size, by signal
 }
 
 func newMetrics(reg prometheus.Registerer, persistent bool) *metrics {
 	m := &metrics{
 		persistent: persistent,
+		queues:     map[string]int64{},
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sonde_otelcol_exporter_sent_total",
 			Help: "Spans, metric points or log records the backend accepted, by signal.",
@@ -117,9 +122,32 @@ func (m *metrics) instruments() otelcol.Instruments {
 			vec.WithLabelValues(dt.AsString()).Set(float64(v))
 		}
 	}
-	in.Gauges["otelcol_exporter_queue_size"] = gauge(m.size)
+	size := gauge(m.size)
+	in.Gauges["otelcol_exporter_queue_size"] = func(attrs attribute.Set, v int64) {
+		size(attrs, v)
+		dt, _ := attrs.Value("data_type")
+		m.mu.Lock()
+		m.queues[dt.AsString()] = v
+		m.mu.Unlock()
+	}
 	in.Gauges["otelcol_exporter_queue_capacity"] = gauge(m.capacity)
 	return in
+}
+
+// queued returns what the sending queues hold now, requests being sent included, in the
+// unit of their sizer.
+func (m *metrics) queued() int64 {
+	m.mu.Lock()
+	clear(m.queues)
+	m.mu.Unlock()
+	m.meter.Observe()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, v := range m.queues {
+		n += v
+	}
+	return n
 }
 
 // dropReason sorts the exporter helper's failure attributes into a reason; "" when the

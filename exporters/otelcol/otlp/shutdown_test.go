@@ -1,0 +1,147 @@
+package otlp_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/exporters/backendtest"
+	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// logBuffer collects what a controller logs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// forwarder is a receiver → otelcol.exporter.otlp graph under a real controller with the
+// given shutdown budget.
+type forwarder struct {
+	reg    *prometheus.Registry
+	logs   *logBuffer
+	client ptraceotlp.GRPCClient
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startForwarder(t *testing.T, backend, dataPath, exporterYAML string, budget time.Duration) *forwarder {
+	t.Helper()
+	grpcAddr := backendtest.FreeAddr(t)
+	yml := fmt.Sprintf(`
+components:
+  otelcol.receiver.otlp/in:
+    grpc: {endpoint: %q}
+    output: {traces: [otelcol.exporter.otlp/out]}
+  otelcol.exporter.otlp/out:
+    client: {endpoint: %q, tls: {insecure: true}}
+%s
+`, grpcAddr, backend, exporterYAML)
+	f, err := config.Parse("forwarder.yaml", []byte(yml), registry(t), func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	fw := &forwarder{reg: prometheus.NewRegistry(), logs: &logBuffer{}, done: make(chan struct{})}
+	c := pipeline.NewController(pipeline.ControllerOptions{
+		Registry:        registry(t),
+		Logger:          slog.New(slog.NewTextHandler(fw.logs, nil)),
+		Registerer:      fw.reg,
+		DataPath:        dataPath,
+		ShutdownTimeout: budget,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	fw.cancel = cancel
+	go func() { c.Run(ctx); close(fw.done) }()
+	t.Cleanup(func() { cancel(); <-fw.done })
+	require.NoError(t, c.Apply(f.Specs))
+	backendtest.WaitListening(t, grpcAddr)
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	fw.client = ptraceotlp.NewGRPCClient(conn)
+	return fw
+}
+
+// send sends a request of n spans; it reports whether it was accepted (200 / OK).
+func (fw *forwarder) send(t *testing.T, id uint64, n int) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := fw.client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(id, n, nil)))
+	return err == nil
+}
+
+// stop ends the controller's Run (SIGTERM) and returns how long the shutdown took.
+func (fw *forwarder) stop() time.Duration {
+	began := time.Now()
+	fw.cancel()
+	<-fw.done
+	return time.Since(began)
+}
+
+// TestStopKeepsRetrying: spans in the memory queue are not dropped at the stop: the exporter
+// keeps retrying, waiting the delay the backend asked for, while the shutdown budget lasts
+// (they were dropped 0.9 s after SIGTERM although the backend had asked for a retry later).
+func TestStopKeepsRetrying(t *testing.T) {
+	backend := oteltest.NewGRPCServer(t)
+	backend.Script(oteltest.Fault{Code: codes.Unavailable, RetryDelay: 3 * time.Second})
+	fw := startForwarder(t, backend.Endpoint(), t.TempDir(), `
+    retry_on_failure: {initial_interval: 100ms, max_interval: 1s}`, 10*time.Second)
+	require.True(t, fw.send(t, 1, 4))
+	require.Eventually(t, func() bool { return len(backend.Requests()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	took := fw.stop()
+	require.Equal(t, 4, backend.Spans(), "sent at the retry the backend asked for, during the shutdown")
+	require.Less(t, took, 10*time.Second, "within the budget")
+	require.GreaterOrEqual(t, took, 2*time.Second, "the retry came after the backend's delay")
+	require.NotContains(t, fw.logs.String(), "dropped")
+	require.NotContains(t, fw.logs.String(), "did not stop in time")
+}
+
+// TestStopWithinBudget: with a backend that accepts connections and never answers (the
+// export timeout is 30 s), the exporter stops at the budget's deadline on its own — the
+// attempts under way are cancelled there — and counts what it dropped; it is not abandoned
+// by the controller (it waited up to 30 s per attempt before).
+func TestStopWithinBudget(t *testing.T) {
+	backend := oteltest.NewGRPCServer(t)
+	hang := make([]oteltest.Fault, 1000)
+	for i := range hang {
+		hang[i] = oteltest.Fault{Hang: true}
+	}
+	backend.Script(hang...)
+	fw := startForwarder(t, backend.Endpoint(), t.TempDir(), `
+    timeout: 30s
+    sending_queue: {num_consumers: 2}
+    retry_on_failure: {initial_interval: 100ms, max_interval: 1s, max_elapsed_time: 0s}`, 3*time.Second)
+	for i := range 5 {
+		require.True(t, fw.send(t, uint64(i+1), 2))
+	}
+	require.Eventually(t, func() bool { return len(backend.Requests()) >= 2 }, 10*time.Second, 5*time.Millisecond)
+	took := fw.stop()
+	require.Less(t, took, 3500*time.Millisecond)
+	require.NotContains(t, fw.logs.String(), "did not stop in time", "the exporter stopped by itself")
+	require.Contains(t, fw.logs.String(), `msg="flush deadline passed with data still queued; it is dropped" component=otelcol.exporter.otlp/out queued=5`)
+	require.Zero(t, backend.Spans())
+}
