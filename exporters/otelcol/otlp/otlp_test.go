@@ -71,8 +71,8 @@ func TestRetryMatrix(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv.Reset()
 			srv.Script(tc.fault, tc.fault)
-			drop := map[string]string{"signal": "traces", "reason": "rejected"}
-			dropBefore := oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", drop)
+			drop := []string{"signal", "traces", "reason", "rejected"}
+			dropBefore := pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_dropped_total", drop...)
 			err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 3, nil))
 			reqs := srv.Requests()
 			if tc.retried {
@@ -86,9 +86,9 @@ func TestRetryMatrix(t *testing.T) {
 			}
 			require.True(t, consumererror.IsPermanent(err), "%v", err)
 			require.Len(t, reqs, 1)
-			require.Equal(t, dropBefore+3, oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", drop))
-			require.Positive(t, oteltest.Metric(t, reg, "sonde_otelcol_exporter_requests_total",
-				map[string]string{"transport": "grpc", "code": strings.ToLower(tc.fault.Code.String())}))
+			require.Equal(t, dropBefore+3, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_dropped_total", drop...))
+			require.Positive(t, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_requests_total",
+				"transport", "grpc", "code", strings.ToLower(tc.fault.Code.String())))
 		})
 	}
 }

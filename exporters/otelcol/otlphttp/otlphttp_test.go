@@ -69,8 +69,8 @@ func TestRetryMatrix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.Reset()
 			srv.Script(tc.fault, tc.fault) // twice: the first retry meets the same fault
-			sentBefore := oteltest.Metric(t, reg, "sonde_otelcol_exporter_sent_total", map[string]string{"signal": "traces"})
-			dropBefore := oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": "rejected"})
+			sentBefore := pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_sent_total", "signal", "traces")
+			dropBefore := pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_dropped_total", "signal", "traces", "reason", "rejected")
 
 			err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 3, nil))
 			reqs := srv.Requests()
@@ -78,7 +78,7 @@ func TestRetryMatrix(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, reqs, 3, "two faults, then success")
 				require.Equal(t, 3, srv.Spans())
-				require.Equal(t, sentBefore+3, oteltest.Metric(t, reg, "sonde_otelcol_exporter_sent_total", map[string]string{"signal": "traces"}))
+				require.Equal(t, sentBefore+3, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_sent_total", "signal", "traces"))
 				for i := 1; i < len(reqs); i++ {
 					require.GreaterOrEqual(t, reqs[i].Time.Sub(reqs[i-1].Time), tc.minGap, "retry %d came too early", i)
 				}
@@ -88,8 +88,8 @@ func TestRetryMatrix(t *testing.T) {
 			require.True(t, consumererror.IsPermanent(err), "%v", err)
 			require.Len(t, reqs, 1, "not retried")
 			require.Zero(t, srv.Spans())
-			require.Equal(t, dropBefore+3, oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": tc.dropReason}))
-			require.Equal(t, 1.0, oteltest.Metric(t, reg, "sonde_otelcol_exporter_requests_total", map[string]string{"transport": "http", "code": strconv.Itoa(tc.fault.HTTPStatus)}))
+			require.Equal(t, dropBefore+3, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_dropped_total", "signal", "traces", "reason", tc.dropReason))
+			require.Equal(t, 1.0, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_requests_total", "transport", "http", "code", strconv.Itoa(tc.fault.HTTPStatus)))
 		})
 	}
 }
@@ -109,7 +109,7 @@ func TestRetriesExhausted(t *testing.T) {
 	err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 2, nil))
 	require.Error(t, err)
 	require.Greater(t, len(srv.Requests()), 1)
-	require.Equal(t, 2.0, oteltest.Metric(t, reg, "sonde_otelcol_exporter_dropped_total", map[string]string{"signal": "traces", "reason": "retries_exhausted"}))
+	require.Equal(t, 2.0, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_dropped_total", "signal", "traces", "reason", "retries_exhausted"))
 }
 
 // TestQueueFull answers RESOURCE_EXHAUSTED with RetryInfo when the sending queue is full,
@@ -134,7 +134,7 @@ func TestQueueFull(t *testing.T) {
 	}, 30*time.Second, time.Millisecond)
 	require.Contains(t, refused.Error(), "sending queue is full")
 	require.Equal(t, "ResourceExhausted", grpcCode(refused))
-	require.Positive(t, oteltest.Metric(t, reg, "sonde_otelcol_exporter_refused_total", map[string]string{"signal": "traces"}))
+	require.Positive(t, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_refused_total", "signal", "traces"))
 }
 
 func TestValidate(t *testing.T) {
