@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -123,15 +124,6 @@ func newFlowServer(t *testing.T) (*Server, *httptest.Server, func()) {
 	return s, srv, func() { srv.Close(); cancel(); <-done }
 }
 
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
-}
-
 func TestEdgesAndDetails(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	_, srv, stop := newFlowServer(t)
@@ -140,7 +132,7 @@ func TestEdgesAndDetails(t *testing.T) {
 	// Counts grow; a rate appears once the server has two counts a second apart.
 	var edges []EdgeJSON
 	require.Eventually(t, func() bool {
-		getJSON(t, srv.URL+"/api/v1/edges", &edges)
+		backendtest.FetchJSON(t, srv.URL+"/api/v1/edges", &edges)
 		for _, e := range edges {
 			if e.Kind == pipeline.KindMetrics && e.Items > 0 && e.Rate != nil && *e.Rate > 0 {
 				return true
@@ -159,7 +151,7 @@ func TestEdgesAndDetails(t *testing.T) {
 	require.Equal(t, pipeline.EdgeKey{From: "test.src/a", To: "test.sink/out", Kind: pipeline.KindMetrics}, byKind[pipeline.KindMetrics].EdgeKey)
 
 	var d ComponentDetails
-	getJSON(t, srv.URL+"/api/v1/components/test.src/a", &d)
+	backendtest.FetchJSON(t, srv.URL+"/api/v1/components/test.src/a", &d)
 	require.Equal(t, "test.src/a", d.ID)
 	require.Len(t, d.Edges, 2)
 	require.Contains(t, d.Metrics, `test_appends_total{component_id="test.src/a"}`)
@@ -169,7 +161,7 @@ func TestEdgesAndDetails(t *testing.T) {
 	require.Nil(t, d.Debug)
 
 	var disc ComponentDetails
-	getJSON(t, srv.URL+"/api/v1/components/test.disc/d", &disc)
+	backendtest.FetchJSON(t, srv.URL+"/api/v1/components/test.disc/d", &disc)
 	require.Equal(t, []model.LabelSet{{model.AddressLabel: "127.0.0.1:9100"}}, disc.Targets)
 	require.Equal(t, map[string]any{"files": []any{map[string]any{"path": "/var/log/a.log", "offset": 42.0}}}, disc.Debug)
 }
@@ -206,7 +198,7 @@ func TestLive(t *testing.T) {
 		{"rate not a number", "/api/v1/live/test.src/a?rate=x", http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _ := get(t, http.MethodGet, srv.URL+tc.path)
+			code, _ := backendtest.Fetch(t, http.MethodGet, srv.URL+tc.path)
 			require.Equal(t, tc.code, code)
 		})
 	}
@@ -238,7 +230,7 @@ func TestLive(t *testing.T) {
 			defer resp.Body.Close()
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 		}
-		code, body := get(t, http.MethodGet, srv.URL+"/api/v1/live/test.src/a")
+		code, body := backendtest.Fetch(t, http.MethodGet, srv.URL+"/api/v1/live/test.src/a")
 		require.Equal(t, http.StatusServiceUnavailable, code, body)
 	})
 }
@@ -281,14 +273,11 @@ func TestUIPages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
 			req.Header.Set("Accept", tc.accept)
-			resp, err := http.DefaultClient.Do(req)
+			resp, body, err := backendtest.DoResponse(req)
 			require.NoError(t, err)
-			defer resp.Body.Close()
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			require.Equal(t, tc.wantType, resp.Header.Get("Content-Type"))
-			b := new(strings.Builder)
-			_, _ = bufio.NewReader(resp.Body).WriteTo(b)
-			require.Contains(t, b.String(), tc.wantBody)
+			require.Contains(t, string(body), tc.wantBody)
 			if tc.wantType != "text/plain; charset=utf-8" {
 				require.Equal(t, uiCSP, resp.Header.Get("Content-Security-Policy"))
 			}

@@ -17,6 +17,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -51,34 +52,24 @@ func newTestServer(t *testing.T, loadErr *error) (*httptest.Server, context.Canc
 	return srv, func() { srv.Close(); cancel(); <-done }
 }
 
-func get(t *testing.T, method, url string) (int, string) {
-	req, err := http.NewRequest(method, url, nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestServer(t *testing.T) {
 	var loadErr error
 	srv, stop := newTestServer(t, &loadErr)
 	defer stop()
 
-	code, _ := get(t, "GET", srv.URL+"/-/ready")
+	code, _ := backendtest.Fetch(t, "GET", srv.URL+"/-/ready")
 	require.Equal(t, http.StatusServiceUnavailable, code, "not ready before the first load")
-	code, _ = get(t, "GET", srv.URL+"/-/healthy")
+	code, _ = backendtest.Fetch(t, "GET", srv.URL+"/-/healthy")
 	require.Equal(t, http.StatusOK, code)
 
-	code, body := get(t, "POST", srv.URL+"/-/reload")
+	code, body := backendtest.Fetch(t, "POST", srv.URL+"/-/reload")
 	require.Equal(t, http.StatusOK, code, body)
-	require.Eventually(t, func() bool { c, _ := get(t, "GET", srv.URL+"/-/ready"); return c == http.StatusOK }, 5e9, 1e7)
+	require.Eventually(t, func() bool { c, _ := backendtest.Fetch(t, "GET", srv.URL+"/-/ready"); return c == http.StatusOK }, 5e9, 1e7)
 
-	code, _ = get(t, "GET", srv.URL+"/-/reload")
+	code, _ = backendtest.Fetch(t, "GET", srv.URL+"/-/reload")
 	require.Equal(t, http.StatusMethodNotAllowed, code)
 
-	code, body = get(t, "GET", srv.URL+"/api/v1/components")
+	code, body = backendtest.Fetch(t, "GET", srv.URL+"/api/v1/components")
 	require.Equal(t, http.StatusOK, code)
 	require.NotContains(t, body, "hunter2")
 	var comps []ComponentJSON
@@ -87,33 +78,33 @@ func TestServer(t *testing.T) {
 	require.Equal(t, "test.thing/a", comps[0].ID)
 	require.Equal(t, map[string]any{"user": "u", "password": "<secret>"}, comps[0].Arguments)
 
-	code, body = get(t, "GET", srv.URL+"/api/v1/components/test.thing/a")
+	code, body = backendtest.Fetch(t, "GET", srv.URL+"/api/v1/components/test.thing/a")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `"id": "test.thing/a"`)
 
-	code, body = get(t, "GET", srv.URL+"/api/v1/components/test.thing/a/metrics")
+	code, body = backendtest.Fetch(t, "GET", srv.URL+"/api/v1/components/test.thing/a/metrics")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "component saw /metrics", body)
 
-	code, _ = get(t, "GET", srv.URL+"/api/v1/components/test.thing/nope")
+	code, _ = backendtest.Fetch(t, "GET", srv.URL+"/api/v1/components/test.thing/nope")
 	require.Equal(t, http.StatusNotFound, code)
 
 	// A rejected reload: 400 with the error, recorded, and the graph unchanged.
 	loadErr = errors.New("test.yaml:3: test.thing/a: bad")
-	code, body = get(t, "POST", srv.URL+"/-/reload")
+	code, body = backendtest.Fetch(t, "POST", srv.URL+"/-/reload")
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, body, "test.yaml:3: test.thing/a: bad")
-	code, body = get(t, "GET", srv.URL+"/api/v1/status/reload")
+	code, body = backendtest.Fetch(t, "GET", srv.URL+"/api/v1/status/reload")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `"success": false`)
 
-	code, body = get(t, "GET", srv.URL+"/metrics")
+	code, body = backendtest.Fetch(t, "GET", srv.URL+"/metrics")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `sonde_config_last_reload_successful 0`)
 	require.Contains(t, body, `sonde_component_health{component_id="test.thing/a",state="healthy",type="test.thing"} 1`)
 	require.True(t, strings.Contains(body, `sonde_config_reloads_total{result="failure"} 1`))
 
-	code, _ = get(t, "GET", srv.URL+"/debug/pprof/")
+	code, _ = backendtest.Fetch(t, "GET", srv.URL+"/debug/pprof/")
 	require.Equal(t, http.StatusOK, code)
 }
 
