@@ -1,12 +1,9 @@
 package gpu
 
 import (
-	"bytes"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -287,28 +284,6 @@ func TestCheck(t *testing.T) {
 	lib.InitErr = nvml.NewError("nvmlInit", 12, "not found", nvml.ErrLibraryNotFound)
 	_, err = Check(lib, specs, "node-a", 0, testLogger(t))
 	require.ErrorIs(t, err, ErrNoGPU)
-}
-
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger(b *logBuffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // serve fetches the exposition by calling the component's handler, as scrape does but with
