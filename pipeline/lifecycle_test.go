@@ -129,6 +129,7 @@ func TestControllerShutdownBudget(t *testing.T) {
 		<-done
 		took := time.Since(l.start) - began
 		require.Equal(t, 10*time.Second, took, "Run returns at the budget: the slow sink's flush is cut there")
+		synctest.Wait() // the slow sink records its cut flush at that same instant
 
 		src, _ := l.get("stopped stage.src/s")
 		for _, sink := range []string{"stage.sink/a", "stage.sink/b", "stage.sink/slow"} {
