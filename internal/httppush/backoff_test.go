@@ -54,7 +54,7 @@ func TestBackoffBounds(t *testing.T) {
 // gaps shrink).
 func TestBackoffGapsNeverShrink(t *testing.T) {
 	for _, b := range []struct{ minB, maxB time.Duration }{
-		{30 * time.Millisecond, 5 * time.Second}, // remote_write's defaults
+		{30 * time.Millisecond, 5 * time.Second},  // remote_write's defaults
 		{500 * time.Millisecond, 5 * time.Minute}, // loki.write's defaults
 		{time.Second, 3 * time.Second},            // a cap that is not a power of two times min
 		{time.Second, time.Second},
