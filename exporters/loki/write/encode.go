@@ -2,6 +2,7 @@ package write
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/klauspost/compress/s2"
@@ -70,6 +71,19 @@ func (e *encoder) add(streamLabels string, en *pipeline.LogEntry) {
 	s.Entries = append(s.Entries, pe)
 	e.entries++
 	e.bytes += entrySize(en)
+}
+
+// streamEntries returns the number of entries of the request's stream whose label string
+// msg holds (the longest such, should one label string hold another): how a Loki message
+// about one stream is counted.
+func (e *encoder) streamEntries(msg string) (int, bool) {
+	n, best := 0, -1
+	for i := range e.req.Streams {
+		if l := e.req.Streams[i].Labels; len(l) > best && strings.Contains(msg, l) {
+			n, best = len(e.req.Streams[i].Entries), len(l)
+		}
+	}
+	return n, best >= 0
 }
 
 // encode returns the snappy-compressed protobuf of the request. The result is valid until

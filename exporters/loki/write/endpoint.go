@@ -14,8 +14,14 @@ import (
 	"github.com/sondehq/sonde/pipeline"
 )
 
+// stopMargin is how long before the flush deadline (at most a tenth of the time left) a
+// stopping endpoint gives up on what it is still sending.
+const stopMargin = 200 * time.Millisecond
+
 // errAbandoned: the drain deadline passed before the request was delivered; its entries
-// are not acknowledged (their sources send them again after a restart).
+// are not acknowledged, neither as delivered nor with an error (an acknowledgement with an
+// error would let a source move its positions past them): their sources send them again
+// after a restart.
 var errAbandoned = errors.New("not delivered before the drain deadline")
 
 // endpoint is one push URL with its own queue and sender goroutine, so that a slow or dead
@@ -61,8 +67,10 @@ func newEndpoint(cfg EndpointConfig, m *metrics, logger *slog.Logger, health *pi
 	}, nil
 }
 
-// run sends batches until ctx ends, then drains the queue for at most drain_timeout. The
-// queue must have been closed before ctx is cancelled, so that nothing more comes in.
+// run sends batches until ctx ends, then drains the queue until the drain deadline: a
+// little before the flush deadline the controller gave the stop (pipeline.FlushContext; ctx
+// carries it), or drain_timeout after ctx ended if that comes first. The queue must have been closed before
+// ctx is cancelled, so that nothing more comes in.
 func (e *endpoint) run(ctx context.Context) {
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	exited := make(chan struct{})
@@ -76,7 +84,13 @@ func (e *endpoint) run(ctx context.Context) {
 			return
 		case <-ctx.Done():
 		}
-		t := time.NewTimer(time.Duration(e.cfg.QueueConfig.DrainTimeout))
+		fctx, cancel := pipeline.FlushContext(ctx)
+		deadline, _ := fctx.Deadline()
+		cancel()
+		// Give up a little before the deadline, so that Run has returned by then.
+		left := time.Until(deadline)
+		left -= min(stopMargin, left/10)
+		t := time.NewTimer(min(time.Duration(e.cfg.QueueConfig.DrainTimeout), left))
 		defer t.Stop()
 		select {
 		case <-exited:
@@ -190,15 +204,16 @@ func (e *endpoint) send(ctx context.Context) error {
 			return errAbandoned
 		}
 		if !res.Retryable() || (res.Status == http.StatusTooManyRequests && !e.cfg.RetryOnHTTP429) {
-			reasons := dropReasons(res.Status, res.Body, e.enc.entries)
+			reasons := dropReasons(res.Status, res.Body, e.enc.entries, e.enc.streamEntries)
 			dropped := e.drop(reasons)
 			if sent := e.enc.entries - dropped; sent > 0 {
 				e.m.sentTotal.WithLabelValues(e.name).Add(float64(sent))
 				e.m.sentBytes.WithLabelValues(e.name).Add(float64(e.enc.bytes) * float64(sent) / float64(e.enc.entries))
 			}
 			e.status.Failure(time.Now(), e.redactError(res.Err), res.Status, false)
-			e.logger.Warn("Loki refused entries; they are dropped", "status", res.Status, "dropped", dropped, "entries", e.enc.entries, "reason", reasons[0].reason, "err", res.Err)
-			return fmt.Errorf("endpoint %s: %d of %d entries refused (%s): %w", e.name, dropped, e.enc.entries, reasons[0].reason, res.Err)
+			why := describe(reasons)
+			e.logger.Warn("Loki refused entries; they are dropped", "status", res.Status, "dropped", dropped, "entries", e.enc.entries, "reasons", why, "err", res.Err)
+			return fmt.Errorf("endpoint %s: %d of %d entries refused (%s): %w", e.name, dropped, e.enc.entries, why, res.Err)
 		}
 		reason := "network"
 		switch {

@@ -23,8 +23,13 @@ const (
 	reasonUnauthorized       = "unauthorized" // 401
 	reasonForbidden          = "forbidden"    // 403
 	reasonNotFound           = "not_found"    // 404: wrong URL
-	reasonBadRequest         = "bad_request"  // any other 400
+	reasonBadRequest         = "bad_request"  // the request could not be encoded
 	reasonHTTP4xx            = "http_4xx"     // any other client error
+	// reasonUnknown: a 400 whose answer (or part of it) names no reason sonde knows, e.g. a
+	// proxy's page. The request's entries that the answer does not account for are counted
+	// under it: not confirmed dropped one by one (Loki stores the valid entries of a request
+	// it answers 400), only not confirmed stored.
+	reasonUnknown = "unknown"
 )
 
 // allReasons are exported at 0 from the start.
@@ -32,10 +37,11 @@ var allReasons = []string{
 	reasonTooFarBehind, reasonOutOfOrder, reasonTooOld, reasonTooNew, reasonLineTooLong,
 	reasonStructuredMetadata, reasonInvalidLabels, reasonRateLimited, reasonStreamLimit,
 	reasonBlocked, reasonRequestTooLarge, reasonUnauthorized, reasonForbidden, reasonNotFound,
-	reasonBadRequest, reasonHTTP4xx,
+	reasonBadRequest, reasonHTTP4xx, reasonUnknown,
 }
 
-// classify maps one of Loki's error messages to a reason.
+// classify maps one of Loki's error messages to a reason; reasonUnknown when it is none of
+// them.
 func classify(msg string) string {
 	m := strings.ToLower(msg)
 	switch {
@@ -62,7 +68,7 @@ func classify(msg string) string {
 	case strings.Contains(m, "label"):
 		return reasonInvalidLabels
 	}
-	return reasonBadRequest
+	return reasonUnknown
 }
 
 type reasonCount struct {
@@ -77,10 +83,16 @@ var (
 
 // dropReasons says how many of the entries of a request Loki refused for good, and why.
 // Loki stores the valid entries of a request it answers 400 and lists the others, either
-// grouped ("3 errors like: entry for stream ... has timestamp too old ...; ...") or, for
-// entries an ingester refused, with a count ("total ignored: 2 out of 10"). When the body
-// cannot be read that way every entry of the request is counted as dropped.
-func dropReasons(status int, body string, entries int) []reasonCount {
+// grouped by message ("3 errors like: entry for stream ... has timestamp too old ...; 1
+// errors like: ..."), or, for entries an ingester refused, with a count ("total ignored: 2
+// out of 10"). A message about one entry counts one entry (times its group); a message
+// about a stream (its labels) counts the request's entries of the stream it names
+// (streamEntries returns them: the stream whose label string the message holds); a refusal
+// of the whole request (ingestion blocked, too large) counts every entry. What the answer
+// does not account for (a body that is not Loki's, a message sonde does not know, a stream
+// it does not name) is counted once, as the request's remaining entries, under
+// reasonUnknown: those entries are not known to be stored, nor each known to be dropped.
+func dropReasons(status int, body string, entries int, streamEntries func(msg string) (int, bool)) []reasonCount {
 	switch status {
 	case http.StatusBadRequest:
 	case http.StatusTooManyRequests:
@@ -97,7 +109,7 @@ func dropReasons(status int, body string, entries int) []reasonCount {
 		return []reasonCount{{reasonHTTP4xx, entries}}
 	}
 	var out []reasonCount
-	total := 0
+	total, unknown := 0, false
 	add := func(reason string, n int) {
 		total += n
 		for i := range out {
@@ -115,26 +127,63 @@ func dropReasons(status int, body string, entries int) []reasonCount {
 			add(reason, n)
 		}
 	} else {
-		for _, seg := range strings.Split(body, "; ") {
-			if seg = strings.TrimSpace(seg); seg == "" {
-				continue
-			}
+		for _, seg := range messages(body) {
 			n := 1
 			if m := errorsLikeRE.FindStringSubmatch(seg); m != nil {
 				n, _ = strconv.Atoi(m[1])
 				seg = seg[len(m[0]):]
 			}
-			add(classify(seg), n)
+			switch reason := classify(seg); {
+			case perEntry[reason]:
+				add(reason, n)
+			case perStream[reason]:
+				if k, ok := streamEntries(seg); ok {
+					add(reason, k)
+				} else {
+					unknown = true
+				}
+			case reason == reasonUnknown:
+				unknown = true
+			default: // the whole request
+				return []reasonCount{{reason, entries}}
+			}
 		}
 	}
-	if total <= 0 || total > entries {
-		return []reasonCount{{classify(body), entries}}
+	switch {
+	case total > entries:
+		// More than the request held: the counts cannot be trusted, the reason can.
+		return []reasonCount{{out[0].reason, entries}}
+	case unknown && total < entries:
+		add(reasonUnknown, entries-total)
+	case total == 0:
+		return []reasonCount{{reasonUnknown, entries}}
 	}
-	for _, rc := range out {
-		if !perEntry[rc.reason] {
-			// A refusal of a whole stream or request, or a body that is not Loki's: the
-			// number of entries concerned is unknown, so count them all.
-			return []reasonCount{{rc.reason, entries}}
+	return out
+}
+
+// describe lists the reasons with their counts, e.g. "too_old=3 unknown=2".
+func describe(rs []reasonCount) string {
+	parts := make([]string, len(rs))
+	for i, rc := range rs {
+		parts[i] = rc.reason + "=" + strconv.Itoa(rc.n)
+	}
+	return strings.Join(parts, " ")
+}
+
+// messages splits a 400 body into Loki's messages. Loki joins them with "; ", each but a
+// lone one prefixed with "N errors like: "; a message may hold "; " itself ("... has 16
+// label names; limit 15"), so a piece that neither starts a group nor reads as a message
+// of its own belongs to the one before.
+func messages(body string) []string {
+	var out []string
+	for _, p := range strings.Split(body, "; ") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "":
+		case len(out) > 0 && !errorsLikeRE.MatchString(p) && classify(p) == reasonUnknown:
+			out[len(out)-1] += "; " + p
+		default:
+			out = append(out, p)
 		}
 	}
 	return out
@@ -145,3 +194,6 @@ var perEntry = map[string]bool{
 	reasonTooFarBehind: true, reasonOutOfOrder: true, reasonTooOld: true, reasonTooNew: true,
 	reasonLineTooLong: true, reasonStructuredMetadata: true,
 }
+
+// perStream are the reasons Loki reports once for a whole stream, naming its labels.
+var perStream = map[string]bool{reasonInvalidLabels: true, reasonStreamLimit: true}

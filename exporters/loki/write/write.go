@@ -7,8 +7,10 @@
 // ConsumeLogs blocks, which slows the sources down. Entries Loki refuses for good (400 and
 // other 4xx) are dropped and counted by reason. A batch is acknowledged once every endpoint
 // is done with it, with the refusals as its error. When the component stops it sends what
-// is queued for at most queue_config.drain_timeout; batches not delivered by then are not
-// acknowledged, so their sources send them again after a restart.
+// is queued until the controller's flush deadline (pipeline.FlushContext), or for
+// queue_config.drain_timeout if that ends first; batches not delivered by then are not
+// acknowledged at all, so their sources keep their positions and send them again after a
+// restart.
 package write
 
 import (
@@ -40,6 +42,9 @@ type Component struct {
 	running   bool // Run has started the senders
 	stopping  bool // Run is stopping: nothing more is accepted or started
 	wg        sync.WaitGroup
+	// runCtx is Run's context without its cancellation: senders run under a child of it, so
+	// that they find the controller's flush deadline (pipeline.FlushContext) when stopped.
+	runCtx context.Context
 }
 
 var (
@@ -129,7 +134,7 @@ func (c *Component) start(ep *endpoint) {
 	if ep.started {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.runCtx)
 	ep.started, ep.cancel = true, cancel
 	c.wg.Add(1)
 	go func() {
@@ -147,6 +152,7 @@ func (c *Component) Run(ctx context.Context) error {
 		return errStopping
 	}
 	c.running = true
+	c.runCtx = context.WithoutCancel(ctx)
 	for _, ep := range c.endpoints {
 		c.start(ep)
 	}

@@ -148,7 +148,7 @@ func TestBadRequestIsNotRetried(t *testing.T) {
 		{
 			name:    "proxy 400",
 			resp:    lokitest.Response{Status: 400, Body: "<html>bad request</html>"},
-			reason:  reasonBadRequest,
+			reason:  reasonUnknown,
 			dropped: 10,
 		},
 	} {
@@ -386,9 +386,15 @@ func TestDropReasons(t *testing.T) {
 		{"out of order", 400, "entry with timestamp x ignored, reason: 'entry out of order',\nuser 'fake', total ignored: 1 out of 5 for stream: {a=\"b\"}", []reasonCount{{reasonOutOfOrder, 1}}},
 		{"distributor grouped", 400, "2 errors like: entry for stream '{a=\"b\"}' has timestamp too new: 2030-01-01; max entry size '256' bytes exceeded for stream '{a=\"b\"}' while adding an entry with length '300' bytes", []reasonCount{{reasonTooNew, 2}, {reasonLineTooLong, 1}}},
 		{"structured metadata", 400, "stream '{a=\"b\"}' includes structured metadata, but this feature is disallowed", []reasonCount{{reasonStructuredMetadata, 1}}},
-		{"stream-level labels", 400, "error parsing labels '{a=b}' with error: parse error", []reasonCount{{reasonInvalidLabels, 5}}},
+		{"stream-level labels", 400, "error parsing labels '{a=\"b\"}' with error: parse error", []reasonCount{{reasonInvalidLabels, 3}}},
+		{"stream-level, grouped", 400, "1 errors like: stream '{c=\"d\"}' has label value too long: 'xxx'; 2 errors like: entry for stream '{a=\"b\"}' has timestamp too old: 2020-01-01", []reasonCount{{reasonInvalidLabels, 2}, {reasonTooOld, 2}}},
+		{"message with a semicolon", 400, "entry for stream '{c=\"d\"}' has 16 label names; limit 15", []reasonCount{{reasonInvalidLabels, 2}}},
+		{"stream not named", 400, "error parsing labels '{x=\"y\"}' with error: parse error", []reasonCount{{reasonUnknown, 5}}},
 		{"more than sent", 400, "7 errors like: entry for stream '{a=\"b\"}' has timestamp too old", []reasonCount{{reasonTooOld, 5}}},
-		{"unknown body", 400, "nope", []reasonCount{{reasonBadRequest, 5}}},
+		{"unknown body", 400, "nope", []reasonCount{{reasonUnknown, 5}}},
+		{"empty body", 400, "", []reasonCount{{reasonUnknown, 5}}},
+		{"partly unknown", 400, "2 errors like: entry for stream '{a=\"b\"}' has timestamp too new: 2030-01-01; 1 errors like: something new", []reasonCount{{reasonTooNew, 2}, {reasonUnknown, 3}}},
+		{"ingestion blocked", 400, "ingestion blocked for user 'fake' until '2030-01-01T00:00:00Z' with status code '400'", []reasonCount{{reasonBlocked, 5}}},
 		{"rate limited", 429, "ingestion rate limit exceeded", []reasonCount{{reasonRateLimited, 5}}},
 		{"unauthorized", 401, "", []reasonCount{{reasonUnauthorized, 5}}},
 		{"forbidden", 403, "", []reasonCount{{reasonForbidden, 5}}},
@@ -396,7 +402,17 @@ func TestDropReasons(t *testing.T) {
 		{"other", 418, "", []reasonCount{{reasonHTTP4xx, 5}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, dropReasons(tc.status, tc.body, 5))
+			// The request: 3 entries of {a="b"}, 2 of {c="d"}.
+			streams := func(msg string) (int, bool) {
+				switch {
+				case strings.Contains(msg, `{a="b"}`):
+					return 3, true
+				case strings.Contains(msg, `{c="d"}`):
+					return 2, true
+				}
+				return 0, false
+			}
+			require.Equal(t, tc.want, dropReasons(tc.status, tc.body, 5, streams))
 		})
 	}
 }
