@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 // The cluster-local preset against a real kube-apiserver, from a kubeconfig: it discovers the
@@ -63,7 +64,7 @@ func TestE2EClusterLocalPreset(t *testing.T) {
 	}
 	var body string
 	require.Eventually(t, func() bool {
-		_, body = get(t, s.URL()+"/api/v1/components/prometheus.serve/local/metrics")
+		_, body = backendtest.Fetch(t, http.MethodGet, s.URL()+"/api/v1/components/prometheus.serve/local/metrics")
 		for _, w := range want {
 			if !strings.Contains(body, w) {
 				return false

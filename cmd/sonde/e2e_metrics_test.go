@@ -48,7 +48,7 @@ func TestE2EHostPresetToPrometheus(t *testing.T) {
 			State string `json:"state"`
 		} `json:"health"`
 	}
-	getJSON(t, s.URL()+"/api/v1/components", &comps)
+	backendtest.FetchJSON(t, s.URL()+"/api/v1/components", &comps)
 	var ids []string
 	for _, c := range comps {
 		ids = append(ids, c.ID)
@@ -62,7 +62,7 @@ func TestE2EHostPresetToPrometheus(t *testing.T) {
 		"prometheus.scrape/host", "prometheus.remote_write/default", "loki.source.file/pods", "loki.echo/stdout",
 		"otelcol.receiver.otlp/default", "otelcol.processor.memory_limiter/default", "otelcol.processor.batch/default",
 		"otelcol.exporter.prometheus/default", "otelcol.exporter.loki/default"}, ids)
-	code, _ := get(t, s.URL()+"/-/ready")
+	code, _ := backendtest.Fetch(t, http.MethodGet, s.URL()+"/-/ready")
 	require.Equal(t, http.StatusOK, code)
 }
 
@@ -194,7 +194,7 @@ components:
 	s := newSonde(t, "--config="+cfg)
 	ids := func() []string {
 		var comps []struct{ ID string }
-		getJSON(t, s.URL()+"/api/v1/components", &comps)
+		backendtest.FetchJSON(t, s.URL()+"/api/v1/components", &comps)
 		var out []string
 		for _, c := range comps {
 			out = append(out, c.ID)
@@ -205,7 +205,7 @@ components:
 	require.Equal(t, []string{"prometheus.remote_write/secret", "prometheus.scrape/a", "prometheus.serve/local"}, ids())
 
 	// Secrets never leave the process.
-	_, body := get(t, s.URL()+"/api/v1/components")
+	_, body := backendtest.Fetch(t, http.MethodGet, s.URL()+"/api/v1/components")
 	require.NotContains(t, body, "hunter2")
 	require.Contains(t, body, "<secret>")
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -91,17 +90,13 @@ func (s *sonde) waitReady(t *testing.T) {
 // reload asks sonde to reload its configuration and returns the answer's status and body.
 func (s *sonde) reload(t *testing.T) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.URL()+"/-/reload", nil)
-	require.NoError(t, err)
-	code, body, err := backendtest.Do(req)
-	require.NoError(t, err)
-	return code, string(body)
+	return backendtest.Fetch(t, http.MethodPost, s.URL()+"/-/reload")
 }
 
 // metric returns the value of one of sonde's own metrics (summed over matching series).
 func (s *sonde) metric(t *testing.T, name string, match ...string) float64 {
 	t.Helper()
-	_, body := get(t, s.URL()+"/metrics")
+	_, body := backendtest.Fetch(t, http.MethodGet, s.URL()+"/metrics")
 	var sum float64
 	for _, line := range strings.Split(body, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
@@ -121,23 +116,6 @@ func (s *sonde) metric(t *testing.T, name string, match ...string) float64 {
 		sum += v
 	}
 	return sum
-}
-
-// get does a GET of url and returns the status code and the body, failing the test when
-// there is no answer.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	code, body, err := backendtest.Get(context.Background(), url)
-	require.NoError(t, err)
-	return code, string(body)
-}
-
-// getJSON decodes the JSON answer to a GET of url, which must be 200 OK, into v.
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	code, body := get(t, url)
-	require.Equal(t, http.StatusOK, code, url)
-	require.NoError(t, json.Unmarshal([]byte(body), v))
 }
 
 // counterTarget is an exposition endpoint whose one counter counts the scrapes it served:

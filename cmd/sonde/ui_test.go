@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
 )
 
@@ -30,7 +31,7 @@ type uiComponent struct {
 func apiComponents(t *testing.T, s *sonde) []uiComponent {
 	t.Helper()
 	var cs []uiComponent
-	getJSON(t, s.URL()+"/api/v1/components", &cs)
+	backendtest.FetchJSON(t, s.URL()+"/api/v1/components", &cs)
 	return cs
 }
 
