@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sondehq/sonde/exporters/backendtest"
 )
 
 func TestAllocate(t *testing.T) {
@@ -34,18 +36,16 @@ func TestAllocate(t *testing.T) {
 // scrape fetches and parses one exposition: series key (name + labels) -> value.
 func scrape(t *testing.T, url string) (map[string]float64, map[string]*dto.MetricFamily) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	resp, body, err := backendtest.DoResponse(req)
+	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, contentType, resp.Header.Get("Content-Type"))
-	var body bytes.Buffer
-	_, err = body.ReadFrom(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, resp.ContentLength, int64(body.Len()))
+	require.Equal(t, resp.ContentLength, int64(len(body)))
 
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(&body)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	require.NoError(t, err)
 	series := map[string]float64{}
 	for name, f := range fams {

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 )
 
 // Spans come in whole traces (a server span and its children) with fresh IDs and
@@ -107,23 +109,6 @@ func TestOTLPSinkCountsAndResets(t *testing.T) {
 	require.Equal(t, OTLPStats{}, getOTLPStats(t, h))
 }
 
-// startGRPC serves srv on a loopback port for the test's duration and returns its address.
-func startGRPC(t *testing.T, srv *grpc.Server) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return ln.Addr().String()
-}
-
 func TestSendOTLPToSink(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -136,7 +121,7 @@ func TestSendOTLPToSink(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := newOTLPSink(time.Now)
 			o := tc.opts
-			o.endpoint = startGRPC(t, sink.grpcServer(64<<20))
+			o.endpoint = oteltest.ServeGRPC(t, sink.grpcServer(64<<20))
 			o.timeout, o.seed = 10*time.Second, 1
 			sum, err := sendOTLP(t.Context(), o, time.Now)
 			require.NoError(t, err)
@@ -193,7 +178,7 @@ func TestSendOTLPRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := grpc.NewServer()
 			ptraceotlp.RegisterGRPCServer(srv, &refusingServer{partial: tc.partial})
-			o := otlpSendOptions{endpoint: startGRPC(t, srv), spans: 30, batch: 10, conns: 1, compression: "none", timeout: 10 * time.Second}
+			o := otlpSendOptions{endpoint: oteltest.ServeGRPC(t, srv), spans: 30, batch: 10, conns: 1, compression: "none", timeout: 10 * time.Second}
 			sum, err := sendOTLP(t.Context(), o, time.Now)
 			require.NoError(t, err)
 			require.Equal(t, uint64(3), sum.Requests)
@@ -211,7 +196,7 @@ func TestSendOTLPRefused(t *testing.T) {
 
 func TestRunOTLP(t *testing.T) {
 	sink := newOTLPSink(time.Now)
-	endpoint := startGRPC(t, sink.grpcServer(64<<20))
+	endpoint := oteltest.ServeGRPC(t, sink.grpcServer(64<<20))
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, run([]string{"otlp-send", "--endpoint", endpoint, "--spans", "100", "--batch", "30", "--conns", "2"}, &stdout, &stderr), stderr.String())
 	var sum OTLPSendSummary
