@@ -6,9 +6,11 @@ import (
 	"github.com/sondehq/sonde/internal/httppush"
 )
 
-// inflightGrace is how long a request in flight may still complete once the sender stops:
-// a request the receiver took but whose answer the sender never read would be sent again
-// after a restart (a duplicate, older than what the receiver has by then).
+// inflightGrace is how long a request in flight may still complete once the sender stops
+// (sender.stopBy, never past the flush deadline at shutdown): a request the receiver took
+// but whose answer the sender never read would be sent again after a restart (a duplicate,
+// older than what the receiver has by then). The sender keeps the grace itself rather than
+// httppush.Config.InflightGrace, which cannot end at a deadline.
 const inflightGrace = 5 * time.Second
 
 // newClient builds the client that posts remote-write 1.0 requests (snappy-compressed
@@ -23,6 +25,5 @@ func newClient(ep EndpointConfig) (*httppush.Client, error) {
 		ContentEncoding:  "snappy",
 		ProtocolHeaders:  map[string]string{"X-Prometheus-Remote-Write-Version": "0.1.0"},
 		Timeout:          time.Duration(ep.RemoteTimeout),
-		InflightGrace:    inflightGrace,
 	})
 }

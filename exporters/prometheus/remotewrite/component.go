@@ -9,11 +9,17 @@
 // Guarantees:
 //   - What was committed and not acknowledged by the receiver (2xx) or definitively
 //     rejected (other 4xx, counted) is sent after a restart or a crash (at-least-once).
+//   - It is ready (pipeline.Readier) once its WAL is open and replayed: the controller
+//     starts the components that send to it only then, so none of their appends is refused.
 //   - After a graceful stop nothing is sent twice: the marker holds, besides the position
 //     before which everything is done, the last acknowledged sample of each shard (unless
-//     the shard count changes, or a request in flight outlives its 5s grace at stop).
-//   - After a crash, samples acknowledged during the last second (the marker is persisted at
-//     most once a second) and requests in flight may be sent again.
+//     the shard count changes, or a request in flight outlives its grace at stop).
+//   - After the process is killed, only the requests in flight are sent again: the marker
+//     is saved after every acknowledged batch (marker.latest, written in place without
+//     fsync, which a killed process leaves intact) and fsynced once a second (marker, which
+//     a power loss leaves intact: then up to a second of acknowledged batches is re-sent).
+//   - At stop, the last sends end at the controller's flush deadline
+//     (pipeline.FlushContext); what is not acknowledged by then stays in the WAL.
 //   - Per series, timestamps sent never go back or repeat within a run and across graceful
 //     restarts: older samples are rejected at append time, a shard sends one batch at a time
 //     in WAL order and retries it until it is done.
@@ -30,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,10 +48,11 @@ import (
 var Registration = pipeline.Register("prometheus.remote_write", DefaultArguments, New, pipeline.KindMetrics)
 
 const (
-	// flushTimeout bounds the final flush on shutdown.
-	flushTimeout = time.Minute
-	// markerInterval is how often the acknowledged marker is persisted at most.
+	// markerInterval is how often the acknowledged marker is fsynced at most.
 	markerInterval = time.Second
+	// stopMargin is how long before the flush deadline (at most a tenth of the time left)
+	// the last sends end at stop, for saving the marker and closing the WAL.
+	stopMargin = 500 * time.Millisecond
 	// seriesIdleTimeout is how long a series without samples is kept in memory (once all its
 	// data is sent). Longer than any sane scrape interval, so that series are not dropped
 	// and re-created (with a new series record) between scrapes.
@@ -53,10 +61,10 @@ const (
 
 // Component is a running prometheus.remote_write.
 //
-// Lifecycle: New checks the arguments; Run opens and replays the WAL, sends, truncates and,
-// when its context ends, stops accepting appends, flushes for up to a minute while the
-// receiver accepts, persists the marker and closes the WAL. Update may be called at any time;
-// endpoint, queue and external label changes restart the sender (not the WAL) from the
+// Lifecycle: New checks the arguments; Run opens and replays the WAL, reports itself ready,
+// sends, truncates and, when its context ends, stops accepting appends, flushes while the
+// receiver accepts until the flush deadline (pipeline.FlushContext), persists the marker and
+// closes the WAL. Update may be called at any time;// endpoint, queue and external label changes restart the sender (not the WAL) from the
 // acknowledged marker, WAL bound changes apply at the next truncation.
 type Component struct {
 	opts   pipeline.Options
@@ -70,6 +78,9 @@ type Component struct {
 	snd     atomic.Pointer[sender] // the current sender, for DebugInfo
 	status  httppush.Status        // how requests fare, for DebugInfo
 
+	ready     chan struct{} // closed once the WAL is open and replayed (or Run ended)
+	readyOnce sync.Once
+
 	// sleep waits between retries; tests replace it to observe backoffs.
 	sleep func(context.Context, time.Duration) error
 }
@@ -78,6 +89,7 @@ var (
 	_ pipeline.Component           = (*Component)(nil)
 	_ pipeline.Updater[*Arguments] = (*Component)(nil)
 	_ pipeline.MetricsReceiver     = (*Component)(nil)
+	_ pipeline.Readier             = (*Component)(nil)
 )
 
 // New returns a component for validated args and registers its metrics. It starts nothing.
@@ -100,8 +112,17 @@ func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 		logger: opts.Logger,
 		m:      m,
 		args:   pipeline.NewLatest(args),
+		ready:  make(chan struct{}),
 	}, nil
 }
+
+// Ready implements pipeline.Readier: the channel is closed once Run has opened and replayed
+// the WAL, from when appends are taken. A Run that fails before closes it too, so that the
+// components sending to it are not held back for pipeline.MaxStartWait (their appends are
+// refused until the component runs again, as before).
+func (c *Component) Ready() <-chan struct{} { return c.ready }
+
+func (c *Component) setReady() { c.readyOnce.Do(func() { close(c.ready) }) }
 
 // Appendable implements pipeline.MetricsReceiver. Appends fail while the component is not
 // running (before its WAL is replayed, and once it is stopping).
@@ -115,7 +136,7 @@ func (c *Component) Update(args *Arguments) error {
 
 func (c *Component) currentArgs() *Arguments { return c.args.Load() }
 
-func (c *Component) markerPath() string { return filepath.Join(c.opts.DataPath, "marker") }
+func (c *Component) markerPath() string { return filepath.Join(c.opts.DataPath, markerFile) }
 
 // Run implements pipeline.Component.
 func (c *Component) Run(ctx context.Context) error {
@@ -123,14 +144,16 @@ func (c *Component) Run(ctx context.Context) error {
 		return errors.New("prometheus.remote_write is already running")
 	}
 	defer c.running.Store(false)
+	defer c.setReady()
 
 	args := c.currentArgs()
 	w, err := openWAL(filepath.Join(c.opts.DataPath, "wal"), segmentSize(args.WAL.MaxSize), c.logger, c.m)
 	if err != nil {
 		return err
 	}
-	start := c.loadMarker(w)
-	snd, err := c.newSender(w, args, start)
+	store := newMarkerStore(c.opts.DataPath, c.m.markerFails.Inc)
+	start := c.loadMarker(w, store)
+	snd, err := c.newSender(w, args, start, store)
 	if err != nil {
 		w.closeAppends()
 		return errors.Join(err, w.close())
@@ -138,6 +161,7 @@ func (c *Component) Run(ctx context.Context) error {
 	c.wal.Store(w)
 	snd.start()
 	c.snd.Store(snd)
+	c.setReady()
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
 	c.logger.Info("started", "url", args.Endpoint.URL.Redacted(), "shards", args.Endpoint.Queue.Shards,
 		"from_segment", start.Acked.Segment, "from_offset", start.Acked.Offset)
@@ -146,40 +170,38 @@ func (c *Component) Run(ctx context.Context) error {
 	defer truncTicker.Stop()
 	markerTicker := time.NewTicker(markerInterval)
 	defer markerTicker.Stop()
-	lastMarker := start
 	persist := func() {
-		m := snd.marker()
-		if reflect.DeepEqual(m, lastMarker) {
-			return
-		}
-		if err := writeMarker(c.markerPath(), m); err != nil {
-			c.m.markerFails.Inc()
+		if err := store.saveDurable(snd.marker()); err != nil {
 			c.logger.Error("persist marker", "err", err)
-			return
 		}
-		lastMarker = m
 	}
 	w.updateGauges()
 
-	shutdown := func(flush bool) error {
+	shutdown := func(fctx context.Context) error {
 		w.closeAppends()
-		if flush {
-			snd.flush(flushTimeout)
+		if fctx != nil {
+			snd.flush(fctx)
 		} else {
 			snd.stop()
 		}
-		persist()
+		last := snd.marker()
+		merr := store.close(last)
+		if merr != nil {
+			c.logger.Error("persist marker", "err", merr)
+		}
 		c.wal.Store(nil)
 		c.snd.Store(nil)
 		err := w.close()
-		c.logger.Info("stopped", "acked_segment", lastMarker.Acked.Segment, "acked_offset", lastMarker.Acked.Offset)
+		c.logger.Info("stopped", "acked_segment", last.Acked.Segment, "acked_offset", last.Acked.Offset)
 		return err
 	}
 
 	for {
 		select {
 		case <-ctx.Done():
-			err := shutdown(true)
+			fctx, cancel := flushContext(ctx)
+			err := shutdown(fctx)
+			cancel()
 			c.opts.Health.Set(pipeline.HealthStopped, "")
 			return err
 
@@ -188,9 +210,9 @@ func (c *Component) Run(ctx context.Context) error {
 
 		case <-truncTicker.C:
 			persist()
-			ns, err := c.maintain(w, snd, args)
+			ns, err := c.maintain(w, snd, args, store)
 			if err != nil {
-				return errors.Join(err, shutdown(false))
+				return errors.Join(err, shutdown(nil))
 			}
 			snd = ns
 			c.snd.Store(snd)
@@ -201,12 +223,12 @@ func (c *Component) Run(ctx context.Context) error {
 			if !reflect.DeepEqual(next.Endpoint, args.Endpoint) || !reflect.DeepEqual(next.ExternalLabels, args.ExternalLabels) {
 				snd.stop()
 				persist()
-				ns, err := c.newSender(w, next, snd.marker())
+				ns, err := c.newSender(w, next, snd.marker(), store)
 				if err != nil {
 					// Validated, but e.g. a TLS file is missing: keep the old settings.
 					c.logger.Error("apply new endpoint, keeping the old one", "err", err)
-					if ns, err = c.newSender(w, args, snd.marker()); err != nil {
-						return errors.Join(err, shutdown(false))
+					if ns, err = c.newSender(w, args, snd.marker(), store); err != nil {
+						return errors.Join(err, shutdown(nil))
 					}
 					next = args
 				} else {
@@ -224,23 +246,32 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
-func (c *Component) newSender(w *walStorage, args *Arguments, start marker) (*sender, error) {
+// flushContext is pipeline.FlushContext ending stopMargin (at most a tenth of the time
+// left) before the deadline, so that the marker is saved and the WAL closed by then.
+func flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	fctx, cancel := pipeline.FlushContext(ctx)
+	deadline, _ := fctx.Deadline()
+	sctx, scancel := context.WithDeadline(fctx, deadline.Add(-min(stopMargin, time.Until(deadline)/10)))
+	return sctx, func() { scancel(); cancel() }
+}
+
+func (c *Component) newSender(w *walStorage, args *Arguments, start marker, store *markerStore) (*sender, error) {
 	return newSender(senderOptions{
 		logger: c.logger, m: c.m, health: c.opts.Health, w: w, args: args, start: start, sleep: c.sleep,
-		status: &c.status,
+		status: &c.status, store: store,
 	})
 }
 
 // loadMarker reads the acknowledged marker and fits it to the segments on disk. Without a
 // usable marker everything in the WAL is sent (at-least-once).
-func (c *Component) loadMarker(w *walStorage) marker {
+func (c *Component) loadMarker(w *walStorage, store *markerStore) marker {
 	segs, err := w.segments()
 	first, last := 0, 0
 	if err == nil && len(segs) > 0 {
 		first, last = segs[0].index, segs[len(segs)-1].index
 	}
 	oldest := marker{Acked: walPos{Segment: first}}
-	m, err := readMarker(c.markerPath())
+	m, err := store.load()
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		c.logger.Info("no marker, sending the WAL from its oldest segment", "segment", first)
@@ -262,7 +293,7 @@ func (c *Component) loadMarker(w *walStorage) marker {
 // maintain runs every truncate_frequency: it starts a new segment if the current one is
 // old, deletes acknowledged segments, and drops unsent ones beyond wal.max_age and
 // wal.max_size (restarting the sender past them). It returns the sender to use.
-func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments) (*sender, error) {
+func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments, store *markerStore) (*sender, error) {
 	defer w.updateGauges()
 	freq := time.Duration(args.WAL.TruncateFrequency)
 	idle := uint32(max(1, (seriesIdleTimeout+freq-1)/freq))
@@ -306,14 +337,13 @@ func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments) (*send
 		from.Acked = walPos{Segment: b.keep}
 	}
 	m.Acked = from.Acked
-	if err := writeMarker(c.markerPath(), m); err != nil {
-		c.m.markerFails.Inc()
+	if err := store.saveDurable(m); err != nil {
 		c.logger.Error("persist marker", "err", err)
 	}
 	if err := w.truncate(m.Acked.Segment, idle, true); err != nil {
 		c.logger.Error("truncate WAL", "err", err)
 	}
-	ns, err := c.newSender(w, args, m)
+	ns, err := c.newSender(w, args, m, store)
 	if err != nil {
 		return snd, fmt.Errorf("restart sender: %w", err)
 	}

@@ -49,7 +49,8 @@ type WALDebugInfo struct {
 }
 
 // MarkerDebugInfo is the acknowledged position: every sample in the WAL before it was
-// acknowledged or dropped. It is persisted at most once a second.
+// acknowledged or dropped. It is saved after every acknowledged batch and fsynced at most
+// once a second.
 type MarkerDebugInfo struct {
 	Segment int   `json:"segment"`
 	Offset  int64 `json:"offset"`

@@ -42,16 +42,23 @@ type sender struct {
 	tracker tracker
 	shards  []*shard
 	reader  *walReader
+	store   *markerStore  // nil: acknowledgements are not persisted by the sender
+	acks    chan struct{} // signalled (coalesced) after each acknowledged batch
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	drain    chan struct{} // closed: the reader stops at the end of the WAL and closes the shards
-	abort    chan struct{} // closed by a shard whose send failed during the final flush
-	abortMu  sync.Once
-	flushing atomic.Bool
-	failing  atomic.Int32 // shards whose current batch has failed and not yet succeeded
-	wg       sync.WaitGroup
-	pending  atomic.Int64
+	ctx    context.Context
+	cancel context.CancelFunc
+	// reqCtx is what requests are sent under: it outlives ctx by inflightGrace (bounded by
+	// the flush deadline), so that a request the receiver is answering is not cut off.
+	reqCtx    context.Context
+	reqCancel context.CancelFunc
+	persisted chan struct{} // closed when the marker-saving goroutine has ended
+	drain     chan struct{} // closed: the reader stops at the end of the WAL and closes the shards
+	abort     chan struct{} // closed by a shard whose send failed during the final flush
+	abortMu   sync.Once
+	flushing  atomic.Bool
+	failing   atomic.Int32 // shards whose current batch has failed and not yet succeeded
+	wg        sync.WaitGroup
+	pending   atomic.Int64
 }
 
 type senderOptions struct {
@@ -63,6 +70,7 @@ type senderOptions struct {
 	start  marker
 	sleep  func(context.Context, time.Duration) error
 	status *httppush.Status // nil: a fresh one
+	store  *markerStore     // where acknowledgements are persisted as they come; nil: not
 }
 
 func newSender(o senderOptions) (*sender, error) {
@@ -85,6 +93,8 @@ func newSender(o senderOptions) (*sender, error) {
 		sleep:  o.sleep,
 		drain:  make(chan struct{}),
 		abort:  make(chan struct{}),
+		store:  o.store,
+		acks:   make(chan struct{}, 1),
 	}
 	if s.sleep == nil {
 		s.sleep = sleepCtx
@@ -116,6 +126,12 @@ func externalLabels(m map[string]string) []prompb.Label {
 
 func (s *sender) start() {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.reqCtx, s.reqCancel = context.WithCancel(context.Background())
+	s.persisted = make(chan struct{})
+	go func() {
+		defer close(s.persisted)
+		s.persistAcks(s.ctx)
+	}()
 	s.m.shards.Set(float64(len(s.shards)))
 	s.wg.Add(1 + len(s.shards))
 	go func() {
@@ -130,26 +146,39 @@ func (s *sender) start() {
 	}
 }
 
-// stop ends the sender at once (requests in flight get a short grace to complete, see
-// inflightGrace in client.go); unacknowledged samples stay in the WAL. It may be called
-// more than once.
-func (s *sender) stop() {
+// stop ends the sender at once: requests in flight get inflightGrace to complete;
+// unacknowledged samples stay in the WAL. It may be called more than once.
+func (s *sender) stop() { s.stopBy(time.Time{}) }
+
+// stopBy is stop with the grace of requests in flight ending at deadline at the latest
+// (zero: no deadline).
+func (s *sender) stopBy(deadline time.Time) {
 	if s.cancel == nil {
 		return // never started
 	}
 	s.cancel()
+	grace := inflightGrace
+	if !deadline.IsZero() {
+		grace = min(grace, time.Until(deadline))
+	}
+	t := time.AfterFunc(max(grace, 0), s.reqCancel)
 	s.wg.Wait()
+	t.Stop()
+	s.reqCancel()
+	<-s.persisted
 	s.client.CloseIdleConnections()
 	s.m.pendingSamples.Sub(float64(s.pending.Swap(0)))
 }
 
-// flush reads the WAL to its end and sends everything, for at most timeout and only while
-// the receiver accepts; then it stops. Commits must be closed before.
-func (s *sender) flush(timeout time.Duration) {
+// flush reads the WAL to its end and sends everything, until ctx (the component's flush
+// context) ends and only while the receiver accepts; then it stops, requests in flight
+// ending with ctx at the latest. Commits must be closed before.
+func (s *sender) flush(ctx context.Context) {
+	deadline, _ := ctx.Deadline()
 	s.flushing.Store(true)
 	if s.failing.Load() > 0 {
 		s.logger.Warn("receiver is failing, not flushing: the rest stays in the WAL for the next start")
-		s.stop()
+		s.stopBy(deadline)
 		return
 	}
 	close(s.drain)
@@ -158,16 +187,40 @@ func (s *sender) flush(timeout time.Duration) {
 		s.wg.Wait()
 		close(done)
 	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case <-done:
-	case <-t.C:
-		s.logger.Warn("flush deadline reached, the rest stays in the WAL for the next start", "timeout", timeout)
+	case <-ctx.Done():
+		s.logger.Warn("flush deadline reached, the rest stays in the WAL for the next start")
 	case <-s.abort:
 		s.logger.Warn("receiver failed during flush, the rest stays in the WAL for the next start")
 	}
-	s.stop()
+	s.stopBy(deadline)
+}
+
+// acked is called by a shard after each batch acknowledged or dropped for good.
+func (s *sender) acked() {
+	select {
+	case s.acks <- struct{}{}:
+	default: // a save is pending: it will include this batch
+	}
+}
+
+// persistAcks saves the marker after acknowledgements, until ctx ends. Saves are coalesced:
+// the acknowledgements that come while one is written are saved together by the next.
+func (s *sender) persistAcks(ctx context.Context) {
+	if s.store == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.acks:
+			if err := s.store.saveLatest(s.marker()); err != nil {
+				s.logger.Error("persist marker", "err", err)
+			}
+		}
+	}
 }
 
 func (s *sender) abortFlush() {

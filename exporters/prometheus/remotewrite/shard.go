@@ -158,7 +158,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 			s.status.Retry()
 		}
 		start := time.Now()
-		res := s.client.Post(ctx, body)
+		res := s.client.Post(s.reqCtx, body)
 		m.requestDuration.Observe(time.Since(start).Seconds())
 		code := "error"
 		if res.Status != 0 {
@@ -240,6 +240,7 @@ func (sh *shard) ack() {
 	s.m.pendingSamples.Sub(float64(len(sh.batch)))
 	clear(sh.batch)
 	sh.batch = sh.batch[:0]
+	s.acked()
 }
 
 // encode builds the snappy-compressed (block format) prompb.WriteRequest for items, one
