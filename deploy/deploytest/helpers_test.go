@@ -227,7 +227,10 @@ func sonde(t testing.TB, args ...string) (string, error) {
 	}
 	// What the downward API gives the container in the chart (the daemonset preset
 	// requires NODE_NAME).
-	cmd.Env = append(cmd.Env, "NODE_NAME=node-1", "NODE_IP=10.0.0.1", "POD_NAME=sonde-x1y2z", "POD_NAMESPACE=sonde")
+	cmd.Env = append(cmd.Env, "NODE_NAME=node-1", "NODE_IP=10.0.0.1", "POD_NAME=sonde-x1y2z", "POD_NAMESPACE=sonde",
+		// What the chart's secretKeyRef variables give it where credentials are configured.
+		"SONDE_PROMETHEUS_USERNAME=u", "SONDE_PROMETHEUS_PASSWORD=p", "SONDE_PROMETHEUS_BEARER_TOKEN=t",
+		"SONDE_LOKI_USERNAME=u", "SONDE_LOKI_PASSWORD=p", "SONDE_LOKI_BEARER_TOKEN=t")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
