@@ -1,11 +1,9 @@
 package otlp_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,31 +18,14 @@ import (
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
-
-// logBuffer collects what a controller logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // forwarder is a receiver → otelcol.exporter.otlp graph under a real controller with the
 // given shutdown budget.
 type forwarder struct {
 	reg    *prometheus.Registry
-	logs   *logBuffer
+	logs   *pipelinetest.LogBuffer
 	client ptraceotlp.GRPCClient
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -64,10 +45,10 @@ components:
 `, grpcAddr, backend, exporterYAML)
 	f, err := config.Parse("forwarder.yaml", []byte(yml), registry(t), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
-	fw := &forwarder{reg: prometheus.NewRegistry(), logs: &logBuffer{}, done: make(chan struct{})}
+	fw := &forwarder{reg: prometheus.NewRegistry(), logs: &pipelinetest.LogBuffer{}, done: make(chan struct{})}
 	c := pipeline.NewController(pipeline.ControllerOptions{
 		Registry:        registry(t),
-		Logger:          slog.New(slog.NewTextHandler(fw.logs, nil)),
+		Logger:          fw.logs.Logger(slog.LevelInfo),
 		Registerer:      fw.reg,
 		DataPath:        dataPath,
 		ShutdownTimeout: budget,
