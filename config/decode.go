@@ -33,7 +33,7 @@ func decodeErrors(n *yaml.Node, t reflect.Type, path string, err error) []error 
 	case n.Kind == yaml.MappingNode && et.Kind() == reflect.Struct:
 		fields := yamlFields(et)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if ft, ok := fields[n.Content[i].Value]; ok {
+			if ft, ok := fields.get(n.Content[i].Value); ok {
 				child(n.Content[i+1], ft, joinPath(path, n.Content[i].Value))
 			}
 		}

@@ -37,9 +37,9 @@ func checkFields(n *yaml.Node, t reflect.Type, path string) []error {
 				continue
 			}
 			seen[k.Value] = k.Line
-			ft, ok := fields[k.Value]
+			ft, ok := fields.get(k.Value)
 			if !ok {
-				errs = append(errs, &LineError{Line: k.Line, Field: p, Err: fmt.Errorf("unknown field (valid: %s)", validNames(fields))})
+				errs = append(errs, &LineError{Line: k.Line, Field: p, Err: fmt.Errorf("unknown field (valid: %s)", validNames(fields.named))})
 				continue
 			}
 			errs = append(errs, checkFields(v, ft, p)...)
@@ -64,9 +64,23 @@ func checkFields(n *yaml.Node, t reflect.Type, path string) []error {
 	return errs
 }
 
+// structFields are the YAML keys of a struct and their field types.
+type structFields struct {
+	named map[string]reflect.Type
+	rest  reflect.Type // an inline map's element type: it takes every other key; nil if none
+}
+
+// get returns the type of key's field.
+func (f structFields) get(key string) (reflect.Type, bool) {
+	if t, ok := f.named[key]; ok {
+		return t, true
+	}
+	return f.rest, f.rest != nil // a key of an inline map (Prometheus' http_headers)
+}
+
 // yamlFields maps the YAML keys of struct t to their field types, following ",inline".
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
+func yamlFields(t reflect.Type) structFields {
+	out := structFields{named: map[string]reflect.Type{}}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("yaml")
@@ -79,10 +93,17 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 			for ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
 			}
-			if ft.Kind() == reflect.Struct {
-				for k, v := range yamlFields(ft) {
-					out[k] = v
+			switch ft.Kind() {
+			case reflect.Struct:
+				in := yamlFields(ft)
+				for k, v := range in.named {
+					out.named[k] = v
 				}
+				if in.rest != nil {
+					out.rest = in.rest
+				}
+			case reflect.Map:
+				out.rest = ft.Elem()
 			}
 			continue
 		}
@@ -92,7 +113,7 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		out[name] = f.Type
+		out.named[name] = f.Type
 	}
 	return out
 }
