@@ -83,7 +83,7 @@ type Component struct {
 	// ran, for telling rotations made while it was stopped from older ones.
 	savedAt      time.Time
 	savedStreams map[string]struct{}
-	started      time.Time           // when Run started
+	started      time.Time           // when Run started, by the filesystem's clock (fsNow)
 	streams      map[string]struct{} // the streams (rotationBase) wanted at the last reconcile
 
 	// pollOnly turns fsnotify off (tests in a testing/synctest bubble: a goroutine blocked
@@ -150,9 +150,9 @@ func (c *Component) Run(ctx context.Context) error {
 	if err := os.MkdirAll(c.opts.DataPath, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	c.started = time.Now()
 	posPath := filepath.Join(c.opts.DataPath, positionsFile)
 	c.table = newTable(c.loadPositions(posPath))
+	c.started = fsNow(c.opts.DataPath)
 	c.manager = newManager()
 	clear(c.held)
 	c.batcher = c.newBatcher(c.table)
@@ -366,6 +366,23 @@ func (c *Component) loadPositions(path string) []savedPosition {
 		return nil
 	}
 	return entries
+}
+
+// fsNow returns the time the filesystem of dir stamps a file made now. File times come from
+// a coarse clock, up to a clock tick (4 ms at 250 Hz) behind time.Now; they are compared
+// with file times.
+func fsNow(dir string) time.Time {
+	f, err := os.CreateTemp(dir, ".now-*")
+	if err != nil {
+		return time.Now()
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return time.Now()
+	}
+	return fi.ModTime()
 }
 
 // syncLoop writes the positions file every sync_period while anything changed.

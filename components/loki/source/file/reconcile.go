@@ -248,7 +248,7 @@ func (c *Component) firstSight(wanted map[string]wantedFile) (streams map[string
 //     that file may be compressed by now; or
 //   - its stream has none (a container started while sonde was down), and it was renamed
 //     after the positions file was last written, or, at the first start (no positions
-//     file), after this start.
+//     file), after this start (as the filesystem's clock tells: see fsNow).
 //
 // A rotation older than a file of its stream that sonde knew was there while sonde ran and
 // was left alone then.
@@ -256,12 +256,17 @@ func (c *Component) madeUnseen(m *match, newestKnown string) bool {
 	if _, ok := c.savedStreams[rotationBase(m.real)]; ok {
 		return newestKnown < rotationRank(m.real)
 	}
-	since := c.savedAt
-	if since.IsZero() {
-		since = c.started
-	}
 	ct := changeTime(m.info)
-	return !ct.IsZero() && !ct.Before(since)
+	switch {
+	case ct.IsZero():
+		return false
+	case c.savedAt.IsZero():
+		// Strictly after: a rotation stamped within the same clock tick as the start is
+		// taken for one already there.
+		return ct.After(c.started)
+	default:
+		return !ct.Before(c.savedAt)
+	}
 }
 
 // open opens a newly matched file and places its read offset: where its recorded position

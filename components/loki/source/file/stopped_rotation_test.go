@@ -176,6 +176,7 @@ func TestNewContainerRotatedBeforeFound(t *testing.T) {
 	root := t.TempDir()
 	args := testArgs(filepath.Join(root, "*", "c", "*.log"))
 	h := start(t, args, "", nil)
+	time.Sleep(50 * time.Millisecond) // past the filesystem clock's tick of the start
 
 	dir := filepath.Join(root, "ns_new_uid", "c")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
