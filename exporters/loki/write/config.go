@@ -137,15 +137,7 @@ func (e *EndpointConfig) name() string {
 
 // Validate checks the endpoint; field paths are relative to it.
 func (e *EndpointConfig) Validate() error {
-	var errs []error
-	switch u := e.URL.URL; {
-	case u == nil || u.String() == "":
-		errs = append(errs, pipeline.Field("url", "required"))
-	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, pipeline.Field("url", "%q must be an absolute http or https URL", e.URL.Redacted()))
-	case u.Host == "":
-		errs = append(errs, pipeline.Field("url", "%q has no host", e.URL.Redacted()))
-	}
+	errs := []error{httppush.ValidateURL(e.URL)}
 	if e.TenantID != "" && !httpguts.ValidHeaderFieldValue(e.TenantID) {
 		errs = append(errs, pipeline.Field("tenant_id", "invalid header value"))
 	}

@@ -105,15 +105,7 @@ func (a *Arguments) Validate() error {
 
 // Validate checks the endpoint; field paths are relative to "endpoint".
 func (e *EndpointConfig) Validate() error {
-	var errs []error
-	switch u := e.URL.URL; {
-	case u == nil || u.String() == "":
-		errs = append(errs, pipeline.Field("url", "required"))
-	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, pipeline.Field("url", "%q must be an absolute http or https URL", e.URL.Redacted()))
-	case u.Host == "":
-		errs = append(errs, pipeline.Field("url", "%q has no host", e.URL.Redacted()))
-	}
+	errs := []error{httppush.ValidateURL(e.URL)}
 	if e.RemoteTimeout <= 0 {
 		errs = append(errs, pipeline.Field("remote_timeout", "must be positive, got %s", e.RemoteTimeout))
 	}

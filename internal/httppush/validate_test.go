@@ -1,8 +1,10 @@
 package httppush
 
 import (
+	"net/url"
 	"testing"
 
+	"github.com/prometheus/common/config"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
@@ -33,4 +35,21 @@ func TestValidateHeaders(t *testing.T) {
 		"headers.Host: header is set by sonde and cannot be configured", "no hint: no parentheses")
 	require.NoError(t, ValidateHeaders(map[string]string{"X-Scope-OrgID": "t"}, nil, ""), "reserved only by a protocol that sets it")
 	require.Len(t, pipelinetest.FieldsOf(ValidateHeaders(map[string]string{"Host": "h", "bad name": "x", "Ok": "y"}, nil, "")), 2)
+}
+
+// TestValidateURL: an endpoint URL is required, absolute http(s) with a host, and quoted in
+// the error without its password.
+func TestValidateURL(t *testing.T) {
+	parse := func(s string) config.URL {
+		u, err := url.Parse(s)
+		require.NoError(t, err)
+		return config.URL{URL: u}
+	}
+	require.NoError(t, ValidateURL(parse("http://loki:3100/loki/api/v1/push")))
+	require.NoError(t, ValidateURL(parse("https://u:p@prometheus/api/v1/write")))
+	require.EqualError(t, ValidateURL(config.URL{}), "url: required")
+	require.EqualError(t, ValidateURL(parse("")), "url: required")
+	require.EqualError(t, ValidateURL(parse("loki:3100/push")), `url: "loki:3100/push" must be an absolute http or https URL`)
+	require.EqualError(t, ValidateURL(parse("ftp://u:hunter2@h/p")), `url: "ftp://u:xxxxx@h/p" must be an absolute http or https URL`)
+	require.EqualError(t, ValidateURL(parse("http:///push")), `url: "http:///push" has no host`)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/prometheus/common/config"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sondehq/sonde/pipeline"
@@ -42,4 +43,19 @@ func ValidateHeaders(headers map[string]string, protocol []string, hint string) 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateURL checks an endpoint's URL as the user wrote it: required, absolute http or
+// https, with a host. The error is pipeline.Field("url", …), quoting the URL without its
+// password.
+func ValidateURL(u config.URL) error {
+	switch {
+	case u.URL == nil || u.String() == "":
+		return pipeline.Field("url", "required")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return pipeline.Field("url", "%q must be an absolute http or https URL", u.Redacted())
+	case u.Host == "":
+		return pipeline.Field("url", "%q has no host", u.Redacted())
+	}
+	return nil
 }
