@@ -1,12 +1,10 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -267,25 +265,6 @@ func (f flaky) Run(ctx context.Context) error {
 	return nil
 }
 
-// lockedBuffer is a log destination safe for the controller's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// count returns how many logged lines contain s.
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 // TestControllerCrashLoop: a component whose Run keeps failing (an OTLP listener whose port
 // is taken) makes the agent unready after CrashLoopFailures failed runs, with its id and
 // error; it is counted in sonde_component_restarts_total and sonde_component_crash_looping,
@@ -302,10 +281,10 @@ func TestControllerCrashLoop(t *testing.T) {
 				return flaky{args: a.(*flakyArgs)}, nil
 			}})
 		require.NoError(t, err)
-		logs := &lockedBuffer{}
+		logs := &pipelinetest.LogBuffer{}
 		promReg := prometheus.NewRegistry()
 		c := pipeline.NewController(pipeline.ControllerOptions{Registry: reg, Registerer: promReg, DataPath: t.TempDir(),
-			Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			Logger: logs.Logger(slog.LevelInfo)})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { c.Run(ctx); close(done) }()
@@ -341,20 +320,20 @@ func TestControllerCrashLoop(t *testing.T) {
 		require.Equal(t, "test.flaky/otlp is crash-looping (3 failed runs in a row): "+bindErr, why)
 		require.Equal(t, 2.0, metric("sonde_component_restarts_total"))
 		require.Equal(t, 1.0, metric("sonde_component_crash_looping"))
-		require.Equal(t, 2, logs.count("component exited; restarting"))
-		require.Equal(t, 1, logs.count("component crash-looping"))
+		require.Equal(t, 2, logs.Count("component exited; restarting"))
+		require.Equal(t, 1, logs.Count("component crash-looping"))
 
 		// Ten more minutes of failing (backoff 4s ... 1m: 12 more restarts) log nothing new:
 		// same error, and the reminder comes only every 10 minutes.
 		time.Sleep(10*time.Minute - time.Second)
 		synctest.Wait()
 		require.Equal(t, 14.0, metric("sonde_component_restarts_total"))
-		require.Equal(t, 0, logs.count("still crash-looping"))
+		require.Equal(t, 0, logs.Count("still crash-looping"))
 		ok, _ = c.Ready()
 		require.False(t, ok)
 		time.Sleep(2 * time.Second) // the failure at 10 min 3 s reminds
 		synctest.Wait()
-		require.Equal(t, 1, logs.count("still crash-looping"), "the 10-minute reminder")
+		require.Equal(t, 1, logs.Count("still crash-looping"), "the 10-minute reminder")
 
 		// The port is free again: the next restart runs, and once it has run for StableRun
 		// the agent is ready again.
@@ -371,7 +350,7 @@ func TestControllerCrashLoop(t *testing.T) {
 		ok, why = c.Ready()
 		require.True(t, ok, why)
 		require.Equal(t, 0.0, metric("sonde_component_crash_looping"))
-		require.Equal(t, 1, logs.count("component recovered from crash loop"))
+		require.Equal(t, 1, logs.Count("component recovered from crash loop"))
 	})
 }
 
