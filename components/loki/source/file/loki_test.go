@@ -1,0 +1,178 @@
+package file_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sondehq/sonde/components/loki/source/file"
+	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/exporters/loki/write"
+	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
+	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
+)
+
+// agent is loki.source.file → loki.write under a real controller, as sonde runs them.
+type agent struct {
+	reg    *prometheus.Registry
+	logs   *pipelinetest.LogBuffer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startAgent tails dir/*.log into Loki at pushURL, with its state under data. loki.write
+// holds a batch for 2 s (batch_wait): a stop comes while it still has the last lines.
+func startAgent(t *testing.T, dir, data, pushURL string) *agent {
+	t.Helper()
+	yml := fmt.Sprintf(`
+components:
+  loki.source.file/f:
+    paths: [%q]
+    labels: {job: restart}
+    batch_wait: 10ms
+    forward_to: [loki.write/w]
+  loki.write/w:
+    endpoints:
+      - url: %q
+        batch_wait: 2s
+`, filepath.Join(dir, "*.log"), pushURL)
+	reg, err := pipeline.NewRegistry(file.Registration, write.Registration)
+	require.NoError(t, err)
+	f, err := config.Parse("agent.yaml", []byte(yml), reg, func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	a := &agent{reg: prometheus.NewRegistry(), logs: &pipelinetest.LogBuffer{}, done: make(chan struct{})}
+	c := pipeline.NewController(pipeline.ControllerOptions{
+		Registry: reg, Logger: a.logs.Logger(slog.LevelInfo), Registerer: a.reg, DataPath: data,
+		ShutdownTimeout: 10 * time.Second,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	go func() { c.Run(ctx); close(a.done) }()
+	t.Cleanup(func() { cancel(); <-a.done })
+	require.NoError(t, c.Apply(f.Specs))
+	return a
+}
+
+// handed returns how many entries loki.source.file handed to loki.write.
+func (a *agent) handed(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := a.reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "sonde_loki_source_file_entries_sent_total" {
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+// stop ends the controller's Run (SIGTERM) and returns how long the shutdown took.
+func (a *agent) stop() time.Duration {
+	began := time.Now()
+	a.cancel()
+	<-a.done
+	return time.Since(began)
+}
+
+func writeCRI(t *testing.T, path, prefix string, from, to int) {
+	t.Helper()
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "%s stdout F %s-%06d\n", time.Now().UTC().Format(time.RFC3339Nano), prefix, i)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	_, err = f.WriteString(b.String())
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+// TestRestartAgainstLoki: sonde is stopped while loki.write still holds the last lines the
+// source handed it. The source waits for their acknowledgement before saving its positions,
+// so after a restart nothing is read and sent again (it sent the whole last batch again),
+// and Loki holds every line once.
+func TestRestartAgainstLoki(t *testing.T) {
+	loki := lokitest.Start(t)
+	dir, data := t.TempDir(), t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	begin := time.Now().Add(-time.Minute)
+	const lines = 1000
+
+	a1 := startAgent(t, dir, data, loki.PushURL())
+	writeCRI(t, log, "a", 0, lines)
+	require.Eventually(t, func() bool { return a1.handed(t) == lines }, 30*time.Second, 5*time.Millisecond)
+	took := a1.stop() // loki.write has not sent them yet
+	t.Logf("first run stopped in %v (loki.write's last batch sent during the stop)", took.Round(time.Millisecond))
+	require.Less(t, took, 10*time.Second, "within the shutdown budget")
+
+	a2 := startAgent(t, dir, data, loki.PushURL())
+	writeCRI(t, log, "b", 0, 1) // a marker
+	streams := loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), lines+1, 60*time.Second)
+	resent := a2.handed(t) - 1
+	t.Logf("after the restart: %.0f lines sent again", resent)
+	require.Zero(t, resent, "acknowledged lines are not sent again after the restart")
+
+	counts := map[string]int{}
+	for _, s := range streams {
+		for _, e := range s.Entries {
+			counts[e.Line]++
+		}
+	}
+	require.Len(t, counts, lines+1, "every line is in Loki")
+	for l, n := range counts {
+		require.Equal(t, 1, n, "%s is in Loki %d times", l, n)
+	}
+	a2.stop()
+}
+
+// TestRestartAgainstLokiDown: Loki is down when sonde is stopped. The stop ends within the
+// shutdown budget with the lines not acknowledged (positions not moved past them); once
+// Loki and sonde are back, every line is in Loki, once.
+func TestRestartAgainstLokiDown(t *testing.T) {
+	loki := lokitest.Start(t)
+	dir, data := t.TempDir(), t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	begin := time.Now().Add(-time.Minute)
+	const lines = 1000
+
+	a1 := startAgent(t, dir, data, loki.PushURL())
+	writeCRI(t, log, "a", 0, lines/2)
+	loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), lines/2, 60*time.Second)
+	loki.Stop()
+	writeCRI(t, log, "a", lines/2, lines)
+	require.Eventually(t, func() bool { return a1.handed(t) == lines }, 30*time.Second, 5*time.Millisecond)
+	took := a1.stop()
+	t.Logf("stopped with Loki down in %v (budget 10s)", took.Round(time.Millisecond))
+	require.Less(t, took, 11*time.Second, "within the shutdown budget")
+	require.NotContains(t, a1.logs.String(), "did not stop in time", "every component returned by the deadline")
+
+	loki.Restart()
+	a2 := startAgent(t, dir, data, loki.PushURL())
+	writeCRI(t, log, "b", 0, 1) // a marker
+	streams := loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), lines+1, 60*time.Second)
+	t.Logf("after the restart: %.0f lines sent again (the %d Loki never acknowledged, and the marker)", a2.handed(t), lines/2)
+	counts := map[string]int{}
+	for _, s := range streams {
+		for _, e := range s.Entries {
+			counts[e.Line]++
+		}
+	}
+	require.Len(t, counts, lines+1, "no line lost")
+	for l, n := range counts {
+		require.Equal(t, 1, n, "%s is in Loki %d times", l, n)
+	}
+	a2.stop()
+}
