@@ -3,6 +3,7 @@ package write
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/klauspost/compress/s2"
@@ -22,12 +23,32 @@ type encoder struct {
 	out     []byte              // snappy
 	entries int
 	bytes   int // line and metadata bytes, the unit of batch_size
+
+	// idle is how long the buffers may stay larger than the requests need; bufFor is the
+	// largest request (bytes) they were grown for since they were last let go, and largeAt
+	// when a request last needed more than a quarter of that.
+	idle    time.Duration
+	bufFor  int
+	largeAt time.Time
 }
 
-func newEncoder() *encoder { return &encoder{index: map[string]int{}} }
+// defaultBufferIdle is how long an encoder keeps buffers its requests no longer need.
+const defaultBufferIdle = time.Minute
 
-// reset empties the request, keeping the buffers.
+// minBufferRelease is the request size (bytes) below which the buffers are always kept.
+const minBufferRelease = 64 << 10
+
+func newEncoder() *encoder { return &encoder{index: map[string]int{}, idle: defaultBufferIdle} }
+
+// reset empties the request, keeping the buffers, unless no request has needed more than a
+// quarter of them for idle: while Loki is down the queue fills and every request is
+// batch_size, afterwards they are small again, and the memory of the backlog is given back
+// instead of being held for good.
 func (e *encoder) reset() {
+	if e.bufFor >= minBufferRelease && time.Since(e.largeAt) >= e.idle {
+		*e = encoder{index: map[string]int{}, idle: e.idle}
+		return
+	}
 	for i := range e.req.Streams {
 		clear(e.req.Streams[i].Entries) // let the lines go
 		e.req.Streams[i].Entries = e.req.Streams[i].Entries[:0]
@@ -89,6 +110,10 @@ func (e *encoder) streamEntries(msg string) (int, bool) {
 // encode returns the snappy-compressed protobuf of the request. The result is valid until
 // the next call.
 func (e *encoder) encode() ([]byte, error) {
+	if e.bytes*4 > e.bufFor {
+		e.largeAt = time.Now()
+	}
+	e.bufFor = max(e.bufFor, e.bytes)
 	size := e.req.Size()
 	if cap(e.raw) < size {
 		e.raw = make([]byte, size)

@@ -83,6 +83,9 @@ type Component struct {
 
 	// sleep waits between retries; tests replace it to observe backoffs.
 	sleep func(context.Context, time.Duration) error
+	// bufferIdle is how long shards keep request buffers they no longer need (0: a minute);
+	// tests shorten it.
+	bufferIdle time.Duration
 }
 
 var (
@@ -258,7 +261,7 @@ func flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
 func (c *Component) newSender(w *walStorage, args *Arguments, start marker, store *markerStore) (*sender, error) {
 	return newSender(senderOptions{
 		logger: c.logger, m: c.m, health: c.opts.Health, w: w, args: args, start: start, sleep: c.sleep,
-		status: &c.status, store: store,
+		status: &c.status, store: store, bufferIdle: c.bufferIdle,
 	})
 }
 

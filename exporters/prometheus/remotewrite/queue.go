@@ -28,22 +28,24 @@ type queuedSample struct {
 // It can be stopped at any moment and started again from its marker: what was not
 // acknowledged is read again. The component replaces it when the endpoint or queue changes.
 type sender struct {
-	logger  *slog.Logger
-	m       *metrics
-	health  *pipeline.Health
-	w       *walStorage
-	client  *httppush.Client
-	url     string   // redacted
-	rawURL  *url.URL // for redacting error messages
-	status  *httppush.Status
-	cfg     QueueConfig
-	ext     []prompb.Label // external labels, sorted by name
-	sleep   func(context.Context, time.Duration) error
-	tracker tracker
-	shards  []*shard
-	reader  *walReader
-	store   *markerStore  // nil: acknowledgements are not persisted by the sender
-	acks    chan struct{} // signalled (coalesced) after each acknowledged batch
+	logger *slog.Logger
+	m      *metrics
+	health *pipeline.Health
+	w      *walStorage
+	client *httppush.Client
+	url    string   // redacted
+	rawURL *url.URL // for redacting error messages
+	status *httppush.Status
+	cfg    QueueConfig
+	ext    []prompb.Label // external labels, sorted by name
+	sleep  func(context.Context, time.Duration) error
+	// bufferIdle is how long a shard keeps request buffers larger than its batches need.
+	bufferIdle time.Duration
+	tracker    tracker
+	shards     []*shard
+	reader     *walReader
+	store      *markerStore  // nil: acknowledgements are not persisted by the sender
+	acks       chan struct{} // signalled (coalesced) after each acknowledged batch
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -71,7 +73,13 @@ type senderOptions struct {
 	sleep  func(context.Context, time.Duration) error
 	status *httppush.Status // nil: a fresh one
 	store  *markerStore     // where acknowledgements are persisted as they come; nil: not
+	// bufferIdle: see sender.bufferIdle; 0 means defaultBufferIdle.
+	bufferIdle time.Duration
 }
+
+// defaultBufferIdle is how long a shard keeps request buffers that its batches no longer
+// need (see shard.releaseIdleBuffers).
+const defaultBufferIdle = time.Minute
 
 func newSender(o senderOptions) (*sender, error) {
 	cl, err := newClient(o.args.Endpoint)
@@ -98,6 +106,10 @@ func newSender(o senderOptions) (*sender, error) {
 	}
 	if s.sleep == nil {
 		s.sleep = sleepCtx
+	}
+	s.bufferIdle = o.bufferIdle
+	if s.bufferIdle <= 0 {
+		s.bufferIdle = defaultBufferIdle
 	}
 	if s.status == nil {
 		s.status = &httppush.Status{}

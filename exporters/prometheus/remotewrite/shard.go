@@ -33,6 +33,26 @@ type shard struct {
 	smpl  []prompb.Sample
 	pb    []byte
 	body  []byte
+	// bufFor is the largest batch the buffers above were grown for since they were last let
+	// go; largeAt is when a batch last needed more than a quarter of that.
+	bufFor  int
+	largeAt time.Time
+}
+
+// minBufferRelease is the batch size below which the buffers are kept whatever happens:
+// too small to matter.
+const minBufferRelease = 256
+
+// releaseIdleBuffers lets the request buffers go when no batch has needed more than a
+// quarter of them for the sender's bufferIdle: after a backlog (an outage) every batch is
+// max_samples_per_send, afterwards they are small again, and the memory the backlog took
+// is given back instead of being held for good. Called between batches.
+func (sh *shard) releaseIdleBuffers(now time.Time) {
+	if sh.bufFor < minBufferRelease || now.Sub(sh.largeAt) < sh.s.bufferIdle {
+		return
+	}
+	sh.batch, sh.req.Timeseries, sh.lbls, sh.smpl, sh.pb, sh.body = nil, nil, nil, nil, nil, nil
+	sh.bufFor = 0
 }
 
 func (sh *shard) run(ctx context.Context) {
@@ -241,12 +261,17 @@ func (sh *shard) ack() {
 	clear(sh.batch)
 	sh.batch = sh.batch[:0]
 	s.acked()
+	sh.releaseIdleBuffers(time.Now())
 }
 
 // encode builds the snappy-compressed (block format) prompb.WriteRequest for items, one
 // time series per sample as remote write 1.0 senders do, reusing the shard's buffers.
 func (sh *shard) encode(items []queuedSample) []byte {
 	n := len(items)
+	if n*4 > sh.bufFor {
+		sh.largeAt = time.Now()
+	}
+	sh.bufFor = max(sh.bufFor, n)
 	if cap(sh.smpl) < n {
 		sh.smpl = make([]prompb.Sample, n)
 	}
