@@ -34,7 +34,7 @@ func newMetrics(endpoints func() []*endpoint) *metrics {
 		}, []string{"endpoint"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sonde_loki_write_dropped_entries_total",
-			Help: "Log entries dropped for good, by endpoint (empty: before any endpoint) and reason: what Loki answered with a 4xx (too_far_behind, out_of_order, too_old, too_new, line_too_long, ...), or invalid_labels found before sending.",
+			Help: "Log entries dropped for good, by endpoint (empty: before any endpoint) and reason: what Loki's 4xx answer says (too_far_behind, out_of_order, too_old, too_new, line_too_long, invalid_labels, ...), unknown for the entries of a 400 that the answer does not account for (not confirmed stored), or invalid_labels found before sending.",
 		}, []string{"endpoint", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sonde_loki_write_retries_total",
