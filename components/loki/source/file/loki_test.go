@@ -76,6 +76,28 @@ func (a *agent) stop() time.Duration {
 	return time.Since(began)
 }
 
+// inLoki waits until Loki holds at least want entries of the test's streams (written since
+// begin), and returns how many times it holds each line.
+func inLoki(t *testing.T, loki *lokitest.Loki, begin time.Time, want int) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, s := range loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), want, 60*time.Second) {
+		for _, e := range s.Entries {
+			counts[e.Line]++
+		}
+	}
+	return counts
+}
+
+// requireEachOnce checks that counts holds n lines, each once.
+func requireEachOnce(t *testing.T, counts map[string]int, n int) {
+	t.Helper()
+	require.Len(t, counts, n, "every line is in Loki, and nothing else")
+	for l, c := range counts {
+		require.Equal(t, 1, c, "%s is in Loki %d times", l, c)
+	}
+}
+
 func writeCRI(t *testing.T, path, prefix string, from, to int) {
 	t.Helper()
 	var b strings.Builder
@@ -109,21 +131,11 @@ func TestRestartAgainstLoki(t *testing.T) {
 
 	a2 := startAgent(t, dir, data, loki.PushURL())
 	writeCRI(t, log, "b", 0, 1) // a marker
-	streams := loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), lines+1, 60*time.Second)
+	counts := inLoki(t, loki, begin, lines+1)
 	resent := a2.handed(t) - 1
 	t.Logf("after the restart: %.0f lines sent again", resent)
 	require.Zero(t, resent, "acknowledged lines are not sent again after the restart")
-
-	counts := map[string]int{}
-	for _, s := range streams {
-		for _, e := range s.Entries {
-			counts[e.Line]++
-		}
-	}
-	require.Len(t, counts, lines+1, "every line is in Loki")
-	for l, n := range counts {
-		require.Equal(t, 1, n, "%s is in Loki %d times", l, n)
-	}
+	requireEachOnce(t, counts, lines+1)
 	a2.stop()
 }
 
@@ -139,7 +151,7 @@ func TestRestartAgainstLokiDown(t *testing.T) {
 
 	a1 := startAgent(t, dir, data, loki.PushURL())
 	writeCRI(t, log, "a", 0, lines/2)
-	loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), lines/2, 60*time.Second)
+	inLoki(t, loki, begin, lines/2)
 	loki.Stop()
 	writeCRI(t, log, "a", lines/2, lines)
 	require.Eventually(t, func() bool { return a1.handed(t) == lines }, 30*time.Second, 5*time.Millisecond)
@@ -151,18 +163,9 @@ func TestRestartAgainstLokiDown(t *testing.T) {
 	loki.Restart()
 	a2 := startAgent(t, dir, data, loki.PushURL())
 	writeCRI(t, log, "b", 0, 1) // a marker
-	streams := loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), lines+1, 60*time.Second)
+	counts := inLoki(t, loki, begin, lines+1)
 	t.Logf("after the restart: %.0f lines sent again (the %d Loki never acknowledged, and the marker)", a2.handed(t), lines/2)
-	counts := map[string]int{}
-	for _, s := range streams {
-		for _, e := range s.Entries {
-			counts[e.Line]++
-		}
-	}
-	require.Len(t, counts, lines+1, "no line lost")
-	for l, n := range counts {
-		require.Equal(t, 1, n, "%s is in Loki %d times", l, n)
-	}
+	requireEachOnce(t, counts, lines+1)
 	a2.stop()
 }
 
@@ -177,7 +180,7 @@ func TestRotationsWhileStoppedAgainstLoki(t *testing.T) {
 
 	a1 := startAgent(t, dir, data, loki.PushURL())
 	writeCRI(t, log, "a", 0, 50)
-	loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), 50, 60*time.Second)
+	inLoki(t, loki, begin, 50)
 	a1.stop()
 
 	writeCRI(t, log, "a", 50, 80)
@@ -190,15 +193,9 @@ func TestRotationsWhileStoppedAgainstLoki(t *testing.T) {
 	const total = 80 + 420 + 20
 	// The lines of the first rotation and of the live file are in Loki whatever becomes of
 	// the middle file; then what is still to come comes within loki.write's batch_wait.
-	loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), 80+20, 60*time.Second)
+	inLoki(t, loki, begin, 80+20)
 	time.Sleep(3 * time.Second)
-	streams := loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), 0, time.Second)
-	counts := map[string]int{}
-	for _, s := range streams {
-		for _, e := range s.Entries {
-			counts[e.Line]++
-		}
-	}
+	counts := inLoki(t, loki, begin, 0)
 	lost := 0
 	for _, p := range []struct {
 		prefix string
@@ -212,10 +209,7 @@ func TestRotationsWhileStoppedAgainstLoki(t *testing.T) {
 	}
 	t.Logf("after two rotations while stopped: %d of %d lines lost, %.0f sent after the restart", lost, total, a2.handed(t))
 	require.Zero(t, lost)
-	require.Len(t, counts, total, "nothing else")
-	for l, n := range counts {
-		require.Equal(t, 1, n, "%s is in Loki %d times", l, n)
-	}
+	requireEachOnce(t, counts, total)
 	require.Equal(t, float64(30+420+20), a2.handed(t), "only what the first run had not sent")
 	a2.stop()
 }
