@@ -76,12 +76,32 @@ func (a *agent) stop() time.Duration {
 	return time.Since(began)
 }
 
-// inLoki waits until Loki holds at least want entries of the test's streams (written since
-// begin), and returns how many times it holds each line.
-func inLoki(t *testing.T, loki *lokitest.Loki, begin time.Time, want int) map[string]int {
+// lokiCase is a real Loki, a log file in a directory the agent tails, and the agent's data
+// directory, which survives its restarts.
+type lokiCase struct {
+	loki           *lokitest.Loki
+	dir, data, log string
+	begin          time.Time // before every line written
+}
+
+func newLokiCase(t *testing.T, name string) *lokiCase {
+	t.Helper()
+	dir := t.TempDir()
+	return &lokiCase{loki: lokitest.Start(t), dir: dir, data: t.TempDir(), log: filepath.Join(dir, name), begin: time.Now().Add(-time.Minute)}
+}
+
+// agent starts an agent (again) on the case's directories.
+func (lc *lokiCase) agent(t *testing.T) *agent {
+	t.Helper()
+	return startAgent(t, lc.dir, lc.data, lc.loki.PushURL())
+}
+
+// inLoki waits until Loki holds at least want entries of the agent's streams, and returns
+// how many times it holds each line.
+func (lc *lokiCase) inLoki(t *testing.T, want int) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
-	for _, s := range loki.WaitEntries(t, `{job="restart"}`, begin, time.Now().Add(time.Minute), want, 60*time.Second) {
+	for _, s := range lc.loki.WaitEntries(t, `{job="restart"}`, lc.begin, time.Now().Add(time.Minute), want, 60*time.Second) {
 		for _, e := range s.Entries {
 			counts[e.Line]++
 		}
@@ -116,22 +136,19 @@ func writeCRI(t *testing.T, path, prefix string, from, to int) {
 // so after a restart nothing is read and sent again (it sent the whole last batch again),
 // and Loki holds every line once.
 func TestRestartAgainstLoki(t *testing.T) {
-	loki := lokitest.Start(t)
-	dir, data := t.TempDir(), t.TempDir()
-	log := filepath.Join(dir, "app.log")
-	begin := time.Now().Add(-time.Minute)
+	lc := newLokiCase(t, "app.log")
 	const lines = 1000
 
-	a1 := startAgent(t, dir, data, loki.PushURL())
-	writeCRI(t, log, "a", 0, lines)
+	a1 := lc.agent(t)
+	writeCRI(t, lc.log, "a", 0, lines)
 	require.Eventually(t, func() bool { return a1.handed(t) == lines }, 30*time.Second, 5*time.Millisecond)
 	took := a1.stop() // loki.write has not sent them yet
 	t.Logf("first run stopped in %v (loki.write's last batch sent during the stop)", took.Round(time.Millisecond))
 	require.Less(t, took, 10*time.Second, "within the shutdown budget")
 
-	a2 := startAgent(t, dir, data, loki.PushURL())
-	writeCRI(t, log, "b", 0, 1) // a marker
-	counts := inLoki(t, loki, begin, lines+1)
+	a2 := lc.agent(t)
+	writeCRI(t, lc.log, "b", 0, 1) // a marker
+	counts := lc.inLoki(t, lines+1)
 	resent := a2.handed(t) - 1
 	t.Logf("after the restart: %.0f lines sent again", resent)
 	require.Zero(t, resent, "acknowledged lines are not sent again after the restart")
@@ -143,27 +160,24 @@ func TestRestartAgainstLoki(t *testing.T) {
 // shutdown budget with the lines not acknowledged (positions not moved past them); once
 // Loki and sonde are back, every line is in Loki, once.
 func TestRestartAgainstLokiDown(t *testing.T) {
-	loki := lokitest.Start(t)
-	dir, data := t.TempDir(), t.TempDir()
-	log := filepath.Join(dir, "app.log")
-	begin := time.Now().Add(-time.Minute)
+	lc := newLokiCase(t, "app.log")
 	const lines = 1000
 
-	a1 := startAgent(t, dir, data, loki.PushURL())
-	writeCRI(t, log, "a", 0, lines/2)
-	inLoki(t, loki, begin, lines/2)
-	loki.Stop()
-	writeCRI(t, log, "a", lines/2, lines)
+	a1 := lc.agent(t)
+	writeCRI(t, lc.log, "a", 0, lines/2)
+	lc.inLoki(t, lines/2)
+	lc.loki.Stop()
+	writeCRI(t, lc.log, "a", lines/2, lines)
 	require.Eventually(t, func() bool { return a1.handed(t) == lines }, 30*time.Second, 5*time.Millisecond)
 	took := a1.stop()
 	t.Logf("stopped with Loki down in %v (budget 10s)", took.Round(time.Millisecond))
 	require.Less(t, took, 11*time.Second, "within the shutdown budget")
 	require.NotContains(t, a1.logs.String(), "did not stop in time", "every component returned by the deadline")
 
-	loki.Restart()
-	a2 := startAgent(t, dir, data, loki.PushURL())
-	writeCRI(t, log, "b", 0, 1) // a marker
-	counts := inLoki(t, loki, begin, lines+1)
+	lc.loki.Restart()
+	a2 := lc.agent(t)
+	writeCRI(t, lc.log, "b", 0, 1) // a marker
+	counts := lc.inLoki(t, lines+1)
 	t.Logf("after the restart: %.0f lines sent again (the %d Loki never acknowledged, and the marker)", a2.handed(t), lines/2)
 	requireEachOnce(t, counts, lines+1)
 	a2.stop()
@@ -173,29 +187,26 @@ func TestRestartAgainstLokiDown(t *testing.T) {
 // restart, Loki holds every line once, the 420 of the file made and rotated while sonde was
 // down included (they were lost).
 func TestRotationsWhileStoppedAgainstLoki(t *testing.T) {
-	loki := lokitest.Start(t)
-	dir, data := t.TempDir(), t.TempDir()
-	log := filepath.Join(dir, "0.log")
-	begin := time.Now().Add(-time.Minute)
+	lc := newLokiCase(t, "0.log")
 
-	a1 := startAgent(t, dir, data, loki.PushURL())
-	writeCRI(t, log, "a", 0, 50)
-	inLoki(t, loki, begin, 50)
+	a1 := lc.agent(t)
+	writeCRI(t, lc.log, "a", 0, 50)
+	lc.inLoki(t, 50)
 	a1.stop()
 
-	writeCRI(t, log, "a", 50, 80)
-	require.NoError(t, os.Rename(log, log+".20240305-070809"))
-	writeCRI(t, log, "b", 0, 420)
-	require.NoError(t, os.Rename(log, log+".20240305-080809"))
-	writeCRI(t, log, "c", 0, 20)
+	writeCRI(t, lc.log, "a", 50, 80)
+	require.NoError(t, os.Rename(lc.log, lc.log+".20240305-070809"))
+	writeCRI(t, lc.log, "b", 0, 420)
+	require.NoError(t, os.Rename(lc.log, lc.log+".20240305-080809"))
+	writeCRI(t, lc.log, "c", 0, 20)
 
-	a2 := startAgent(t, dir, data, loki.PushURL())
+	a2 := lc.agent(t)
 	const total = 80 + 420 + 20
 	// The lines of the first rotation and of the live file are in Loki whatever becomes of
 	// the middle file; then what is still to come comes within loki.write's batch_wait.
-	inLoki(t, loki, begin, 80+20)
+	lc.inLoki(t, 80+20)
 	time.Sleep(3 * time.Second)
-	counts := inLoki(t, loki, begin, 0)
+	counts := lc.inLoki(t, 0)
 	lost := 0
 	for _, p := range []struct {
 		prefix string
