@@ -2,10 +2,8 @@ package remotewrite
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sondehq/sonde/exporters/prometheus/remotewrite/remotewritetest"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -36,20 +35,9 @@ func heapInUse() float64 {
 // of the request buffers the backlog grew (kept for good before: 22 MiB for 4 shards sending
 // requests of 5000 samples, on a heap of 9 MiB).
 func TestMemoryReturnsAfterOutage(t *testing.T) {
-	var down atomic.Bool
-	var received atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		received.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(srv.Close)
-
-	args := testArgs(t, srv.URL+"/api/v1/write")
+	r := remotewritetest.NewReceiver(t)
+	r.CountOnly()
+	args := testArgs(t, r.URL)
 	args.Endpoint.Queue.BatchSendDeadline = model.Duration(20 * time.Millisecond)
 	args.Endpoint.Queue.MaxSamplesPerSend = 5000
 	args.Endpoint.Queue.MaxBackoff = model.Duration(100 * time.Millisecond)
@@ -90,15 +78,15 @@ func TestMemoryReturnsAfterOutage(t *testing.T) {
 
 	time.Sleep(idle + time.Second) // steady state
 	before := heapInUse()
-	down.Store(true)
+	r.FailWith(remotewritetest.Response{Status: http.StatusServiceUnavailable})
 	time.Sleep(3 * time.Second) // a backlog of about 150 000 samples
 	during := heapInUse()
-	down.Store(false)
+	r.Recover()
 	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.pendingSamples) < 5000 }, time.Minute, 10*time.Millisecond, "backlog sent")
 	drained := heapInUse()
 	time.Sleep(idle + time.Second) // small batches again for longer than bufferIdle
 	after := heapInUse()
-	t.Logf("heap in use: %.1f MiB before the outage, %.1f during, %.1f when the backlog was sent, %.1f after (%d requests)",
-		before, during, drained, after, received.Load())
+	t.Logf("heap in use: %.1f MiB before the outage, %.1f during, %.1f when the backlog was sent, %.1f after (%d samples received)",
+		before, during, drained, after, r.SampleCount())
 	require.Less(t, after, before+1.5, "the memory the backlog took is given back")
 }

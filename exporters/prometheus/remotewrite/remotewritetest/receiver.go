@@ -59,6 +59,16 @@ type Receiver struct {
 	total      int
 	duplicates int
 	promOrder  bool
+	countOnly  bool
+}
+
+// CountOnly makes the receiver keep no sample, only their number (SampleCount; Series,
+// Duplicates and the timestamp check stay empty): for tests that measure the sender's
+// memory, which the samples kept here would swamp.
+func (r *Receiver) CountOnly() {
+	r.mu.Lock()
+	r.countOnly = true
+	r.mu.Unlock()
 }
 
 // RejectLikePrometheus makes the receiver answer as a Prometheus TSDB does: a request with
@@ -231,6 +241,12 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Receiver) record(wr prompb.WriteRequest) {
+	if r.countOnly {
+		for _, ts := range wr.Timeseries {
+			r.total += len(ts.Samples)
+		}
+		return
+	}
 	for _, ts := range wr.Timeseries {
 		key := labelsString(ts.Labels)
 		got := r.series[key]

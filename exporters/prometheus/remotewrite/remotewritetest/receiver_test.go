@@ -74,3 +74,14 @@ func TestReceiverScript(t *testing.T) {
 	require.Equal(t, 1, r.SampleCount())
 	require.Len(t, r.Requests(), 3)
 }
+
+func TestReceiverCountOnly(t *testing.T) {
+	r := NewReceiver(t)
+	r.CountOnly()
+	body := snappy.Encode(nil, request(t, 1, 2, 3))
+	require.Equal(t, http.StatusNoContent, post(t, r, body, goodHeaders).StatusCode)
+	require.Equal(t, http.StatusNoContent, post(t, r, body, goodHeaders).StatusCode)
+	require.Equal(t, 6, r.SampleCount())
+	require.Empty(t, r.Series(), "no sample kept")
+	require.Empty(t, r.Problems())
+}
