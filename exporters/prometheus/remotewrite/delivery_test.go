@@ -235,21 +235,6 @@ func appendUntil(t *testing.T, in *instance, series int, base int64) (stop func(
 	}
 }
 
-// uniqueAndDuplicates returns the distinct (series, timestamp) pairs the receiver holds and
-// how many samples repeat one of them.
-func uniqueAndDuplicates(r *remotewritetest.Receiver) (unique, dups int) {
-	total := 0
-	for _, samples := range r.Series() {
-		seen := map[int64]bool{}
-		for _, s := range samples {
-			seen[s.T] = true
-		}
-		unique += len(seen)
-		total += len(samples)
-	}
-	return unique, total - unique
-}
-
 // TestKillResendsOnlyInFlight: across a kill (the data directory as SIGKILL leaves it,
 // taken while samples flow and answers are in flight), the restarted component sends again
 // at most the requests that were in flight, not the batches acknowledged since the marker
@@ -272,7 +257,7 @@ func TestKillResendsOnlyInFlight(t *testing.T) {
 	in.stop(t)
 	in = start(t, dir, args, nil)
 	waitSamples(t, r, series*steps)
-	unique, dups := uniqueAndDuplicates(r)
+	unique, dups := r.Distinct()
 	t.Logf("graceful restart: %d samples appended, %d delivered, %d duplicates", series*steps, unique, dups)
 	require.Equal(t, series*steps, unique, "nothing lost")
 	require.Zero(t, dups, "nothing sent twice across a graceful restart")
@@ -298,8 +283,8 @@ func TestKillResendsOnlyInFlight(t *testing.T) {
 	start(t, killed, direct, nil)
 	appended := series * (steps + steps2)
 	waitSamples(t, r, appended)
-	require.Eventually(t, func() bool { u, _ := uniqueAndDuplicates(r); return u == appended }, 30*time.Second, 5*time.Millisecond)
-	unique, dups = uniqueAndDuplicates(r)
+	require.Eventually(t, func() bool { u, _ := r.Distinct(); return u == appended }, 30*time.Second, 5*time.Millisecond)
+	unique, dups = r.Distinct()
 	t.Logf("kill: %d samples appended, %d delivered, %d duplicates (%d samples acknowledged before the kill; in flight at most %d)",
 		appended, unique, dups, int(sentBefore), shards*perSend)
 	require.Equal(t, appended, unique, "nothing lost")

@@ -145,6 +145,22 @@ func (r *Receiver) Duplicates() int {
 	return r.duplicates
 }
 
+// Distinct returns how many distinct (series, timestamp) pairs were accepted, and how many
+// accepted samples repeat one of them (sent again, whatever came in between).
+func (r *Receiver) Distinct() (distinct, repeated int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, samples := range r.series {
+		seen := make(map[int64]bool, len(samples))
+		for _, s := range samples {
+			seen[s.T] = true
+		}
+		distinct += len(seen)
+		repeated += len(samples) - len(seen)
+	}
+	return distinct, repeated
+}
+
 // Series returns a copy of the accepted samples by series (labels in Prometheus text form).
 func (r *Receiver) Series() map[string][]Sample {
 	r.mu.Lock()

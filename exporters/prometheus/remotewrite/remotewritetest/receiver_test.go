@@ -85,3 +85,12 @@ func TestReceiverCountOnly(t *testing.T) {
 	require.Empty(t, r.Series(), "no sample kept")
 	require.Empty(t, r.Problems())
 }
+
+func TestReceiverDistinct(t *testing.T) {
+	r := NewReceiver(t)
+	post(t, r, snappy.Encode(nil, request(t, 1, 2, 3)), goodHeaders)
+	post(t, r, snappy.Encode(nil, request(t, 2, 3, 4)), goodHeaders)
+	distinct, repeated := r.Distinct()
+	require.Equal(t, 4, distinct)
+	require.Equal(t, 2, repeated)
+}
