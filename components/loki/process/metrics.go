@@ -2,6 +2,7 @@ package process
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are loki.process's own metrics; the controller labels them with the component id.
@@ -46,12 +47,7 @@ func newMetrics(held func() float64) *metrics {
 
 // register registers the metrics on reg; New calls it, the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.received, m.sent, m.dropped, m.failures, m.held} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pipeline.RegisterAll(reg, m.received, m.sent, m.dropped, m.failures, m.held)
 }
 
 // reasonCount is one counter increment waiting to be added.

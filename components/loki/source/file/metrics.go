@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sondehq/sonde/components/loki/source/file/decode"
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are loki.source.file's own metrics; the controller labels them with the component
@@ -80,17 +81,11 @@ func newMetrics(unread func() float64) *metrics {
 
 // register registers the metrics on reg; New calls it, the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{
+	return pipeline.RegisterAll(reg,
 		m.readLines, m.readBytes, m.entriesSent, m.batchesSent, m.batchesAcked, m.oversized, m.malformed, m.truncated,
 		m.droppedBytes, m.partialFlushes, m.filesOpened, m.filesReleased, m.truncations, m.fileErrors,
 		m.positionWrites, m.positionsBad, m.filesActive, m.unreadBytes, m.lagBytes, m.watchedDirs, m.podMissing,
-		m.podWaiting,
-	} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+		m.podWaiting)
 }
 
 // addStats moves a decoder's counters into the metrics and resets them.

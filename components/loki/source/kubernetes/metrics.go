@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are loki.source.kubernetes' own metrics; the controller labels them with the
@@ -58,10 +59,5 @@ func newMetrics() *metrics {
 
 // register registers the metrics on reg; New calls it, the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.linesRead, m.entriesSent, m.batchesAcked, m.reconnects, m.streams, m.dropped, m.truncated, m.refused} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pipeline.RegisterAll(reg, m.linesRead, m.entriesSent, m.batchesAcked, m.reconnects, m.streams, m.dropped, m.truncated, m.refused)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sondehq/sonde/pipeline"
 )
 
 // metrics are the component's own metrics (on Options.Registerer, labelled with the
@@ -59,10 +60,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sonde_gpu_dropped_total", Help: "Inputs ignored: XID events of unknown GPUs, pod-resources device ids that match no GPU."},
 			[]string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.collections, m.duration, m.available, m.devices, m.series, m.errors, m.xids, m.attribution, m.dropped} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("prometheus.exporter.gpu: register metrics: %w", err)
-		}
+	if err := pipeline.RegisterAll(reg, m.collections, m.duration, m.available, m.devices, m.series, m.errors, m.xids, m.attribution, m.dropped); err != nil {
+		return nil, fmt.Errorf("prometheus.exporter.gpu: register metrics: %w", err)
 	}
 	return m, nil
 }
