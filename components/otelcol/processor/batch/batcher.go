@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -58,11 +59,17 @@ type batcher[T any] struct {
 	cfg     config[T]
 	cur     T
 	items   int
-	since   time.Time    // when cur got its first item
-	waiters []chan error // senders of cur waiting for its result (wait_for_result)
-	held    error        // the refusal answered while a refused batch waits for its retry
+	since   time.Time // when cur got its first item
+	waiters []waiter  // senders of cur waiting for its result (wait_for_result)
+	held    error     // the refusal answered while a refused batch waits for its retry
 	stopped bool
 	kick    chan struct{}
+}
+
+// waiter is a sender waiting for the result of its batch.
+type waiter struct {
+	ctx  context.Context // the sender's request; once every waiter's has ended, nobody waits
+	done chan error
 }
 
 // config is what Update may change.
@@ -132,7 +139,7 @@ func (b *batcher[T]) consume(ctx context.Context, data T) error {
 	var done chan error
 	if b.cfg.wait {
 		done = make(chan error, 1)
-		b.waiters = append(b.waiters, done)
+		b.waiters = append(b.waiters, waiter{ctx: ctx, done: done})
 	}
 	b.mu.Unlock()
 	if first || full {
@@ -188,7 +195,7 @@ func (b *batcher[T]) run(ctx context.Context) {
 }
 
 // take swaps the current batch for an empty one; it returns the senders waiting for it.
-func (b *batcher[T]) take() (T, int, config[T], []chan error) {
+func (b *batcher[T]) take() (T, int, config[T], []waiter) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	data, n, waiters := b.cur, b.items, b.waiters
@@ -207,12 +214,25 @@ func (b *batcher[T]) flush(ctx context.Context, trigger string) {
 }
 
 // deliver sends a batch. When senders wait for it, they get the answer, whatever it is:
-// one attempt, nothing held. Otherwise a retryable refusal is held and retried with backoff
-// until it goes through, the error turns permanent, or ctx ends — which is the flush
-// deadline, not the stop: a batch refused at a stop is retried while the shutdown budget
-// lasts, with the delay the next component asked for (RetryInfo).
-func (b *batcher[T]) deliver(ctx context.Context, cfg config[T], data T, n int, waiters []chan error) {
+// one attempt, nothing held; once every one of them has given up (their requests ended),
+// the send is given up too (it would be waiting for nobody; they send again). Otherwise a
+// retryable refusal is held and retried with backoff until it goes through, the error turns
+// permanent, or ctx ends (otelcol.SendContext: after the stop, not at it): a batch refused at
+// a stop is retried while the shutdown budget allows, with the delay the next component
+// asked for (RetryInfo).
+func (b *batcher[T]) deliver(ctx context.Context, cfg config[T], data T, n int, waiters []waiter) {
 	if len(waiters) > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var waiting atomic.Int64
+		waiting.Store(int64(len(waiters)))
+		for _, w := range waiters {
+			defer context.AfterFunc(w.ctx, func() {
+				if waiting.Add(-1) == 0 {
+					cancel()
+				}
+			})()
+		}
 		_, left, err, perm := b.send(ctx, cfg, data, n)
 		if err != nil {
 			b.m.refused.WithLabelValues(b.ops.signal).Add(float64(left))
@@ -220,7 +240,7 @@ func (b *batcher[T]) deliver(ctx context.Context, cfg config[T], data T, n int, 
 			err = perm
 		}
 		for _, w := range waiters {
-			w <- err
+			w.done <- err
 		}
 		return
 	}

@@ -29,8 +29,9 @@ func retryIn(d time.Duration) error {
 }
 
 // TestStopRetriesUntilFlushDeadline: a batch refused at the stop is not given one attempt
-// and dropped: it is retried, with the delay the next component asked for, while the flush
-// deadline allows (pipeline.DefaultFlushTimeout, 15 s, outside a controller).
+// and dropped: it is retried, with the delay the next component asked for, while its half
+// of the flush time allows (otelcol.SendContext; pipeline.DefaultFlushTimeout, 15 s, outside
+// a controller).
 func TestStopRetriesUntilFlushDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
@@ -51,7 +52,8 @@ func TestStopRetriesUntilFlushDeadline(t *testing.T) {
 }
 
 // TestStopGivesUpAtFlushDeadline: a batch the next component keeps refusing is retried
-// until the flush deadline, then counted as dropped at shutdown; Run returns then.
+// through half of the flush time (the other half is for the components it sends to), then
+// counted as dropped at shutdown; Run returns then.
 func TestStopGivesUpAtFlushDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
@@ -61,7 +63,7 @@ func TestStopGivesUpAtFlushDeadline(t *testing.T) {
 		r.cancel()
 		<-r.done
 		r.done <- nil
-		require.Equal(t, pipeline.DefaultFlushTimeout, time.Since(began))
+		require.Equal(t, pipeline.DefaultFlushTimeout/2, time.Since(began))
 		require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "shutdown")))
 	})
 }
@@ -89,8 +91,9 @@ func (s *blockingSink) Traces() consumer.Traces {
 }
 
 // TestSendEndsAtFlushDeadline: a send waiting on the next component (Loki's acknowledgement
-// while Loki is down) ends at the flush deadline once the component is told to stop, not
-// never (the sends used context.Background()).
+// while Loki is down) ends halfway to the flush deadline once the component is told to
+// stop, leaving the rest to the next components, not never (the sends used
+// context.Background()).
 func TestSendEndsAtFlushDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		host := pipelinetest.NewHost()
@@ -112,7 +115,7 @@ func TestSendEndsAtFlushDeadline(t *testing.T) {
 		began := time.Now()
 		cancel()
 		require.NoError(t, <-done)
-		require.Equal(t, pipeline.DefaultFlushTimeout, time.Since(began), "the send ends at the flush deadline")
+		require.Equal(t, pipeline.DefaultFlushTimeout/2, time.Since(began), "the send ends halfway to the flush deadline")
 		require.ErrorIs(t, <-sink.ended, context.Canceled)
 	})
 }
@@ -191,5 +194,40 @@ func TestInvalidArgumentIsPermanent(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
 		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
+	})
+}
+
+// TestWaitForResultNobodyWaits: once every sender of a batch has given up (their requests
+// ended), the send waiting on the next component is given up too, so the batches after it
+// are not held behind an answer nobody waits for.
+func TestWaitForResultNobodyWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		host := pipelinetest.NewHost()
+		sink := &blockingSink{release: make(chan struct{}), ended: make(chan error, 10)}
+		host.Export("slow", sink)
+		a := DefaultArguments()
+		a.Timeout = model.Duration(10 * time.Millisecond)
+		a.WaitForResult = true
+		a.Output.Traces = []string{"slow"}
+		c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", host), a)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+
+		began := time.Now()
+		answers := make(chan error, 2)
+		for i, wait := range []time.Duration{time.Second, 2 * time.Second} {
+			go func() {
+				rctx, rcancel := context.WithTimeout(context.Background(), wait)
+				defer rcancel()
+				answers <- c.Traces().ConsumeTraces(rctx, oteltest.Traces(uint64(i), 1, nil))
+			}()
+		}
+		require.Equal(t, codes.Unavailable, status.Code(<-answers))
+		require.Equal(t, codes.Unavailable, status.Code(<-answers))
+		require.ErrorIs(t, <-sink.ended, context.Canceled, "the send is given up")
+		require.Equal(t, 2*time.Second, time.Since(began), "once the last sender gave up")
 	})
 }
