@@ -28,18 +28,24 @@ import (
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
-// sidecar starts the sidecar preset's graph — receiver → memory_limiter → batch → otlp
-// exporter — forwarding to endpoint, and returns the receiver's gRPC address.
-func sidecar(tb testing.TB, endpoint string) string {
+// sidecar starts the sidecar graph — receiver → memory_limiter → batch → otlp exporter —
+// forwarding to endpoint, and returns the receiver's gRPC address. durable sets what the
+// sidecar preset sets: the batch waits for the result, the sending queue is on disk.
+func sidecar(tb testing.TB, endpoint string, durable bool) string {
 	tb.Helper()
 	host := pipelinetest.NewHost()
 	ea := otlpexporter.DefaultArguments()
 	ea.Client.Endpoint = endpoint
 	ea.Client.TLS.Insecure = true
 	ea.RetryOnFailure.InitialInterval = model.Duration(10 * time.Millisecond)
+	if durable {
+		ea.SendingQueue.Persistent = true
+		ea.SendingQueue.Sizer, ea.SendingQueue.QueueSize = "bytes", 64<<20
+	}
 	start(tb, host, "otelcol.exporter.otlp/default", otlpexporter.New, ea)
 
 	ba := batch.DefaultArguments()
+	ba.WaitForResult = durable
 	ba.Output.Traces = []string{"otelcol.exporter.otlp/default"}
 	start(tb, host, "otelcol.processor.batch/default", batch.New, ba)
 
@@ -72,12 +78,20 @@ func start[A pipeline.Arguments, C pipeline.Component](tb testing.TB, host *pipe
 // OTLP server is the backend. The clock stops when the backend has every span.
 //
 //	go test -run '^$' -bench Forwarding -benchtime 20000x ./exporters/otelcol/otlp/
-func BenchmarkForwarding(b *testing.B) {
+func BenchmarkForwarding(b *testing.B) { benchmarkForwarding(b, false, 1) }
+
+// BenchmarkForwardingDurable is BenchmarkForwarding with the sidecar preset's settings: a
+// sender is answered once its batch is in the sending queue on disk (wait_for_result, a
+// persistent queue), so each waits up to the batch timeout; 64 clients per core.
+func BenchmarkForwardingDurable(b *testing.B) { benchmarkForwarding(b, true, 64) }
+
+func benchmarkForwarding(b *testing.B, durable bool, clientsPerCore int) {
 	backend := oteltest.NewCountingGRPCServer(b)
-	addr := sidecar(b, backend.Endpoint())
+	addr := sidecar(b, backend.Endpoint(), durable)
 	req := ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(1, 100, map[string]string{"k8s.pod.name": "p"}))
 
 	b.ReportAllocs()
+	b.SetParallelism(clientsPerCore)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -109,7 +123,7 @@ func BenchmarkForwarding(b *testing.B) {
 // IdleSidecar): after another benchmark the process keeps memory that one used.
 func BenchmarkIdleSidecar(b *testing.B) {
 	backend := oteltest.NewCountingGRPCServer(b)
-	sidecar(b, backend.Endpoint())
+	sidecar(b, backend.Endpoint(), false)
 	runtime.GC()
 	debug.FreeOSMemory()
 	for b.Loop() {
