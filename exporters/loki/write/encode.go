@@ -26,7 +26,7 @@ type encoder struct {
 
 	// idle is how long the buffers may stay larger than the requests need; bufFor is the
 	// largest request (bytes) they were grown for since they were last let go, and largeAt
-	// when a request last needed more than a quarter of that.
+	// when a request last needed more than half of that.
 	idle    time.Duration
 	bufFor  int
 	largeAt time.Time
@@ -40,8 +40,8 @@ const minBufferRelease = 64 << 10
 
 func newEncoder() *encoder { return &encoder{index: map[string]int{}, idle: defaultBufferIdle} }
 
-// reset empties the request, keeping the buffers, unless no request has needed more than a
-// quarter of them for idle: while Loki is down the queue fills and every request is
+// reset empties the request, keeping the buffers, unless no request has needed more than
+// half of them for idle: while Loki is down the queue fills and every request is
 // batch_size, afterwards they are small again, and the memory of the backlog is given back
 // instead of being held for good.
 func (e *encoder) reset() {
@@ -110,7 +110,7 @@ func (e *encoder) streamEntries(msg string) (int, bool) {
 // encode returns the snappy-compressed protobuf of the request. The result is valid until
 // the next call.
 func (e *encoder) encode() ([]byte, error) {
-	if e.bytes*4 > e.bufFor {
+	if e.bytes*2 > e.bufFor {
 		e.largeAt = time.Now()
 	}
 	e.bufFor = max(e.bufFor, e.bytes)

@@ -34,7 +34,7 @@ type shard struct {
 	pb    []byte
 	body  []byte
 	// bufFor is the largest batch the buffers above were grown for since they were last let
-	// go; largeAt is when a batch last needed more than a quarter of that.
+	// go; largeAt is when a batch last needed more than half of that.
 	bufFor  int
 	largeAt time.Time
 }
@@ -44,7 +44,7 @@ type shard struct {
 const minBufferRelease = 256
 
 // releaseIdleBuffers lets the request buffers go when no batch has needed more than a
-// quarter of them for the sender's bufferIdle: after a backlog (an outage) every batch is
+// half of them for the sender's bufferIdle: after a backlog (an outage) every batch is
 // max_samples_per_send, afterwards they are small again, and the memory the backlog took
 // is given back instead of being held for good. Called between batches.
 func (sh *shard) releaseIdleBuffers(now time.Time) {
@@ -268,7 +268,7 @@ func (sh *shard) ack() {
 // time series per sample as remote write 1.0 senders do, reusing the shard's buffers.
 func (sh *shard) encode(items []queuedSample) []byte {
 	n := len(items)
-	if n*4 > sh.bufFor {
+	if n*2 > sh.bufFor {
 		sh.largeAt = time.Now()
 	}
 	sh.bufFor = max(sh.bufFor, n)
