@@ -35,6 +35,15 @@ type Fault struct {
 	Hang bool
 }
 
+// Repeat returns n times f: a backend that answers f to the next n requests.
+func Repeat(f Fault, n int) []Fault {
+	out := make([]Fault, n)
+	for i := range out {
+		out[i] = f
+	}
+	return out
+}
+
 // Request is one request a fault-injecting server saw.
 type Request struct {
 	Time  time.Time

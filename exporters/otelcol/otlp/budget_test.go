@@ -3,23 +3,16 @@ package otlp_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
-	"github.com/sondehq/sonde/pipeline"
-	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // TestShutdownBudgetBackendsDown: the daemonset preset's OTLP graph (receiver → batch with
@@ -58,21 +51,11 @@ components:
     endpoints:
       - url: "http://%[2]s/loki/api/v1/push"
 `, grpcAddr, down)
-	f, err := config.Parse("budget.yaml", []byte(yml), registry(t), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
 	const budget = 8 * time.Second
-	logs := &pipelinetest.LogBuffer{}
-	c := pipeline.NewController(pipeline.ControllerOptions{Registry: registry(t), Logger: logs.Logger(slog.LevelInfo),
-		Registerer: prometheus.NewRegistry(), DataPath: t.TempDir(), ShutdownTimeout: budget})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	require.NoError(t, c.Apply(f.Specs))
+	g := oteltest.StartGraph(t, registry(t), yml, oteltest.GraphOptions{ShutdownTimeout: budget})
+	logs := g.Logs
 	backendtest.WaitListening(t, grpcAddr)
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
+	conn := oteltest.Dial(t, grpcAddr)
 
 	// Spans go to the queue on disk (answered OK); metrics to the WAL (OK once
 	// remote_write is ready); logs wait for Loki, which never answers.
@@ -93,10 +76,7 @@ components:
 	}
 	time.Sleep(time.Second) // the log requests wait for Loki
 
-	began := time.Now()
-	cancel()
-	<-done
-	took := time.Since(began)
+	took := g.Stop()
 	t.Logf("shutdown with Tempo, Loki and remote write down: %s (budget %s)", took.Round(10*time.Millisecond), budget)
 	if took >= budget {
 		t.Log(logs.String())

@@ -3,7 +3,6 @@ package otlp_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -11,16 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
-	"github.com/sondehq/sonde/pipeline"
 )
 
 // The environment of the child process of TestSpansSurviveSIGKILL.
@@ -46,16 +40,11 @@ components:
     sending_queue: {persistent: true, sizer: bytes, queue_size: 268435456}
     retry_on_failure: {initial_interval: 100ms, max_interval: 1s, max_elapsed_time: 0s}
 `, os.Getenv(killChildListen), os.Getenv(killChildBackend))
-	f, err := config.Parse("child.yaml", []byte(yml), registry(t), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	c := pipeline.NewController(pipeline.ControllerOptions{Registry: registry(t), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
-		Registerer: prometheus.NewRegistry(), DataPath: os.Getenv(killChildData)})
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	require.NoError(t, c.Apply(f.Specs))
-	<-done
+	g := oteltest.StartGraph(t, registry(t), yml, oteltest.GraphOptions{DataPath: os.Getenv(killChildData)})
+	<-ctx.Done()
+	g.Stop()
 }
 
 // TestSpansSurviveSIGKILL: spans answered OK while Tempo is down are on disk: sonde (a child
@@ -83,10 +72,7 @@ func TestSpansSurviveSIGKILL(t *testing.T) {
 	}
 	child := start()
 
-	conn, err := grpc.NewClient(listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	client := ptraceotlp.NewGRPCClient(conn)
+	client := ptraceotlp.NewGRPCClient(oteltest.Dial(t, listen))
 	const requests, spans = 40, 5
 	var accepted []uint64
 	for id := uint64(1); id <= requests; id++ {

@@ -18,11 +18,7 @@ import (
 // first one held.
 func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	srv := oteltest.NewGRPCServer(t)
-	down := make([]oteltest.Fault, 10000)
-	for i := range down {
-		down[i] = oteltest.Fault{Code: codes.Unavailable}
-	}
-	srv.Script(down...)
+	srv.Script(oteltest.Repeat(oteltest.Fault{Code: codes.Unavailable}, 10000)...)
 
 	a := DefaultArguments()
 	a.Client.Endpoint = srv.Endpoint()

@@ -2,17 +2,13 @@ package otlp_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	lokiexporter "github.com/sondehq/sonde/components/otelcol/exporter/loki"
 	promexporter "github.com/sondehq/sonde/components/otelcol/exporter/prometheus"
@@ -75,23 +71,13 @@ func TestSidecarUnderController(t *testing.T) {
 		"SONDE_OTLP_GRPC_LISTEN": grpcAddr,
 		"SONDE_OTLP_HTTP_LISTEN": backendtest.FreeAddr(t),
 	}
-	f := parse(t, "sidecar.yaml", env)
-	c := pipeline.NewController(pipeline.ControllerOptions{
-		Registry:   registry(t),
-		Logger:     slog.New(slog.DiscardHandler),
-		Registerer: prometheus.NewRegistry(),
-		DataPath:   t.TempDir(),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	require.NoError(t, c.Apply(f.Specs))
+	raw, err := os.ReadFile(filepath.Join("testdata", "sidecar.yaml"))
+	require.NoError(t, err)
+	g := oteltest.StartGraph(t, registry(t), string(raw), oteltest.GraphOptions{Env: env})
+	c := g.Controller
 	backendtest.WaitListening(t, grpcAddr)
 
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
+	conn := oteltest.Dial(t, grpcAddr)
 	client := ptraceotlp.NewGRPCClient(conn)
 	send := func(id uint64) {
 		// Components start one after the other: retry as an OTLP client would.

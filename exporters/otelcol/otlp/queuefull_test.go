@@ -2,21 +2,16 @@ package otlp_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
-	"github.com/sondehq/sonde/pipeline"
 )
 
 // TestPersistentQueueFull: the presets' trace path (batch with wait_for_result → a
@@ -25,11 +20,7 @@ import (
 // send again later; nothing is accepted beyond the bound.
 func TestPersistentQueueFull(t *testing.T) {
 	srv := oteltest.NewGRPCServer(t)
-	hang := make([]oteltest.Fault, 1000)
-	for i := range hang {
-		hang[i] = oteltest.Fault{Hang: true}
-	}
-	srv.Script(hang...)
+	srv.Script(oteltest.Repeat(oteltest.Fault{Hang: true}, 1000)...)
 	httpAddr := backendtest.FreeAddr(t)
 	yml := fmt.Sprintf(`
 components:
@@ -45,16 +36,7 @@ components:
     timeout: 1m
     sending_queue: {persistent: true, sizer: bytes, queue_size: 20000, num_consumers: 1}
 `, httpAddr, srv.Endpoint())
-	reg := registry(t)
-	f, err := config.Parse("full.yaml", []byte(yml), reg, func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	c := pipeline.NewController(pipeline.ControllerOptions{Registry: reg, Logger: slog.New(slog.DiscardHandler),
-		Registerer: prometheus.NewRegistry(), DataPath: t.TempDir(), ShutdownTimeout: 2 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	require.NoError(t, c.Apply(f.Specs))
+	oteltest.StartGraph(t, registry(t), yml, oteltest.GraphOptions{ShutdownTimeout: 2 * time.Second})
 	backendtest.WaitListening(t, httpAddr)
 
 	accepted := 0

@@ -3,38 +3,30 @@ package otlp_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
-	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // forwarder is a receiver → otelcol.exporter.otlp graph under a real controller with the
 // given shutdown budget.
 type forwarder struct {
-	reg    *prometheus.Registry
+	*oteltest.Graph
 	logs   *pipelinetest.LogBuffer
 	client ptraceotlp.GRPCClient
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
-func startForwarder(t *testing.T, backend, dataPath, exporterYAML string, budget time.Duration) *forwarder {
+func startForwarder(t *testing.T, backend, exporterYAML string, budget time.Duration) *forwarder {
 	t.Helper()
 	grpcAddr := backendtest.FreeAddr(t)
-	yml := fmt.Sprintf(`
+	g := oteltest.StartGraph(t, registry(t), fmt.Sprintf(`
 components:
   otelcol.receiver.otlp/in:
     grpc: {endpoint: %q}
@@ -42,28 +34,9 @@ components:
   otelcol.exporter.otlp/out:
     client: {endpoint: %q, tls: {insecure: true}}
 %s
-`, grpcAddr, backend, exporterYAML)
-	f, err := config.Parse("forwarder.yaml", []byte(yml), registry(t), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	fw := &forwarder{reg: prometheus.NewRegistry(), logs: &pipelinetest.LogBuffer{}, done: make(chan struct{})}
-	c := pipeline.NewController(pipeline.ControllerOptions{
-		Registry:        registry(t),
-		Logger:          fw.logs.Logger(slog.LevelInfo),
-		Registerer:      fw.reg,
-		DataPath:        dataPath,
-		ShutdownTimeout: budget,
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	fw.cancel = cancel
-	go func() { c.Run(ctx); close(fw.done) }()
-	t.Cleanup(func() { cancel(); <-fw.done })
-	require.NoError(t, c.Apply(f.Specs))
+`, grpcAddr, backend, exporterYAML), oteltest.GraphOptions{ShutdownTimeout: budget})
 	backendtest.WaitListening(t, grpcAddr)
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	fw.client = ptraceotlp.NewGRPCClient(conn)
-	return fw
+	return &forwarder{Graph: g, logs: g.Logs, client: ptraceotlp.NewGRPCClient(oteltest.Dial(t, grpcAddr))}
 }
 
 // send sends a request of n spans; it reports whether it was accepted (200 / OK).
@@ -75,25 +48,17 @@ func (fw *forwarder) send(t *testing.T, id uint64, n int) bool {
 	return err == nil
 }
 
-// stop ends the controller's Run (SIGTERM) and returns how long the shutdown took.
-func (fw *forwarder) stop() time.Duration {
-	began := time.Now()
-	fw.cancel()
-	<-fw.done
-	return time.Since(began)
-}
-
 // TestStopKeepsRetrying: spans in the memory queue are not dropped at the stop: the exporter
 // keeps retrying, waiting the delay the backend asked for, while the shutdown budget lasts
 // (they were dropped 0.9 s after SIGTERM although the backend had asked for a retry later).
 func TestStopKeepsRetrying(t *testing.T) {
 	backend := oteltest.NewGRPCServer(t)
 	backend.Script(oteltest.Fault{Code: codes.Unavailable, RetryDelay: 3 * time.Second})
-	fw := startForwarder(t, backend.Endpoint(), t.TempDir(), `
+	fw := startForwarder(t, backend.Endpoint(), `
     retry_on_failure: {initial_interval: 100ms, max_interval: 1s}`, 10*time.Second)
 	require.True(t, fw.send(t, 1, 4))
 	require.Eventually(t, func() bool { return len(backend.Requests()) == 1 }, 10*time.Second, 5*time.Millisecond)
-	took := fw.stop()
+	took := fw.Stop()
 	require.Equal(t, 4, backend.Spans(), "sent at the retry the backend asked for, during the shutdown")
 	require.Less(t, took, 10*time.Second, "within the budget")
 	require.GreaterOrEqual(t, took, 2*time.Second, "the retry came after the backend's delay")
@@ -107,12 +72,8 @@ func TestStopKeepsRetrying(t *testing.T) {
 // by the controller (it waited up to 30 s per attempt before).
 func TestStopWithinBudget(t *testing.T) {
 	backend := oteltest.NewGRPCServer(t)
-	hang := make([]oteltest.Fault, 1000)
-	for i := range hang {
-		hang[i] = oteltest.Fault{Hang: true}
-	}
-	backend.Script(hang...)
-	fw := startForwarder(t, backend.Endpoint(), t.TempDir(), `
+	backend.Script(oteltest.Repeat(oteltest.Fault{Hang: true}, 1000)...)
+	fw := startForwarder(t, backend.Endpoint(), `
     timeout: 30s
     sending_queue: {num_consumers: 2}
     retry_on_failure: {initial_interval: 100ms, max_interval: 1s, max_elapsed_time: 0s}`, 3*time.Second)
@@ -120,7 +81,7 @@ func TestStopWithinBudget(t *testing.T) {
 		require.True(t, fw.send(t, uint64(i+1), 2))
 	}
 	require.Eventually(t, func() bool { return len(backend.Requests()) >= 2 }, 10*time.Second, 5*time.Millisecond)
-	took := fw.stop()
+	took := fw.Stop()
 	require.Less(t, took, 3500*time.Millisecond)
 	require.NotContains(t, fw.logs.String(), "did not stop in time", "the exporter stopped by itself")
 	require.Contains(t, fw.logs.String(), `msg="flush deadline passed with data still queued; it is dropped" component=otelcol.exporter.otlp/out queued=5`)

@@ -101,11 +101,7 @@ func TestRetriesExhausted(t *testing.T) {
 	c, reg := run(t, srv.URL(), func(a *Arguments) {
 		a.RetryOnFailure.MaxElapsedTime = model.Duration(100 * time.Millisecond)
 	})
-	faults := make([]oteltest.Fault, 100)
-	for i := range faults {
-		faults[i] = oteltest.Fault{HTTPStatus: 503}
-	}
-	srv.Script(faults...)
+	srv.Script(oteltest.Repeat(oteltest.Fault{HTTPStatus: 503}, 100)...)
 	err := c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 2, nil))
 	require.Error(t, err)
 	require.Greater(t, len(srv.Requests()), 1)
@@ -121,11 +117,7 @@ func TestQueueFull(t *testing.T) {
 		a.RetryOnFailure.InitialInterval = model.Duration(time.Hour) // the first request hangs in retry
 		a.RetryOnFailure.MaxInterval = model.Duration(time.Hour)
 	})
-	faults := make([]oteltest.Fault, 10)
-	for i := range faults {
-		faults[i] = oteltest.Fault{HTTPStatus: 503}
-	}
-	srv.Script(faults...)
+	srv.Script(oteltest.Repeat(oteltest.Fault{HTTPStatus: 503}, 10)...)
 	ctx := context.Background()
 	var refused error
 	require.Eventually(t, func() bool {

@@ -3,24 +3,20 @@ package loki
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	"github.com/sondehq/sonde/components/otelcol/receiver/otlp"
-	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/loki/write"
 	"github.com/sondehq/sonde/exporters/loki/write/lokitest"
+	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -67,19 +63,9 @@ components:
 `, grpcAddr, lk.PushURL())
 	reg, err := pipeline.NewRegistry(otlp.Registration, batch.Registration, Registration, write.Registration)
 	require.NoError(t, err)
-	f, err := config.Parse("logs.yaml", []byte(yml), reg, func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	c := pipeline.NewController(pipeline.ControllerOptions{Registry: reg, Logger: slog.New(slog.DiscardHandler),
-		Registerer: prometheus.NewRegistry(), DataPath: t.TempDir()})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	require.NoError(t, c.Apply(f.Specs))
+	oteltest.StartGraph(t, reg, yml, oteltest.GraphOptions{})
 	backendtest.WaitListening(t, grpcAddr)
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
+	conn := oteltest.Dial(t, grpcAddr)
 	client := plogotlp.NewGRPCClient(conn)
 
 	began := time.Now()
