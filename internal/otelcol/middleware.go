@@ -57,10 +57,10 @@ func NewServer(count CountFunc) *Server {
 // never come.
 func (s *Server) CancelRequests() { s.cancel() }
 
-// requestContext returns ctx, ended as well when CancelRequests is called.
-func (s *Server) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// endedWith returns ctx, ended as well when also ends (CancelRequests, Abort).
+func endedWith(ctx, also context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(s.stopping, cancel)
+	stop := context.AfterFunc(also, cancel)
 	return ctx, func() {
 		stop()
 		cancel()
@@ -72,7 +72,7 @@ func (s *Server) requestContext(ctx context.Context) (context.Context, context.C
 func (s *Server) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHandlerFunc, error) {
 	return func(_ context.Context, next http.Handler) (http.Handler, error) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, cancel := s.requestContext(r.Context())
+			ctx, cancel := endedWith(r.Context(), s.stopping)
 			defer cancel()
 			r = r.WithContext(ctx)
 			body := &limitWatcher{ReadCloser: r.Body}
@@ -104,7 +104,7 @@ func (s *Server) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHa
 // GetGRPCServerOptions implements extensionmiddleware.GRPCServer.
 func (s *Server) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, error) {
 	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, cancel := s.requestContext(ctx)
+		ctx, cancel := endedWith(ctx, s.stopping)
 		defer cancel()
 		resp, err := handler(ctx, req)
 		s.count("grpc", status.Code(err).String())
@@ -200,21 +200,11 @@ func NewClient(count CountFunc) *Client {
 // for attempts to the backend that the shutdown budget no longer allows.
 func (c *Client) Abort() { c.abort() }
 
-// requestContext returns ctx, ended as well when Abort is called.
-func (c *Client) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(c.aborted, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
-}
-
 // GetHTTPRoundTripper implements extensionmiddleware.HTTPClient.
 func (c *Client) GetHTTPRoundTripper(context.Context) (extensionmiddleware.WrapHTTPRoundTripperFunc, error) {
 	return func(_ context.Context, next http.RoundTripper) (http.RoundTripper, error) {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			ctx, cancel := c.requestContext(r.Context())
+			ctx, cancel := endedWith(r.Context(), c.aborted)
 			resp, err := next.RoundTrip(r.WithContext(ctx))
 			if err != nil {
 				cancel()
@@ -236,7 +226,7 @@ func (c *Client) GetHTTPRoundTripper(context.Context) (extensionmiddleware.WrapH
 // GetGRPCClientOptions implements extensionmiddleware.GRPCClient.
 func (c *Client) GetGRPCClientOptions(context.Context) ([]grpc.DialOption, error) {
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		ctx, cancel := c.requestContext(ctx)
+		ctx, cancel := endedWith(ctx, c.aborted)
 		defer cancel()
 		err := invoker(ctx, method, req, reply, cc, opts...)
 		c.count("grpc", status.Code(err).String())

@@ -27,19 +27,30 @@ type running struct {
 	done   chan error
 }
 
+// run runs the component, every signal going to a recording sink.
 func run(t *testing.T, edit func(*Arguments)) *running {
 	t.Helper()
 	host := pipelinetest.NewHost()
 	sink := oteltest.NewSink().Register(host, "sink")
+	r := runOn(t, host, func(a *Arguments) {
+		a.Output.Traces, a.Output.Metrics, a.Output.Logs = []string{"sink"}, []string{"sink"}, []string{"sink"}
+		if edit != nil {
+			edit(a)
+		}
+	})
+	r.sink = sink
+	return r
+}
+
+// runOn runs the component on host; edit sets its outputs.
+func runOn(t *testing.T, host *pipelinetest.Host, edit func(*Arguments)) *running {
+	t.Helper()
 	a := DefaultArguments()
-	a.Output.Traces, a.Output.Metrics, a.Output.Logs = []string{"sink"}, []string{"sink"}, []string{"sink"}
-	if edit != nil {
-		edit(a)
-	}
+	edit(a)
 	c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", host), a)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{c: c, sink: sink, cancel: cancel, done: make(chan error, 1)}
+	r := &running{c: c, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- c.Run(ctx) }()
 	t.Cleanup(r.stop)
 	return r
@@ -126,16 +137,27 @@ func TestRefusedBatchIsHeld(t *testing.T) {
 	})
 }
 
+// TestPermanentRefusalDropsAndCounts: a refusal for good is dropped and counted, not held.
+// Besides the collector's permanent errors, that is a gRPC code the OTLP rules say not to
+// retry (INVALID_ARGUMENT: what otelcol.exporter.loki answers for records Loki refused for
+// good), which was held and retried for ever while every sender got 429s.
 func TestPermanentRefusalDropsAndCounts(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
-		r.sink.Fail(consumererror.NewPermanent(errors.New("bad data")))
-		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
-		time.Sleep(time.Millisecond)
-		synctest.Wait()
-		require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
-		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
-	})
+	for _, refusal := range []error{
+		consumererror.NewPermanent(errors.New("bad data")),
+		status.Error(codes.InvalidArgument, "loki refused the records"),
+	} {
+		t.Run(refusal.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
+				r.sink.Fail(refusal)
+				require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+				time.Sleep(time.Millisecond)
+				synctest.Wait()
+				require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
+				require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
+			})
+		})
+	}
 }
 
 func TestFullBatchRefuses(t *testing.T) {

@@ -28,17 +28,24 @@ func retryIn(d time.Duration) error {
 	return st.Err()
 }
 
+// stopRefused holds a batch of 4 spans the next component refuses, asking for a retry in
+// retry, and stops the component; it returns when the stop began.
+func stopRefused(t *testing.T, retry time.Duration) (*running, time.Time) {
+	r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
+	r.sink.Fail(retryIn(retry))
+	require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
+	began := time.Now()
+	r.cancel()
+	return r, began
+}
+
 // TestStopRetriesUntilFlushDeadline: a batch refused at the stop is not given one attempt
 // and dropped: it is retried, with the delay the next component asked for, while its half
 // of the flush time allows (otelcol.SendContext; pipeline.DefaultFlushTimeout, 15 s, outside
 // a controller).
 func TestStopRetriesUntilFlushDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
-		r.sink.Fail(retryIn(5 * time.Second))
-		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
-		began := time.Now()
-		r.cancel()
+		r, began := stopRefused(t, 5*time.Second)
 		synctest.Wait()
 		require.Zero(t, r.sink.SpanCount())
 		time.Sleep(4 * time.Second)
@@ -56,11 +63,7 @@ func TestStopRetriesUntilFlushDeadline(t *testing.T) {
 // counted as dropped at shutdown; Run returns then.
 func TestStopGivesUpAtFlushDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Hour) })
-		r.sink.Fail(retryIn(2 * time.Second))
-		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
-		began := time.Now()
-		r.cancel()
+		r, began := stopRefused(t, 2*time.Second)
 		<-r.done
 		r.done <- nil
 		require.Equal(t, pipeline.DefaultFlushTimeout/2, time.Since(began))
@@ -90,31 +93,34 @@ func (s *blockingSink) Traces() consumer.Traces {
 	return c
 }
 
+// runBlocking runs the component (timeout 10 ms) sending traces to a blockingSink.
+func runBlocking(t *testing.T, waitForResult bool) (*running, *blockingSink) {
+	host := pipelinetest.NewHost()
+	sink := &blockingSink{release: make(chan struct{}), ended: make(chan error, 10)}
+	host.Export("slow", sink)
+	r := runOn(t, host, func(a *Arguments) {
+		a.Timeout = model.Duration(10 * time.Millisecond)
+		a.WaitForResult = waitForResult
+		a.Output.Traces = []string{"slow"}
+	})
+	return r, sink
+}
+
 // TestSendEndsAtFlushDeadline: a send waiting on the next component (Loki's acknowledgement
 // while Loki is down) ends halfway to the flush deadline once the component is told to
 // stop, leaving the rest to the next components, not never (the sends used
 // context.Background()).
 func TestSendEndsAtFlushDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		host := pipelinetest.NewHost()
-		sink := &blockingSink{release: make(chan struct{}), ended: make(chan error, 10)}
-		host.Export("slow", sink)
-		a := DefaultArguments()
-		a.Timeout = model.Duration(10 * time.Millisecond)
-		a.Output.Traces = []string{"slow"}
-		c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", host), a)
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- c.Run(ctx) }()
-
-		require.NoError(t, c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 2, nil)))
+		r, sink := runBlocking(t, false)
+		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 2, nil)))
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		require.Empty(t, sink.ended, "while running, the send waits for the answer")
 		began := time.Now()
-		cancel()
-		require.NoError(t, <-done)
+		r.cancel()
+		require.NoError(t, <-r.done)
+		r.done <- nil
 		require.Equal(t, pipeline.DefaultFlushTimeout/2, time.Since(began), "the send ends halfway to the flush deadline")
 		require.ErrorIs(t, <-sink.ended, context.Canceled)
 	})
@@ -182,39 +188,13 @@ func TestWaitForResultAtStop(t *testing.T) {
 	})
 }
 
-// TestInvalidArgumentIsPermanent: a refusal the OTLP rules say not to retry
-// (INVALID_ARGUMENT: what otelcol.exporter.loki answers for records Loki refused for good)
-// is dropped and counted, not held and retried for ever while every sender gets 429s.
-func TestInvalidArgumentIsPermanent(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := run(t, func(a *Arguments) { a.Timeout = model.Duration(time.Millisecond) })
-		r.sink.Fail(status.Error(codes.InvalidArgument, "loki refused the records"))
-		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(1, 4, nil)))
-		time.Sleep(time.Millisecond)
-		synctest.Wait()
-		require.Equal(t, 4.0, testutil.ToFloat64(r.c.traces.m.dropped.WithLabelValues("traces", "rejected")))
-		require.NoError(t, r.c.Traces().ConsumeTraces(context.Background(), oteltest.Traces(2, 1, nil)), "nothing held")
-	})
-}
-
 // TestWaitForResultNobodyWaits: once every sender of a batch has given up (their requests
 // ended), the send waiting on the next component is given up too, so the batches after it
 // are not held behind an answer nobody waits for.
 func TestWaitForResultNobodyWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		host := pipelinetest.NewHost()
-		sink := &blockingSink{release: make(chan struct{}), ended: make(chan error, 10)}
-		host.Export("slow", sink)
-		a := DefaultArguments()
-		a.Timeout = model.Duration(10 * time.Millisecond)
-		a.WaitForResult = true
-		a.Output.Traces = []string{"slow"}
-		c, err := New(pipelinetest.Options(t, "otelcol.processor.batch/test", host), a)
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- c.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		r, sink := runBlocking(t, true)
+		c := r.c
 
 		began := time.Now()
 		answers := make(chan error, 2)
