@@ -66,14 +66,6 @@ type Config struct {
 	// MaxErrorBody is how much of a non-2xx response's body Result.Body keeps; 0 means
 	// DefaultMaxErrorBody.
 	MaxErrorBody int
-	// InflightGrace is how long a request in flight may still complete (within Timeout) once
-	// the context passed to Post ends; 0 ends the request with the context. It is an option
-	// rather than always on because the exporters stop differently: prometheus.remote_write
-	// sets it, since a request the receiver took but whose answer was never read is sent again
-	// from the WAL after a restart (a duplicate, older than what the receiver has by then);
-	// loki.write leaves it 0, since its context ends at the user's drain_timeout, which
-	// bounds how long a stop takes, and an abandoned batch is sent again by its sources.
-	InflightGrace time.Duration
 }
 
 // Client posts request bodies to one URL. It is safe for concurrent use. It is sonde's own
@@ -86,7 +78,6 @@ type Client struct {
 	header       http.Header // sent with every request; Post clones it
 	timeout      time.Duration
 	maxErrorBody int
-	grace        time.Duration
 }
 
 // New builds a Client from cfg; it fails on an invalid HTTP client configuration.
@@ -127,7 +118,6 @@ func New(cfg Config) (*Client, error) {
 		header:       h,
 		timeout:      cfg.Timeout,
 		maxErrorBody: maxBody,
-		grace:        cfg.InflightGrace,
 	}, nil
 }
 
@@ -168,26 +158,10 @@ func (c *Client) Post(ctx context.Context, body []byte) Result {
 	return res
 }
 
-// requestContext bounds one request by the timeout and, when ctx ends while the request
-// is in flight, gives it the grace (see Config.InflightGrace) before cancelling it.
+// requestContext bounds one request by the timeout and by ctx. A sink that lets a request
+// in flight outlive its stop (prometheus.remote_write) passes a ctx that ends later.
 func (c *Client) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.grace <= 0 {
-		return context.WithTimeout(ctx, c.timeout)
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(c.grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-rctx.Done():
-		}
-	})
-	return rctx, func() {
-		stop()
-		cancel()
-	}
+	return context.WithTimeout(ctx, c.timeout)
 }
 
 func truncate(s string, n int) string {

@@ -2,7 +2,6 @@ package httppush
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -229,52 +228,4 @@ func TestPostTimeout(t *testing.T) {
 	require.ErrorIs(t, res.Err, context.DeadlineExceeded)
 	require.Equal(t, 0, res.Status)
 	require.True(t, res.Retryable())
-}
-
-// With a grace, a request in flight when the sender's context ends may still complete;
-// without one it ends with the context.
-func TestPostInflightGrace(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		grace   time.Duration
-		release bool // the server answers after the context ended
-		wantErr error
-	}{
-		{name: "no grace", grace: 0, release: true, wantErr: context.Canceled},
-		{name: "answered within the grace", grace: time.Minute, release: true},
-		{name: "grace runs out", grace: 20 * time.Millisecond, release: false, wantErr: context.Canceled},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv, arrived, release := blockingServer(t)
-			c := newClient(t, Config{URL: srv.URL, InflightGrace: tc.grace})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan Result, 1)
-			go func() { done <- c.Post(ctx, nil) }()
-			<-arrived
-			cancel()
-			if tc.release {
-				release()
-			}
-			res := <-done
-			if tc.wantErr == nil {
-				require.NoError(t, res.Err)
-				require.Equal(t, http.StatusOK, res.Status)
-				return
-			}
-			require.True(t, errors.Is(res.Err, tc.wantErr), "got %v", res.Err)
-			require.Equal(t, 0, res.Status)
-		})
-	}
-}
-
-func TestPostGraceStillBoundedByTimeout(t *testing.T) {
-	srv, arrived, _ := blockingServer(t)
-	c := newClient(t, Config{URL: srv.URL, Timeout: 50 * time.Millisecond, InflightGrace: time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan Result, 1)
-	go func() { done <- c.Post(ctx, nil) }()
-	<-arrived
-	cancel()
-	res := <-done
-	require.ErrorIs(t, res.Err, context.DeadlineExceeded)
 }

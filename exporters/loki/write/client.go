@@ -16,8 +16,8 @@ type client struct {
 	hc *httppush.Client
 }
 
-// newClient builds the endpoint's client. It leaves httppush.Config.InflightGrace 0: a
-// request ends with the drain deadline, which bounds how long a stop takes.
+// newClient builds the endpoint's client: a request ends with the drain deadline, which
+// bounds how long a stop takes.
 func newClient(ep *EndpointConfig) (*client, error) {
 	hc, err := httppush.New(httppush.Config{
 		Name:             "loki.write",

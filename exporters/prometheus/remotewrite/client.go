@@ -9,8 +9,8 @@ import (
 // inflightGrace is how long a request in flight may still complete once the sender stops
 // (sender.stopBy, never past the flush deadline at shutdown): a request the receiver took
 // but whose answer the sender never read would be sent again after a restart (a duplicate,
-// older than what the receiver has by then). The sender keeps the grace itself rather than
-// httppush.Config.InflightGrace, which cannot end at a deadline.
+// older than what the receiver has by then). The sender keeps the grace itself (its
+// requests' context), since it must end at the flush deadline.
 const inflightGrace = 5 * time.Second
 
 // newClient builds the client that posts remote-write 1.0 requests (snappy-compressed
