@@ -210,6 +210,7 @@ func (c *Component) Run(ctx context.Context) error {
 
 		case <-markerTicker.C:
 			persist()
+			w.relieve(snd.marker().Acked.Segment) // a full disk: free what is acknowledged now
 
 		case <-truncTicker.C:
 			persist()

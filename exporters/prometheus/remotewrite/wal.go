@@ -33,41 +33,90 @@ const (
 	walCompression      = compression.Snappy
 )
 
-var errClosed = errors.New("prometheus.remote_write is not running")
+var (
+	errClosed = errors.New("prometheus.remote_write is not running")
+	// errNoRoom: the WAL's file system has no room for a commit (see relieve).
+	errNoRoom = errors.New("no room left on the WAL's file system: samples dropped until acknowledged data is deleted")
+)
+
+// diskFree reports the bytes left on a directory's file system (false: unknown); tests
+// replace it.
+var diskFree = statfsFree
+
+// wlog's page and record header sizes, for estimating what a commit writes.
+const (
+	walPage         = 32 << 10
+	walRecordHeader = 7
+	minSegmentSize  = 4 * walPage
+)
 
 // segmentSize is an eighth of max_size (so the size bound is enforced in steps of at most
 // 12.5%), between 128KiB and wlog's default of 128MiB, in whole 32KiB pages.
 func segmentSize(maxSize units.ByteSize) int {
-	const page = 32 << 10
-	s := int64(maxSize) / 8 &^ (page - 1)
-	return int(min(max(s, 4*page), wlog.DefaultSegmentSize))
+	s := int64(maxSize) / 8 &^ (walPage - 1)
+	return int(min(max(s, minSegmentSize), wlog.DefaultSegmentSize))
+}
+
+// fitSegmentSize caps segSize at an eighth of room, the bytes the WAL can take on its file
+// system (what is free plus what it holds already), in whole pages and at least 128KiB.
+// Truncation deletes whole segments and never the one being written: with segments larger
+// than the disk everything would stay in that one until the disk is full.
+func fitSegmentSize(segSize int, room int64) int {
+	return int(min(int64(segSize), max(room/8&^(walPage-1), minSegmentSize)))
 }
 
 // walStorage is the write side of the WAL and the owner of the series table.
 type walStorage struct {
-	dir    string
-	logger *slog.Logger
-	m      *metrics
-	wl     *wlog.WL
-	table  *seriesTable
-	notify chan struct{} // signalled (coalesced) after every write, for the reader
+	dir      string
+	segSize  int
+	logger   *slog.Logger
+	m        *metrics
+	wl       *wlog.WL
+	table    *seriesTable
+	notify   chan struct{} // signalled (coalesced) after every write, for the reader
+	diskFree func(string) (int64, bool)
 
 	closing atomic.Bool   // set first on shutdown: appenders fail fast
 	epoch   atomic.Uint32 // truncation epoch, for series garbage collection
+	// full is set when a commit found no room on disk or its write failed: relieve then
+	// frees acknowledged data at once (see truncate.go). Cleared once the reserve is back.
+	full     atomic.Bool
+	reserved atomic.Bool // the reserve file is in place
 
 	// commitMu serialises commits, segment changes and series GC, so that a series record
 	// always precedes the first samples record that refers to it and GC never removes a
 	// series a commit is writing.
-	commitMu   sync.Mutex
-	closed     bool
-	curSeg     int
-	segStart   time.Time
-	segDirty   bool // the current segment has records
+	commitMu sync.Mutex
+	closed   bool
+	curSeg   int
+	segStart time.Time
+	segDirty bool // the current segment has records
+	// needCut: a write failed, so wlog holds bytes of a record that did not make it and the
+	// segment may end in a torn record: nothing more is written to it, a new one is started.
+	needCut bool
+	// relogSeg: segments from relogSeg on hold the series record of every series their samples
+	// refer to, so once relogSeg is acknowledged the ones before it go without a checkpoint
+	// (-1: no such boundary pending). Series last committed before relogEpoch get their series
+	// record written again by their next commit.
+	relogSeg   int
+	relogEpoch uint32
+	freeEst    int64     // bytes free on disk at freeAt, less what was written since
+	freeAt     time.Time // zero: freeEst is unknown
+	noRoomAt   time.Time // first commit refused since the last one written; zero: none
+	noRoomLost int       // samples dropped since noRoomAt
 	enc        record.Encoder
 	seriesBuf  []record.RefSeries
+	loggingBuf []loggingSeries
 	samplesBuf []record.RefSample
 	recBuf     []byte
 	recs       [][]byte
+}
+
+// loggingSeries is a series whose series record the commit in progress writes, with the
+// lastSegment it had before.
+type loggingSeries struct {
+	s    *memSeries
+	prev int32
 }
 
 // openWAL opens (creating if needed) the WAL in dir and replays it: the last checkpoint
@@ -85,16 +134,27 @@ func openWAL(dir string, segSize int, logger *slog.Logger, m *metrics) (*walStor
 		return nil, err
 	}
 	w := &walStorage{
-		dir:    dir,
-		logger: logger,
-		m:      m,
-		table:  newSeriesTable(),
-		notify: make(chan struct{}, 1),
+		dir:      dir,
+		logger:   logger,
+		m:        m,
+		table:    newSeriesTable(),
+		notify:   make(chan struct{}, 1),
+		diskFree: diskFree,
+		relogSeg: -1,
 	}
+	if free, ok := w.diskFree(dir); ok {
+		if s := fitSegmentSize(segSize, free+w.size()); s < segSize {
+			logger.Info("WAL segments sized to the room on disk", "segment_size", units.ByteSize(s),
+				"for_max_size", units.ByteSize(segSize), "free", units.ByteSize(free))
+			segSize = s
+		}
+	}
+	w.segSize = segSize
 	start := time.Now()
 	if err := w.replay(); err != nil {
 		return nil, err
 	}
+	w.makeReserve()
 	wl, err := wlog.NewSize(logger, nil, dir, segSize, walCompression)
 	if err != nil {
 		return nil, fmt.Errorf("open WAL: %w", err)
@@ -108,7 +168,7 @@ func openWAL(dir string, segSize int, logger *slog.Logger, m *metrics) (*walStor
 	w.curSeg, w.segStart = last, time.Now()
 	m.activeSeries.Set(float64(w.table.active.Load()))
 	logger.Info("WAL replayed", "dir", dir, "series", w.table.active.Load(), "write_segment", last,
-		"duration", time.Since(start).Round(time.Millisecond))
+		"segment_size", units.ByteSize(segSize), "duration", time.Since(start).Round(time.Millisecond))
 	return w, nil
 }
 
@@ -231,9 +291,11 @@ func (w *walStorage) corrupt(where string, seg int, err error) {
 	w.logger.Warn("corrupt WAL data skipped", "dir", where, "segment", seg, "err", err)
 }
 
-// commit writes pending samples (and the series records of series new to the WAL) as one
-// transaction and wakes the reader. Samples that are not newer than their series' newest
-// committed sample are dropped and counted.
+// commit writes pending samples (and the series records of series new to the WAL, or
+// new since the last relog, see relieve) and wakes the reader. Samples that are not newer
+// than their series' newest committed sample are dropped and counted. When the disk has no
+// room for them, or the write fails, the samples not written are dropped and counted, and
+// an error returned.
 func (w *walStorage) commit(pending []pendingSample) error {
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
@@ -242,7 +304,7 @@ func (w *walStorage) commit(pending []pendingSample) error {
 		return errClosed
 	}
 	epoch := w.epoch.Load()
-	series, samples := w.seriesBuf[:0], w.samplesBuf[:0]
+	series, logging, samples := w.seriesBuf[:0], w.loggingBuf[:0], w.samplesBuf[:0]
 	maxT := int64(minTimestamp)
 	var ooo, dup int
 	for i := range pending {
@@ -267,9 +329,10 @@ func (w *walStorage) commit(pending []pendingSample) error {
 			continue
 		}
 		s.lastTs.Store(p.t)
-		if s.lastSegment.Load() == segNotLogged {
+		if seg := s.lastSegment.Load(); seg == segNotLogged || (seg >= 0 && s.seenEpoch.Load() < w.relogEpoch) {
 			s.lastSegment.Store(segLogging)
 			series = append(series, record.RefSeries{Ref: s.ref, Labels: s.lset})
+			logging = append(logging, loggingSeries{s: s, prev: seg})
 		}
 		samples = append(samples, record.RefSample{Ref: s.ref, T: p.t, V: p.v})
 		maxT = max(maxT, p.t)
@@ -280,12 +343,16 @@ func (w *walStorage) commit(pending []pendingSample) error {
 	if dup > 0 {
 		w.m.samplesDropped.WithLabelValues(reasonDuplicate).Add(float64(dup))
 	}
-	w.seriesBuf, w.samplesBuf = series[:0], samples[:0]
+	defer func() {
+		clear(logging) // no series pointers kept
+		w.seriesBuf, w.loggingBuf, w.samplesBuf = series[:0], logging[:0], samples[:0]
+	}()
 	if len(samples) == 0 {
 		return nil
 	}
 
 	buf, recs := w.recBuf[:0], w.recs[:0]
+	var need int64 // bytes the records take at most in the WAL (wlog compresses only if smaller)
 	for i := 0; i < len(series); i += maxSeriesPerRecord {
 		start := len(buf)
 		buf = w.enc.Series(series[i:min(i+maxSeriesPerRecord, len(series))], buf)
@@ -296,31 +363,115 @@ func (w *walStorage) commit(pending []pendingSample) error {
 		buf = w.enc.Samples(samples[i:min(i+maxSamplesPerRecord, len(samples))], buf)
 		recs = append(recs, buf[start:])
 	}
+	for _, r := range recs {
+		need += int64(len(r) + walRecordHeader*(len(r)/walPage+2))
+	}
 	if cap(buf) <= 4<<20 { // do not pin huge buffers after a huge commit
 		w.recBuf, w.recs = buf[:0], recs[:0]
 	}
-	if err := w.wl.Log(recs...); err != nil {
-		for _, s := range series {
-			if ms := w.table.getByRef(s.Ref); ms != nil {
-				ms.lastSegment.Store(segNotLogged)
-			}
+	// The reserve must be in place (relieve deletes it to start a segment on a full disk):
+	// commits do not take the room it made.
+	if w.needCut || !w.reserved.Load() || !w.roomFor(need) {
+		for _, l := range logging {
+			l.s.lastSegment.Store(l.prev)
 		}
-		w.m.samplesDropped.WithLabelValues(reasonWALWrite).Add(float64(len(samples)))
-		return fmt.Errorf("write WAL: %w", err)
+		w.noRoom(len(samples), errNoRoom)
+		return fmt.Errorf("write WAL: %w", errNoRoom)
+	}
+	// One record at a time, so that when a write fails what was written before is known:
+	// series records come first, a samples record is only written after all of them.
+	written := 0
+	var werr error
+	for _, r := range recs {
+		if werr = w.wl.Log(r); werr != nil {
+			break
+		}
+		written++
 	}
 	w.followSegment()
 	seg := int32(w.curSeg)
-	for i := range pending {
-		if s := pending[i].s; s != nil {
-			s.lastSegment.Store(seg)
-			s.seenEpoch.Store(epoch)
+	seriesDone, samplesDone := len(series), len(samples)
+	if werr != nil {
+		seriesRecs := (len(series) + maxSeriesPerRecord - 1) / maxSeriesPerRecord
+		seriesDone = min(len(series), written*maxSeriesPerRecord)
+		samplesDone = min(len(samples), max(0, written-seriesRecs)*maxSamplesPerRecord)
+		maxT = minTimestamp
+		for _, smp := range samples[:samplesDone] {
+			maxT = max(maxT, smp.T)
 		}
 	}
-	w.segDirty = true
-	w.m.samplesAppended.Add(float64(len(samples)))
-	observeMax(&w.m.highestAppendedMs, w.m.highestAppended, maxT)
-	w.wake()
+	for i, l := range logging {
+		if i < seriesDone {
+			l.s.lastSegment.Store(seg)
+		} else {
+			l.s.lastSegment.Store(l.prev)
+		}
+	}
+	k := 0 // pending samples still in the commit are samples[k], in order
+	for i := range pending {
+		if s := pending[i].s; s != nil {
+			if k < samplesDone {
+				s.lastSegment.Store(seg)
+				s.seenEpoch.Store(epoch)
+			}
+			k++
+		}
+	}
+	if written > 0 {
+		w.segDirty = true
+		w.wake()
+	}
+	if samplesDone > 0 {
+		w.m.samplesAppended.Add(float64(samplesDone))
+		observeMax(&w.m.highestAppendedMs, w.m.highestAppended, maxT)
+	}
+	if werr != nil {
+		// wlog still holds what it could not write, and writes it with the next records:
+		// those go to a new segment (relieve starts it). A record that was buffered whole may
+		// still be sent then, although its samples were counted as dropped.
+		w.needCut = true
+		w.noRoom(len(samples)-samplesDone, werr)
+		return fmt.Errorf("write WAL: %w", werr)
+	}
+	if !w.noRoomAt.IsZero() {
+		w.logger.Info("WAL appends resumed", "after", time.Since(w.noRoomAt).Round(time.Millisecond),
+			"samples_dropped", w.noRoomLost)
+		w.noRoomAt, w.noRoomLost = time.Time{}, 0
+	}
 	return nil
+}
+
+// roomFor reports whether the WAL's file system has room for n more bytes. It asks the file
+// system (statfs) whenever its estimate is within a MiB of n or a second old; where that is
+// not possible it reports true and the write tells.
+func (w *walStorage) roomFor(n int64) bool {
+	const recheck = 1 << 20
+	if !w.freeAt.IsZero() && w.freeEst >= n+recheck && time.Since(w.freeAt) < time.Second {
+		w.freeEst -= n
+		return true
+	}
+	free, ok := w.diskFree(w.dir)
+	if !ok {
+		w.freeAt = time.Time{}
+		return true
+	}
+	// A file system hands out whole blocks: keep one spare.
+	w.freeEst, w.freeAt = free-n, time.Now()
+	return free >= n+4<<10
+}
+
+// noRoom counts n samples dropped for lack of room (or a failed write), logs the first of
+// a series of such drops and has relieve free space at once. commitMu is held.
+func (w *walStorage) noRoom(n int, err error) {
+	w.m.samplesDropped.WithLabelValues(reasonWALWrite).Add(float64(n))
+	w.full.Store(true)
+	w.freeAt = time.Time{}
+	if w.noRoomAt.IsZero() {
+		w.noRoomAt = time.Now()
+		w.logger.Warn("WAL cannot be written: samples are dropped (counted) until acknowledged data is deleted",
+			"dir", w.dir, "err", err)
+	}
+	w.noRoomLost += n
 }
 
 // followSegment notices segments wlog started by itself (the current one was full). The
@@ -357,7 +508,10 @@ func (w *walStorage) closeAppends() {
 	w.commitMu.Unlock()
 }
 
-// close flushes and closes the WAL; closeAppends must have been called.
+// close flushes and closes the WAL; closeAppends must have been called. Closing completes
+// the last page (up to 32KiB): the reserve makes room for that on a full disk, and is put
+// back at the next start.
 func (w *walStorage) close() error {
+	w.dropReserve()
 	return w.wl.Close()
 }
