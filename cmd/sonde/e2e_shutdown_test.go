@@ -35,19 +35,8 @@ func TestE2EShutdownEveryBackendDown(t *testing.T) {
 	pods := t.TempDir()
 	log := newCRILog(t, filepath.Join(pods, "shop_web-1_0d8f3c2a-1111-2222-3333-444455556666", "nginx"))
 	grpcAddr := fmt.Sprintf("127.0.0.1:%d", backendtest.FreePort(t))
-	s := newSonde(t, "--shutdown.timeout="+shutdownBudget.String(), "--config="+writeConfig(t, fmt.Sprintf(`
-components:
-  loki.source.file/pods:
-    paths: [%q]
-    path_labels: kubernetes
-    batch_wait: 200ms
-    forward_to: [loki.write/default]
-  loki.write/default:
-    endpoints:
-      - url: %s
-        batch_wait: 200ms
-        min_backoff: 100ms
-        max_backoff: 1s
+	s := newSonde(t, "--shutdown.timeout="+shutdownBudget.String(), "--config="+writeConfig(t,
+		logsConfig(pods, loki.PushURL())+fmt.Sprintf(`
   otelcol.receiver.otlp/in:
     grpc: {endpoint: %q}
     output: {traces: [otelcol.processor.batch/in]}
@@ -58,8 +47,7 @@ components:
   otelcol.exporter.otlp/tempo:
     client: {endpoint: "http://%s"}
     sending_queue: {persistent: true}
-%s`, pods+"/*/*/*.log", loki.PushURL(), grpcAddr, tempo.OTLPGRPCEndpoint(),
-		strings.TrimPrefix(outageConfig(target.addr, prom.URL()), "\ncomponents:\n"))))
+%s`, grpcAddr, tempo.OTLPGRPCEndpoint(), strings.TrimPrefix(outageConfig(target.addr, prom.URL()), "\ncomponents:\n"))))
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

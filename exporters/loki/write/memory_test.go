@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,15 +16,6 @@ import (
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
-
-// heapInUse returns the heap in use after a full collection, in MiB.
-func heapInUse() float64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return float64(ms.HeapInuse) / (1 << 20)
-}
 
 // TestMemoryReturnsAfterOutage: entries flow in small requests, Loki goes down until the
 // queue is full, comes back, and the backlog is sent in requests of batch_size. Once
@@ -73,15 +63,15 @@ func TestMemoryReturnsAfterOutage(t *testing.T) {
 
 	queued := func() int { n, _, _ := c.endpoints[0].queue.stats(); return n }
 	time.Sleep(idle + time.Second) // steady state
-	before := heapInUse()
+	before := pipelinetest.HeapInUseMiB()
 	down.Store(true)
 	require.Eventually(t, func() bool { return queued() > 40_000 }, time.Minute, 10*time.Millisecond, "the queue fills")
-	during := heapInUse()
+	during := pipelinetest.HeapInUseMiB()
 	down.Store(false)
 	require.Eventually(t, func() bool { return queued() < 1000 }, time.Minute, 10*time.Millisecond, "backlog sent")
-	drained := heapInUse()
+	drained := pipelinetest.HeapInUseMiB()
 	time.Sleep(idle + time.Second) // small requests again for longer than the encoder's idle
-	after := heapInUse()
+	after := pipelinetest.HeapInUseMiB()
 	t.Logf("heap in use: %.1f MiB before the outage, %.1f with the queue full, %.1f when the backlog was sent, %.1f after",
 		before, during, drained, after)
 	require.Less(t, after, before+1, "the memory the backlog took is given back")

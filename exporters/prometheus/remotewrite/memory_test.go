@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,15 +18,6 @@ import (
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
-
-// heapInUse returns the heap in use after a full collection, in MiB.
-func heapInUse() float64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return float64(ms.HeapInuse) / (1 << 20)
-}
 
 // TestMemoryReturnsAfterOutage: samples flow in small batches, the receiver goes down long
 // enough for a backlog, comes back, and the backlog is sent in full batches. Once batches
@@ -77,15 +67,15 @@ func TestMemoryReturnsAfterOutage(t *testing.T) {
 	defer func() { halt.Store(true); <-done }()
 
 	time.Sleep(idle + time.Second) // steady state
-	before := heapInUse()
+	before := pipelinetest.HeapInUseMiB()
 	r.FailWith(remotewritetest.Response{Status: http.StatusServiceUnavailable})
 	time.Sleep(3 * time.Second) // a backlog of about 150 000 samples
-	during := heapInUse()
+	during := pipelinetest.HeapInUseMiB()
 	r.Recover()
 	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.pendingSamples) < 5000 }, time.Minute, 10*time.Millisecond, "backlog sent")
-	drained := heapInUse()
+	drained := pipelinetest.HeapInUseMiB()
 	time.Sleep(idle + time.Second) // small batches again for longer than bufferIdle
-	after := heapInUse()
+	after := pipelinetest.HeapInUseMiB()
 	t.Logf("heap in use: %.1f MiB before the outage, %.1f during, %.1f when the backlog was sent, %.1f after (%d samples received)",
 		before, during, drained, after, r.SampleCount())
 	// The heap in use varies by a MiB or two with what is in flight; what the backlog took
