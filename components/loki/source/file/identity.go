@@ -20,8 +20,9 @@ const fingerprintSize = 512
 // processes, unlike hash/maphash). buf must hold at least n bytes. It fails with
 // io.ErrUnexpectedEOF when f is shorter than n.
 func fingerprint(f *os.File, n int, buf []byte) (uint64, error) {
+	h := fnv.New64a()
 	if n == 0 {
-		return fingerprintOf(nil), nil
+		return h.Sum64(), nil
 	}
 	got, err := f.ReadAt(buf[:n], 0)
 	if got < n {
@@ -30,12 +31,6 @@ func fingerprint(f *os.File, n int, buf []byte) (uint64, error) {
 		}
 		return 0, err
 	}
-	return fingerprintOf(buf[:n]), nil
-}
-
-// fingerprintOf is the fingerprint of content that starts with b.
-func fingerprintOf(b []byte) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write(b)
-	return h.Sum64()
+	_, _ = h.Write(buf[:n])
+	return h.Sum64(), nil
 }

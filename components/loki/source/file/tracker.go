@@ -21,9 +21,6 @@ type tracker struct {
 	f      *os.File
 	labels atomic.Pointer[streamLabels] // replaced by reconcile, read by readers
 
-	// gz reads a compressed file through gzip (compressed.go); nil for the others.
-	gz *gzSource
-
 	// Guarded by manager.mu.
 	path          string // where the file was last matched (a link's target)
 	dir           string
@@ -99,9 +96,6 @@ func (r *reader) run(ctx context.Context) {
 // process reads what t has that is new, and releases t when it is drained and no longer
 // wanted. It reports whether t has more to read right away.
 func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
-	if t.gz != nil {
-		return r.processCompressed(ctx, t)
-	}
 	s := r.c.settings()
 	now := time.Now()
 	if cfg := s.decodeConfig(); cfg != t.decCfg {
@@ -138,7 +132,9 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		}
 	}
 
-	r.buffer(s)
+	if r.buf == nil || len(r.buf) < s.maxLineSize+64<<10 {
+		r.buf = make([]byte, max(minReadBuffer, s.maxLineSize+64<<10))
+	}
 	budget := readBudget
 	for budget > 0 && !unchanged {
 		n, err := t.f.ReadAt(r.buf, t.offset)
@@ -151,8 +147,13 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		}
 		consumed := r.decodeLines(t, r.buf[:n], now)
 		t.tail = n - consumed
-		r.advance(t, consumed, now)
+		t.offset += int64(consumed)
+		t.debug.offset.Store(t.offset) // unread_bytes while the reader may block in emit
 		budget -= consumed
+		r.c.metrics.readBytes.Add(float64(consumed))
+		if consumed > 0 {
+			t.debug.lastRead.Store(now.UnixNano())
+		}
 		if !r.emit(ctx, t, r.decoded) {
 			return false
 		}
@@ -169,14 +170,6 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		r.release(ctx, t, nlink == 0)
 	}
 	return false
-}
-
-// buffer returns the read buffer, grown to hold a line of max_line_size.
-func (r *reader) buffer(s *settings) []byte {
-	if r.buf == nil || len(r.buf) < s.maxLineSize+64<<10 {
-		r.buf = make([]byte, max(minReadBuffer, s.maxLineSize+64<<10))
-	}
-	return r.buf
 }
 
 // decodeLines decodes the complete lines of data (read at t.offset) into r.decoded and
@@ -209,16 +202,6 @@ func (r *reader) decodeLines(t *tracker, data []byte, now time.Time) int {
 	}
 	r.decoded = out
 	return consumed
-}
-
-// advance moves t's offset over the consumed bytes of complete lines just decoded.
-func (r *reader) advance(t *tracker, consumed int, now time.Time) {
-	t.offset += int64(consumed)
-	t.debug.offset.Store(t.offset) // unread_bytes while the reader may block in emit
-	r.c.metrics.readBytes.Add(float64(consumed))
-	if consumed > 0 {
-		t.debug.lastRead.Store(now.UnixNano())
-	}
 }
 
 // emit hands the decoded entries to the batcher with the safe offset; it returns false when
@@ -350,10 +333,7 @@ func (r *reader) release(ctx context.Context, t *tracker, deleted bool) {
 	t.close()
 	r.c.table.release(t.pos, deleted)
 	reason := "unmatched"
-	switch {
-	case t.gz != nil:
-		reason = "compressed"
-	case deleted:
+	if deleted {
 		reason = "deleted"
 	}
 	r.c.metrics.filesReleased.WithLabelValues(reason).Inc()
