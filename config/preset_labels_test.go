@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	discoveryrelabel "github.com/sondehq/sonde/discovery/relabel"
 	"github.com/sondehq/sonde/discovery/kubernetes/rules"
+	discoveryrelabel "github.com/sondehq/sonde/discovery/relabel"
 	"github.com/sondehq/sonde/pipeline"
 )
 

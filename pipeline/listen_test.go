@@ -34,8 +34,10 @@ func listenSpecs(addrs ...[]string) []pipeline.Spec {
 	for i, a := range addrs {
 		specs = append(specs, pipeline.Spec{
 			ID: fmt.Sprintf("test.listen/l%d", i), Type: "test.listen", Name: fmt.Sprintf("l%d", i),
-			Args:   &listenArgs{Addrs: a},
-			Locate: func(field string) string { return fmt.Sprintf("c.yaml:%d%s", 10*(i+1), strings.TrimPrefix(field, "listen")) },
+			Args: &listenArgs{Addrs: a},
+			Locate: func(field string) string {
+				return fmt.Sprintf("c.yaml:%d%s", 10*(i+1), strings.TrimPrefix(field, "listen"))
+			},
 		})
 	}
 	return specs
