@@ -170,34 +170,33 @@ func fanOut[T any](ctx context.Context, s otlpSignal[T], dests []otlpDest[T], da
 // consumer in cs by the fan-out rules above, for Hosts other than the controller's (test
 // hosts).
 func FanOutTraces(cs ...consumer.Traces) consumer.Traces {
-	ds := make([]otlpDest[ptrace.Traces], len(cs))
-	for i, c := range cs {
-		ds[i] = otlpDest[ptrace.Traces]{consume: c.ConsumeTraces, mutates: mutatesOf(c.Capabilities)}
-	}
+	ds := destsOf(cs, consumer.Traces.ConsumeTraces)
 	out, _ := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error { return fanOut(ctx, tracesSignal, ds, td) })
 	return out
 }
 
 // FanOutMetrics: see FanOutTraces.
 func FanOutMetrics(cs ...consumer.Metrics) consumer.Metrics {
-	ds := make([]otlpDest[pmetric.Metrics], len(cs))
-	for i, c := range cs {
-		ds[i] = otlpDest[pmetric.Metrics]{consume: c.ConsumeMetrics, mutates: mutatesOf(c.Capabilities)}
-	}
+	ds := destsOf(cs, consumer.Metrics.ConsumeMetrics)
 	out, _ := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error { return fanOut(ctx, metricsSignal, ds, md) })
 	return out
 }
 
 // FanOutLogs: see FanOutTraces.
 func FanOutLogs(cs ...consumer.Logs) consumer.Logs {
-	ds := make([]otlpDest[plog.Logs], len(cs))
-	for i, c := range cs {
-		ds[i] = otlpDest[plog.Logs]{consume: c.ConsumeLogs, mutates: mutatesOf(c.Capabilities)}
-	}
+	ds := destsOf(cs, consumer.Logs.ConsumeLogs)
 	out, _ := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error { return fanOut(ctx, logsSignal, ds, ld) })
 	return out
 }
 
-func mutatesOf(caps func() consumer.Capabilities) func() bool {
-	return func() bool { return caps().MutatesData }
+// destsOf makes fan-out destinations of consumers, asking each whether it mutates at every call.
+func destsOf[C interface{ Capabilities() consumer.Capabilities }, T any](cs []C, consume func(C, context.Context, T) error) []otlpDest[T] {
+	ds := make([]otlpDest[T], len(cs))
+	for i, c := range cs {
+		ds[i] = otlpDest[T]{
+			consume: func(ctx context.Context, data T) error { return consume(c, ctx, data) },
+			mutates: func() bool { return c.Capabilities().MutatesData },
+		}
+	}
+	return ds
 }
