@@ -47,6 +47,12 @@ type LogReport struct {
 // final=false (the program still runs), the lines up to the highest one seen must all be
 // there; with final=true, all of those the program says it wrote.
 func CheckLogs(streams []lokitest.Stream, pod, container string) LogReport {
+	return CheckLogsUpTo(streams, pod, container, nil)
+}
+
+// CheckLogsUpTo is CheckLogs for a program whose line with the totals never reached its log
+// file (see KeptByRuntime): the lines up to kept, per stream, must all be there.
+func CheckLogsUpTo(streams []lokitest.Stream, pod, container string, kept map[string]int) LogReport {
 	r := LogReport{Pod: pod, Container: container, Written: map[string]int{}, Streams: map[string]int{}, MaxSeq: map[string]int{}}
 	seen := map[string]map[int]int{"stdout": {}, "stderr": {}}
 	labelSets := map[string]map[string]bool{"stdout": {}, "stderr": {}}
@@ -92,6 +98,8 @@ func CheckLogs(streams []lokitest.Stream, pod, container string) LogReport {
 		upTo := r.MaxSeq[stream]
 		if w, ok := r.Written[stream]; ok {
 			upTo = w
+		} else if k, ok := kept[stream]; ok {
+			upTo = k
 		}
 		gapStart := 0 // first seq of the current run of missing lines, 0 outside one
 		for seq := 1; seq <= upTo+1; seq++ {
