@@ -72,8 +72,13 @@ type NamespaceDiscovery struct {
 
 // Selector is a label and/or field selector for one object role, as in Prometheus.
 type Selector struct {
-	Role  Role   `yaml:"role"`
+	// Role is the object role the selectors apply to, one selector per role: the
+	// component's own role or a related one (node for pod; pod and service for endpoints
+	// and endpointslice).
+	Role Role `yaml:"role"`
+	// Label is a label selector, e.g. "app=cart,tier!=test"; empty: every object.
 	Label string `yaml:"label"`
+	// Field is a field selector, e.g. "status.phase=Running"; empty: every object.
 	Field string `yaml:"field"`
 }
 

@@ -27,13 +27,17 @@ var Registration = pipeline.Register("discovery.static", DefaultArguments, New, 
 //	    - targets: [argo-rollouts-metrics.argo-rollouts.svc:8090]
 //	      labels: {job: argo-rollouts}
 type Arguments struct {
+	// StaticConfigs are the groups of targets published, in order; at least one.
 	StaticConfigs []StaticConfig `yaml:"static_configs"`
 }
 
 // StaticConfig is a list of host:port targets sharing labels.
 type StaticConfig struct {
-	Targets []string          `yaml:"targets"`
-	Labels  map[string]string `yaml:"labels"`
+	// Targets are host:port addresses, each published as a target's __address__; at
+	// least one.
+	Targets []string `yaml:"targets"`
+	// Labels are added to every target of the group.
+	Labels map[string]string `yaml:"labels"`
 }
 
 // DefaultArguments returns Arguments with their defaults: none.

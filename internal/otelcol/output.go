@@ -21,9 +21,12 @@ import (
 //	  metrics: [otelcol.exporter.prometheus/default]
 //	  logs: [otelcol.exporter.loki/default]
 type Output struct {
-	Traces  []string `yaml:"traces,omitempty"`
+	// Traces are the ids of the components that receive traces (they must accept them).
+	Traces []string `yaml:"traces,omitempty"`
+	// Metrics are the ids of the components that receive metrics.
 	Metrics []string `yaml:"metrics,omitempty"`
-	Logs    []string `yaml:"logs,omitempty"`
+	// Logs are the ids of the components that receive logs.
+	Logs []string `yaml:"logs,omitempty"`
 }
 
 // Empty reports whether no signal goes anywhere.

@@ -12,8 +12,10 @@ import (
 
 // TLSServer is the TLS of a receiver endpoint.
 type TLSServer struct {
+	// CertFile is the server certificate (PEM); required.
 	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	// KeyFile is the server certificate's private key (PEM); required.
+	KeyFile string `yaml:"key_file"`
 	// ClientCAFile, when set, makes client certificates signed by it mandatory (mTLS).
 	ClientCAFile string `yaml:"client_ca_file,omitempty"`
 	// MinVersion is "1.2" (default) or "1.3".
@@ -57,6 +59,7 @@ type TLSClient struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty"`
 	// ServerName overrides the name the certificate is checked against.
 	ServerName string `yaml:"server_name,omitempty"`
+	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version,omitempty"`
 }
 

@@ -20,6 +20,7 @@ import (
 //	  sending_queue: {queue_size: 1000, persistent: true}
 //	  retry_on_failure: {max_elapsed_time: 10m}
 type Arguments struct {
+	// Client is the connection to the backend.
 	Client      Client `yaml:"client"`
 	base.Common `yaml:",inline"`
 }
@@ -28,9 +29,12 @@ type Arguments struct {
 type Client struct {
 	// Endpoint is host:port (TLS unless tls.insecure), http://host:port (plain text),
 	// https://host:port (TLS), or a gRPC "dns:///" target.
-	Endpoint string            `yaml:"endpoint"`
-	TLS      otelcol.TLSClient `yaml:"tls"`
-	Headers  base.Headers      `yaml:"headers,omitempty"`
+	Endpoint string `yaml:"endpoint"`
+	// TLS configures the connection's TLS.
+	TLS otelcol.TLSClient `yaml:"tls"`
+	// Headers are sent as gRPC metadata with every request (X-Scope-OrgID, authorization);
+	// their values are secrets, never shown.
+	Headers base.Headers `yaml:"headers,omitempty"`
 	// Compression is gzip (default), zstd, snappy or none.
 	Compression string `yaml:"compression"`
 	// WaitForReady queues RPCs while the connection is not ready instead of failing them.

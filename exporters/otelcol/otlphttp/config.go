@@ -18,6 +18,7 @@ import (
 //	    headers: {Authorization: "Bearer ${TOKEN}"}
 //	  encoding: proto
 type Arguments struct {
+	// Client is the HTTP client talking to the backend.
 	Client Client `yaml:"client"`
 	// TracesEndpoint, MetricsEndpoint and LogsEndpoint override the URL of one signal
 	// (default: client.endpoint + /v1/traces, /v1/metrics, /v1/logs).
@@ -32,9 +33,12 @@ type Arguments struct {
 // Client is the HTTP client talking to the backend.
 type Client struct {
 	// Endpoint is the base URL, e.g. https://otlp.example.com:4318.
-	Endpoint string            `yaml:"endpoint"`
-	TLS      otelcol.TLSClient `yaml:"tls"`
-	Headers  base.Headers      `yaml:"headers,omitempty"`
+	Endpoint string `yaml:"endpoint"`
+	// TLS configures the connection's TLS (used for https URLs).
+	TLS otelcol.TLSClient `yaml:"tls"`
+	// Headers are added to every request (X-Scope-OrgID, Authorization); their values
+	// are secrets, never shown.
+	Headers base.Headers `yaml:"headers,omitempty"`
 	// Compression is gzip (default), zstd, snappy, deflate or none.
 	Compression string `yaml:"compression"`
 	// ProxyURL sends through an HTTP proxy.

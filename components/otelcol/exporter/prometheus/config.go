@@ -27,8 +27,10 @@ type Arguments struct {
 	// PromoteResourceAttributes become labels of every series of their resource.
 	PromoteResourceAttributes []string `yaml:"promote_resource_attributes,omitempty"`
 	// PromoteAllResourceAttributes promotes all but IgnoreResourceAttributes.
-	PromoteAllResourceAttributes bool     `yaml:"promote_all_resource_attributes,omitempty"`
-	IgnoreResourceAttributes     []string `yaml:"ignore_resource_attributes,omitempty"`
+	PromoteAllResourceAttributes bool `yaml:"promote_all_resource_attributes,omitempty"`
+	// IgnoreResourceAttributes are not promoted by PromoteAllResourceAttributes (only
+	// with it).
+	IgnoreResourceAttributes []string `yaml:"ignore_resource_attributes,omitempty"`
 	// KeepIdentifyingResourceAttributes keeps service.name, service.namespace and
 	// service.instance.id in target_info as well.
 	KeepIdentifyingResourceAttributes bool `yaml:"keep_identifying_resource_attributes,omitempty"`

@@ -32,8 +32,9 @@ type Arguments struct {
 	// (on disk, in the WAL, acknowledged by Loki), and nothing waits in this component's
 	// memory unconfirmed. Off (the collector's behaviour), senders are answered as soon as
 	// their data is in the batch.
-	WaitForResult bool           `yaml:"wait_for_result"`
-	Output        otelcol.Output `yaml:"output"`
+	WaitForResult bool `yaml:"wait_for_result"`
+	// Output names the components that receive the batches, per signal.
+	Output otelcol.Output `yaml:"output"`
 }
 
 // DefaultArguments returns Arguments with the collector's defaults.

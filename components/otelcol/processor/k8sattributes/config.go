@@ -27,8 +27,9 @@ type Arguments struct {
 	Pods []string `yaml:"pods"`
 	// FromConnection finds pods by the connection's source IP (default true). Turn it off
 	// when everything arrives through a proxy whose address means nothing.
-	FromConnection bool           `yaml:"from_connection"`
-	Output         otelcol.Output `yaml:"output"`
+	FromConnection bool `yaml:"from_connection"`
+	// Output names the components that receive the data, with its attributes added, per signal.
+	Output otelcol.Output `yaml:"output"`
 }
 
 // DefaultArguments returns Arguments with their defaults.

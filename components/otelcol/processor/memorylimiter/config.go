@@ -24,16 +24,21 @@ type Arguments struct {
 	// CheckInterval is how often the heap is measured.
 	CheckInterval model.Duration `yaml:"check_interval"`
 	// Limit is the hard limit in bytes; or LimitPercentage of the memory available.
-	Limit           units.ByteSize `yaml:"limit,omitempty"`
-	LimitPercentage int            `yaml:"limit_percentage,omitempty"`
+	Limit units.ByteSize `yaml:"limit,omitempty"`
+	// LimitPercentage is the hard limit as a percentage (1 to 100) of the memory available
+	// (the cgroup's limit, else the host's memory); instead of limit.
+	LimitPercentage int `yaml:"limit_percentage,omitempty"`
 	// SpikeLimit is the head room kept below Limit for the data arriving between two
 	// checks (default 20% of the limit); or SpikeLimitPercentage of the memory available.
-	SpikeLimit           units.ByteSize `yaml:"spike_limit,omitempty"`
-	SpikeLimitPercentage int            `yaml:"spike_limit_percentage,omitempty"`
+	SpikeLimit units.ByteSize `yaml:"spike_limit,omitempty"`
+	// SpikeLimitPercentage is the head room as a percentage (0 to 100) of the memory
+	// available; instead of spike_limit.
+	SpikeLimitPercentage int `yaml:"spike_limit_percentage,omitempty"`
 	// RetryAfter is the delay refused senders are asked to wait (gRPC RetryInfo, HTTP
 	// Retry-After in whole seconds).
 	RetryAfter model.Duration `yaml:"retry_after"`
-	Output     otelcol.Output `yaml:"output"`
+	// Output names the components that receive the data it lets through, per signal.
+	Output otelcol.Output `yaml:"output"`
 }
 
 // DefaultArguments returns Arguments with their defaults; a limit is required.

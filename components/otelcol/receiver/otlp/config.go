@@ -21,8 +21,11 @@ import (
 //	  output:
 //	    traces: [otelcol.processor.batch/default]
 type Arguments struct {
-	GRPC   *GRPCArguments `yaml:"grpc,omitempty"`
-	HTTP   *HTTPArguments `yaml:"http,omitempty"`
+	// GRPC enables the OTLP/gRPC server (written as `grpc: {}` for its defaults).
+	GRPC *GRPCArguments `yaml:"grpc,omitempty"`
+	// HTTP enables the OTLP/HTTP server (written as `http: {}` for its defaults).
+	HTTP *HTTPArguments `yaml:"http,omitempty"`
+	// Output names the components that receive what arrives, per signal; at least one.
 	Output otelcol.Output `yaml:"output"`
 }
 
@@ -32,14 +35,16 @@ func DefaultArguments() *Arguments { return &Arguments{} }
 // GRPCArguments configure the OTLP/gRPC server.
 type GRPCArguments struct {
 	// Endpoint is host:port to listen on (default 127.0.0.1:4317; 0.0.0.0:4317 in a pod).
-	Endpoint string             `yaml:"endpoint"`
-	TLS      *otelcol.TLSServer `yaml:"tls,omitempty"`
+	Endpoint string `yaml:"endpoint"`
+	// TLS serves gRPC over TLS; plain text when left out.
+	TLS *otelcol.TLSServer `yaml:"tls,omitempty"`
 	// MaxRecvMsgSize bounds one message (rounded up to whole MiB); larger ones are
 	// answered RESOURCE_EXHAUSTED.
 	MaxRecvMsgSize units.ByteSize `yaml:"max_recv_msg_size"`
 	// MaxConcurrentStreams bounds the streams per connection (0: gRPC's default).
 	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams,omitempty"`
-	Auth                 *Auth  `yaml:"auth,omitempty"`
+	// Auth makes senders authenticate; anyone may send when left out.
+	Auth *Auth `yaml:"auth,omitempty"`
 }
 
 // DefaultGRPC returns the values used for gRPC keys the user leaves out.
@@ -57,13 +62,16 @@ func (g *GRPCArguments) UnmarshalYAML(unmarshal func(any) error) error {
 // HTTPArguments configure the OTLP/HTTP server (protobuf or JSON, gzip/zstd/snappy/deflate).
 type HTTPArguments struct {
 	// Endpoint is host:port to listen on (default 127.0.0.1:4318).
-	Endpoint string             `yaml:"endpoint"`
-	TLS      *otelcol.TLSServer `yaml:"tls,omitempty"`
-	CORS     *CORS              `yaml:"cors,omitempty"`
+	Endpoint string `yaml:"endpoint"`
+	// TLS serves HTTPS; plain HTTP when left out.
+	TLS *otelcol.TLSServer `yaml:"tls,omitempty"`
+	// CORS lets browsers send from other origins; none may when left out.
+	CORS *CORS `yaml:"cors,omitempty"`
 	// MaxRequestBodySize bounds a request body, after decompression; larger ones are
 	// answered 413.
 	MaxRequestBodySize units.ByteSize `yaml:"max_request_body_size"`
-	Auth               *Auth          `yaml:"auth,omitempty"`
+	// Auth makes senders authenticate; anyone may send when left out.
+	Auth *Auth `yaml:"auth,omitempty"`
 	// ReadHeaderTimeout bounds reading the request headers (slow-loris protection).
 	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes keep-alive connections idle this long.

@@ -18,30 +18,46 @@ type Arguments struct {
 	// ExcludeCollectors are removed from Collectors.
 	ExcludeCollectors []string `yaml:"exclude_collectors"`
 
-	// Where the host's filesystems are mounted (in a DaemonSet: /host/proc, /host/sys, /host/root).
-	ProcfsPath   string `yaml:"procfs_path"`
-	SysfsPath    string `yaml:"sysfs_path"`
-	RootfsPath   string `yaml:"rootfs_path"`
+	// ProcfsPath is where the host's /proc is mounted (/host/proc in a DaemonSet);
+	// node_exporter's --path.procfs.
+	ProcfsPath string `yaml:"procfs_path"`
+	// SysfsPath is where the host's /sys is mounted (/host/sys in a DaemonSet);
+	// node_exporter's --path.sysfs.
+	SysfsPath string `yaml:"sysfs_path"`
+	// RootfsPath is where the host's root filesystem is mounted (/host/root in a
+	// DaemonSet); node_exporter's --path.rootfs, stripped from reported mount points.
+	RootfsPath string `yaml:"rootfs_path"`
+	// UdevDataPath is the udev database the diskstats collector reads device properties
+	// from; node_exporter's --path.udev.data.
 	UdevDataPath string `yaml:"udev_data_path"`
 
 	// Job and Instance label the published target; Instance defaults to the host name.
 	Job      string `yaml:"job"`
 	Instance string `yaml:"instance"`
 
+	// Filesystem configures the filesystem collector (node_filesystem_*).
 	Filesystem FilesystemArguments `yaml:"filesystem"`
-	Netdev     NetdevArguments     `yaml:"netdev"`
-	Netclass   NetclassArguments   `yaml:"netclass"`
+	// Netdev configures the netdev collector (node_network_*_total).
+	Netdev NetdevArguments `yaml:"netdev"`
+	// Netclass configures the netclass collector (node_network_info, node_network_up, ...).
+	Netclass NetclassArguments `yaml:"netclass"`
 }
 
 // FilesystemArguments are options of the filesystem collector. An empty pattern means
 // node_exporter's default.
 type FilesystemArguments struct {
+	// MountPointsExclude is a regular expression of mount points that get no series;
+	// node_exporter's --collector.filesystem.mount-points-exclude (empty: its default).
 	MountPointsExclude string `yaml:"mount_points_exclude"`
-	FSTypesExclude     string `yaml:"fs_types_exclude"`
+	// FSTypesExclude is a regular expression of filesystem types that get no series;
+	// node_exporter's --collector.filesystem.fs-types-exclude (empty: its default).
+	FSTypesExclude string `yaml:"fs_types_exclude"`
 }
 
 // NetdevArguments are options of the netdev collector.
 type NetdevArguments struct {
+	// DeviceExclude is a regular expression of network interfaces that get no series;
+	// node_exporter's --collector.netdev.device-exclude (empty: none excluded).
 	DeviceExclude string `yaml:"device_exclude"`
 	// Netlink reads interface statistics over netlink, from sonde's own network namespace
 	// (node_exporter's default; run with hostNetwork to see the node's interfaces). False
@@ -52,6 +68,8 @@ type NetdevArguments struct {
 // NetclassArguments are options of the netclass collector. An empty pattern means
 // node_exporter's default.
 type NetclassArguments struct {
+	// IgnoredDevices is a regular expression of network interfaces that get no series;
+	// node_exporter's --collector.netclass.ignored-devices.
 	IgnoredDevices string `yaml:"ignored_devices"`
 }
 

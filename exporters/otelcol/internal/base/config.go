@@ -43,11 +43,17 @@ type Queue struct {
 // RESOURCE_EXHAUSTED with RetryInfo…; HTTP 429, 502, 503, 504), with exponential backoff
 // and the server's RetryInfo / Retry-After delay when it gives one.
 type Retry struct {
-	Enabled             bool           `yaml:"enabled"`
-	InitialInterval     model.Duration `yaml:"initial_interval"`
-	MaxInterval         model.Duration `yaml:"max_interval"`
-	Multiplier          float64        `yaml:"multiplier"`
-	RandomizationFactor float64        `yaml:"randomization_factor"`
+	// Enabled turns retries on (default). Off, a failed export drops its data (counted).
+	Enabled bool `yaml:"enabled"`
+	// InitialInterval is the wait before the first retry.
+	InitialInterval model.Duration `yaml:"initial_interval"`
+	// MaxInterval bounds the wait between two retries.
+	MaxInterval model.Duration `yaml:"max_interval"`
+	// Multiplier grows the wait after each retry.
+	Multiplier float64 `yaml:"multiplier"`
+	// RandomizationFactor spreads each wait at random by up to this fraction either way,
+	// so that exporters that failed together do not retry together.
+	RandomizationFactor float64 `yaml:"randomization_factor"`
 	// MaxElapsedTime gives up on a request after this long (0: never); given-up data is
 	// dropped and counted.
 	MaxElapsedTime model.Duration `yaml:"max_elapsed_time"`
@@ -56,9 +62,11 @@ type Retry struct {
 // Common are the arguments both OTLP exporters share.
 type Common struct {
 	// Timeout bounds one export attempt.
-	Timeout        model.Duration `yaml:"timeout"`
-	SendingQueue   Queue          `yaml:"sending_queue"`
-	RetryOnFailure Retry          `yaml:"retry_on_failure"`
+	Timeout model.Duration `yaml:"timeout"`
+	// SendingQueue holds the data waiting to be exported.
+	SendingQueue Queue `yaml:"sending_queue"`
+	// RetryOnFailure says whether and how failed exports are retried.
+	RetryOnFailure Retry `yaml:"retry_on_failure"`
 }
 
 // DefaultCommon returns the collector's defaults for the shared arguments.
