@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node deps-ksm deps-node-base node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run docs test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node deps-ksm deps-node-base node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -108,6 +108,11 @@ deps-helm:
 ## presets, its copy of deploy/dashboards, deploy/manifests); the tests fail while any is stale
 manifests: deps-helm
 	$(GO) test ./deploy/deploytest -run '^TestGenerated$$' -count=1 -update
+
+## docs: write docs/components/ again (a reference page per component type, from the doc
+## comments of its arguments); TestComponentDocs fails while it is stale
+docs:
+	$(GO) test ./cmd/sonde -run '^TestComponentDocs$$' -count=1 -short -update-component-docs
 
 ## test: install backends, then run every test (unit, component, end to end)
 test: deps
