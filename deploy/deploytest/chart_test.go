@@ -28,6 +28,7 @@ var chartCases = []chartCase{
 	{name: "control-plane-off", values: "testdata/values/control-plane-off.yaml", check: checkControlPlaneOff},
 	{name: "control-plane-only", values: "testdata/values/control-plane-only.yaml", check: checkControlPlaneOnly},
 	{name: "servicemonitor", values: "testdata/values/servicemonitor.yaml", check: checkServiceMonitor},
+	{name: "servicemonitor-collected", values: "testdata/values/servicemonitor-collected.yaml", check: checkServiceMonitorCollected},
 	{name: "no-host-network", values: "testdata/values/no-host-network.yaml", check: checkNoHostNetwork},
 	{name: "shared-root", values: "testdata/values/shared-root.yaml", check: checkSharedRoot},
 	{name: "kind", values: "../kind/sonde-values.yaml", check: checkKind},
@@ -137,6 +138,7 @@ func checkDefault(t *testing.T, r rendered) {
 	require.Equal(t, "sonde", spec["serviceAccountName"])
 
 	c := container(t, pod, "sonde")
+	require.Equal(t, "prometheus", envByName(c)["SONDE_JOB_NAMES"]["value"], "kube-prometheus' job names")
 	sc := c["securityContext"].(map[string]any)
 	// The documented exception: user 0 (to read /var/log/pods and the pod-resources socket),
 	// with no capabilities.
@@ -272,9 +274,12 @@ func checkServiceMonitor(t *testing.T, r rendered) {
 	for k, v := range sel {
 		require.Equal(t, v, svc.GetLabels()[k], "the ServiceMonitor selects the Service by %s", k)
 	}
-	ep := nested(t, sm.Object, "spec", "endpoints").([]any)[0].(map[string]any)
+	eps := nested(t, sm.Object, "spec", "endpoints").([]any)
+	require.Len(t, eps, 1)
+	ep := eps[0].(map[string]any)
 	require.Equal(t, "http", ep["port"])
 	require.Equal(t, "/metrics", ep["path"])
+	require.NotContains(t, ep, "honorLabels", "sonde's own series carry no job or instance to honour")
 
 	dashboards := dashboardFiles(t)
 	var cms []*unstructured.Unstructured
@@ -315,6 +320,27 @@ func checkSharedRoot(t *testing.T, r rendered) {
 	require.Equal(t, true, mounts["root"]["readOnly"])
 }
 
+// checkServiceMonitorCollected: without a remote-write URL the ServiceMonitor pulls what
+// the agents collect from prometheus.serve/local, honouring the series' labels and adding
+// none of the operator's pod labels; the agents name the jobs as k8s-monitoring does.
+func checkServiceMonitorCollected(t *testing.T, r rendered) {
+	sm := r.get(t, "ServiceMonitor", "sonde")
+	eps := nested(t, sm.Object, "spec", "endpoints").([]any)
+	require.Len(t, eps, 1)
+	ep := eps[0].(map[string]any)
+	require.Equal(t, "http", ep["port"])
+	require.Equal(t, true, ep["honorLabels"])
+	require.Equal(t, []any{map[string]any{"action": "labeldrop", "regex": "(namespace|pod|service|container|endpoint)"}}, ep["relabelings"])
+	// The path the preset serves the collected samples at.
+	cfg := r.config(t)
+	require.Contains(t, cfg, "  prometheus.serve/local: {}\n")
+	require.Equal(t, "/api/v1/components/prometheus.serve/local/metrics", ep["path"])
+
+	pod := nested(t, r.get(t, "DaemonSet", "sonde").Object, "spec", "template").(map[string]any)
+	require.Equal(t, "alloy", envByName(container(t, pod, "sonde"))["SONDE_JOB_NAMES"]["value"])
+	require.Contains(t, cfg, `"${SONDE_JOB_NAMES:-prometheus}"`, "the preset names the jobs from the variable")
+}
+
 // TestChartRejectsBadValues: mistakes fail the rendering with a message naming the value.
 func TestChartRejectsBadValues(t *testing.T) {
 	for _, c := range []struct {
@@ -332,6 +358,10 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"OTLP endpoint with a bad scheme", []string{"otlp.endpoint=grpc://tempo:4317"}, "otlp.endpoint"},
 		{"bidirectional host root", []string{"daemonset.hostRootMountPropagation=Bidirectional"}, "daemonset.hostRootMountPropagation"},
 		{"unknown propagation", []string{"daemonset.hostRootMountPropagation=shared"}, "daemonset.hostRootMountPropagation"},
+		{"unknown job names", []string{"jobNames=grafana"}, `jobNames: want prometheus or alloy, got "grafana"`},
+		{"unknown ServiceMonitor scrape", []string{"serviceMonitor.scrape=all"}, "serviceMonitor.scrape: want self or collected"},
+		{"collected data that is remote-written", []string{"serviceMonitor.enabled=true", "serviceMonitor.scrape=collected", "prometheus.url=http://p:9090"},
+			"serviceMonitor.scrape: collected is served for pull only without prometheus.url"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := release{Name: "sonde", Namespace: "sonde", Set: c.set}.template(t)

@@ -31,7 +31,39 @@ const (
 	// KubeStateMetricsPods scrapes the kube-state-metrics pods that AnnotatedPods leaves out,
 	// labelled with the job only, for a scrape with honor_labels: true.
 	KubeStateMetricsPods = "kube-state-metrics-pods"
+	// HonorLabels keeps, of the annotated pods' or services' targets, those to scrape with
+	// honor_labels: true (annotated prometheus.io/honor-labels: "true", and kube-state-metrics'
+	// Service); NoHonorLabels keeps the others.
+	HonorLabels   = "honor-labels"
+	NoHonorLabels = "no-honor-labels"
 )
+
+// JobNamesVariable chooses the job names of the kubelet, cAdvisor, kubelet resource and
+// kube-state-metrics targets (and, in the daemonset preset, of the host exporter's):
+//
+//	prometheus (the default)  kube-prometheus' and the Prometheus charts': kubelet (with
+//	                          metrics_path), kube-state-metrics, node-exporter, which
+//	                          kube-prometheus-stack's and the mixins' dashboards select.
+//	alloy                     Grafana's k8s-monitoring chart's (Alloy): integrations/kubernetes/kubelet,
+//	                          integrations/kubernetes/cadvisor, integrations/kubernetes/resources,
+//	                          integrations/kubernetes/kube-state-metrics, integrations/node_exporter,
+//	                          which its Kubernetes Monitoring dashboards select.
+//
+// The rule sets read it as ${SONDE_JOB_NAMES:-prometheus}, which sonde's configuration loader
+// expands; Load leaves the reference as it is, which names the jobs as prometheus does.
+const JobNamesVariable = "SONDE_JOB_NAMES"
+
+// JobNamesConventions are the values JobNamesVariable takes; the first is the default.
+var JobNamesConventions = []string{"prometheus", "alloy"}
+
+// CheckJobNames returns an error naming JobNamesVariable unless v is empty (the default) or
+// one of JobNamesConventions.
+func CheckJobNames(v string) error {
+	if v == "" || slices.Contains(JobNamesConventions, v) {
+		return nil
+	}
+	return fmt.Errorf("%s: want %s, got %q", JobNamesVariable, strings.Join(JobNamesConventions, " or "), v)
+}
 
 //go:embed *.yaml
 var files embed.FS

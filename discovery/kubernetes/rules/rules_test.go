@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 // apply relabels one target and returns the labels that survive into the scrape target
@@ -40,7 +42,7 @@ func merge(sets ...model.LabelSet) model.LabelSet {
 }
 
 func TestAllLoad(t *testing.T) {
-	require.Equal(t, []string{KubeStateMetricsPods, Kubelet, KubeletCAdvisor, KubeletResource, AnnotatedPods, AnnotatedServices}, Names())
+	require.Equal(t, []string{HonorLabels, KubeStateMetricsPods, Kubelet, KubeletCAdvisor, KubeletResource, NoHonorLabels, AnnotatedPods, AnnotatedServices}, Names())
 	for _, n := range Names() {
 		rules, err := Load(n)
 		require.NoError(t, err, n)
@@ -245,5 +247,141 @@ func TestAnnotatedServices(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.want, apply(rules, tt.in))
 		})
+	}
+}
+
+// TestHonorLabels: of the annotated pods' and services' targets (and static targets, which
+// carry no __meta_ labels), honor-labels keeps those that opt in and kube-state-metrics'
+// Service, no-honor-labels exactly the others, and neither changes a kept target.
+func TestHonorLabels(t *testing.T) {
+	honor, err := Load(HonorLabels)
+	require.NoError(t, err)
+	other, err := Load(NoHonorLabels)
+	require.NoError(t, err)
+	pod := func(v string) model.LabelSet {
+		return model.LabelSet{"__meta_kubernetes_pod_annotation_prometheus_io_honor_labels": model.LabelValue(v)}
+	}
+	svc := func(v string) model.LabelSet {
+		return model.LabelSet{"__meta_kubernetes_service_annotation_prometheus_io_honor_labels": model.LabelValue(v)}
+	}
+	svcApp := func(v string) model.LabelSet {
+		return model.LabelSet{"__meta_kubernetes_service_label_app_kubernetes_io_name": model.LabelValue(v)}
+	}
+	target := model.LabelSet{"__address__": "10.1.2.3:8080", "job": "app", "namespace": "shop"}
+	for _, tt := range []struct {
+		name  string
+		in    model.LabelSet
+		honor bool
+	}{
+		{"plain target", nil, false},
+		{"pod opts in", pod("true"), true},
+		{"pod says false", pod("false"), false},
+		{"pod says yes", pod("yes"), false},
+		{"pod annotation empty", pod(""), false},
+		{"pod value with separators", pod("x;true;kube-state-metrics"), false},
+		{"service opts in", svc("true"), true},
+		{"service says false", svc("false"), false},
+		{"kube-state-metrics service", svcApp("kube-state-metrics"), true},
+		{"kube-state-metrics service, false", merge(svcApp("kube-state-metrics"), svc("false")), true},
+		{"other app service", svcApp("cart"), false},
+		{"other app service opts in", merge(svcApp("cart"), svc("true")), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := merge(target, tt.in)
+			kept, left := apply(honor, in), apply(other, in)
+			if tt.honor {
+				require.Equal(t, target, kept)
+				require.Nil(t, left)
+			} else {
+				require.Nil(t, kept)
+				require.Equal(t, target, left)
+			}
+		})
+	}
+}
+
+// loadWith is rule set name as the configuration loader hands it over with
+// SONDE_JOB_NAMES=value (unset when "").
+func loadWith(t *testing.T, name, value string) []*relabel.Config {
+	t.Helper()
+	text, err := YAML(name)
+	require.NoError(t, err)
+	const ref = "${" + JobNamesVariable + ":-prometheus}"
+	require.Contains(t, text, ref)
+	if value == "" {
+		value = "prometheus"
+	}
+	var rules []*relabel.Config
+	require.NoError(t, yaml.Unmarshal([]byte(strings.ReplaceAll(text, ref, value)), &rules))
+	for _, r := range rules {
+		require.NoError(t, r.Validate(model.UTF8Validation))
+	}
+	return rules
+}
+
+// TestJobNames: with SONDE_JOB_NAMES=alloy the kubelet, cAdvisor, resource and
+// kube-state-metrics targets get k8s-monitoring's integrations/... jobs; unset, prometheus
+// or Load's unexpanded reference keep kube-prometheus' names; a prometheus.io/job
+// annotation wins in both; nothing else changes.
+func TestJobNames(t *testing.T) {
+	node := model.LabelSet{"__address__": "10.0.0.5:10250", "__meta_kubernetes_node_name": "node-a"}
+	ksmPodIn := merge(annotatedPodCases()[0].in, ksmPod)
+	ksmSvcIn := model.LabelSet{
+		"__address__":                                               "ksm.monitoring.svc:8080",
+		"__meta_kubernetes_namespace":                               "monitoring",
+		"__meta_kubernetes_service_name":                            "prom-kube-state-metrics",
+		"__meta_kubernetes_service_port_number":                     "8080",
+		"__meta_kubernetes_service_annotation_prometheus_io_scrape": "true",
+		"__meta_kubernetes_service_label_app_kubernetes_io_name":    "kube-state-metrics",
+	}
+	jobAnnotation := func(kind string) model.LabelSet {
+		return model.LabelSet{model.LabelName("__meta_kubernetes_" + kind + "_annotation_prometheus_io_job"): "ksm"}
+	}
+	otherSvc := merge(ksmSvcIn, model.LabelSet{"__meta_kubernetes_service_label_app_kubernetes_io_name": "cart", "__meta_kubernetes_service_name": "kube-state-metrics"})
+	for _, tt := range []struct {
+		name, set   string
+		in          model.LabelSet
+		prom, alloy model.LabelValue
+	}{
+		{"kubelet", Kubelet, node, "kubelet", "integrations/kubernetes/kubelet"},
+		{"cadvisor", KubeletCAdvisor, node, "kubelet", "integrations/kubernetes/cadvisor"},
+		{"resource", KubeletResource, node, "kubelet", "integrations/kubernetes/resources"},
+		{"kube-state-metrics pod", KubeStateMetricsPods, ksmPodIn, "kube-state-metrics", "integrations/kubernetes/kube-state-metrics"},
+		{"kube-state-metrics pod, job annotation", KubeStateMetricsPods, merge(ksmPodIn, jobAnnotation("pod")), "ksm", "ksm"},
+		{"kube-state-metrics Service", AnnotatedServices, ksmSvcIn, "kube-state-metrics", "integrations/kubernetes/kube-state-metrics"},
+		{"kube-state-metrics Service, job annotation", AnnotatedServices, merge(ksmSvcIn, jobAnnotation("service")), "ksm", "ksm"},
+		// Named kube-state-metrics, without its label: an ordinary Service.
+		{"other Service", AnnotatedServices, otherSvc, "kube-state-metrics", "kube-state-metrics"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			loaded, err := Load(tt.set)
+			require.NoError(t, err)
+			want := apply(loaded, tt.in)
+			require.NotNil(t, want)
+			require.Equal(t, tt.prom, want["job"], "Load: unexpanded")
+			for _, convention := range []string{"", "prometheus", "alloy"} {
+				want := want.Clone()
+				if convention == "alloy" {
+					want["job"] = tt.alloy
+				}
+				require.Equal(t, want, apply(loadWith(t, tt.set, convention), tt.in), convention)
+			}
+		})
+	}
+	// The others are not touched.
+	for _, set := range []string{AnnotatedPods, HonorLabels, NoHonorLabels} {
+		text, err := YAML(set)
+		require.NoError(t, err)
+		require.NotContains(t, text, JobNamesVariable, set)
+	}
+}
+
+func TestCheckJobNames(t *testing.T) {
+	for _, ok := range []string{"", "prometheus", "alloy"} {
+		require.NoError(t, CheckJobNames(ok))
+	}
+	for _, bad := range []string{"Alloy", "grafana", "prometheus "} {
+		err := CheckJobNames(bad)
+		require.ErrorContains(t, err, "SONDE_JOB_NAMES: want prometheus or alloy, got "+strconv.Quote(bad))
 	}
 }

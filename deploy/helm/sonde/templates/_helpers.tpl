@@ -54,6 +54,15 @@ app.kubernetes.io/part-of: sonde
 {{- if and (eq .Values.mode "gateway") (not .Values.otlp.endpoint) (not .Values.config.content) -}}
 {{- fail "mode gateway forwards OTLP: set otlp.endpoint (e.g. tempo.monitoring.svc:4317)" -}}
 {{- end -}}
+{{- if not (has .Values.jobNames (list "prometheus" "alloy")) -}}
+{{- fail (printf "jobNames: want prometheus or alloy, got %q" (toString .Values.jobNames)) -}}
+{{- end -}}
+{{- if not (has .Values.serviceMonitor.scrape (list "self" "collected")) -}}
+{{- fail (printf "serviceMonitor.scrape: want self or collected, got %q" (toString .Values.serviceMonitor.scrape)) -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.enabled (eq .Values.serviceMonitor.scrape "collected") .Values.prometheus.url (not .Values.config.content) -}}
+{{- fail "serviceMonitor.scrape: collected is served for pull only without prometheus.url (with it, the collected data is remote-written)" -}}
+{{- end -}}
 {{- if not (has .Values.daemonset.hostRootMountPropagation (list "None" "HostToContainer")) -}}
 {{- fail (printf "daemonset.hostRootMountPropagation: want None or HostToContainer (Bidirectional needs a privileged container), got %q" (toString .Values.daemonset.hostRootMountPropagation)) -}}
 {{- end -}}
@@ -328,6 +337,11 @@ name, not another release in the namespace). */}}
       value: "0.0.0.0:{{ .Values.service.otlpGrpcPort }}"
     - name: SONDE_OTLP_HTTP_LISTEN
       value: "0.0.0.0:{{ .Values.service.otlpHttpPort }}"
+    {{- if $ds }}
+    # Job names of the kubelet, node_exporter and kube-state-metrics series (jobNames).
+    - name: SONDE_JOB_NAMES
+      value: {{ .Values.jobNames | quote }}
+    {{- end }}
     {{- if and $ds .Values.kubelet.insecureSkipVerify }}
     - name: SONDE_KUBELET_INSECURE_SKIP_VERIFY
       value: "true"
