@@ -4,6 +4,7 @@ import (
 	lokiprocess "github.com/sondehq/sonde/components/loki/process"
 	lokifile "github.com/sondehq/sonde/components/loki/source/file"
 	lokikubernetes "github.com/sondehq/sonde/components/loki/source/kubernetes"
+	lokievents "github.com/sondehq/sonde/components/loki/source/kubernetesevents"
 	otelloki "github.com/sondehq/sonde/components/otelcol/exporter/loki"
 	otelprometheus "github.com/sondehq/sonde/components/otelcol/exporter/prometheus"
 	"github.com/sondehq/sonde/components/otelcol/processor/batch"
@@ -42,6 +43,7 @@ func registry() (*pipeline.Registry, error) {
 		remotewrite.Registration,
 		lokifile.Registration,
 		lokikubernetes.Registration,
+		lokievents.Registration,
 		lokiprocess.Registration,
 		lokiwrite.Registration,
 		echo.Registration,
