@@ -1,5 +1,5 @@
-// Package kubernetesevents implements loki.source.kubernetes_events: the cluster's
-// Kubernetes events as log lines, forwarded by exactly one agent of the DaemonSet.
+// Package kubernetesevents implements loki.source.kubernetes_events: it forwards the
+// cluster's Kubernetes events as log lines, from one agent of the DaemonSet at a time.
 //
 // Every agent runs the component; they elect a leader through a coordination.k8s.io/v1
 // Lease (client-go's leader election: lease_duration 15s, renew_deadline 10s,
