@@ -9,6 +9,7 @@ import (
 
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/config"
+	"github.com/sondehq/sonde/discovery/kubernetes/rules"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -37,6 +38,12 @@ func (s *sourceFlags) registerServerListen(fs *flag.FlagSet) {
 
 // parse decodes and validates a configuration, checking it against --server.listen.
 func (s *sourceFlags) parse(name string, data []byte, reg *pipeline.Registry) (*config.File, error) {
+	// The presets' rule sets name jobs after SONDE_JOB_NAMES: a value they do not know is a
+	// mistake to report, not a reason to fall back to the default names.
+	jobNames, _ := s.lookup(rules.JobNamesVariable)
+	if err := rules.CheckJobNames(jobNames); err != nil {
+		return nil, err
+	}
 	opts := config.Options{Lookup: s.lookup}
 	if s.serverListen != "" {
 		opts.Reserved = []pipeline.ListenAddr{{Field: "--server.listen", Addr: s.serverListen}}
