@@ -21,6 +21,7 @@ import (
 // skips what the leader delivered and forwards what comes next. The failover time is
 // logged.
 func TestOneAgentForwardsAndAnotherTakesOver(t *testing.T) {
+	t.Parallel()
 	s := kubetest.Shared(t)
 	cases := []struct {
 		name     string
@@ -123,6 +124,7 @@ func rvOf(line string) string {
 // An event that changes (kubelet's count going up) is a line per version, stamped with
 // its new last time.
 func TestEventVersions(t *testing.T) {
+	t.Parallel()
 	s := kubetest.Shared(t)
 	ns := kubetest.Unique("versions")
 	s.CreateNamespace(t, ns)
