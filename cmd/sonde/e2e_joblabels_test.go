@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,25 +32,13 @@ func TestE2EHonorLabelsAndJobNames(t *testing.T) {
 	srv := kubetest.Start(t)
 	ip := hostIPv4(t)
 
-	kubelet := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "e2e_kubelet_path{path=%q} 1\n", r.URL.Path)
-	}))
-	kubelet.Listener = listenOn(t, ip)
-	kubelet.StartTLS()
-	t.Cleanup(kubelet.Close)
-	serve := func(exposition string) int {
-		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, exposition)
-		}))
-		s.Listener = listenOn(t, ip)
-		s.Start()
-		t.Cleanup(s.Close)
-		return s.Listener.Addr().(*net.TCPAddr).Port
+	exposition := func(text string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, text) })
 	}
-	ksmPort := serve("kube_pod_info{namespace=\"shop\",pod=\"cart\",node=\"" + ip + "\"} 1\nkube_node_info{node=\"" + ip + "\"} 1\n")
-	appPort := serve("app_build_info{job=\"cart-build\",namespace=\"ci\"} 1\n")
+	ksmPort := serveOn(t, ip, false, exposition("kube_pod_info{namespace=\"shop\",pod=\"cart\",node=\""+ip+"\"} 1\nkube_node_info{node=\""+ip+"\"} 1\n"))
+	appPort := serveOn(t, ip, false, exposition("app_build_info{job=\"cart-build\",namespace=\"ci\"} 1\n"))
 
-	srv.CreateNode(t, kubetest.Node{Name: ip, InternalIP: ip, KubeletPort: int32(kubelet.Listener.Addr().(*net.TCPAddr).Port)})
+	srv.CreateNode(t, kubetest.Node{Name: ip, InternalIP: ip, KubeletPort: int32(serveOn(t, ip, true, kubeletPaths))})
 	pod := func(ns, name string, labels map[string]string, port int, honor bool) {
 		ann := map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": fmt.Sprint(port)}
 		if honor {

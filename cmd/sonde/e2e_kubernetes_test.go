@@ -29,22 +29,11 @@ func TestE2EClusterLocalPreset(t *testing.T) {
 	srv := kubetest.Start(t)
 	ip := hostIPv4(t)
 
-	kubelet := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "e2e_kubelet_path{path=%q} 1\n", r.URL.Path)
-	}))
-	kubelet.Listener = listenOn(t, ip)
-	kubelet.StartTLS()
-	t.Cleanup(kubelet.Close)
-	pod := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv.CreateNode(t, kubetest.Node{Name: ip, InternalIP: ip, KubeletPort: int32(serveOn(t, ip, true, kubeletPaths))})
+	srv.CreateNamespace(t, "shop")
+	podPort := serveOn(t, ip, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "e2e_pod_path{path=%q} 1\n", r.URL.Path)
 	}))
-	pod.Listener = listenOn(t, ip)
-	pod.Start()
-	t.Cleanup(pod.Close)
-
-	srv.CreateNode(t, kubetest.Node{Name: ip, InternalIP: ip, KubeletPort: int32(kubelet.Listener.Addr().(*net.TCPAddr).Port)})
-	srv.CreateNamespace(t, "shop")
-	podPort := pod.Listener.Addr().(*net.TCPAddr).Port
 	srv.CreatePod(t, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cart", Annotations: map[string]string{
 			"prometheus.io/scrape": "true", "prometheus.io/port": fmt.Sprint(podPort), "prometheus.io/path": "/custom/metrics",
@@ -109,3 +98,23 @@ func listenOn(t *testing.T, ip string) net.Listener {
 	require.NoError(t, err)
 	return ln
 }
+
+// serveOn serves h on ip (over TLS when tls, as a kubelet does) until the test ends, and
+// returns the port.
+func serveOn(t *testing.T, ip string, tls bool, h http.Handler) int {
+	t.Helper()
+	s := httptest.NewUnstartedServer(h)
+	s.Listener = listenOn(t, ip)
+	if tls {
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// kubeletPaths stands in for a kubelet: one series naming the path it was scraped at.
+var kubeletPaths = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "e2e_kubelet_path{path=%q} 1\n", r.URL.Path)
+})
