@@ -362,6 +362,8 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"unknown ServiceMonitor scrape", []string{"serviceMonitor.scrape=all"}, "serviceMonitor.scrape: want self or collected"},
 		{"collected data that is remote-written", []string{"serviceMonitor.enabled=true", "serviceMonitor.scrape=collected", "prometheus.url=http://p:9090"},
 			"serviceMonitor.scrape: collected is served for pull only without prometheus.url"},
+		{"collected data of a gateway", []string{"mode=gateway", "otlp.endpoint=tempo:4317", "serviceMonitor.enabled=true", "serviceMonitor.scrape=collected"},
+			"serviceMonitor.scrape: collected needs mode daemonset"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := release{Name: "sonde", Namespace: "sonde", Set: c.set}.template(t)

@@ -60,8 +60,13 @@ app.kubernetes.io/part-of: sonde
 {{- if not (has .Values.serviceMonitor.scrape (list "self" "collected")) -}}
 {{- fail (printf "serviceMonitor.scrape: want self or collected, got %q" (toString .Values.serviceMonitor.scrape)) -}}
 {{- end -}}
-{{- if and .Values.serviceMonitor.enabled (eq .Values.serviceMonitor.scrape "collected") .Values.prometheus.url (not .Values.config.content) -}}
+{{- if and .Values.serviceMonitor.enabled (eq .Values.serviceMonitor.scrape "collected") (not .Values.config.content) -}}
+{{- if .Values.prometheus.url -}}
 {{- fail "serviceMonitor.scrape: collected is served for pull only without prometheus.url (with it, the collected data is remote-written)" -}}
+{{- end -}}
+{{- if ne .Values.mode "daemonset" -}}
+{{- fail "serviceMonitor.scrape: collected needs mode daemonset (the gateway forwards OTLP and serves no collected data)" -}}
+{{- end -}}
 {{- end -}}
 {{- if not (has .Values.daemonset.hostRootMountPropagation (list "None" "HostToContainer")) -}}
 {{- fail (printf "daemonset.hostRootMountPropagation: want None or HostToContainer (Bidirectional needs a privileged container), got %q" (toString .Values.daemonset.hostRootMountPropagation)) -}}
