@@ -90,26 +90,20 @@ func (t *term) follow(ctx context.Context, ns string) {
 	client := t.events.Events(ns)
 	seen := map[types.UID]string{} // resource version handed over last, per event
 	first := true
-	retry := retryMin
+	var retry backoff
 	for ctx.Err() == nil {
 		rv, err := t.list(ctx, client, seen, first)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || !t.retry(ctx, &retry, "cannot list events", ns, err) {
 				return
 			}
-			t.failed(err)
-			t.logger.Warn("cannot list events", "namespace", ns, "err", err, "retry_in", retry)
-			if !sleep(ctx, retry) {
-				return
-			}
-			retry = min(2*retry, retryMax)
 			continue
 		}
 		if first {
 			t.listed.Add(1)
 			first = false
 		}
-		retry = retryMin
+		retry.reset()
 		t.lastErr.Store(nil)
 		t.watch(ctx, client, ns, rv, seen)
 	}
@@ -160,7 +154,7 @@ func (t *term) list(ctx context.Context, client corev1client.EventInterface, see
 // watch follows the namespace from resource version rv until ctx ends or the watch cannot
 // resume (the version is too old: list again).
 func (t *term) watch(ctx context.Context, client corev1client.EventInterface, ns, rv string, seen map[types.UID]string) {
-	retry := retryMin
+	var retry backoff
 	for ctx.Err() == nil {
 		// A randomised timeout, as client-go's reflector, so the watches of many clients do
 		// not end together.
@@ -170,20 +164,15 @@ func (t *term) watch(ctx context.Context, client corev1client.EventInterface, ns
 			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 				return
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || !t.retry(ctx, &retry, "cannot watch events", ns, err) {
 				return
 			}
-			t.failed(err)
-			t.logger.Warn("cannot watch events", "namespace", ns, "err", err, "retry_in", retry)
-			if !sleep(ctx, retry) {
-				return
-			}
-			retry = min(2*retry, retryMax)
 			continue
 		}
 		t.lastErr.Store(nil)
 		began := time.Now()
-		relist, failed := false, false
+		relist := false
+		var failed error
 		for e := range w.ResultChan() {
 			switch e.Type {
 			case watch.Added, watch.Modified:
@@ -210,29 +199,30 @@ func (t *term) watch(ctx context.Context, client corev1client.EventInterface, ns
 				switch {
 				case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
 					relist = true
-				case ctx.Err() == nil:
-					failed = true
-					t.failed(err)
-					t.logger.Warn("event watch failed, watching again", "namespace", ns, "err", err, "retry_in", retry)
+				default:
+					failed = err
 				}
 			}
-			if relist || failed {
+			if relist || failed != nil {
 				break
 			}
 		}
 		w.Stop()
-		if relist || ctx.Err() != nil {
+		switch {
+		case relist || ctx.Err() != nil:
 			return
-		}
-		if failed || time.Since(began) < time.Second {
-			// Not a watch that ran its course: do not hammer the API server.
-			if !sleep(ctx, retry) {
+		case failed != nil:
+			if !t.retry(ctx, &retry, "event watch failed, watching again", ns, failed) {
 				return
 			}
-			retry = min(2*retry, retryMax)
-			continue
+		case time.Since(began) < time.Second:
+			// Not a watch that ran its course: do not hammer the API server.
+			if !retry.wait(ctx) {
+				return
+			}
+		default:
+			retry.reset()
 		}
-		retry = retryMin
 	}
 }
 
@@ -309,7 +299,28 @@ func (t *term) committed() {
 	t.metrics.mark.Set(float64(t.lock.Mark().UnixNano()) / 1e9)
 }
 
-func (t *term) failed(err error) { t.lastErr.Store(&errorHolder{err}) }
+// retry records a failed list or watch of namespace ns, logs it with msg and waits before
+// the next try; it returns false when ctx ended first.
+func (t *term) retry(ctx context.Context, b *backoff, msg, ns string, err error) bool {
+	t.lastErr.Store(&errorHolder{err})
+	t.logger.Warn(msg, "namespace", ns, "err", err, "retry_in", b.next())
+	return b.wait(ctx)
+}
+
+// backoff is the wait before trying a failed request again: retryMin, doubling up to
+// retryMax, until reset.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) next() time.Duration { return max(b.d, retryMin) }
+
+// wait sleeps the next wait (or until ctx ends, then false) and doubles it.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.next()
+	b.d = min(2*d, retryMax)
+	return sleep(ctx, d)
+}
+
+func (b *backoff) reset() { b.d = 0 }
 
 // err returns the last failed list or watch, or nil after a success.
 func (t *term) err() error {
