@@ -14,6 +14,7 @@ import (
 
 	"github.com/sondehq/sonde/discovery/kubetest"
 	"github.com/sondehq/sonde/pipeline"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
 
 // Two agents against one API server: exactly one forwards, each event arrives once; when
@@ -195,4 +196,42 @@ func TestDeployRBAC(t *testing.T) {
 		require.False(t, a.leading())
 		require.Empty(t, a.lines())
 	})
+}
+
+// The Lease carries only what forward_to acknowledged: while the sink holds the batches the
+// renewals go on without a mark; once it acknowledges them, the mark is the newest event.
+func TestMarkFollowsAcknowledgements(t *testing.T) {
+	t.Parallel()
+	s := kubetest.Shared(t)
+	ns := kubetest.Unique("acks")
+	s.CreateNamespace(t, ns)
+	args := DefaultArguments()
+	args.Namespaces = []string{ns}
+	args.ForwardTo = []string{"loki.write/test"}
+	args.LeaderElection.LeaseNamespace = ns
+	args.ClientArgs = clientArgs(s, s.URL, kubetest.AdminToken)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	const n = 20
+	for i := range n { // listed in name order: not in time order
+		createEvent(t, s, ns, "cart", fmt.Sprintf("e-%d", i), base.Add(time.Duration(i)*time.Second))
+	}
+	host := pipelinetest.NewHost()
+	host.LogsSink.Hold(true)
+	a := startAgentOn(t, host, "agent-a", args)
+	waitLeader(t, a)
+	require.Eventually(t, func() bool { return len(a.lines()) == n }, time.Minute, 10*time.Millisecond)
+
+	renewals := func() time.Time {
+		l, err := s.Admin.CoordinationV1().Leases(ns).Get(context.Background(), DefaultLeaseName, metav1.GetOptions{})
+		require.NoError(t, err)
+		return l.Spec.RenewTime.Time
+	}
+	first := renewals()
+	require.Eventually(t, func() bool { return renewals().After(first) }, time.Minute, 50*time.Millisecond, "a renewal after the lines were handed over")
+	require.True(t, leaseMark(t, s, ns, DefaultLeaseName).IsZero(), "no mark before the acknowledgement")
+
+	require.Positive(t, host.LogsSink.AckHeld(nil))
+	require.Eventually(t, func() bool {
+		return leaseMark(t, s, ns, DefaultLeaseName).Equal(base.Add((n - 1) * time.Second))
+	}, time.Minute, 10*time.Millisecond)
 }

@@ -76,10 +76,15 @@ type agent struct {
 // startAgent runs a component named identity with its own host and client cache.
 func startAgent(t *testing.T, identity string, args *Arguments) *agent {
 	t.Helper()
+	return startAgentOn(t, pipelinetest.NewHost(), identity, args)
+}
+
+// startAgentOn runs a component named identity on host, with its own client cache.
+func startAgentOn(t *testing.T, host *pipelinetest.Host, identity string, args *Arguments) *agent {
+	t.Helper()
 	a := *args
 	a.LeaderElection.Identity = identity
 	require.NoError(t, a.Validate())
-	host := pipelinetest.NewHost()
 	opts := pipelinetest.Options(t, "loki.source.kubernetes_events/cluster", host)
 	c, err := New(opts, &a)
 	require.NoError(t, err)
