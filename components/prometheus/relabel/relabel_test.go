@@ -9,7 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 
@@ -327,4 +329,51 @@ func TestLifecycle(t *testing.T) {
 	pipelinetest.Lifecycle(t, Registration,
 		decode(t, "forward_to: [prometheus.remote_write/a]\nrules: [{action: labeldrop, regex: x}]"),
 		decode(t, "forward_to: [prometheus.remote_write/b]\nmax_cache_size: 10"))
+}
+
+// metaSink records the labels metadata was reported for.
+type metaSink struct {
+	mu   sync.Mutex
+	meta map[string]metadata.Metadata
+}
+
+func (s *metaSink) Appender(context.Context) storage.Appender { return &metaAppender{s: s} }
+
+type metaAppender struct {
+	storage.Appender // not implemented: panics if a test reaches it
+	s                *metaSink
+}
+
+func (a *metaAppender) Append(storage.SeriesRef, labels.Labels, int64, float64) (storage.SeriesRef, error) {
+	return 1, nil
+}
+
+func (a *metaAppender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m metadata.Metadata) (storage.SeriesRef, error) {
+	a.s.mu.Lock()
+	a.s.meta[l.String()] = m
+	a.s.mu.Unlock()
+	return ref, nil
+}
+
+func (a *metaAppender) Commit() error { return nil }
+
+// TestMetadataFollowsRelabelling: a series' metadata goes downstream with its relabelled
+// labels (a renamed metric keeps its type and help), and not for a dropped series.
+func TestMetadataFollowsRelabelling(t *testing.T) {
+	sink := &metaSink{meta: map[string]metadata.Metadata{}}
+	args := decode(t, `forward_to: [x/y]
+rules:
+  - {source_labels: [__name__], regex: drop_.*, action: drop}
+  - {source_labels: [__name__], regex: old_(.*), target_label: __name__, replacement: new_$1}`)
+	c, _ := newComponent(t, args, map[string]storage.Appendable{"x/y": sink})
+	g := metadata.Metadata{Type: model.MetricTypeGauge, Help: "A gauge.", Unit: "bytes"}
+	a := c.Appender(context.Background())
+	for _, l := range []labels.Labels{labels.FromStrings("__name__", "old_bytes"), labels.FromStrings("__name__", "drop_bytes")} {
+		ref, err := a.Append(0, l, 1000, 1)
+		require.NoError(t, err)
+		_, err = a.UpdateMetadata(ref, l, g)
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.Commit())
+	require.Equal(t, map[string]metadata.Metadata{`{__name__="new_bytes"}`: g}, sink.meta)
 }

@@ -33,6 +33,10 @@ func (c *Component) startManager(forwardTo []string) (*manager, error) {
 	opts := &promscrape.Options{
 		DiscoveryReloadInterval:  model.Duration(min(maxDiscoveryReloadInterval, time.Duration(args.ScrapeInterval))),
 		DiscoveryReloadOnStartup: true, // the first targets are scraped at once, not after the throttle
+		// Each series' type, help and unit go to forward_to with its first sample and when
+		// they change (storage.Appender.UpdateMetadata), for prometheus.serve to expose and
+		// prometheus.remote_write to send.
+		AppendMetadata: true,
 	}
 	mgr, err := promscrape.NewManager(opts, c.opts.Logger, nil, c.opts.Host.Appendable(forwardTo), nil, reg)
 	if err != nil {

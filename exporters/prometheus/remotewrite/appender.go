@@ -31,6 +31,7 @@ type pendingSample struct {
 type appender struct {
 	w       *walStorage
 	pending []pendingSample
+	metas   []pendingMeta
 }
 
 // pendingPool recycles the pending-sample buffers of finished appenders.
@@ -48,6 +49,7 @@ func (a *appender) release() {
 		pendingPool.Put(&p)
 	}
 	a.pending = nil
+	a.metas = nil
 	a.w = nil
 }
 
@@ -91,6 +93,7 @@ func (a *appender) Commit() error {
 	if a.w == nil {
 		return errClosed
 	}
+	a.w.meta.set(a.metas)
 	var err error
 	switch {
 	case len(a.pending) > 0:
@@ -135,10 +138,14 @@ func (a *appender) AppendHistogramSTZeroSample(ref storage.SeriesRef, _ labels.L
 	return ref, nil
 }
 
-// UpdateMetadata implements storage.Appender; metadata is not sent (counted as dropped).
-func (a *appender) UpdateMetadata(ref storage.SeriesRef, _ labels.Labels, _ metadata.Metadata) (storage.SeriesRef, error) {
-	if a.w != nil {
-		a.w.m.metadataDropped.WithLabelValues(reasonUnsupported).Inc()
+// UpdateMetadata implements storage.Appender: the metadata of the series' metric name is
+// kept (in memory, at Commit) and sent every metadata_config.send_interval.
+func (a *appender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m metadata.Metadata) (storage.SeriesRef, error) {
+	if a.w == nil || a.w.closing.Load() {
+		return 0, errClosed
+	}
+	if name := l.Get(labels.MetricName); name != "" {
+		a.metas = append(a.metas, pendingMeta{name: name, meta: m})
 	}
 	return ref, nil
 }

@@ -316,6 +316,7 @@ func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments, store 
 		if err := w.truncate(acked, idle, bound); err != nil {
 			c.logger.Error("truncate WAL", "err", err)
 		}
+		c.pruneMetadata(w)
 		return snd, nil
 	}
 
@@ -347,10 +348,17 @@ func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments, store 
 	if err := w.truncate(m.Acked.Segment, idle, true); err != nil {
 		c.logger.Error("truncate WAL", "err", err)
 	}
+	c.pruneMetadata(w)
 	ns, err := c.newSender(w, args, m, store)
 	if err != nil {
 		return snd, fmt.Errorf("restart sender: %w", err)
 	}
 	ns.start()
 	return ns, nil
+}
+
+// pruneMetadata forgets the metadata of metric names whose series are all gone from the
+// series table (collected by the truncation).
+func (c *Component) pruneMetadata(w *walStorage) {
+	w.meta.prune(w.table.liveNames())
 }

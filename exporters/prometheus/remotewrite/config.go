@@ -31,7 +31,22 @@ type EndpointConfig struct {
 	// HTTPClientConfig holds auth, TLS and proxy settings (basic_auth, authorization,
 	// bearer_token, bearer_token_file, oauth2, tls_config, proxy_url, ...).
 	HTTPClientConfig config.HTTPClientConfig `yaml:",inline"`
-	Queue            QueueConfig             `yaml:"queue"`
+	// Queue shapes the sharded send queue of this endpoint.
+	Queue QueueConfig `yaml:"queue"`
+	// Metadata is how the type, help and unit of metric families are sent.
+	Metadata MetadataConfig `yaml:"metadata_config"`
+}
+
+// MetadataConfig is how metric metadata (type, help and unit of each metric family, as
+// scraped) is sent: as Prometheus does with remote write 1.0, in requests of their own that
+// carry all of it every send_interval. It is kept in memory only.
+type MetadataConfig struct {
+	// Send turns sending metadata on.
+	Send bool `yaml:"send"`
+	// SendInterval is how often all metadata known is sent.
+	SendInterval model.Duration `yaml:"send_interval"`
+	// MaxSamplesPerSend is the largest number of metric families one request carries.
+	MaxSamplesPerSend int `yaml:"max_samples_per_send"`
 }
 
 // QueueConfig shapes the sharded send queue.
@@ -75,6 +90,11 @@ func DefaultArguments() *Arguments {
 				MinBackoff:        model.Duration(30 * time.Millisecond),
 				MaxBackoff:        model.Duration(5 * time.Second),
 			},
+			Metadata: MetadataConfig{
+				Send:              true,
+				SendInterval:      model.Duration(time.Minute),
+				MaxSamplesPerSend: 2000,
+			},
 		},
 		WAL: WALConfig{
 			MaxAge:            model.Duration(4 * time.Hour),
@@ -114,6 +134,22 @@ func (e *EndpointConfig) Validate() error {
 		errs = append(errs, err) // auth and TLS settings sit inline in endpoint
 	}
 	errs = append(errs, pipeline.Nest("queue", e.Queue.Validate()))
+	errs = append(errs, pipeline.Nest("metadata_config", e.Metadata.Validate()))
+	return errors.Join(errs...)
+}
+
+// Validate checks the metadata settings; field paths are relative to "metadata_config".
+func (m *MetadataConfig) Validate() error {
+	if !m.Send {
+		return nil
+	}
+	var errs []error
+	if m.SendInterval <= 0 {
+		errs = append(errs, pipeline.Field("send_interval", "must be positive, got %s", m.SendInterval))
+	}
+	if m.MaxSamplesPerSend <= 0 {
+		errs = append(errs, pipeline.Field("max_samples_per_send", "must be positive, got %d", m.MaxSamplesPerSend))
+	}
 	return errors.Join(errs...)
 }
 

@@ -47,6 +47,9 @@ func TestValidate(t *testing.T) {
 			a.Endpoint.HTTPClientConfig.BearerToken = "t"
 			a.Endpoint.HTTPClientConfig.BasicAuth = &config.BasicAuth{Username: "u"}
 		}, []string{"endpoint"}},
+		{"metadata interval", func(a *Arguments) { a.Endpoint.Metadata.SendInterval = 0 }, []string{"endpoint.metadata_config.send_interval"}},
+		{"metadata batch", func(a *Arguments) { a.Endpoint.Metadata.MaxSamplesPerSend = -1 }, []string{"endpoint.metadata_config.max_samples_per_send"}},
+		{"metadata off", func(a *Arguments) { a.Endpoint.Metadata = MetadataConfig{Send: false} }, nil},
 		{"external label name", func(a *Arguments) { a.ExternalLabels = map[string]string{"__name__": "x"} }, []string{"external_labels.__name__"}},
 		{"external label value", func(a *Arguments) { a.ExternalLabels = map[string]string{"cluster": ""} }, []string{"external_labels.cluster"}},
 		{"wal age", func(a *Arguments) { a.WAL.MaxAge = 0 }, []string{"wal.max_age"}},

@@ -11,13 +11,14 @@ import (
 const (
 	reasonOutOfOrder    = "out_of_order"        // older than the newest sample of its series
 	reasonDuplicate     = "duplicate_timestamp" // same timestamp as the newest sample of its series
-	reasonUnsupported   = "unsupported"         // native histograms, exemplars, metadata
+	reasonUnsupported   = "unsupported"         // native histograms, exemplars
 	reasonHTTP4xx       = "http_4xx"            // rejected by the receiver with a non-retryable status
 	reasonUnknownSeries = "unknown_series"      // a WAL sample whose series record is lost
 	reasonMaxAge        = "max_age"             // WAL segment older than wal.max_age
 	reasonMaxSize       = "max_size"            // WAL larger than wal.max_size
 	reasonWALWrite      = "wal_write"           // the WAL could not be written
 	reasonClosed        = "closed"              // committed while the component was stopping
+	reasonSuperseded    = "superseded"          // metadata not delivered before the next send interval resent it
 )
 
 type metrics struct {
@@ -29,6 +30,8 @@ type metrics struct {
 	samplesDropped   *prometheus.CounterVec
 	exemplarsDropped *prometheus.CounterVec
 	metadataDropped  *prometheus.CounterVec
+	metadataSent     prometheus.Counter
+	metadataNames    prometheus.Gauge
 	sentBytes        prometheus.Counter
 	requests         *prometheus.CounterVec
 	requestDuration  prometheus.Histogram
@@ -90,7 +93,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		samplesRetried:   counter("samples_retried_total", "Samples sent again after a failed attempt."),
 		samplesDropped:   counterVec("samples_dropped_total", "Samples dropped, by reason.", "reason"),
 		exemplarsDropped: counterVec("exemplars_dropped_total", "Exemplars dropped, by reason.", "reason"),
-		metadataDropped:  counterVec("metadata_dropped_total", "Metadata updates dropped, by reason.", "reason"),
+		metadataDropped:  counterVec("metadata_dropped_total", "Metric family metadata not delivered, by reason.", "reason"),
+		metadataSent:     counter("metadata_sent_total", "Metric family metadata accepted by the receiver (all families every send interval)."),
+		metadataNames:    gauge("metadata_names", "Metric names whose metadata is held in memory."),
 		sentBytes:        counter("sent_bytes_total", "Compressed request bytes acknowledged by the receiver."),
 		requests: counterVec("requests_total",
 			"Remote-write requests by outcome: the HTTP status code, or \"error\" when no response came.", "code"),

@@ -37,6 +37,7 @@ type sender struct {
 	rawURL *url.URL // for redacting error messages
 	status *httppush.Status
 	cfg    QueueConfig
+	meta   MetadataConfig
 	ext    []prompb.Label // external labels, sorted by name
 	sleep  func(context.Context, time.Duration) error
 	// bufferIdle is how long a shard keeps request buffers larger than its batches need.
@@ -58,8 +59,9 @@ type sender struct {
 	abort     chan struct{} // closed by a shard whose send failed during the final flush
 	abortMu   sync.Once
 	flushing  atomic.Bool
-	failing   atomic.Int32 // shards whose current batch has failed and not yet succeeded
-	wg        sync.WaitGroup
+	failing   atomic.Int32   // shards whose current batch has failed and not yet succeeded
+	wg        sync.WaitGroup // the reader and the shards
+	metaWG    sync.WaitGroup // the metadata sender, which a flush does not wait for
 	pending   atomic.Int64
 }
 
@@ -97,6 +99,7 @@ func newSender(o senderOptions) (*sender, error) {
 		rawURL: o.args.Endpoint.URL.URL,
 		status: o.status,
 		cfg:    q,
+		meta:   o.args.Endpoint.Metadata,
 		ext:    externalLabels(o.args.ExternalLabels),
 		sleep:  o.sleep,
 		drain:  make(chan struct{}),
@@ -156,6 +159,9 @@ func (s *sender) start() {
 			sh.run(s.ctx)
 		}()
 	}
+	if s.meta.Send {
+		s.metaWG.Go(func() { s.sendMetadataLoop(s.ctx) })
+	}
 }
 
 // stop ends the sender at once: requests in flight get inflightGrace to complete;
@@ -175,6 +181,7 @@ func (s *sender) stopBy(deadline time.Time) {
 	}
 	t := time.AfterFunc(max(grace, 0), s.reqCancel)
 	s.wg.Wait()
+	s.metaWG.Wait()
 	t.Stop()
 	s.reqCancel()
 	<-s.persisted

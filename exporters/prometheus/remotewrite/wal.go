@@ -73,6 +73,7 @@ type walStorage struct {
 	m        *metrics
 	wl       *wlog.WL
 	table    *seriesTable
+	meta     *metaTable    // metadata by metric name, in memory only
 	notify   chan struct{} // signalled (coalesced) after every write, for the reader
 	diskFree func(string) (int64, bool)
 
@@ -138,6 +139,7 @@ func openWAL(dir string, segSize int, logger *slog.Logger, m *metrics) (*walStor
 		logger:   logger,
 		m:        m,
 		table:    newSeriesTable(),
+		meta:     newMetaTable(m.metadataNames),
 		notify:   make(chan struct{}, 1),
 		diskFree: diskFree,
 		relogSeg: -1,

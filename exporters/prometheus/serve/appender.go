@@ -44,6 +44,7 @@ func (a *appendable) Appender(context.Context) storage.Appender {
 type appender struct {
 	parent     *appendable
 	pending    []pending
+	metas      []pendingMeta
 	histograms int // native histogram samples: not representable in the text format
 }
 
@@ -63,8 +64,8 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 // Commit applies the buffered samples.
 func (a *appender) Commit() error {
 	p := a.parent
-	if len(a.pending) > 0 {
-		r := p.store.commit(a.pending, time.Now().UnixMilli())
+	if len(a.pending) > 0 || len(a.metas) > 0 {
+		r := p.store.commit(a.pending, a.metas, time.Now().UnixMilli())
 		p.metrics.observe(len(a.pending), r)
 		if r.maxSeries > 0 && !p.full.Swap(true) {
 			p.logger.Warn("max_series reached: samples of new series are dropped until series expire", "max_series", p.store.limit())
@@ -86,6 +87,8 @@ func (a *appender) Rollback() error {
 func (a *appender) release() {
 	clear(a.pending) // drop label references so the pool pins no memory
 	a.pending = a.pending[:0]
+	clear(a.metas)
+	a.metas = a.metas[:0]
 	a.histograms = 0
 	if cap(a.pending) > maxPooledSamples {
 		a.pending = nil
@@ -116,9 +119,12 @@ func (a *appender) AppendHistogramSTZeroSample(ref storage.SeriesRef, _ labels.L
 	return ref, nil
 }
 
-// UpdateMetadata implements storage.Appender; metadata is not kept (series are exposed
-// untyped, as Prometheus' federation endpoint does).
-func (a *appender) UpdateMetadata(ref storage.SeriesRef, _ labels.Labels, _ metadata.Metadata) (storage.SeriesRef, error) {
+// UpdateMetadata implements storage.Appender: the type, help and unit of the series' metric
+// name are kept with its samples (at Commit) and served with them.
+func (a *appender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m metadata.Metadata) (storage.SeriesRef, error) {
+	if name := l.Get(labels.MetricName); name != "" {
+		a.metas = append(a.metas, pendingMeta{name: name, meta: m})
+	}
 	return ref, nil
 }
 

@@ -124,7 +124,7 @@ func (c *Component) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cutoff := time.Now().Add(-c.staleAfter()).UnixMilli()
-	samples := c.store.snapshot(cutoff)
+	samples, meta := c.store.snapshot(cutoff)
 
 	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
 	w.Header().Set("Content-Type", string(format))
@@ -135,7 +135,7 @@ func (c *Component) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		defer gz.Close()
 		out = gz
 	}
-	if err := writeExposition(out, format, samples); err != nil {
+	if err := writeExposition(out, format, samples, meta); err != nil {
 		// Headers are sent; most likely the client went away.
 		c.opts.Logger.Debug("writing the exposition failed", "err", err)
 	}

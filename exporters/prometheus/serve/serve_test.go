@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"math"
@@ -23,6 +24,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/model/textparse"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
@@ -275,22 +278,24 @@ func TestHashCollisions(t *testing.T) {
 		{ref: 7, lset: x, t: 1, v: 1, hashed: true},
 		{ref: 7, lset: y, t: 1, v: 2, hashed: true},
 		{ref: 7, lset: z, t: 1, v: 3, hashed: true},
-	}, 0)
+	}, nil, 0)
 	require.Equal(t, 3, r.created)
 	require.Len(t, s.byHash, 1)
 	r = s.commit([]pending{
 		{ref: 7, lset: y, t: 2, v: math.Float64frombits(value.StaleNaN), hashed: true}, // middle of the chain
 		{ref: 7, lset: x, t: 2, v: 10, hashed: true},
-	}, 0)
+	}, nil, 0)
 	require.Equal(t, commitResult{staleMarkers: 1, series: 2}, r)
 	got := map[string]float64{}
-	for _, smp := range s.snapshot(0) {
+	snap, _ := s.snapshot(0)
+	for _, smp := range snap {
 		got[smp.lset.Get("__name__")] = smp.v
 	}
 	require.Equal(t, map[string]float64{"x": 10, "z": 3}, got)
-	s.commit([]pending{{ref: 7, lset: z, t: 3, v: math.Float64frombits(value.StaleNaN), hashed: true}, {ref: 7, lset: x, t: 3, v: math.Float64frombits(value.StaleNaN), hashed: true}}, 0)
+	s.commit([]pending{{ref: 7, lset: z, t: 3, v: math.Float64frombits(value.StaleNaN), hashed: true}, {ref: 7, lset: x, t: 3, v: math.Float64frombits(value.StaleNaN), hashed: true}}, nil, 0)
 	require.Empty(t, s.byHash)
 	require.Zero(t, s.len())
+	require.Empty(t, s.names, "names are forgotten with their last series")
 }
 
 func TestRollbackAndHistograms(t *testing.T) {
@@ -454,4 +459,142 @@ func BenchmarkExposition(b *testing.B) {
 			b.Fatal(rec.Code)
 		}
 	}
+}
+
+// appendWithMetadata appends the samples and, for each metric name in meta, reports its
+// metadata with the first series of that name, as a scrape does, in one transaction.
+func appendWithMetadata(t testing.TB, app storage.Appendable, meta map[string]metadata.Metadata, samples ...in) {
+	t.Helper()
+	a := app.Appender(context.Background())
+	for _, s := range samples {
+		ref, err := a.Append(0, s.lset, s.t, s.v)
+		require.NoError(t, err)
+		if m, ok := meta[s.lset.Get("__name__")]; ok {
+			_, err = a.UpdateMetadata(ref, s.lset, m)
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, a.Commit())
+}
+
+// TestMetadataExposition: what a scrape reports of a family's type, help and unit is
+// served with its samples — a classic histogram and a summary as one family again — and
+// what makes no complete family stays untyped rather than being invented.
+func TestMetadataExposition(t *testing.T) {
+	c, _ := newSink(t, DefaultArguments())
+	hist := metadata.Metadata{Type: model.MetricTypeHistogram, Help: "Request latency.", Unit: "seconds"}
+	summ := metadata.Metadata{Type: model.MetricTypeSummary, Help: "GC pauses."}
+	meta := map[string]metadata.Metadata{
+		"http_requests_total":              {Type: model.MetricTypeCounter, Help: "Requests served.\nBy code."},
+		"node_load1":                       {Type: model.MetricTypeGauge, Help: "1m load average."},
+		"request_duration_seconds_bucket":  hist,
+		"request_duration_seconds_sum":     hist,
+		"request_duration_seconds_count":   hist,
+		"go_gc_duration_seconds":           summ,
+		"go_gc_duration_seconds_sum":       summ,
+		"go_gc_duration_seconds_count":     summ,
+		"build_info":                       {Type: model.MetricTypeUnknown, Help: "Build."},
+		"queue_bytes":                      {Type: model.MetricTypeGauge, Help: "Queue size.", Unit: "bytes"},
+		"temperature_celsius":              {Type: model.MetricTypeGauge, Unit: "kelvin"}, // not the name's unit: no UNIT line
+		"broken_seconds_bucket":            hist,                                          // no +Inf bucket, no _count
+		"broken_seconds_sum":               hist,
+		"request_duration_seconds_created": hist, // not a part of a classic histogram
+	}
+	ls := labels.FromStrings
+	appendWithMetadata(t, c.Appendable(), meta,
+		in{ls("__name__", "http_requests_total", "code", "200"), now, 1027},
+		in{ls("__name__", "http_requests_total", "code", "500"), now, 3},
+		in{ls("__name__", "node_load1"), now - 15000, 0.21},
+		in{ls("__name__", "request_duration_seconds_bucket", "path", "/", "le", "0.1"), now, 3},
+		in{ls("__name__", "request_duration_seconds_bucket", "path", "/", "le", "1"), now, 4},
+		in{ls("__name__", "request_duration_seconds_bucket", "path", "/", "le", "+Inf"), now, 5},
+		in{ls("__name__", "request_duration_seconds_sum", "path", "/"), now, 2.5},
+		in{ls("__name__", "request_duration_seconds_count", "path", "/"), now, 5},
+		in{ls("__name__", "request_duration_seconds_created", "path", "/"), now, 1.7e9},
+		in{ls("__name__", "go_gc_duration_seconds", "quantile", "0.5"), now, 0.001},
+		in{ls("__name__", "go_gc_duration_seconds", "quantile", "1"), now, 0.004},
+		in{ls("__name__", "go_gc_duration_seconds_sum"), now, 0.5},
+		in{ls("__name__", "go_gc_duration_seconds_count"), now, 200},
+		in{ls("__name__", "build_info", "version", "1.0"), now, 1},
+		in{ls("__name__", "queue_bytes"), now, 4096},
+		in{ls("__name__", "temperature_celsius"), now, 21.5},
+		in{ls("__name__", "broken_seconds_bucket", "le", "1"), now, 1},
+		in{ls("__name__", "broken_seconds_sum"), now, 0.3},
+		in{ls("__name__", "no_metadata"), now, 7},
+	)
+
+	for _, tc := range []struct {
+		name, accept, golden string
+	}{
+		{"text", "", "metadata.prom"},
+		{"openmetrics", "application/openmetrics-text;version=1.0.0", "metadata.om"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := get(t, c, http.Header{"Accept": {tc.accept}})
+			require.Equal(t, http.StatusOK, code)
+			golden := filepath.Join("testdata", tc.golden)
+			if *update {
+				require.NoError(t, os.WriteFile(golden, body, 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(body))
+
+			// Prometheus' own parser, as a Prometheus scraping sonde uses it, takes it all.
+			ct := "text/plain; version=0.0.4"
+			if tc.accept != "" {
+				ct = tc.accept
+			}
+			p, err := textparse.New(body, ct, labels.NewSymbolTable(), textparse.ParserOptions{})
+			require.NoError(t, err)
+			n := 0
+			for {
+				e, err := p.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				if e == textparse.EntrySeries {
+					n++
+				}
+			}
+			require.Equal(t, 19, n, "every series")
+		})
+	}
+
+	// The text output parses back with the types, help and values that were appended.
+	_, _, body := get(t, c, nil)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	require.NoError(t, err)
+	require.Equal(t, dto.MetricType_COUNTER, fams["http_requests_total"].GetType())
+	require.Equal(t, "Requests served.\nBy code.", fams["http_requests_total"].GetHelp())
+	require.Equal(t, dto.MetricType_GAUGE, fams["node_load1"].GetType())
+	h := fams["request_duration_seconds"]
+	require.Equal(t, dto.MetricType_HISTOGRAM, h.GetType())
+	require.Equal(t, uint64(5), h.GetMetric()[0].GetHistogram().GetSampleCount())
+	require.Len(t, h.GetMetric()[0].GetHistogram().GetBucket(), 3)
+	require.Equal(t, now, h.GetMetric()[0].GetTimestampMs())
+	require.Equal(t, dto.MetricType_SUMMARY, fams["go_gc_duration_seconds"].GetType())
+	require.Equal(t, uint64(200), fams["go_gc_duration_seconds"].GetMetric()[0].GetSummary().GetSampleCount())
+	require.Equal(t, dto.MetricType_UNTYPED, fams["broken_seconds_bucket"].GetType())
+	require.NotContains(t, fams, "broken_seconds")
+	require.Equal(t, dto.MetricType_UNTYPED, fams["no_metadata"].GetType())
+
+	// Metadata goes with the last series of its name.
+	appendAll(t, c.Appendable(), in{ls("__name__", "queue_bytes"), now + 1000, math.Float64frombits(value.StaleNaN)})
+	_, snapMeta := c.store.snapshot(0)
+	require.NotContains(t, snapMeta, "queue_bytes")
+	require.Contains(t, snapMeta, "node_load1")
+}
+
+// TestMetadataOfRefusedSeriesNotKept: metadata is kept only for names with series, so it
+// is bounded by max_series too.
+func TestMetadataOfRefusedSeriesNotKept(t *testing.T) {
+	c, _ := newSink(t, &Arguments{MaxSeries: 1, StaleAfter: model.Duration(time.Minute)})
+	g := metadata.Metadata{Type: model.MetricTypeGauge, Help: "g"}
+	appendWithMetadata(t, c.Appendable(), map[string]metadata.Metadata{"a": g, "b": g},
+		in{labels.FromStrings("__name__", "a"), now, 1}, in{labels.FromStrings("__name__", "b"), now, 1})
+	_, meta := c.store.snapshot(0)
+	require.Equal(t, map[string]metadata.Metadata{"a": g}, meta)
 }

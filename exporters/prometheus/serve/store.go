@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 )
@@ -16,11 +17,23 @@ import (
 // to appenders: a scraper that passes it back saves the hash on later samples, and a
 // reference is only a hint, checked against the labels (it may come from another sink of
 // a fan-out, or name a series that expired since).
+//
+// Metadata (type, help, unit) is kept per metric name, as the scrape reports it for each
+// series (a histogram's foo_bucket, foo_sum and foo_count each carry the family's), for the
+// names that have series: at most one entry per series kept.
 type store struct {
 	mu        sync.RWMutex
 	byHash    map[uint64]*series // chains hold series whose hashes collide
 	count     int
 	maxSeries int
+	names     map[string]*nameInfo
+}
+
+// nameInfo is what the store knows of one metric name.
+type nameInfo struct {
+	series int               // series kept with this name
+	meta   metadata.Metadata // the last metadata reported for the name
+	known  bool              // meta was reported
 }
 
 type series struct {
@@ -42,6 +55,12 @@ type pending struct {
 	hashed bool
 }
 
+// pendingMeta is one metadata update waiting for Commit.
+type pendingMeta struct {
+	name string
+	meta metadata.Metadata
+}
+
 // commitResult counts what a commit did not keep, per reason.
 type commitResult struct {
 	created, maxSeries, outOfOrder, noName, staleMarkers int
@@ -49,7 +68,7 @@ type commitResult struct {
 }
 
 func newStore(maxSeries int) *store {
-	return &store{byHash: map[uint64]*series{}, maxSeries: maxSeries}
+	return &store{byHash: map[uint64]*series{}, maxSeries: maxSeries, names: map[string]*nameInfo{}}
 }
 
 // refOf turns a label hash into a series reference; 0 means "no reference". It keeps the
@@ -64,8 +83,9 @@ func refOf(hash uint64) storage.SeriesRef {
 }
 
 // commit applies a batch: the latest sample per series wins, a staleness marker removes
-// the series, new series beyond maxSeries are refused.
-func (s *store) commit(batch []pending, now int64) (r commitResult) {
+// the series, new series beyond maxSeries are refused. Then the metadata updates apply to
+// the names that have series.
+func (s *store) commit(batch []pending, metas []pendingMeta, now int64) (r commitResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() { r.series = s.count }()
@@ -80,7 +100,8 @@ func (s *store) commit(batch []pending, now int64) (r commitResult) {
 			continue
 		}
 		if ser == nil {
-			if p.lset.Get(labels.MetricName) == "" {
+			name := p.lset.Get(labels.MetricName)
+			if name == "" {
 				r.noName++
 				continue
 			}
@@ -92,6 +113,12 @@ func (s *store) commit(batch []pending, now int64) (r commitResult) {
 			s.byHash[hash] = ser
 			s.count++
 			r.created++
+			ni := s.names[name]
+			if ni == nil {
+				ni = &nameInfo{}
+				s.names[name] = ni
+			}
+			ni.series++
 			continue
 		}
 		if p.t < ser.t {
@@ -99,6 +126,11 @@ func (s *store) commit(batch []pending, now int64) (r commitResult) {
 			continue
 		}
 		ser.t, ser.v, ser.seen = p.t, p.v, now
+	}
+	for _, m := range metas {
+		if ni := s.names[m.name]; ni != nil {
+			ni.meta, ni.known = m.meta, true
+		}
 	}
 	return r
 }
@@ -126,23 +158,35 @@ func (s *store) lookup(p *pending) (*series, uint64) {
 	return nil, hash
 }
 
-// remove unlinks ser. The caller holds s.mu.
+// remove unlinks ser, and forgets its name's metadata with the name's last series. The
+// caller holds s.mu.
 func (s *store) remove(ser *series) {
 	head := s.byHash[ser.hash]
+	removed := false
 	if head == ser {
 		if ser.next == nil {
 			delete(s.byHash, ser.hash)
 		} else {
 			s.byHash[ser.hash] = ser.next
 		}
-		s.count--
+		removed = true
+	} else {
+		for x := head; x != nil; x = x.next {
+			if x.next == ser {
+				x.next = ser.next
+				removed = true
+				break
+			}
+		}
+	}
+	if !removed {
 		return
 	}
-	for x := head; x != nil; x = x.next {
-		if x.next == ser {
-			x.next = ser.next
-			s.count--
-			return
+	s.count--
+	name := ser.lset.Get(labels.MetricName)
+	if ni := s.names[name]; ni != nil {
+		if ni.series--; ni.series <= 0 {
+			delete(s.names, name)
 		}
 	}
 }
@@ -171,10 +215,15 @@ type sample struct {
 	name string
 	t    int64
 	v    float64
+	// part and typed are set by the exposition: what the series is to its family, and
+	// whether it is served in a typed family.
+	part  part
+	typed bool
 }
 
-// snapshot copies the series seen at or after cutoff (unix milliseconds).
-func (s *store) snapshot(cutoff int64) []sample {
+// snapshot copies the series seen at or after cutoff (unix milliseconds) and the metadata
+// known by metric name (nil when there is none).
+func (s *store) snapshot(cutoff int64) ([]sample, map[string]metadata.Metadata) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]sample, 0, s.count)
@@ -185,7 +234,16 @@ func (s *store) snapshot(cutoff int64) []sample {
 			}
 		}
 	}
-	return out
+	var meta map[string]metadata.Metadata
+	for name, ni := range s.names {
+		if ni.known {
+			if meta == nil {
+				meta = make(map[string]metadata.Metadata, len(s.names))
+			}
+			meta[name] = ni.meta
+		}
+	}
+	return out, meta
 }
 
 // len returns the number of series kept.

@@ -38,9 +38,11 @@ type Response struct {
 // Request is what the receiver saw of one request.
 type Request struct {
 	Time    time.Time
-	Status  int         // the status answered
-	Samples int         // samples in the request; 0 if it could not be decoded
-	Header  http.Header // request headers
+	Status  int // the status answered
+	Samples int // samples in the request; 0 if it could not be decoded
+	// Metadata is the number of metric families' metadata in the request.
+	Metadata int
+	Header   http.Header // request headers
 }
 
 // Receiver is a remote-write receiver on an httptest.Server. It is safe for concurrent use.
@@ -54,6 +56,7 @@ type Receiver struct {
 	script     []Response
 	sticky     *Response
 	series     map[string][]Sample // by labels in Prometheus text form, e.g. {__name__="up"}
+	metadata   map[string]prompb.MetricMetadata
 	requests   []Request
 	problems   []string
 	total      int
@@ -100,7 +103,7 @@ func (r *Receiver) outOfOrder(wr prompb.WriteRequest) bool {
 // NewReceiver starts a receiver that accepts everything (204) until told otherwise. It is
 // closed when the test ends.
 func NewReceiver(tb testing.TB) *Receiver {
-	r := &Receiver{series: map[string][]Sample{}}
+	r := &Receiver{series: map[string][]Sample{}, metadata: map[string]prompb.MetricMetadata{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	r.URL = r.srv.URL + WritePath
 	tb.Cleanup(r.Close)
@@ -168,6 +171,17 @@ func (r *Receiver) Series() map[string][]Sample {
 	out := make(map[string][]Sample, len(r.series))
 	for k, v := range r.series {
 		out[k] = append([]Sample(nil), v...)
+	}
+	return out
+}
+
+// Metadata returns the metric family metadata accepted, the latest by family name.
+func (r *Receiver) Metadata() map[string]prompb.MetricMetadata {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]prompb.MetricMetadata, len(r.metadata))
+	for k, v := range r.metadata {
+		out[k] = v
 	}
 	return out
 }
@@ -245,7 +259,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		resp = *r.sticky
 	}
 	r.problems = append(r.problems, problems...)
-	r.requests = append(r.requests, Request{Time: time.Now(), Status: resp.Status, Samples: n, Header: req.Header.Clone()})
+	r.requests = append(r.requests, Request{Time: time.Now(), Status: resp.Status, Samples: n, Metadata: len(wr.Metadata), Header: req.Header.Clone()})
 	if resp.Status/100 == 2 {
 		r.record(wr)
 	}
@@ -257,6 +271,9 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Receiver) record(wr prompb.WriteRequest) {
+	for _, m := range wr.Metadata {
+		r.metadata[m.MetricFamilyName] = m
+	}
 	if r.countOnly {
 		for _, ts := range wr.Timeseries {
 			r.total += len(ts.Samples)
