@@ -35,6 +35,8 @@ func runCmd(args []string, stderr io.Writer) int {
 	storagePath := fs.String("storage.path", envOr("SONDE_STORAGE_PATH", "data"), "directory for write-ahead logs and positions (env SONDE_STORAGE_PATH)")
 	shutdownFlag := fs.String("shutdown.timeout", envOr("SONDE_SHUTDOWN_TIMEOUT", pipeline.DefaultShutdownTimeout.String()),
 		"budget for stopping at SIGTERM: sources stop, then every sink flushes in parallel; what is not sent by then stays on disk for the next start. Keep it below the pod's grace period (env SONDE_SHUTDOWN_TIMEOUT)")
+	lockFlag := fs.String("storage.lock-timeout", envOr("SONDE_STORAGE_LOCK_TIMEOUT", "1m"),
+		"how long to wait at start-up while another sonde process (the agent being replaced) holds the storage path or the HTTP port; keep it above the pod's grace period (env SONDE_STORAGE_LOCK_TIMEOUT)")
 	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log.format", "logfmt", "log format: logfmt or json")
 	releasePages := fs.Bool("memory.release-startup-pages", envBool("SONDE_RELEASE_STARTUP_PAGES", true),
@@ -52,14 +54,19 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "--shutdown.timeout (or SONDE_SHUTDOWN_TIMEOUT) %q: want a positive duration such as 25s\n", *shutdownFlag)
 		return 2
 	}
-	if err := runAgent(src, *storagePath, src.serverListen, *releasePages, shutdown, logger); err != nil {
+	lockWait, err := time.ParseDuration(*lockFlag)
+	if err != nil || lockWait < 0 {
+		fmt.Fprintf(stderr, "--storage.lock-timeout (or SONDE_STORAGE_LOCK_TIMEOUT) %q: want a duration such as 1m\n", *lockFlag)
+		return 2
+	}
+	if err := runAgent(src, *storagePath, src.serverListen, *releasePages, shutdown, lockWait, logger); err != nil {
 		logger.Error("sonde stopped with an error", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, shutdown time.Duration, logger *slog.Logger) error {
+func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, shutdown, lockWait time.Duration, logger *slog.Logger) error {
 	reg, err := registry()
 	if err != nil {
 		return err
@@ -79,7 +86,17 @@ func runAgent(src sourceFlags, storagePath, listen string, releasePages bool, sh
 	if err := os.MkdirAll(storagePath, 0o750); err != nil {
 		return fmt.Errorf("storage path: %w", err)
 	}
-	ln, err := net.Listen("tcp", listen)
+	// The agent being replaced stops within its grace period (then the kubelet kills it):
+	// wait for its lock and port (see storagelock.go).
+	sigCtx, stopWaiting := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	unlock, err := lockStorage(sigCtx, storagePath, lockWait, logger)
+	if err != nil {
+		stopWaiting()
+		return err
+	}
+	defer unlock()
+	ln, err := listenWaiting(sigCtx, listen, lockWait, logger)
+	stopWaiting()
 	if err != nil {
 		return fmt.Errorf("HTTP server: %w", err)
 	}
