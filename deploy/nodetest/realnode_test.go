@@ -40,6 +40,11 @@ func TestRealNode(t *testing.T) {
 	b.loki = lokitest.Start(t)
 	b.tempo = oteltest.StartTempo(t)
 	b.node = Up(t)
+	t.Cleanup(func() { // before the node's teardown removes them
+		if t.Failed() {
+			t.Logf("the agent's own logs on the node (every container it ran):\n%s", agentLog("level=ERROR"))
+		}
+	})
 	images := BuildImages(t, b.node)
 	t.Logf("images: %v", images)
 
