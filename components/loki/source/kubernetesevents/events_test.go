@@ -35,14 +35,9 @@ func TestOneAgentForwardsAndAnotherTakesOver(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ns := kubetest.Unique("events")
-			s.CreateNamespace(t, ns)
-			args := DefaultArguments() // the default lease timings: 15s, 10s, 2s
-			args.Namespaces = []string{ns}
-			args.ForwardTo = []string{"loki.write/test"}
-			args.LeaderElection.LeaseNamespace = ns
+			args, ns := nsArgs(t, s, "events")      // the default lease timings: 15s, 10s, 2s
 			args.LeaderElection.FailoverOverlap = 0 // so that what is sent again is exactly what the mark allows
-			direct := clientArgs(s, s.URL, kubetest.AdminToken)
+			direct := args.ClientArgs
 
 			aArgs, bArgs := *args, *args
 			aArgs.ClientArgs, bArgs.ClientArgs = direct, direct
@@ -127,14 +122,8 @@ func rvOf(line string) string {
 func TestEventVersions(t *testing.T) {
 	t.Parallel()
 	s := kubetest.Shared(t)
-	ns := kubetest.Unique("versions")
-	s.CreateNamespace(t, ns)
-	args := DefaultArguments()
-	args.Namespaces = []string{ns}
-	args.ForwardTo = []string{"loki.write/test"}
-	args.LeaderElection.LeaseNamespace = ns
+	args, ns := nsArgs(t, s, "versions")
 	args.LogFormat = FormatJSON
-	args.ClientArgs = clientArgs(s, s.URL, kubetest.AdminToken)
 	a := startAgent(t, "agent-a", args)
 	waitLeader(t, a)
 
@@ -203,13 +192,7 @@ func TestDeployRBAC(t *testing.T) {
 func TestMarkFollowsAcknowledgements(t *testing.T) {
 	t.Parallel()
 	s := kubetest.Shared(t)
-	ns := kubetest.Unique("acks")
-	s.CreateNamespace(t, ns)
-	args := DefaultArguments()
-	args.Namespaces = []string{ns}
-	args.ForwardTo = []string{"loki.write/test"}
-	args.LeaderElection.LeaseNamespace = ns
-	args.ClientArgs = clientArgs(s, s.URL, kubetest.AdminToken)
+	args, ns := nsArgs(t, s, "acks")
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	const n = 20
 	for i := range n { // listed in name order: not in time order

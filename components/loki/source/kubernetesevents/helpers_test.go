@@ -42,7 +42,7 @@ const rbacFile = "../../../../deploy/rbac/rbac.yaml"
 
 var rbacOnce sync.Once
 
-// sonde returns a token of the ServiceAccount of deploy/rbac (applied once).
+// sondeToken returns a token of the ServiceAccount of deploy/rbac (applied once).
 func sondeToken(t *testing.T, s *kubetest.Server) string {
 	t.Helper()
 	rbacOnce.Do(func() { s.ApplyFile(t, rbacFile) })
@@ -63,6 +63,20 @@ func clientArgs(s *kubetest.Server, u, token string) kube.ClientArgs {
 		c.HTTPClientConfig.TLSConfig.CAFile = s.CAFile
 	}
 	return c
+}
+
+// nsArgs makes a namespace named after prefix and returns arguments that forward its
+// events, with the Lease in it, as the API server's administrator.
+func nsArgs(t *testing.T, s *kubetest.Server, prefix string) (*Arguments, string) {
+	t.Helper()
+	ns := kubetest.Unique(prefix)
+	s.CreateNamespace(t, ns)
+	args := DefaultArguments()
+	args.Namespaces = []string{ns}
+	args.ForwardTo = []string{"loki.write/test"}
+	args.LeaderElection.LeaseNamespace = ns
+	args.ClientArgs = clientArgs(s, s.URL, kubetest.AdminToken)
+	return args, ns
 }
 
 // agent is one sonde agent's component under test.
@@ -217,7 +231,7 @@ func (p *faultProxy) Cut() {
 	p.cancel()
 }
 
-// lineOf is the line the agents send for an event as createEvent makes it.
+// labelsOf is the stream labels of the events of namespace ns.
 func labelsOf(ns string) model.LabelSet {
 	return labelsFor(DefaultJobName, "loki.source.kubernetes_events/cluster", ns)
 }
