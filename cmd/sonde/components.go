@@ -15,6 +15,8 @@ import (
 	"github.com/sondehq/sonde/components/prometheus/exporter/self"
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
 	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
+	"github.com/sondehq/sonde/components/prometheus/operator/podmonitors"
+	"github.com/sondehq/sonde/components/prometheus/operator/servicemonitors"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/discovery/kubelet"
 	"github.com/sondehq/sonde/discovery/kubernetes"
@@ -37,6 +39,8 @@ func registry() (*pipeline.Registry, error) {
 		self.Registration,
 		gpu.Registration,
 		scrape.Registration,
+		servicemonitors.Registration,
+		podmonitors.Registration,
 		discoveryrelabel.Registration,
 		promrelabel.Registration,
 		serve.Registration,

@@ -1,0 +1,366 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/sondehq/sonde/internal/kube"
+	"github.com/sondehq/sonde/internal/targets"
+	"github.com/sondehq/sonde/pipeline"
+)
+
+// Group is the API group and version of the monitors.
+var Group = schema.GroupVersion{Group: "monitoring.coreos.com", Version: "v1"}
+
+// Config is what a monitors component watches and reads.
+type Config struct {
+	Kind Kind
+	// Targets are the ids of the components whose targets the monitors select from.
+	Targets []string
+	// Namespaces the monitors are read from; empty: all.
+	Namespaces []string
+	// Selector is a label selector on the monitor objects.
+	Selector string
+	Client   kube.ClientArgs
+}
+
+func (c Config) resource() (res, endpointsKey string) {
+	if c.Kind == PodMonitor {
+		return "podmonitors", "podMetricsEndpoints"
+	}
+	return "servicemonitors", "endpoints"
+}
+
+// publishDelay coalesces bursts of changes (the initial list, a rollout) into one snapshot.
+const publishDelay = 200 * time.Millisecond
+
+// Component reads the monitors with an informer of its own (the shared cache in
+// internal/kube serves typed core objects only) and publishes the targets their
+// endpoints select from its input.
+//
+// Run owns every goroutine. The informer's handlers only nudge Run (a buffered channel of
+// one); Run reads the informer's store and the input view and is the only one to publish.
+type Component struct {
+	pipeline.TargetsPublisher
+
+	opts    pipeline.Options
+	metrics *metrics
+	cfg     *pipeline.Latest[Config]
+
+	mu     sync.Mutex
+	status []MonitorStatus // for DebugInfo; guarded by mu
+}
+
+// MonitorStatus is what DebugInfo shows of one monitor.
+type MonitorStatus struct {
+	Monitor string   `json:"monitor"`
+	Jobs    []string `json:"jobs,omitempty"`
+	Error   string   `json:"error,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
+	Ignored []string `json:"ignored,omitempty"`
+}
+
+var (
+	_ pipeline.Component         = (*Component)(nil)
+	_ pipeline.DebugInfoProvider = (*Component)(nil)
+)
+
+// New builds a component and registers its metrics; it starts nothing.
+func New(opts pipeline.Options, cfg Config) (*Component, error) {
+	m := newMetrics()
+	if err := m.register(opts.Registerer); err != nil {
+		return nil, err
+	}
+	return &Component{opts: opts, metrics: m, cfg: pipeline.NewLatest(cfg)}, nil
+}
+
+// Update stores a new configuration for Run.
+func (c *Component) Update(cfg Config) { c.cfg.Store(cfg) }
+
+// DebugInfo implements pipeline.DebugInfoProvider.
+func (c *Component) DebugInfo() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.status)
+}
+
+// Run implements pipeline.Component.
+func (c *Component) Run(ctx context.Context) error {
+	var (
+		view      pipeline.TargetsView
+		viewIDs   []string
+		w         *watcher
+		watched   Config
+		published pipeline.Targets
+		first     = true
+		reported  = map[string]string{} // monitor → resourceVersion whose problems were logged
+		timer     = time.NewTimer(publishDelay)
+		health    = time.NewTicker(10 * time.Second)
+	)
+	defer health.Stop()
+	defer func() {
+		if view != nil {
+			view.Close()
+		}
+		if w != nil {
+			w.stop()
+		}
+	}()
+	for {
+		cfg := c.cfg.Load()
+		if view == nil || !slices.Equal(viewIDs, cfg.Targets) {
+			if view != nil {
+				view.Close()
+			}
+			view = c.opts.Host.Targets(cfg.Targets)
+			viewIDs = slices.Clone(cfg.Targets)
+		}
+		if w == nil || !slices.Equal(watched.Namespaces, cfg.Namespaces) || watched.Selector != cfg.Selector ||
+			!equalClient(watched.Client, cfg.Client) {
+			next, err := startWatcher(cfg)
+			if err != nil {
+				c.opts.Logger.Error("cannot watch monitors", "err", err)
+				c.opts.Health.Set(pipeline.HealthUnhealthy, err.Error())
+			} else {
+				if w != nil {
+					w.stop()
+				}
+				w, watched = next, cfg
+				res, _ := cfg.resource()
+				c.opts.Logger.Info("watching monitors", "resource", res+"."+Group.Group, "namespaces", cfg.Namespaces, "selector", cfg.Selector)
+			}
+		}
+		var changed <-chan struct{}
+		if w != nil {
+			changed = w.changed
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.cfg.Changed():
+			continue
+		case <-view.Changed():
+		case <-changed:
+		case <-timer.C:
+			if w == nil || !w.synced() {
+				timer.Reset(publishDelay)
+				continue
+			}
+			out := c.compute(cfg, w, view.Get(), reported)
+			if first || !targets.Equal(out, published) {
+				c.Publish(out)
+				c.metrics.publishes.Inc()
+				published, first = out, false
+			}
+			c.opts.Health.Set(pipeline.HealthHealthy, "")
+			continue
+		case <-health.C:
+			if w != nil && !w.synced() {
+				if err := w.lastError(); err != nil {
+					c.opts.Health.Set(pipeline.HealthUnhealthy, "cannot list monitors (is the Prometheus Operator CRD installed, and may sonde list it?): "+err.Error())
+				}
+			}
+			continue
+		}
+		// Something changed: publish once things settle.
+		timer.Reset(publishDelay)
+	}
+}
+
+// compute decodes every monitor, builds its jobs and applies them to in. Problems are
+// counted every time and logged once per monitor version.
+func (c *Component) compute(cfg Config, w *watcher, in pipeline.Targets, reported map[string]string) pipeline.Targets {
+	_, key := cfg.resource()
+	objs := w.list()
+	var (
+		jobs                             []Job
+		status                           []MonitorStatus
+		valid, invalid, skipped, ignored int
+		seen                             = map[string]bool{}
+	)
+	for _, u := range objs {
+		id := u.GetNamespace() + "/" + u.GetName()
+		seen[id] = true
+		log := reported[id] != u.GetResourceVersion()
+		reported[id] = u.GetResourceVersion()
+		st := MonitorStatus{Monitor: id}
+		m, err := Decode(u, key)
+		var js []Job
+		if err == nil {
+			js, err = Jobs(cfg.Kind, m)
+		}
+		if m != nil {
+			st.Ignored = m.Ignored
+			for _, i := range slices.Sorted(maps.Keys(m.Skipped)) {
+				st.Skipped = append(st.Skipped, m.Skipped[i])
+			}
+			skipped += len(m.Skipped)
+			ignored += len(m.Ignored)
+		}
+		switch {
+		case err != nil:
+			invalid++
+			st.Error = err.Error()
+			if log {
+				c.opts.Logger.Warn("monitor is invalid, its faulty endpoints are not scraped", "monitor", id, "err", err)
+			}
+		default:
+			valid++
+		}
+		if log && len(st.Skipped) > 0 {
+			c.opts.Logger.Warn("monitor endpoints not scraped: they set fields sonde does not support", "monitor", id, "fields", st.Skipped)
+		}
+		if log && len(st.Ignored) > 0 {
+			c.opts.Logger.Warn("monitor fields ignored: sonde does not support them", "monitor", id, "fields", st.Ignored)
+		}
+		for _, j := range js {
+			st.Jobs = append(st.Jobs, j.Name)
+		}
+		jobs = append(jobs, js...)
+		status = append(status, st)
+	}
+	for id := range reported {
+		if !seen[id] {
+			delete(reported, id)
+		}
+	}
+	out, wrongRole := Apply(jobs, in)
+	c.metrics.observe(valid, invalid, len(jobs), skipped, ignored, len(in), len(out), wrongRole)
+	c.mu.Lock()
+	c.status = status
+	c.mu.Unlock()
+	return out
+}
+
+func equalClient(a, b kube.ClientArgs) bool {
+	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+// watcher is one informer per namespace watched, over the monitors' resource.
+type watcher struct {
+	informers []cache.SharedIndexInformer
+	changed   chan struct{} // nudged on every event; buffered, one pending nudge is enough
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+
+	mu  sync.Mutex
+	err error // the latest list or watch error
+}
+
+func startWatcher(cfg Config) (*watcher, error) {
+	rc, err := cfg.Client.RestConfig()
+	if err != nil {
+		return nil, err
+	}
+	// The dynamic client speaks JSON; RestConfig asks for protobuf, which custom
+	// resources are not served in.
+	rc.ContentType, rc.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
+	dc, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	res, _ := cfg.resource()
+	ri := dc.Resource(Group.WithResource(res))
+	namespaces := cfg.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	w := &watcher{changed: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	nudge := func() {
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
+	for _, ns := range namespaces {
+		sel := func(o metav1.ListOptions) metav1.ListOptions {
+			o.LabelSelector = cfg.Selector
+			return o
+		}
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return ri.Namespace(ns).List(ctx, sel(o))
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return ri.Namespace(ns).Watch(ctx, sel(o))
+			},
+		}
+		inf := cache.NewSharedIndexInformerWithOptions(lw, &unstructured.Unstructured{},
+			cache.SharedIndexInformerOptions{ObjectDescription: res + " namespace=" + ns})
+		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			w.mu.Lock()
+			w.err = err
+			w.mu.Unlock()
+		})
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { nudge() },
+			UpdateFunc: func(any, any) { nudge() },
+			DeleteFunc: func(any) { nudge() },
+		}); err != nil {
+			cancel()
+			return nil, err
+		}
+		w.informers = append(w.informers, inf)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			inf.RunWithContext(ctx)
+		}()
+	}
+	return w, nil
+}
+
+func (w *watcher) synced() bool {
+	for _, i := range w.informers {
+		if !i.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *watcher) lastError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// list returns every monitor, sorted by namespace and name.
+func (w *watcher) list() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, i := range w.informers {
+		for _, o := range i.GetStore().List() {
+			if u, ok := o.(*unstructured.Unstructured); ok {
+				out = append(out, u)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int {
+		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.GetName(), b.GetName())
+	})
+	return out
+}
+
+// stop ends the informers and waits for them. Safe twice.
+func (w *watcher) stop() {
+	w.cancel()
+	w.wg.Wait()
+}
