@@ -44,7 +44,10 @@ func (b *bed) testMetrics(t *testing.T) {
 		`demo_lines_written_total{namespace="shop", pod=~"demo-.+"}`,
 		// kube-state-metrics, found by its pod annotations: its namespace/pod labels describe
 		// the objects it reports on, not itself.
-		`kube_pod_info{namespace="shop", pod=~"demo-.+"}`,
+		`kube_pod_info{job="kube-state-metrics", namespace="shop", pod=~"demo-.+"}`,
+		// The node-mixin USE dashboards' instance picker:
+		// label_values(node_exporter_build_info{job="node-exporter"}, instance).
+		fmt.Sprintf(`node_exporter_build_info{job="node-exporter", instance=%q}`, node),
 		fmt.Sprintf(`kube_node_info{node=%q}`, node),
 		// The static target.
 		fmt.Sprintf(`up{instance=%q} == 1`, StaticTarget(b.node)),

@@ -90,6 +90,10 @@ func (b *bed) testLifecycle(t *testing.T) {
 			}
 			b.waitLogs(t, p, "burst", 0, true)
 		}
+		// Their events too, forwarded by the agent that took the events Lease over after the
+		// kills (the killed ones never gave it back: it expired).
+		took := b.waitEvents(t, "shop", "Scheduled", names)
+		t.Logf("Scheduled events of the %d short-lived pods in Loki %s after their logs", pods, took.Round(time.Second))
 		for _, name := range names {
 			_ = b.node.Client.CoreV1().Pods("shop").Delete(ctx, name, metav1.DeleteOptions{})
 		}
