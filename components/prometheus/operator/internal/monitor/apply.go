@@ -13,6 +13,7 @@ import (
 // monitors selecting one service): each is scraped once per job, as by the operator's
 // Prometheus. wrongRole counts the input targets that no job can read.
 func Apply(jobs []Job, in pipeline.Targets) (out pipeline.Targets, wrongRole int) {
+	out = pipeline.Targets{}
 	roles := make([]Role, len(in))
 	for i, t := range in {
 		roles[i] = RoleOf(t)

@@ -162,7 +162,7 @@ func endpointLabels(job string, ep Endpoint) (model.LabelSet, error) {
 // and the target labels, then the endpoint's own relabelings.
 func jobRules(kind Kind, role Role, m *Monitor, ep Endpoint) ([]*relabel.Config, error) {
 	var rs rules
-	rs.add(relabel.Config{SourceLabels: model.LabelNames{model.JobLabel}, TargetLabel: "__tmp_prometheus_job_name"})
+	rs.copy(model.JobLabel, "__tmp_prometheus_job_name")
 
 	// Namespaces: the operator restricts its discovery to them; here targets of other
 	// namespaces are dropped.
