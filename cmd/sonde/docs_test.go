@@ -23,11 +23,7 @@ var updateComponentDocs = flag.Bool("update-component-docs", false, "write docs/
 // exporters/prometheus/serve, components/prometheus/scrape and
 // components/loki/source/kubernetesevents may be listed here; every other package writes
 // its doc comments.
-var undocumentedAllowed = []string{
-	"prometheus.remote_write endpoint",       // exporters/prometheus/remotewrite: Arguments.Endpoint
-	"prometheus.remote_write endpoint.queue", // exporters/prometheus/remotewrite: EndpointConfig.Queue
-	"prometheus.remote_write wal",            // exporters/prometheus/remotewrite: Arguments.WAL
-}
+var undocumentedAllowed = []string{}
 
 // TestComponentDocs fails when docs/components/ is not what the registered components'
 // source says (run `make docs`), and lists every registered component and argument that

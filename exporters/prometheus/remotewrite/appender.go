@@ -78,10 +78,10 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 	}
 	switch last := s.lastTs.Load(); {
 	case t < last:
-		a.w.m.samplesDropped.WithLabelValues(reasonOutOfOrder).Inc()
+		a.w.m.walDropped(reasonOutOfOrder).Inc()
 		return 0, storage.ErrOutOfOrderSample
 	case t == last:
-		a.w.m.samplesDropped.WithLabelValues(reasonDuplicate).Inc()
+		a.w.m.walDropped(reasonDuplicate).Inc()
 		return storage.SeriesRef(s.ref), nil
 	}
 	a.pending = append(a.pending, pendingSample{s: s, t: t, v: v})
@@ -128,7 +128,7 @@ func (a *appender) AppendExemplar(ref storage.SeriesRef, _ labels.Labels, _ exem
 // as dropped samples).
 func (a *appender) AppendHistogram(ref storage.SeriesRef, _ labels.Labels, _ int64, _ *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {
 	if a.w != nil {
-		a.w.m.samplesDropped.WithLabelValues(reasonUnsupported).Inc()
+		a.w.m.walDropped(reasonUnsupported).Inc()
 	}
 	return ref, nil
 }

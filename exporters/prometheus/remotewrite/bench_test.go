@@ -87,7 +87,7 @@ func BenchmarkEncodeSend(b *testing.B) {
 	args := testArgs(b, srv.URL+"/api/v1/write")
 	args.ExternalLabels = map[string]string{"cluster": "prod"}
 	w := benchWAL(b)
-	s, err := newSender(senderOptions{logger: slog.New(slog.DiscardHandler), m: w.m, w: w, args: args})
+	s, err := newSender(senderOptions{logger: slog.New(slog.DiscardHandler), m: w.m.forEndpoint("bench"), w: w, cfg: args.Endpoint, ext: args.ExternalLabels})
 	require.NoError(b, err)
 	sh := s.shards[0]
 	rec := &recEntry{}

@@ -1,14 +1,19 @@
 // Package remotewrite implements the prometheus.remote_write component: samples appended to
 // it are written to a write-ahead log on disk (the Prometheus agent WAL format) and sent from
-// there to a remote-write 1.0 receiver by a fixed number of shards, with retries.
+// there to one or more remote-write 1.0 receivers (endpoints), each by a fixed number of
+// shards, with retries.
 //
-// Data flow: Appendable (appender.go) → WAL segments (wal.go) → a reader tailing the WAL
-// from the acknowledged marker (reader.go, marker.go) → shards (queue.go, shard.go) → HTTP
-// (client.go). Truncation and the WAL bounds live in truncate.go.
+// Data flow: Appendable (appender.go) → WAL segments (wal.go) → per endpoint (endpoint.go):
+// a reader tailing the WAL from the endpoint's acknowledged marker (reader.go, marker.go) →
+// shards (queue.go, shard.go) → HTTP (client.go). Truncation and the WAL bounds live in
+// truncate.go: the WAL is truncated up to the slowest endpoint, which the bounds may move
+// past its unsent data (dropped, counted for it). Metadata goes its own way (metadata.go).
 //
 // Guarantees:
-//   - What was committed and not acknowledged by the receiver (2xx) or definitively
-//     rejected (other 4xx, counted) is sent after a restart or a crash (at-least-once).
+//   - What was committed and not acknowledged by an endpoint (2xx) or definitively
+//     rejected (other 4xx, counted) is sent to it after a restart or a crash
+//     (at-least-once). Endpoints do not wait for each other: a slow or unreachable one
+//     falls behind in the WAL (up to wal.max_age and wal.max_size) while the others go on.
 //   - It is ready (pipeline.Readier) once its WAL is open and replayed: the controller
 //     starts the components that send to it only then, so none of their appends is refused.
 //   - After a graceful stop nothing is sent twice: the marker holds, besides the position
@@ -36,11 +41,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -61,22 +66,24 @@ const (
 
 // Component is a running prometheus.remote_write.
 //
-// Lifecycle: New checks the arguments; Run opens and replays the WAL, reports itself ready,
-// sends, truncates and, when its context ends, stops accepting appends, flushes while the
-// receiver accepts until the flush deadline (pipeline.FlushContext), persists the marker and
-// closes the WAL. Update may be called at any time;// endpoint, queue and external label changes restart the sender (not the WAL) from the
-// acknowledged marker, WAL bound changes apply at the next truncation.
+// Lifecycle: New checks the arguments; Run opens and replays the WAL, starts a sender per
+// endpoint, reports itself ready, truncates and, when its context ends, stops accepting
+// appends, flushes every endpoint while its receiver accepts until the flush deadline
+// (pipeline.FlushContext), persists the markers and closes the WAL. Update may be called at
+// any time; a changed endpoint (or external labels) restarts that sender (not the WAL) from
+// its acknowledged marker, an endpoint added starts from its marker if it has one, one
+// removed stops and keeps its marker; WAL bound changes apply at the next truncation.
 type Component struct {
 	opts   pipeline.Options
 	logger *slog.Logger
 	m      *metrics
+	health *endpointsHealth
 
 	args *pipeline.Latest[*Arguments] // Update stores, Run loads and waits on Changed
 
 	running atomic.Bool
 	wal     atomic.Pointer[walStorage]
-	snd     atomic.Pointer[sender] // the current sender, for DebugInfo
-	status  httppush.Status        // how requests fare, for DebugInfo
+	eps     atomic.Pointer[[]*endpoint] // the endpoints sending now, for DebugInfo
 
 	ready     chan struct{} // closed once the WAL is open and replayed (or Run ended)
 	readyOnce sync.Once
@@ -114,6 +121,7 @@ func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 		opts:   opts,
 		logger: opts.Logger,
 		m:      m,
+		health: newEndpointsHealth(opts.Health),
 		args:   pipeline.NewLatest(args),
 		ready:  make(chan struct{}),
 	}, nil
@@ -141,6 +149,22 @@ func (c *Component) currentArgs() *Arguments { return c.args.Load() }
 
 func (c *Component) markerPath() string { return filepath.Join(c.opts.DataPath, markerFile) }
 
+// endpoints returns the endpoints sending now (nil while not running).
+func (c *Component) endpoints() []*endpoint {
+	if p := c.eps.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (c *Component) setEndpoints(eps []*endpoint) {
+	if eps == nil {
+		c.eps.Store(nil)
+		return
+	}
+	c.eps.Store(&eps)
+}
+
 // Run implements pipeline.Component.
 func (c *Component) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
@@ -154,49 +178,51 @@ func (c *Component) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store := newMarkerStore(c.opts.DataPath, c.m.markerFails.Inc)
-	start := c.loadMarker(w, store)
-	snd, err := c.newSender(w, args, start, store)
+	eps, _, err := c.reconcile(w, nil, nil, args)
 	if err != nil {
 		w.closeAppends()
 		return errors.Join(err, w.close())
 	}
 	c.wal.Store(w)
-	snd.start()
-	c.snd.Store(snd)
+	c.setEndpoints(eps)
 	c.setReady()
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
-	c.logger.Info("started", "url", args.Endpoint.URL.Redacted(), "shards", args.Endpoint.Queue.Shards,
-		"from_segment", start.Acked.Segment, "from_offset", start.Acked.Offset)
+	c.logger.Info("started", "endpoints", len(eps))
 
 	truncTicker := time.NewTicker(time.Duration(args.WAL.TruncateFrequency))
 	defer truncTicker.Stop()
 	markerTicker := time.NewTicker(markerInterval)
 	defer markerTicker.Stop()
 	persist := func() {
-		if err := store.saveDurable(snd.marker()); err != nil {
-			c.logger.Error("persist marker", "err", err)
+		for _, ep := range eps {
+			c.persist(ep)
 		}
 	}
 	w.updateGauges()
 
 	shutdown := func(fctx context.Context) error {
 		w.closeAppends()
-		if fctx != nil {
-			snd.flush(fctx)
-		} else {
-			snd.stop()
+		var wg sync.WaitGroup
+		for _, ep := range eps {
+			wg.Go(func() {
+				if fctx != nil {
+					ep.snd.flush(fctx)
+				} else {
+					ep.snd.stop()
+				}
+			})
 		}
-		last := snd.marker()
-		merr := store.close(last)
-		if merr != nil {
-			c.logger.Error("persist marker", "err", merr)
+		wg.Wait()
+		for _, ep := range eps {
+			last := ep.snd.marker()
+			if err := ep.store.close(last); err != nil {
+				c.logger.Error("persist marker", "endpoint", ep.name, "err", err)
+			}
+			c.logger.Info("stopped", "endpoint", ep.name, "acked_segment", last.Acked.Segment, "acked_offset", last.Acked.Offset)
 		}
 		c.wal.Store(nil)
-		c.snd.Store(nil)
-		err := w.close()
-		c.logger.Info("stopped", "acked_segment", last.Acked.Segment, "acked_offset", last.Acked.Offset)
-		return err
+		c.setEndpoints(nil)
+		return w.close()
 	}
 
 	for {
@@ -210,44 +236,105 @@ func (c *Component) Run(ctx context.Context) error {
 
 		case <-markerTicker.C:
 			persist()
-			w.relieve(snd.marker().Acked.Segment) // a full disk: free what is acknowledged now
+			w.relieve(slowest(eps)) // a full disk: free what is acknowledged now
 
 		case <-truncTicker.C:
 			persist()
-			ns, err := c.maintain(w, snd, args, store)
-			if err != nil {
+			if eps, err = c.maintain(w, eps, args); err != nil {
 				return errors.Join(err, shutdown(nil))
 			}
-			snd = ns
-			c.snd.Store(snd)
+			c.setEndpoints(eps)
 			persist()
 
 		case <-c.args.Changed():
 			next := c.currentArgs()
-			if !reflect.DeepEqual(next.Endpoint, args.Endpoint) || !reflect.DeepEqual(next.ExternalLabels, args.ExternalLabels) {
-				snd.stop()
-				persist()
-				ns, err := c.newSender(w, next, snd.marker(), store)
-				if err != nil {
-					// Validated, but e.g. a TLS file is missing: keep the old settings.
-					c.logger.Error("apply new endpoint, keeping the old one", "err", err)
-					if ns, err = c.newSender(w, args, snd.marker(), store); err != nil {
-						return errors.Join(err, shutdown(nil))
-					}
-					next = args
-				} else {
-					c.logger.Info("arguments updated, sender restarted", "url", next.Endpoint.URL.Redacted())
-				}
-				snd = ns
-				snd.start()
-				c.snd.Store(snd)
+			var applied bool
+			if eps, applied, err = c.reconcile(w, eps, args, next); err != nil {
+				return errors.Join(err, shutdown(nil))
 			}
+			if !applied {
+				next = args
+			}
+			c.setEndpoints(eps)
 			if next.WAL.TruncateFrequency != args.WAL.TruncateFrequency {
 				truncTicker.Reset(time.Duration(next.WAL.TruncateFrequency))
 			}
 			args = next
 		}
 	}
+}
+
+// slowest returns the acknowledged segment of the endpoint furthest behind: nothing from it
+// on may be deleted.
+func slowest(eps []*endpoint) int {
+	acked := math.MaxInt
+	for _, ep := range eps {
+		acked = min(acked, ep.snd.marker().Acked.Segment)
+	}
+	return acked
+}
+
+// reconcile makes the endpoints sending (eps, configured by old; both nil at start) those
+// of next: an endpoint whose settings (or the external labels) changed restarts from its
+// marker; one removed stops and keeps its marker; one added starts from its own. It returns
+// the endpoints in configuration order. When an endpoint of next cannot send at all (its
+// HTTP client cannot be built: a TLS file is missing), nothing changes and applied is false;
+// at start that is an error.
+func (c *Component) reconcile(w *walStorage, eps []*endpoint, old, next *Arguments) (_ []*endpoint, applied bool, _ error) {
+	cfgs := next.endpoints()
+	for _, cfg := range cfgs {
+		if _, err := newClient(cfg); err != nil {
+			if eps == nil {
+				return nil, false, fmt.Errorf("endpoint %s: %w", cfg.name(), err)
+			}
+			c.logger.Error("apply new endpoints, keeping the old ones", "endpoint", cfg.name(), "err", err)
+			return eps, false, nil
+		}
+	}
+	type id struct{ name, base string }
+	kept := map[id]*endpoint{}
+	for _, ep := range eps {
+		kept[id{ep.name, ep.base}] = ep
+	}
+	wanted := map[id]bool{}
+	for _, cfg := range cfgs {
+		wanted[id{cfg.name(), markerBase(cfg.name(), len(cfgs))}] = true
+	}
+	// Removed ones first: their markers are saved before an added one may take one over.
+	for k, ep := range kept {
+		if !wanted[k] {
+			c.closeEndpoint(ep)
+			delete(kept, k)
+		}
+	}
+	out := make([]*endpoint, 0, len(cfgs))
+	for i, cfg := range cfgs {
+		ep, ok := kept[id{cfg.name(), markerBase(cfg.name(), len(cfgs))}]
+		if !ok {
+			ep, err := c.openEndpoint(w, cfg, i, len(cfgs), next.ExternalLabels)
+			if err != nil {
+				return nil, false, fmt.Errorf("endpoint %s: %w", cfg.name(), err)
+			}
+			out = append(out, ep)
+			continue
+		}
+		if reflect.DeepEqual(ep.cfg, cfg) && reflect.DeepEqual(old.ExternalLabels, next.ExternalLabels) {
+			out = append(out, ep)
+			continue
+		}
+		ep.snd.stop()
+		c.persist(ep)
+		snd, err := c.newSender(w, ep, cfg, next.ExternalLabels, ep.snd.marker())
+		if err != nil {
+			return nil, false, fmt.Errorf("endpoint %s: %w", ep.name, err)
+		}
+		c.logger.Info("endpoint settings updated, sender restarted", "endpoint", ep.name, "url", cfg.URL.Redacted())
+		restarted := *ep
+		restarted.cfg, restarted.snd = cfg, snd
+		snd.start()
+		out = append(out, &restarted)
+	}
+	return out, true, nil
 }
 
 // flushContext is pipeline.FlushContext ending stopMargin (at most a tenth of the time
@@ -259,45 +346,49 @@ func flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return sctx, func() { scancel(); cancel() }
 }
 
-func (c *Component) newSender(w *walStorage, args *Arguments, start marker, store *markerStore) (*sender, error) {
+func (c *Component) newSender(w *walStorage, ep *endpoint, cfg EndpointConfig, ext map[string]string, start marker) (*sender, error) {
 	return newSender(senderOptions{
-		logger: c.logger, m: c.m, health: c.opts.Health, w: w, args: args, start: start, sleep: c.sleep,
-		status: &c.status, store: store, bufferIdle: c.bufferIdle,
+		logger: c.logger.With("endpoint", ep.name), m: ep.m, health: c.health.of(ep.name), w: w, cfg: cfg, ext: ext,
+		start: start, sleep: c.sleep, status: ep.status, store: ep.store, bufferIdle: c.bufferIdle,
 	})
 }
 
-// loadMarker reads the acknowledged marker and fits it to the segments on disk. Without a
-// usable marker everything in the WAL is sent (at-least-once).
-func (c *Component) loadMarker(w *walStorage, store *markerStore) marker {
+// loadMarker reads the endpoint's acknowledged marker (the idx-th endpoint) and fits it to
+// the segments on disk. Without a usable marker everything in the WAL is sent
+// (at-least-once).
+func (c *Component) loadMarker(w *walStorage, ep *endpoint, idx int) marker {
 	segs, err := w.segments()
 	first, last := 0, 0
 	if err == nil && len(segs) > 0 {
 		first, last = segs[0].index, segs[len(segs)-1].index
 	}
-	oldest := marker{Acked: walPos{Segment: first}}
-	m, err := store.load()
+	oldest := marker{Endpoint: ep.name, Acked: walPos{Segment: first}}
+	m, err := c.readMarker(ep, idx)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		c.logger.Info("no marker, sending the WAL from its oldest segment", "segment", first)
+		c.logger.Info("no marker, sending the WAL from its oldest segment", "endpoint", ep.name, "segment", first)
 		return oldest
 	case err != nil:
-		c.logger.Warn("marker unreadable, sending the WAL from its oldest segment", "segment", first, "err", err)
+		c.logger.Warn("marker unreadable, sending the WAL from its oldest segment", "endpoint", ep.name, "segment", first, "err", err)
 		return oldest
 	case m.Acked.Segment > last:
 		c.logger.Warn("marker points past the WAL, sending the WAL from its oldest segment",
-			"marker_segment", m.Acked.Segment, "last_segment", last)
+			"endpoint", ep.name, "marker_segment", m.Acked.Segment, "last_segment", last)
 		return oldest
 	case m.Acked.Segment < first:
 		// Segments up to the marker were truncated after it was written: all sent.
 		m.Acked = walPos{Segment: first}
 	}
+	m.Endpoint = ep.name
 	return m
 }
 
 // maintain runs every truncate_frequency: it starts a new segment if the current one is
-// old, deletes acknowledged segments, and drops unsent ones beyond wal.max_age and
-// wal.max_size (restarting the sender past them). It returns the sender to use.
-func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments, store *markerStore) (*sender, error) {
+// old, drops the data of segments beyond wal.max_age and wal.max_size that endpoints have
+// not sent (restarting their senders past it, counted per endpoint), and deletes the
+// segments every endpoint has acknowledged. It returns the endpoints, restarted ones
+// replaced (in a new slice: DebugInfo may be reading eps).
+func (c *Component) maintain(w *walStorage, eps []*endpoint, args *Arguments) ([]*endpoint, error) {
 	defer w.updateGauges()
 	freq := time.Duration(args.WAL.TruncateFrequency)
 	idle := uint32(max(1, (seriesIdleTimeout+freq-1)/freq))
@@ -310,20 +401,35 @@ func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments, store 
 		c.logger.Error("check WAL bounds", "err", err)
 		ageKeep, sizeKeep = math.MinInt, math.MinInt
 	}
-	if acked := snd.marker().Acked.Segment; max(ageKeep, sizeKeep) <= acked {
-		// A bound that only asks for acknowledged segments makes truncation happen now.
-		bound := max(ageKeep, sizeKeep) > math.MinInt
-		if err := w.truncate(acked, idle, bound); err != nil {
-			c.logger.Error("truncate WAL", "err", err)
+	// A bound that only asks for acknowledged segments makes truncation happen now.
+	force := max(ageKeep, sizeKeep) > math.MinInt
+	eps = slices.Clone(eps)
+	for i, ep := range eps {
+		if max(ageKeep, sizeKeep) <= ep.snd.marker().Acked.Segment {
+			continue
 		}
-		c.pruneMetadata(w)
-		return snd, nil
+		ns, err := c.dropUnsent(w, ep, ageKeep, sizeKeep, args.ExternalLabels)
+		if err != nil {
+			return eps, err
+		}
+		restarted := *ep
+		restarted.snd = ns
+		eps[i] = &restarted
 	}
+	if err := w.truncate(slowest(eps), idle, force); err != nil {
+		c.logger.Error("truncate WAL", "err", err)
+	}
+	c.pruneMetadata(w)
+	return eps, nil
+}
 
-	// Unsent data must go: stop the sender, count what is lost, move the marker past it.
-	snd.stop()
-	m := snd.marker()
-	shards := len(snd.shards)
+// dropUnsent moves ep's marker past the segments before ageKeep and sizeKeep, which must
+// go: it stops the sender, counts what it had not sent, saves the marker and returns a
+// sender started from there.
+func (c *Component) dropUnsent(w *walStorage, ep *endpoint, ageKeep, sizeKeep int, ext map[string]string) (*sender, error) {
+	ep.snd.stop()
+	m := ep.snd.marker()
+	shards := len(ep.snd.shards)
 	from := m
 	for _, b := range []struct {
 		keep   int
@@ -334,24 +440,20 @@ func (c *Component) maintain(w *walStorage, snd *sender, args *Arguments, store 
 		}
 		n, err := countUnsent(w.dir, from, b.keep, shards)
 		if err != nil {
-			c.logger.Error("count dropped WAL samples", "err", err)
+			c.logger.Error("count dropped WAL samples", "endpoint", ep.name, "err", err)
 		}
-		c.m.samplesDropped.WithLabelValues(b.reason).Add(float64(n))
-		c.logger.Warn("WAL bound exceeded, dropping unsent data", "bound", b.reason,
+		ep.m.samplesDropped.WithLabelValues(b.reason).Add(float64(n))
+		c.logger.Warn("WAL bound exceeded, dropping unsent data", "endpoint", ep.name, "bound", b.reason,
 			"from_segment", from.Acked.Segment, "to_segment", b.keep-1, "samples", n)
 		from.Acked = walPos{Segment: b.keep}
 	}
 	m.Acked = from.Acked
-	if err := store.saveDurable(m); err != nil {
-		c.logger.Error("persist marker", "err", err)
+	if err := ep.store.saveDurable(m); err != nil {
+		c.logger.Error("persist marker", "endpoint", ep.name, "err", err)
 	}
-	if err := w.truncate(m.Acked.Segment, idle, true); err != nil {
-		c.logger.Error("truncate WAL", "err", err)
-	}
-	c.pruneMetadata(w)
-	ns, err := c.newSender(w, args, m, store)
+	ns, err := c.newSender(w, ep, ep.cfg, ext, m)
 	if err != nil {
-		return snd, fmt.Errorf("restart sender: %w", err)
+		return nil, fmt.Errorf("restart sender of endpoint %s: %w", ep.name, err)
 	}
 	ns.start()
 	return ns, nil

@@ -38,9 +38,9 @@ func TestSendFollowsSpec(t *testing.T) {
 	}
 	require.Equal(t, 500.0, testutil.ToFloat64(in.c.m.samplesAppended))
 	// The receiver counts before the component reads the answer.
-	require.Eventually(t, func() bool { return testutil.ToFloat64(in.c.m.samplesSent) == 500 }, 10*time.Second, time.Millisecond)
-	require.Equal(t, 5.0, testutil.ToFloat64(in.c.m.highestSent))
-	require.Equal(t, 0.0, testutil.ToFloat64(in.c.m.pendingSamples))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(in.em().samplesSent) == 500 }, 10*time.Second, time.Millisecond)
+	require.Equal(t, 5.0, testutil.ToFloat64(in.em().highestSent))
+	require.Equal(t, 0.0, testutil.ToFloat64(in.em().pendingSamples))
 	require.Equal(t, pipeline.HealthHealthy, in.health.Get().State)
 }
 
@@ -139,10 +139,10 @@ func TestRetry5xxWithGrowingBackoff(t *testing.T) {
 			require.GreaterOrEqual(t, d, delays[k-1], "backoff must grow")
 		}
 	}
-	require.Equal(t, 100.0, testutil.ToFloat64(in.c.m.samplesRetried))
-	require.Equal(t, 100.0, testutil.ToFloat64(in.c.m.samplesFailed))
-	require.Equal(t, 5.0, testutil.ToFloat64(in.c.m.requests.WithLabelValues("503")))
-	require.Positive(t, testutil.ToFloat64(in.c.m.lastSendError))
+	require.Equal(t, 100.0, testutil.ToFloat64(in.em().samplesRetried))
+	require.Equal(t, 100.0, testutil.ToFloat64(in.em().samplesFailed))
+	require.Equal(t, 5.0, testutil.ToFloat64(in.em().requests.WithLabelValues("503")))
+	require.Positive(t, testutil.ToFloat64(in.em().lastSendError))
 }
 
 func TestRetry429HonoursRetryAfter(t *testing.T) {
@@ -227,10 +227,10 @@ func TestRestartSendsBacklogExactly(t *testing.T) {
 
 	in.appendSamples(t, 50, 10, 1000)
 	waitSamples(t, r, 500)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(in.c.m.samplesSent) == 500 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(in.em().samplesSent) == 500 }, 10*time.Second, time.Millisecond)
 	r.FailWith(remotewritetest.Response{Status: http.StatusServiceUnavailable})
 	in.appendSamples(t, 50, 10, 11000)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(in.c.m.samplesFailed) > 0 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(in.em().samplesFailed) > 0 }, 10*time.Second, time.Millisecond)
 	require.Equal(t, pipeline.HealthUnhealthy, in.health.Get().State)
 	in.stop(t)
 
@@ -313,12 +313,13 @@ func TestUpdateSwitchesEndpoint(t *testing.T) {
 	in.appendSamples(t, 5, 2, 1000)
 	waitSamples(t, r1, 10)
 	// Acknowledged, not just received: unacknowledged samples would go to the new endpoint too.
-	require.Eventually(t, func() bool { return testutil.ToFloat64(in.c.m.samplesSent) == 10 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(in.em().samplesSent) == 10 }, 10*time.Second, time.Millisecond)
 
 	next := testArgs(t, r2.URL)
 	next.ExternalLabels = map[string]string{"replica": "b"}
 	require.NoError(t, in.c.Update(next))
-	require.Eventually(t, func() bool { return strings.Contains(in.logs.String(), "sender restarted") }, 10*time.Second, time.Millisecond)
+	// A new URL is a new endpoint, which takes over the old one's position.
+	require.Eventually(t, func() bool { return strings.Contains(in.logs.String(), "endpoint removed") }, 10*time.Second, time.Millisecond)
 	in.appendSamples(t, 5, 2, 3000)
 	waitSamples(t, r2, 10)
 	requireExactly(t, r2, 5, 2, "replica", "b")
@@ -331,7 +332,7 @@ func TestUpdateSwitchesEndpoint(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	_, err := Registration.New(pipeline.Options{DataPath: t.TempDir()}, DefaultArguments())
-	require.ErrorContains(t, err, "endpoint.url")
+	require.ErrorContains(t, err, "endpoint: required")
 
 	ok := testArgs(t, "http://127.0.0.1:1/api/v1/write")
 	_, err = New(pipeline.Options{}, ok)
@@ -348,7 +349,7 @@ func TestShutdownFlushesQueue(t *testing.T) {
 	args.Endpoint.Queue.MaxSamplesPerSend = 100_000
 	in := start(t, dir, args, nil)
 	in.appendSamples(t, 20, 5, 1000)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(in.c.m.samplesIn) == 100 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(in.em().samplesIn) == 100 }, 10*time.Second, time.Millisecond)
 	require.Zero(t, r.SampleCount())
 	in.stop(t)
 	requireExactly(t, r, 20, 5)

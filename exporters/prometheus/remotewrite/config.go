@@ -2,26 +2,46 @@ package remotewrite
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
 
-// Arguments configure one prometheus.remote_write component.
+// Arguments configure one prometheus.remote_write component. Exactly one of Endpoint and
+// Endpoints is given.
+//
+//	prometheus.remote_write/default:
+//	  endpoints:
+//	    - url: http://prometheus:9090/api/v1/write
+//	    - name: mimir
+//	      url: https://mimir.example/api/v1/push
+//	      queue: {shards: 8}
 type Arguments struct {
+	// Endpoint is the receiver when there is one.
 	Endpoint EndpointConfig `yaml:"endpoint"`
+	// Endpoints are several receivers: each is sent everything in the WAL, from its own
+	// position and by its own shards, so a slow or unreachable one holds back no other.
+	Endpoints []EndpointConfig `yaml:"endpoints,omitempty"`
 	// ExternalLabels are added to every series sent; a label the series already has wins.
 	ExternalLabels map[string]string `yaml:"external_labels,omitempty"`
-	WAL            WALConfig         `yaml:"wal"`
+	// WAL bounds the write-ahead log on disk that every endpoint is sent from.
+	WAL WALConfig `yaml:"wal"`
 }
 
 // EndpointConfig is the remote-write receiver and how to talk to it.
 type EndpointConfig struct {
+	// Name tells the endpoint apart in metrics (label endpoint), logs and the UI, and keys
+	// its position in the WAL; default: the URL, its password redacted.
+	Name string `yaml:"name,omitempty"`
 	// URL is the absolute http(s) URL of the receiver, e.g. http://prometheus:9090/api/v1/write.
 	URL config.URL `yaml:"url"`
 	// RemoteTimeout bounds one HTTP request.
@@ -76,26 +96,51 @@ type WALConfig struct {
 	TruncateFrequency model.Duration `yaml:"truncate_frequency"`
 }
 
+// DefaultEndpoint returns the values used for the keys of an endpoint the user leaves out.
+func DefaultEndpoint() EndpointConfig {
+	return EndpointConfig{
+		RemoteTimeout:    model.Duration(30 * time.Second),
+		HTTPClientConfig: config.DefaultHTTPClientConfig,
+		Queue: QueueConfig{
+			Shards:            4,
+			Capacity:          10000,
+			MaxSamplesPerSend: 2000,
+			BatchSendDeadline: model.Duration(5 * time.Second),
+			MinBackoff:        model.Duration(30 * time.Millisecond),
+			MaxBackoff:        model.Duration(5 * time.Second),
+		},
+		Metadata: MetadataConfig{
+			Send:              true,
+			SendInterval:      model.Duration(time.Minute),
+			MaxSamplesPerSend: 2000,
+		},
+	}
+}
+
+// UnmarshalYAML fills the defaults, then decodes the keys written (so every element of
+// endpoints gets them too). A list where one endpoint goes says to write endpoints. It uses
+// the callback form understood by every YAML library the project uses.
+func (e *EndpointConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain EndpointConfig
+	*e = DefaultEndpoint()
+	if err := unmarshal((*plain)(e)); err != nil {
+		if te, ok := err.(*yaml.TypeError); ok {
+			// yaml.v3 reuses the slice behind te.Errors for the next call's errors.
+			err = &yaml.TypeError{Errors: slices.Clone(te.Errors)}
+		}
+		var list []any
+		if unmarshal(&list) == nil {
+			return errors.New("one endpoint is a map (url: ...); for several receivers write endpoints: [...] instead of endpoint")
+		}
+		return err
+	}
+	return nil
+}
+
 // DefaultArguments returns the arguments used for keys the user leaves out.
 func DefaultArguments() *Arguments {
 	return &Arguments{
-		Endpoint: EndpointConfig{
-			RemoteTimeout:    model.Duration(30 * time.Second),
-			HTTPClientConfig: config.DefaultHTTPClientConfig,
-			Queue: QueueConfig{
-				Shards:            4,
-				Capacity:          10000,
-				MaxSamplesPerSend: 2000,
-				BatchSendDeadline: model.Duration(5 * time.Second),
-				MinBackoff:        model.Duration(30 * time.Millisecond),
-				MaxBackoff:        model.Duration(5 * time.Second),
-			},
-			Metadata: MetadataConfig{
-				Send:              true,
-				SendInterval:      model.Duration(time.Minute),
-				MaxSamplesPerSend: 2000,
-			},
-		},
+		Endpoint: DefaultEndpoint(),
 		WAL: WALConfig{
 			MaxAge:            model.Duration(4 * time.Hour),
 			MaxSize:           1 << 30,
@@ -107,10 +152,45 @@ func DefaultArguments() *Arguments {
 // minWALSize keeps segments (an eighth of max_size, see segmentSize) at a sane size.
 const minWALSize = 1 << 20
 
+// endpoints returns the endpoints configured: Endpoint, or Endpoints when given.
+func (a *Arguments) endpoints() []EndpointConfig {
+	if len(a.Endpoints) > 0 {
+		return a.Endpoints
+	}
+	return []EndpointConfig{a.Endpoint}
+}
+
+// name is the endpoint's metrics label and the key of its position in the WAL.
+func (e *EndpointConfig) name() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	return e.URL.Redacted()
+}
+
 // Validate implements pipeline.Arguments.
 func (a *Arguments) Validate() error {
 	var errs []error
-	errs = append(errs, pipeline.Nest("endpoint", a.Endpoint.Validate()))
+	endpointGiven := !reflect.DeepEqual(a.Endpoint, DefaultEndpoint())
+	switch {
+	case len(a.Endpoints) > 0 && endpointGiven:
+		errs = append(errs, pipeline.Field("endpoints", "give either endpoint (one receiver) or endpoints (a list of them), not both"))
+	case len(a.Endpoints) == 0 && !endpointGiven:
+		errs = append(errs, pipeline.Field("endpoint", "required: endpoint: {url: ...} for one receiver, or endpoints: [{url: ...}, ...] for several"))
+	case len(a.Endpoints) == 0:
+		errs = append(errs, pipeline.Nest("endpoint", a.Endpoint.Validate()))
+	default:
+		names := map[string]int{}
+		for i := range a.Endpoints {
+			path := fmt.Sprintf("endpoints[%d]", i)
+			errs = append(errs, pipeline.Nest(path, a.Endpoints[i].Validate()))
+			name := a.Endpoints[i].name()
+			if j, dup := names[name]; dup {
+				errs = append(errs, pipeline.Field(path+".name", "endpoint name %q is also the name of endpoints[%d]: set name to tell them apart", name, j))
+			}
+			names[name] = i
+		}
+	}
 	for name, value := range a.ExternalLabels {
 		if !model.UTF8Validation.IsValidLabelName(name) || name == model.MetricNameLabel {
 			errs = append(errs, pipeline.Field("external_labels."+name, "invalid label name %q", name))

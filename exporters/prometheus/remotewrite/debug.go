@@ -9,12 +9,26 @@ import (
 var _ pipeline.DebugInfoProvider = (*Component)(nil)
 
 // DebugInfo is what prometheus.remote_write reports about its WAL and its sending in the
-// UI and under `debug` in GET /api/v1/components/<id>.
+// UI and under `debug` in GET /api/v1/components/<id>. Its inline fields describe the first
+// endpoint (all there was before there could be several); Endpoints describes each.
 type DebugInfo struct {
+	EndpointDebugInfo
+	// WAL is absent while the component is not running.
+	WAL *WALDebugInfo `json:"wal,omitempty"`
+	// HighestAppended is the newest sample timestamp committed to the WAL.
+	HighestAppended *time.Time `json:"highest_appended_timestamp,omitempty"`
+	// Endpoints are in configuration order.
+	Endpoints []EndpointDebugInfo `json:"endpoints"`
+}
+
+// EndpointDebugInfo describes one endpoint: its position in the WAL and how its requests
+// fare.
+type EndpointDebugInfo struct {
+	// Name labels the endpoint's metrics: its name, by default its URL.
+	Name string `json:"name"`
 	// URL is the receiver's URL with its password, if any, replaced by "xxxxx".
 	URL string `json:"url"`
-	// WAL and Marker are absent while the component is not running.
-	WAL    *WALDebugInfo    `json:"wal,omitempty"`
+	// Marker is absent while the component is not running.
 	Marker *MarkerDebugInfo `json:"marker,omitempty"`
 	// PendingSamples are read from the WAL and not yet acknowledged.
 	PendingSamples int64 `json:"pending_samples"`
@@ -29,13 +43,12 @@ type DebugInfo struct {
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 	// LastStatusCode is the HTTP status of the last failed request (0: no response).
 	LastStatusCode int `json:"last_status_code,omitempty"`
-	// Retries counts the requests sent again after a failure since the component started.
+	// Retries counts the requests sent again after a failure since the endpoint started.
 	Retries uint64 `json:"retries"`
-	// HighestAppended and HighestSent are the newest sample timestamps committed to the WAL
-	// and acknowledged by the receiver; LagSeconds is the difference, once both are known.
-	HighestAppended *time.Time `json:"highest_appended_timestamp,omitempty"`
-	HighestSent     *time.Time `json:"highest_sent_timestamp,omitempty"`
-	LagSeconds      *float64   `json:"lag_seconds,omitempty"`
+	// HighestSent is the newest sample timestamp acknowledged by the receiver; LagSeconds
+	// is the component's HighestAppended minus it, once both are known.
+	HighestSent *time.Time `json:"highest_sent_timestamp,omitempty"`
+	LagSeconds  *float64   `json:"lag_seconds,omitempty"`
 }
 
 // WALDebugInfo describes the WAL on disk.
@@ -48,9 +61,9 @@ type WALDebugInfo struct {
 	LastSegment int `json:"last_segment"`
 }
 
-// MarkerDebugInfo is the acknowledged position: every sample in the WAL before it was
-// acknowledged or dropped. It is saved after every acknowledged batch and fsynced at most
-// once a second.
+// MarkerDebugInfo is an endpoint's acknowledged position: every sample in the WAL before it
+// was acknowledged or dropped. It is saved after every acknowledged batch and fsynced at
+// most once a second.
 type MarkerDebugInfo struct {
 	Segment int   `json:"segment"`
 	Offset  int64 `json:"offset"`
@@ -60,41 +73,60 @@ type MarkerDebugInfo struct {
 
 // DebugInfo implements pipeline.DebugInfoProvider. Nothing it does waits for an append or
 // a request: it lists the WAL directory, reads atomics, and holds the acknowledgement
-// tracker's and the status' locks for a moment.
+// trackers' and the statuses' locks for a moment.
 func (c *Component) DebugInfo() any {
-	info := DebugInfo{URL: c.currentArgs().Endpoint.URL.Redacted()}
+	var info DebugInfo
 	if w := c.wal.Load(); w != nil {
 		info.WAL = w.debugInfo()
 	}
-	if s := c.snd.Load(); s != nil {
-		info.URL = s.url
-		info.PendingSamples = s.pending.Load()
-		info.Shards = len(s.shards)
-		info.ShardsFailing = int(s.failing.Load())
-		acked := s.tracker.position()
-		info.Marker = &MarkerDebugInfo{Segment: acked.Segment, Offset: acked.Offset}
-		if info.WAL != nil {
-			info.Marker.SegmentsBehind = max(info.WAL.LastSegment-acked.Segment, 0)
-		}
-	}
-
-	st := c.status.Info()
-	info.LastSuccess = st.LastSuccess
-	info.LastError, info.LastErrorAt, info.LastStatusCode = st.LastError, st.LastErrorAt, st.LastStatusCode
-	info.Retries = st.Retries
-
-	appended, sent := c.m.highestAppendedMs.Load(), c.m.highestSentMs.Load()
+	appended := c.m.highestAppendedMs.Load()
 	if appended != minTimestamp {
 		info.HighestAppended = new(time.UnixMilli(appended).UTC())
 	}
-	if sent != minTimestamp {
-		info.HighestSent = new(time.UnixMilli(sent).UTC())
+	if eps := c.endpoints(); eps != nil {
+		for _, ep := range eps {
+			info.Endpoints = append(info.Endpoints, ep.debugInfo(info.WAL, appended))
+		}
+	} else {
+		// Not running: what the arguments say.
+		for _, cfg := range c.currentArgs().endpoints() {
+			info.Endpoints = append(info.Endpoints, EndpointDebugInfo{Name: cfg.name(), URL: cfg.URL.Redacted()})
+		}
 	}
-	if appended != minTimestamp && sent != minTimestamp {
-		lag := max(float64(appended-sent)/1000, 0)
-		info.LagSeconds = &lag
+	if len(info.Endpoints) > 0 {
+		info.EndpointDebugInfo = info.Endpoints[0]
 	}
 	return info
+}
+
+// debugInfo describes ep; wal is the WAL's (nil: unknown), appended the newest timestamp in
+// it.
+func (ep *endpoint) debugInfo(wal *WALDebugInfo, appended int64) EndpointDebugInfo {
+	s := ep.snd
+	d := EndpointDebugInfo{
+		Name:           ep.name,
+		URL:            s.url,
+		PendingSamples: s.pending.Load(),
+		Shards:         len(s.shards),
+		ShardsFailing:  int(s.failing.Load()),
+	}
+	acked := s.tracker.position()
+	d.Marker = &MarkerDebugInfo{Segment: acked.Segment, Offset: acked.Offset}
+	if wal != nil {
+		d.Marker.SegmentsBehind = max(wal.LastSegment-acked.Segment, 0)
+	}
+	st := ep.status.Info()
+	d.LastSuccess = st.LastSuccess
+	d.LastError, d.LastErrorAt, d.LastStatusCode = st.LastError, st.LastErrorAt, st.LastStatusCode
+	d.Retries = st.Retries
+	if sent := ep.m.highestSentMs.Load(); sent != minTimestamp {
+		d.HighestSent = new(time.UnixMilli(sent).UTC())
+		if appended != minTimestamp {
+			lag := max(float64(appended-sent)/1000, 0)
+			d.LagSeconds = &lag
+		}
+	}
+	return d
 }
 
 // debugInfo lists the WAL directory; nil when it cannot be read.

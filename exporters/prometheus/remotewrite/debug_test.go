@@ -96,7 +96,7 @@ func TestDebugInfo(t *testing.T) {
 			act: func(t *testing.T, in *instance, r *remotewritetest.Receiver) {
 				in.appendSamples(t, 10, 1, base)
 				waitSamples(t, r, 10)
-				require.Eventually(t, func() bool { return in.c.m.highestSentMs.Load() == base }, 10*time.Second, time.Millisecond)
+				require.Eventually(t, func() bool { return in.em().highestSentMs.Load() == base }, 10*time.Second, time.Millisecond)
 				r.FailWith(remotewritetest.Response{Status: http.StatusServiceUnavailable})
 				in.appendSamples(t, 10, 1, base+90_000)
 			},
@@ -163,26 +163,33 @@ func TestDebugInfoNotRunning(t *testing.T) {
 	require.NoError(t, err)
 	b, err := json.Marshal(c.DebugInfo())
 	require.NoError(t, err)
-	require.JSONEq(t, `{"url": "http://u:xxxxx@127.0.0.1:1/api/v1/write", "pending_samples": 0, "shards": 0,
-		"shards_failing": 0, "retries": 0}`, string(b))
+	require.JSONEq(t, `{"name": "http://u:xxxxx@127.0.0.1:1/api/v1/write", "url": "http://u:xxxxx@127.0.0.1:1/api/v1/write",
+		"pending_samples": 0, "shards": 0, "shards_failing": 0, "retries": 0,
+		"endpoints": [{"name": "http://u:xxxxx@127.0.0.1:1/api/v1/write", "url": "http://u:xxxxx@127.0.0.1:1/api/v1/write",
+			"pending_samples": 0, "shards": 0, "shards_failing": 0, "retries": 0}]}`, string(b))
 }
 
 // TestDebugInfoJSON checks the names the UI and the API documentation use.
 func TestDebugInfoJSON(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	lag := 1.5
+	ep := EndpointDebugInfo{
+		Name: "p", URL: "http://p/w", Marker: &MarkerDebugInfo{Segment: 3, Offset: 5, SegmentsBehind: 1},
+		PendingSamples: 6, Shards: 7, ShardsFailing: 8, LastSuccess: &at, LastError: "boom", LastErrorAt: &at,
+		LastStatusCode: 503, Retries: 9, HighestSent: &at, LagSeconds: &lag,
+	}
 	b, err := json.Marshal(DebugInfo{
-		URL: "http://p/w", WAL: &WALDebugInfo{SizeBytes: 1, Segments: 2, FirstSegment: 3, LastSegment: 4},
-		Marker: &MarkerDebugInfo{Segment: 3, Offset: 5, SegmentsBehind: 1}, PendingSamples: 6, Shards: 7,
-		ShardsFailing: 8, LastSuccess: &at, LastError: "boom", LastErrorAt: &at, LastStatusCode: 503,
-		Retries: 9, HighestAppended: &at, HighestSent: &at, LagSeconds: &lag,
+		EndpointDebugInfo: ep, WAL: &WALDebugInfo{SizeBytes: 1, Segments: 2, FirstSegment: 3, LastSegment: 4},
+		HighestAppended: &at, Endpoints: []EndpointDebugInfo{ep},
 	})
 	require.NoError(t, err)
-	require.JSONEq(t, `{"url": "http://p/w",
-		"wal": {"size_bytes": 1, "segments": 2, "first_segment": 3, "last_segment": 4},
+	const epJSON = `"name": "p", "url": "http://p/w",
 		"marker": {"segment": 3, "offset": 5, "segments_behind": 1}, "pending_samples": 6, "shards": 7,
 		"shards_failing": 8, "last_success": "2026-01-02T03:04:05Z", "last_error": "boom",
 		"last_error_at": "2026-01-02T03:04:05Z", "last_status_code": 503, "retries": 9,
-		"highest_appended_timestamp": "2026-01-02T03:04:05Z", "highest_sent_timestamp": "2026-01-02T03:04:05Z",
-		"lag_seconds": 1.5}`, string(b))
+		"highest_sent_timestamp": "2026-01-02T03:04:05Z", "lag_seconds": 1.5`
+	require.JSONEq(t, `{`+epJSON+`,
+		"wal": {"size_bytes": 1, "segments": 2, "first_segment": 3, "last_segment": 4},
+		"highest_appended_timestamp": "2026-01-02T03:04:05Z",
+		"endpoints": [{`+epJSON+`}]}`, string(b))
 }

@@ -266,7 +266,7 @@ func TestKillResendsOnlyInFlight(t *testing.T) {
 	// is taken as it is at that moment.
 	stopAppending = appendUntil(t, in, series, int64(steps)*1000)
 	time.Sleep(500 * time.Millisecond)
-	sentBefore := testutil.ToFloat64(in.c.m.samplesSent)
+	sentBefore := testutil.ToFloat64(in.em().samplesSent)
 	g.close()
 	require.Eventually(t, func() bool { return g.heldAnswers() == shards }, 10*time.Second, time.Millisecond,
 		"every shard has a request in flight")

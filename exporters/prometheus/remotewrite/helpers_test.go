@@ -27,6 +27,7 @@ import (
 // instance is a component under test, running in its own goroutine.
 type instance struct {
 	c      *Component
+	reg    *prometheus.Registry
 	dir    string
 	logs   *pipelinetest.LogBuffer
 	health *pipeline.Health
@@ -51,11 +52,11 @@ func testArgs(t testing.TB, rawURL string) *Arguments {
 func start(t testing.TB, dir string, args *Arguments, sleep func(context.Context, time.Duration) error) *instance {
 	t.Helper()
 	logs := &pipelinetest.LogBuffer{}
-	in := &instance{dir: dir, logs: logs, health: pipeline.NewHealth(), done: make(chan error, 1)}
+	in := &instance{dir: dir, logs: logs, health: pipeline.NewHealth(), done: make(chan error, 1), reg: prometheus.NewRegistry()}
 	c, err := New(pipeline.Options{
 		ID:         "prometheus.remote_write/test",
 		Logger:     logs.Logger(slog.LevelDebug),
-		Registerer: prometheus.NewRegistry(),
+		Registerer: in.reg,
 		DataPath:   dir,
 		Health:     in.health,
 	}, args)
@@ -125,8 +126,21 @@ func (in *instance) appendRandom(t testing.TB, series, steps int, base int64) {
 	}
 }
 
+// dropped returns the samples dropped for reason, by the WAL and every endpoint.
 func (in *instance) dropped(reason string) float64 {
-	return testutil.ToFloat64(in.c.m.samplesDropped.WithLabelValues(reason))
+	n := testutil.ToFloat64(in.c.m.walDropped(reason))
+	for _, ep := range in.c.currentArgs().endpoints() {
+		n += testutil.ToFloat64(in.em(ep.name()).samplesDropped.WithLabelValues(reason))
+	}
+	return n
+}
+
+// em returns the metrics of the endpoint called name, by default the first one's.
+func (in *instance) em(name ...string) *endpointMetrics {
+	if len(name) == 0 {
+		name = append(name, in.c.currentArgs().endpoints()[0].name())
+	}
+	return in.c.m.forEndpoint(name[0])
 }
 
 // waitSamples waits until the receiver has accepted n samples.

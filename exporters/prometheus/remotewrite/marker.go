@@ -51,10 +51,13 @@ const markerVersion = 1
 // records after Acked that a shard had already sent are not sent twice. Shards is ignored
 // when the shard count changed.
 type marker struct {
-	Version int         `json:"version"`
-	Acked   walPos      `json:"acked"`
-	Shards  []samplePos `json:"shards,omitempty"`
-	CRC     uint32      `json:"crc32"`
+	Version int `json:"version"`
+	// Endpoint is the name of the endpoint whose position this is (empty in markers written
+	// before there could be several).
+	Endpoint string      `json:"endpoint,omitempty"`
+	Acked    walPos      `json:"acked"`
+	Shards   []samplePos `json:"shards,omitempty"`
+	CRC      uint32      `json:"crc32"`
 }
 
 // encode returns the marker as JSON with a CRC-32 of its own encoding (taken with CRC 0),
@@ -161,7 +164,8 @@ func (m marker) covers(o marker) bool {
 	return true
 }
 
-// Marker files, in the component's data directory.
+// Marker files, in the component's data directory. With several endpoints each has its
+// own pair, named after it (endpointMarkerBase).
 const (
 	// markerFile is replaced atomically and fsynced: at most once a second while running and
 	// at stop. It survives a power loss.
@@ -180,6 +184,7 @@ const (
 // second, after truncation and at stop.
 type markerStore struct {
 	dir   string
+	base  string // markerFile, or an endpoint's name for it; base+".latest" is the latest
 	fails func() // counts a failed write
 
 	mu        sync.Mutex
@@ -191,14 +196,22 @@ type markerStore struct {
 }
 
 func newMarkerStore(dir string, fails func()) *markerStore {
-	return &markerStore{dir: dir, fails: fails}
+	return newMarkerStoreAt(dir, markerFile, fails)
 }
+
+// newMarkerStoreAt is newMarkerStore for the files base and base.latest.
+func newMarkerStoreAt(dir, base string, fails func()) *markerStore {
+	return &markerStore{dir: dir, base: base, fails: fails}
+}
+
+func (s *markerStore) durablePath() string { return filepath.Join(s.dir, s.base) }
+func (s *markerStore) latestPath() string  { return filepath.Join(s.dir, s.base+".latest") }
 
 // load returns the furthest valid marker on disk; an error wrapping os.ErrNotExist when
 // there is none at all. It remembers it, so that saving the same marker writes nothing.
 func (s *markerStore) load() (marker, error) {
-	durable, derr := readMarker(filepath.Join(s.dir, markerFile))
-	latest, lerr := readMarker(filepath.Join(s.dir, latestMarkerFile))
+	durable, derr := readMarker(s.durablePath())
+	latest, lerr := readMarker(s.latestPath())
 	m, err := durable, derr
 	switch {
 	case lerr != nil:
@@ -252,7 +265,7 @@ func (s *markerStore) saveLatestLocked(m marker) error {
 // openLatest opens latestMarkerFile for writing in place; what a previous run left in it
 // is overwritten (padded) by the first save.
 func (s *markerStore) openLatest() error {
-	f, err := os.OpenFile(filepath.Join(s.dir, latestMarkerFile), os.O_WRONLY|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(s.latestPath(), os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
@@ -282,7 +295,7 @@ func (s *markerStore) saveDurable(m marker) error {
 	if equalMarkers(m, s.durable) {
 		return lerr
 	}
-	if err := writeMarker(filepath.Join(s.dir, markerFile), m); err != nil {
+	if err := writeMarker(s.durablePath(), m); err != nil {
 		return s.failed(err)
 	}
 	s.durable = m
@@ -301,7 +314,7 @@ func (s *markerStore) close(m marker) error {
 		s.f = nil
 	}
 	if err == nil && equalMarkers(s.durable, m) {
-		if rerr := os.Remove(filepath.Join(s.dir, latestMarkerFile)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		if rerr := os.Remove(s.latestPath()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = rerr
 		}
 		s.latest = marker{}
@@ -321,5 +334,5 @@ func (s *markerStore) failed(err error) error {
 }
 
 func equalMarkers(a, b marker) bool {
-	return a.Acked == b.Acked && slices.Equal(a.Shards, b.Shards)
+	return a.Endpoint == b.Endpoint && a.Acked == b.Acked && slices.Equal(a.Shards, b.Shards)
 }

@@ -72,7 +72,9 @@ func TestMemoryReturnsAfterOutage(t *testing.T) {
 	time.Sleep(3 * time.Second) // a backlog of about 150 000 samples
 	during := pipelinetest.HeapInUseMiB()
 	r.Recover()
-	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.pendingSamples) < 5000 }, time.Minute, 10*time.Millisecond, "backlog sent")
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(c.m.forEndpoint(c.currentArgs().endpoints()[0].name()).pendingSamples) < 5000
+	}, time.Minute, 10*time.Millisecond, "backlog sent")
 	drained := pipelinetest.HeapInUseMiB()
 	time.Sleep(idle + time.Second) // small batches again for longer than bufferIdle
 	after := pipelinetest.HeapInUseMiB()

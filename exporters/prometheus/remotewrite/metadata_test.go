@@ -78,7 +78,7 @@ func TestMetadataSent(t *testing.T) {
 	require.Eventually(t, func() bool { return len(r.Metadata()) == 3 }, 10*time.Second, time.Millisecond)
 	require.Equal(t, testMetaWant, r.Metadata())
 	// Sent again every interval: wait for a few rounds.
-	require.Eventually(t, func() bool { return testutil.ToFloat64(in.c.m.metadataSent) >= 9 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(in.em().metadataSent) >= 9 }, 10*time.Second, time.Millisecond)
 	for _, req := range r.Requests() {
 		if req.Metadata > 0 {
 			require.Zero(t, req.Samples, "metadata goes in requests of its own")
@@ -111,13 +111,13 @@ func TestMetadataFailures(t *testing.T) {
 	in := start(t, t.TempDir(), args, nil)
 	in.appendWithMetadata(t, testMeta, 1000, testMetaSeries...)
 	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(in.c.m.metadataDropped.WithLabelValues(reasonHTTP4xx)) == 3
+		return testutil.ToFloat64(in.em().metadataDropped.WithLabelValues(reasonHTTP4xx)) == 3
 	}, 10*time.Second, time.Millisecond)
 	require.Eventually(t, func() bool { return len(r.Metadata()) == 3 }, 10*time.Second, time.Millisecond, "the next interval sends it again")
 
 	r.FailWith(remotewritetest.Response{Status: http.StatusServiceUnavailable})
 	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(in.c.m.metadataDropped.WithLabelValues(reasonSuperseded)) >= 3
+		return testutil.ToFloat64(in.em().metadataDropped.WithLabelValues(reasonSuperseded)) >= 3
 	}, 10*time.Second, time.Millisecond)
 	require.Contains(t, in.logs.String(), "receiver rejected metadata")
 }
@@ -134,7 +134,7 @@ func TestMetadataNotSent(t *testing.T) {
 	for _, req := range r.Requests() {
 		require.Zero(t, req.Metadata)
 	}
-	require.Zero(t, testutil.ToFloat64(in.c.m.metadataSent))
+	require.Zero(t, testutil.ToFloat64(in.em().metadataSent))
 }
 
 // TestScrapedMetadataSent: what prometheus.scrape reads of a target's families reaches the
@@ -173,7 +173,7 @@ func TestScrapedMetadataToPrometheus(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond)
 	w := in.c.wal.Load()
 	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(in.c.m.metadataSent) >= 2*float64(len(w.meta.families()))
+		return testutil.ToFloat64(in.em().metadataSent) >= 2*float64(len(w.meta.families()))
 	}, 30*time.Second, 10*time.Millisecond, "two rounds of every family")
-	require.Zero(t, testutil.CollectAndCount(in.c.m.metadataDropped), "no metadata dropped")
+	require.Zero(t, testutil.CollectAndCount(in.em().metadataDropped), "no metadata dropped")
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/sondehq/sonde/internal/httppush"
-	"github.com/sondehq/sonde/pipeline"
 )
 
 // queuedSample is one sample on its way to the receiver.
@@ -29,8 +28,8 @@ type queuedSample struct {
 // acknowledged is read again. The component replaces it when the endpoint or queue changes.
 type sender struct {
 	logger *slog.Logger
-	m      *metrics
-	health *pipeline.Health
+	m      *endpointMetrics
+	health healthSetter
 	w      *walStorage
 	client *httppush.Client
 	url    string   // redacted
@@ -67,10 +66,11 @@ type sender struct {
 
 type senderOptions struct {
 	logger *slog.Logger
-	m      *metrics
-	health *pipeline.Health
+	m      *endpointMetrics
+	health healthSetter
 	w      *walStorage
-	args   *Arguments
+	cfg    EndpointConfig
+	ext    map[string]string // external labels
 	start  marker
 	sleep  func(context.Context, time.Duration) error
 	status *httppush.Status // nil: a fresh one
@@ -84,23 +84,23 @@ type senderOptions struct {
 const defaultBufferIdle = time.Minute
 
 func newSender(o senderOptions) (*sender, error) {
-	cl, err := newClient(o.args.Endpoint)
+	cl, err := newClient(o.cfg)
 	if err != nil {
 		return nil, err
 	}
-	q := o.args.Endpoint.Queue
+	q := o.cfg.Queue
 	s := &sender{
 		logger: o.logger,
 		m:      o.m,
 		health: o.health,
 		w:      o.w,
 		client: cl,
-		url:    o.args.Endpoint.URL.Redacted(),
-		rawURL: o.args.Endpoint.URL.URL,
+		url:    o.cfg.URL.Redacted(),
+		rawURL: o.cfg.URL.URL,
 		status: o.status,
 		cfg:    q,
-		meta:   o.args.Endpoint.Metadata,
-		ext:    externalLabels(o.args.ExternalLabels),
+		meta:   o.cfg.Metadata,
+		ext:    externalLabels(o.ext),
 		sleep:  o.sleep,
 		drain:  make(chan struct{}),
 		abort:  make(chan struct{}),
@@ -248,7 +248,7 @@ func (s *sender) abortFlush() {
 
 // marker returns what is acknowledged so far.
 func (s *sender) marker() marker {
-	m := marker{Acked: s.tracker.position(), Shards: make([]samplePos, len(s.shards))}
+	m := marker{Endpoint: s.m.name, Acked: s.tracker.position(), Shards: make([]samplePos, len(s.shards))}
 	for i, sh := range s.shards {
 		sh.mu.Lock()
 		m.Shards[i] = sh.acked

@@ -114,7 +114,7 @@ func (r *walReader) readSegment(ctx context.Context, seg int, tick <-chan time.T
 		if err := lr.Err(); err != nil && !errors.Is(err, io.EOF) && !corrupt {
 			// The rest of this segment is lost; go on with the next one once it exists.
 			corrupt = true
-			r.s.w.corrupt(r.s.w.dir, seg, err)
+			r.s.w.corruptRead(seg, err)
 		}
 		return true
 	}
@@ -154,7 +154,7 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 	samples, err := r.dec.Samples(rec, r.samples[:0])
 	r.samples = samples[:0]
 	if err != nil {
-		s.w.corrupt(s.w.dir, seg, err)
+		s.w.corruptRead(seg, err)
 		s.tracker.pushDone(pos)
 		return true
 	}

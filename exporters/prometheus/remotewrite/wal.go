@@ -77,8 +77,9 @@ type walStorage struct {
 	notify   chan struct{} // signalled (coalesced) after every write, for the reader
 	diskFree func(string) (int64, bool)
 
-	closing atomic.Bool   // set first on shutdown: appenders fail fast
-	epoch   atomic.Uint32 // truncation epoch, for series garbage collection
+	closing     atomic.Bool   // set first on shutdown: appenders fail fast
+	corruptSeen sync.Map      // segments whose damage a reader reported (corruptRead)
+	epoch       atomic.Uint32 // truncation epoch, for series garbage collection
 	// full is set when a commit found no room on disk or its write failed: relieve then
 	// frees acknowledged data at once (see truncate.go). Cleared once the reserve is back.
 	full     atomic.Bool
@@ -293,6 +294,14 @@ func (w *walStorage) corrupt(where string, seg int, err error) {
 	w.logger.Warn("corrupt WAL data skipped", "dir", where, "segment", seg, "err", err)
 }
 
+// corruptRead is corrupt for damage an endpoint's reader finds in segment seg: reported
+// once, however many endpoints (or restarted senders) read it.
+func (w *walStorage) corruptRead(seg int, err error) {
+	if _, seen := w.corruptSeen.LoadOrStore(seg, struct{}{}); !seen {
+		w.corrupt(w.dir, seg, err)
+	}
+}
+
 // commit writes pending samples (and the series records of series new to the WAL, or
 // new since the last relog, see relieve) and wakes the reader. Samples that are not newer
 // than their series' newest committed sample are dropped and counted. When the disk has no
@@ -302,7 +311,7 @@ func (w *walStorage) commit(pending []pendingSample) error {
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
 	if w.closed {
-		w.m.samplesDropped.WithLabelValues(reasonClosed).Add(float64(len(pending)))
+		w.m.walDropped(reasonClosed).Add(float64(len(pending)))
 		return errClosed
 	}
 	epoch := w.epoch.Load()
@@ -340,10 +349,10 @@ func (w *walStorage) commit(pending []pendingSample) error {
 		maxT = max(maxT, p.t)
 	}
 	if ooo > 0 {
-		w.m.samplesDropped.WithLabelValues(reasonOutOfOrder).Add(float64(ooo))
+		w.m.walDropped(reasonOutOfOrder).Add(float64(ooo))
 	}
 	if dup > 0 {
-		w.m.samplesDropped.WithLabelValues(reasonDuplicate).Add(float64(dup))
+		w.m.walDropped(reasonDuplicate).Add(float64(dup))
 	}
 	defer func() {
 		clear(logging) // no series pointers kept
@@ -465,7 +474,7 @@ func (w *walStorage) roomFor(n int64) bool {
 // noRoom counts n samples dropped for lack of room (or a failed write), logs the first of
 // a series of such drops and has relieve free space at once. commitMu is held.
 func (w *walStorage) noRoom(n int, err error) {
-	w.m.samplesDropped.WithLabelValues(reasonWALWrite).Add(float64(n))
+	w.m.walDropped(reasonWALWrite).Add(float64(n))
 	w.full.Store(true)
 	w.freeAt = time.Time{}
 	if w.noRoomAt.IsZero() {
