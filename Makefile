@@ -26,7 +26,7 @@ build:
 run: build
 	./$(BIN)/sonde run --storage.path $(BIN)/data $(ARGS)
 
-DEB_PACKAGES    := prometheus etcd-server chromium chromium-driver
+DEB_PACKAGES    := prometheus etcd-server chromium chromium-driver systemd-journal-remote
 NODE_DEB_PACKAGES := containerd runc containernetworking-plugins iptables iproute2 debootstrap docker.io openssl curl jq
 NODE_DIR        ?= /tmp/sonde-node
 LOKI_VERSION    ?= v3.7.8
