@@ -88,6 +88,11 @@ func commonChecks(t *testing.T, rel release, r rendered) {
 	require.Equal(t, map[string]any{"name": w.GetName()}, volumes(pod)["config"]["configMap"])
 
 	env := envByName(c)
+	// A name twice in env: later upgrades fail ("The order in patch list ... doesn't match
+	// $setElementOrder list"), found on the real node with an extraEnv override.
+	if items, _ := c["env"].([]any); len(items) != len(env) {
+		t.Fatalf("the container's env repeats a name: %d entries, %d names", len(items), len(env))
+	}
 	for name, field := range map[string]string{
 		"NODE_NAME": "spec.nodeName", "NODE_IP": "status.hostIP", "POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace",
 	} {
@@ -213,6 +218,8 @@ func checkBackends(t *testing.T, r rendered) {
 	require.Equal(t, map[string]any{"name": "prometheus-credentials", "key": "password"}, ref("SONDE_PROMETHEUS_PASSWORD"))
 	require.Equal(t, map[string]any{"name": "loki-token", "key": "api-token"}, ref("SONDE_LOKI_BEARER_TOKEN"))
 	require.Equal(t, "tempo.monitoring.svc:4317", env["SONDE_OTLP_ENDPOINT"]["value"])
+	require.Equal(t, "$(NODE_IP):4318", env["SONDE_OTLP_HTTP_LISTEN"]["value"], "extraEnv replaces the chart's variable")
+	require.Equal(t, "1", env["EXTRA"]["value"])
 	require.Contains(t, cfg, "otelcol.exporter.otlp/default", "traces are forwarded to otlp.endpoint")
 	require.NotContains(t, cfg, ".invalid", "every placeholder is replaced")
 }

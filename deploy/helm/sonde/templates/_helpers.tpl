@@ -301,64 +301,18 @@ name, not another release in the namespace). */}}
     {{- with .Values.extraArgs }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  # extraEnv entries replace the chart's variables of the same name: a name twice in a
+  # container's env makes later upgrades fail ("The order in patch list … doesn't match
+  # $setElementOrder list", found on the real node).
   env:
-    - name: NODE_NAME
-      valueFrom:
-        fieldRef:
-          fieldPath: spec.nodeName
-    - name: NODE_IP
-      valueFrom:
-        fieldRef:
-          fieldPath: status.hostIP
-    - name: POD_NAME
-      valueFrom:
-        fieldRef:
-          fieldPath: metadata.name
-    - name: POD_NAMESPACE
-      valueFrom:
-        fieldRef:
-          fieldPath: metadata.namespace
-    - name: POD_IP
-      valueFrom:
-        fieldRef:
-          fieldPath: status.podIP
-    {{- with .Values.prometheus.url }}
-    - name: SONDE_PROMETHEUS_URL
-      value: {{ . | quote }}
+    {{- $override := dict }}
+    {{- range .Values.extraEnv }}
+    {{- $_ := set $override .name true }}
     {{- end }}
-    {{- with .Values.loki.url }}
-    - name: SONDE_LOKI_URL
-      value: {{ . | quote }}
+    {{- range include "sonde.baseEnv" . | fromYamlArray }}
+    {{- if not (hasKey $override .name) }}
+    - {{ toYaml . | indent 6 | trim }}
     {{- end }}
-    {{- with .Values.otlp.endpoint }}
-    - name: SONDE_OTLP_ENDPOINT
-      value: {{ . | quote }}
-    {{- end }}
-    - name: SONDE_SHUTDOWN_TIMEOUT
-      value: {{ include "sonde.shutdownTimeout" . | quote }}
-    # The presets' OTLP receiver, on every address of the pod (the sidecar preset alone
-    # would listen on 127.0.0.1).
-    - name: SONDE_OTLP_GRPC_LISTEN
-      value: "0.0.0.0:{{ .Values.service.otlpGrpcPort }}"
-    - name: SONDE_OTLP_HTTP_LISTEN
-      value: "0.0.0.0:{{ .Values.service.otlpHttpPort }}"
-    {{- if $ds }}
-    # Job names of the kubelet, node_exporter and kube-state-metrics series (jobNames).
-    - name: SONDE_JOB_NAMES
-      value: {{ .Values.jobNames | quote }}
-    {{- end }}
-    {{- if and $ds .Values.kubelet.insecureSkipVerify }}
-    - name: SONDE_KUBELET_INSECURE_SKIP_VERIFY
-      value: "true"
-    {{- end }}
-    {{- if and $ds .Values.daemonset.gpu.visibleDevices }}
-    - name: NVIDIA_VISIBLE_DEVICES
-      value: {{ .Values.daemonset.gpu.visibleDevices | quote }}
-    - name: NVIDIA_DRIVER_CAPABILITIES
-      value: {{ .Values.daemonset.gpu.driverCapabilities | quote }}
-    {{- end }}
-    {{- with include "sonde.credentialEnv" . | trim }}
-    {{- . | nindent 4 }}
     {{- end }}
     {{- with .Values.extraEnv }}
     {{- toYaml . | nindent 4 }}
@@ -454,3 +408,66 @@ sonde.shutdownTimeout: the agent's shutdown budget, inside the pod's grace perio
 {{- max 1 (sub $grace 5) -}}s
 {{- end -}}
 {{- end -}}
+
+{{/* The container's environment the chart sets (a YAML list); see sonde.container's env. */}}
+{{- define "sonde.baseEnv" -}}
+{{- $ds := eq .Values.mode "daemonset" -}}
+- name: NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+- name: NODE_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.hostIP
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+{{- with .Values.prometheus.url }}
+- name: SONDE_PROMETHEUS_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.loki.url }}
+- name: SONDE_LOKI_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.otlp.endpoint }}
+- name: SONDE_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+- name: SONDE_SHUTDOWN_TIMEOUT
+  value: {{ include "sonde.shutdownTimeout" . | quote }}
+# The presets' OTLP receiver, on every address of the pod (the sidecar preset alone
+# would listen on 127.0.0.1).
+- name: SONDE_OTLP_GRPC_LISTEN
+  value: "0.0.0.0:{{ .Values.service.otlpGrpcPort }}"
+- name: SONDE_OTLP_HTTP_LISTEN
+  value: "0.0.0.0:{{ .Values.service.otlpHttpPort }}"
+{{- if $ds }}
+# Job names of the kubelet, node_exporter and kube-state-metrics series (jobNames).
+- name: SONDE_JOB_NAMES
+  value: {{ .Values.jobNames | quote }}
+{{- end }}
+{{- if and $ds .Values.kubelet.insecureSkipVerify }}
+- name: SONDE_KUBELET_INSECURE_SKIP_VERIFY
+  value: "true"
+{{- end }}
+{{- if and $ds .Values.daemonset.gpu.visibleDevices }}
+- name: NVIDIA_VISIBLE_DEVICES
+  value: {{ .Values.daemonset.gpu.visibleDevices | quote }}
+- name: NVIDIA_DRIVER_CAPABILITIES
+  value: {{ .Values.daemonset.gpu.driverCapabilities | quote }}
+{{- end }}
+{{- with include "sonde.credentialEnv" . | trim }}
+{{ . }}
+{{- end }}
+{{- end }}
