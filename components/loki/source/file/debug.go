@@ -119,7 +119,7 @@ func (c *Component) DebugInfo() any {
 	ts := make([]entry, 0, len(r.manager.byID))
 	for _, t := range r.manager.byID {
 		if t.state != stateReleased {
-			ts = append(ts, entry{t, t.path, t.unwanted})
+			ts = append(ts, entry{t, t.path, t.unwanted || t.gz != nil})
 		}
 	}
 	r.manager.mu.Unlock()
@@ -160,7 +160,7 @@ func (c *Component) unreadBytes() float64 {
 	r.manager.mu.Lock()
 	ts := make([]*tracker, 0, len(r.manager.byID))
 	for _, t := range r.manager.byID {
-		if t.state != stateReleased {
+		if t.state != stateReleased && t.gz == nil { // a compressed file's size says nothing
 			ts = append(ts, t)
 		}
 	}

@@ -85,6 +85,10 @@ type Component struct {
 	savedStreams map[string]struct{}
 	started      time.Time           // when Run started, by the filesystem's clock (fsNow)
 	streams      map[string]struct{} // the streams (rotationBase) wanted at the last reconcile
+	// unsettled are the positions read from the positions file whose stream was not
+	// matched yet: when it is, those whose file is gone are looked for among its compressed
+	// rotations (see recoverCompressed).
+	unsettled []*position
 
 	// pollOnly turns fsnotify off (tests in a testing/synctest bubble: a goroutine blocked
 	// reading inotify events would keep the bubble's clock from advancing).
@@ -152,6 +156,7 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 	posPath := filepath.Join(c.opts.DataPath, positionsFile)
 	c.table = newTable(c.loadPositions(posPath))
+	c.unsettled = c.table.restoredPositions()
 	c.started = fsNow(c.opts.DataPath)
 	c.manager = newManager()
 	clear(c.held)

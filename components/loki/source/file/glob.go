@@ -43,9 +43,15 @@ func rotatedSuffix(name, base string) bool {
 }
 
 // rotationBase returns the file a kubelet rotation was made from (0.log for
-// 0.log.20240305-070809), or path itself when it is not a rotation: the stream the file
-// belongs to.
+// 0.log.20240305-070809, and for 0.log.20240305-070809.gz, compressed), or path itself when
+// it is not a rotation: the stream the file belongs to.
 func rotationBase(path string) string {
+	if p, ok := strings.CutSuffix(path, compressedSuffix); ok {
+		if base := rotationBase(p); base != p {
+			return base
+		}
+		return p // <file>.gz belongs to the stream of <file>
+	}
 	if len(path) <= rotationSuffixLen {
 		return path
 	}
@@ -56,7 +62,7 @@ func rotationBase(path string) string {
 }
 
 // rotationRank orders the files of one stream from oldest to newest: rotations by their
-// timestamp, the live file last.
+// timestamp (a compressed one just after what it was made from), the live file last.
 func rotationRank(path string) string {
 	if base := rotationBase(path); base != path {
 		return path[len(base):] // ".20240305-070809"

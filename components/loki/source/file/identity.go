@@ -20,9 +20,8 @@ const fingerprintSize = 512
 // processes, unlike hash/maphash). buf must hold at least n bytes. It fails with
 // io.ErrUnexpectedEOF when f is shorter than n.
 func fingerprint(f *os.File, n int, buf []byte) (uint64, error) {
-	h := fnv.New64a()
 	if n == 0 {
-		return h.Sum64(), nil
+		return fingerprintOf(nil), nil
 	}
 	got, err := f.ReadAt(buf[:n], 0)
 	if got < n {
@@ -31,6 +30,12 @@ func fingerprint(f *os.File, n int, buf []byte) (uint64, error) {
 		}
 		return 0, err
 	}
-	_, _ = h.Write(buf[:n])
-	return h.Sum64(), nil
+	return fingerprintOf(buf[:n]), nil
+}
+
+// fingerprintOf is the fingerprint of content that starts with b.
+func fingerprintOf(b []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return h.Sum64()
 }

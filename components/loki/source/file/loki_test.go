@@ -118,6 +118,19 @@ func requireEachOnce(t *testing.T, counts map[string]int, n int) {
 	}
 }
 
+// missing counts the lines <prefix>-0 … <prefix>-<n-1> of each prefix that counts lacks.
+func missing(counts map[string]int, written map[string]int) int {
+	lost := 0
+	for prefix, n := range written {
+		for i := range n {
+			if counts[fmt.Sprintf("%s-%06d", prefix, i)] == 0 {
+				lost++
+			}
+		}
+	}
+	return lost
+}
+
 func writeCRI(t *testing.T, path, prefix string, from, to int) {
 	t.Helper()
 	var b strings.Builder
@@ -187,6 +200,23 @@ func TestRestartAgainstLokiDown(t *testing.T) {
 // restart, Loki holds every line once, the 420 of the file made and rotated while sonde was
 // down included (they were lost).
 func TestRotationsWhileStoppedAgainstLoki(t *testing.T) {
+	rotationsWhileStopped(t, 420, false)
+}
+
+// TestCompressedWhileStoppedAgainstLoki: as TestRotationsWhileStoppedAgainstLoki, and the
+// kubelet compresses the file sonde was reading at the second rotation: the 30 lines sonde
+// had not read are only in the .gz (they were lost, and with them the 300 of the rotation
+// made while sonde was down, whose new 0.log took the inode freed by the compression).
+func TestCompressedWhileStoppedAgainstLoki(t *testing.T) {
+	rotationsWhileStopped(t, 300, true)
+}
+
+// rotationsWhileStopped: sonde has delivered the first 50 lines of 0.log when it is
+// stopped; while it is down 30 more are written, 0.log is rotated, middle lines go to the
+// new 0.log, the kubelet compresses the first rotation (when compressed) and rotates again,
+// and 20 lines go to the new 0.log. After the restart Loki holds every line once, and only
+// what the first run had not sent is sent.
+func rotationsWhileStopped(t *testing.T, middle int, compressed bool) {
 	lc := newLokiCase(t, "0.log")
 
 	a1 := lc.agent(t)
@@ -196,31 +226,25 @@ func TestRotationsWhileStoppedAgainstLoki(t *testing.T) {
 
 	writeCRI(t, lc.log, "a", 50, 80)
 	require.NoError(t, os.Rename(lc.log, lc.log+".20240305-070809"))
-	writeCRI(t, lc.log, "b", 0, 420)
+	writeCRI(t, lc.log, "b", 0, middle)
+	if compressed {
+		file.Compress(t, lc.log+".20240305-070809")
+	}
 	require.NoError(t, os.Rename(lc.log, lc.log+".20240305-080809"))
 	writeCRI(t, lc.log, "c", 0, 20)
 
 	a2 := lc.agent(t)
-	const total = 80 + 420 + 20
-	// The lines of the first rotation and of the live file are in Loki whatever becomes of
-	// the middle file; then what is still to come comes within loki.write's batch_wait.
-	lc.inLoki(t, 80+20)
+	total := 80 + middle + 20
+	// The lines sent before and those of the live file, read last, are in Loki whatever
+	// becomes of the others; then what is still to come comes within loki.write's batch_wait.
+	lc.inLoki(t, 50+20)
 	time.Sleep(3 * time.Second)
 	counts := lc.inLoki(t, 0)
-	lost := 0
-	for _, p := range []struct {
-		prefix string
-		n      int
-	}{{"a", 80}, {"b", 420}, {"c", 20}} {
-		for i := range p.n {
-			if counts[fmt.Sprintf("%s-%06d", p.prefix, i)] == 0 {
-				lost++
-			}
-		}
-	}
-	t.Logf("after two rotations while stopped: %d of %d lines lost, %.0f sent after the restart", lost, total, a2.handed(t))
+	lost := missing(counts, map[string]int{"a": 80, "b": middle, "c": 20})
+	t.Logf("after two rotations while stopped (compressed: %v): %d of %d lines lost, %.0f sent after the restart",
+		compressed, lost, total, a2.handed(t))
 	require.Zero(t, lost)
 	requireEachOnce(t, counts, total)
-	require.Equal(t, float64(30+420+20), a2.handed(t), "only what the first run had not sent")
+	require.Equal(t, float64(30+middle+20), a2.handed(t), "only what the first run had not sent")
 	a2.stop()
 }

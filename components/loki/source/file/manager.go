@@ -193,13 +193,24 @@ func (m *manager) releasable(t *tracker, now time.Time, grace time.Duration) boo
 	if now.Sub(quietSince) < grace {
 		return false
 	}
+	m.forgetLocked(t)
+	return true
+}
+
+// forget lets t go at once (a compressed file read to its end); the reader must close it.
+func (m *manager) forget(t *tracker) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forgetLocked(t)
+}
+
+func (m *manager) forgetLocked(t *tracker) {
 	t.state = stateReleased
 	delete(m.byID, t.id)
 	delete(m.draining, t)
 	if m.byPath[t.path] == t {
 		delete(m.byPath, t.path)
 	}
-	return true
 }
 
 // count returns the number of open trackers.

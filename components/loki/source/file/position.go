@@ -1,6 +1,7 @@
 package file
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +111,30 @@ func (t *table) known(id fileID) bool {
 	defer t.mu.Unlock()
 	_, ok := t.byID[id]
 	return ok
+}
+
+// knownContent reports whether a position is recorded for the file at path (identity id)
+// and the file still starts with the content it was recorded for. An inode freed while
+// sonde was stopped (the kubelet removes a rotation once compressed) is soon given to a new
+// file, on ext4 to the very next one (the new 0.log): that file is not the one the position
+// was recorded for. A file that cannot be read is taken as known.
+func (t *table) knownContent(id fileID, path string) bool {
+	t.mu.Lock()
+	p, ok := t.byID[id]
+	t.mu.Unlock()
+	if !ok {
+		return false
+	}
+	p.mu.Lock()
+	fp, fpLen := p.fp, p.fpLen
+	p.mu.Unlock()
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	got, err := fingerprint(f, fpLen, make([]byte, fpLen))
+	return err == nil && got == fp
 }
 
 // release marks p no longer tailed; deleted positions are forgotten once acknowledged.

@@ -125,12 +125,13 @@ func (c *Component) reconcile(targets pipeline.Targets) {
 		c.metrics.filesActive.Inc()
 		c.opts.Logger.Debug("file opened", "path", p, "offset", offset)
 	}
+	opened = append(opened, c.recoverCompressed(wanted, fresh, now)...)
 	m.queueOpened(opened)
 
 	// Whatever was not matched this round is drained and released by its reader.
 	m.mu.Lock()
 	for _, t := range m.byID {
-		if t.round == c.round || t.unwanted || t.state == stateReleased {
+		if t.round == c.round || t.unwanted || t.state == stateReleased || t.gz != nil {
 			continue
 		}
 		t.unwanted, t.unwantedSince = true, now
@@ -208,7 +209,7 @@ func (c *Component) keep(id fileID, path string, w *wantedFile, s *settings) boo
 // found with their stream and without a position are older than sonde's watch and are left
 // alone (and remembered in ignored, so that they stay left alone).
 func (c *Component) followRotation(id fileID, m *match, fresh map[string]string, ignored map[fileID]struct{}) bool {
-	if c.table.known(id) {
+	if c.table.knownContent(id, m.real) {
 		return true
 	}
 	_, before := c.ignored[id]
@@ -232,7 +233,7 @@ func (c *Component) firstSight(wanted map[string]wantedFile) (streams map[string
 			continue
 		}
 		r := fresh[s]
-		if id, _, ok := identify(w.match.info); ok && c.table.known(id) {
+		if id, _, ok := identify(w.match.info); ok && c.table.knownContent(id, p) {
 			r = max(r, rotationRank(p))
 		}
 		fresh[s] = r

@@ -21,6 +21,9 @@ type tracker struct {
 	f      *os.File
 	labels atomic.Pointer[streamLabels] // replaced by reconcile, read by readers
 
+	// gz reads a compressed file through gzip (compressed.go); nil for the others.
+	gz *gzSource
+
 	// Guarded by manager.mu.
 	path          string // where the file was last matched (a link's target)
 	dir           string
@@ -96,6 +99,9 @@ func (r *reader) run(ctx context.Context) {
 // process reads what t has that is new, and releases t when it is drained and no longer
 // wanted. It reports whether t has more to read right away.
 func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
+	if t.gz != nil {
+		return r.processCompressed(ctx, t)
+	}
 	s := r.c.settings()
 	now := time.Now()
 	if cfg := s.decodeConfig(); cfg != t.decCfg {
@@ -132,9 +138,7 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		}
 	}
 
-	if r.buf == nil || len(r.buf) < s.maxLineSize+64<<10 {
-		r.buf = make([]byte, max(minReadBuffer, s.maxLineSize+64<<10))
-	}
+	r.buffer(s)
 	budget := readBudget
 	for budget > 0 && !unchanged {
 		n, err := t.f.ReadAt(r.buf, t.offset)
@@ -147,13 +151,8 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		}
 		consumed := r.decodeLines(t, r.buf[:n], now)
 		t.tail = n - consumed
-		t.offset += int64(consumed)
-		t.debug.offset.Store(t.offset) // unread_bytes while the reader may block in emit
+		r.advance(t, consumed, now)
 		budget -= consumed
-		r.c.metrics.readBytes.Add(float64(consumed))
-		if consumed > 0 {
-			t.debug.lastRead.Store(now.UnixNano())
-		}
 		if !r.emit(ctx, t, r.decoded) {
 			return false
 		}
@@ -170,6 +169,14 @@ func (r *reader) process(ctx context.Context, t *tracker) (more bool) {
 		r.release(ctx, t, nlink == 0)
 	}
 	return false
+}
+
+// buffer returns the read buffer, grown to hold a line of max_line_size.
+func (r *reader) buffer(s *settings) []byte {
+	if r.buf == nil || len(r.buf) < s.maxLineSize+64<<10 {
+		r.buf = make([]byte, max(minReadBuffer, s.maxLineSize+64<<10))
+	}
+	return r.buf
 }
 
 // decodeLines decodes the complete lines of data (read at t.offset) into r.decoded and
@@ -202,6 +209,16 @@ func (r *reader) decodeLines(t *tracker, data []byte, now time.Time) int {
 	}
 	r.decoded = out
 	return consumed
+}
+
+// advance moves t's offset over the consumed bytes of complete lines just decoded.
+func (r *reader) advance(t *tracker, consumed int, now time.Time) {
+	t.offset += int64(consumed)
+	t.debug.offset.Store(t.offset) // unread_bytes while the reader may block in emit
+	r.c.metrics.readBytes.Add(float64(consumed))
+	if consumed > 0 {
+		t.debug.lastRead.Store(now.UnixNano())
+	}
 }
 
 // emit hands the decoded entries to the batcher with the safe offset; it returns false when
@@ -333,7 +350,10 @@ func (r *reader) release(ctx context.Context, t *tracker, deleted bool) {
 	t.close()
 	r.c.table.release(t.pos, deleted)
 	reason := "unmatched"
-	if deleted {
+	switch {
+	case t.gz != nil:
+		reason = "compressed"
+	case deleted:
 		reason = "deleted"
 	}
 	r.c.metrics.filesReleased.WithLabelValues(reason).Inc()
