@@ -113,7 +113,7 @@ func (a *Arguments) Validate() error {
 		}
 	}
 	for name, value := range a.Labels {
-		if !model.LabelName(name).IsValid() || strings.HasPrefix(name, "__") {
+		if !model.LabelName(name).IsValidLegacy() || strings.HasPrefix(name, model.ReservedLabelPrefix) {
 			add(pipeline.Field("labels", "%q is not a valid label name", name))
 		}
 		if !model.LabelValue(value).IsValid() || value == "" {
