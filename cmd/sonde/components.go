@@ -3,6 +3,7 @@ package main
 import (
 	lokiprocess "github.com/sondehq/sonde/components/loki/process"
 	lokifile "github.com/sondehq/sonde/components/loki/source/file"
+	lokijournal "github.com/sondehq/sonde/components/loki/source/journal"
 	lokikubernetes "github.com/sondehq/sonde/components/loki/source/kubernetes"
 	lokievents "github.com/sondehq/sonde/components/loki/source/kubernetesevents"
 	otelloki "github.com/sondehq/sonde/components/otelcol/exporter/loki"
@@ -48,6 +49,7 @@ func registry() (*pipeline.Registry, error) {
 		lokifile.Registration,
 		lokikubernetes.Registration,
 		lokievents.Registration,
+		lokijournal.Registration,
 		lokiprocess.Registration,
 		lokiwrite.Registration,
 		echo.Registration,

@@ -14,8 +14,8 @@ const cursorFile = "cursor.json"
 
 // savedCursor is the cursor file's entry.
 type savedCursor struct {
-	Path      string    `json:"path"`                // the journal it is a cursor of
-	Cursor    string    `json:"cursor"`              // journalctl's __CURSOR
+	Path      string    `json:"path"`               // the journal it is a cursor of
+	Cursor    string    `json:"cursor"`             // journalctl's __CURSOR
 	Timestamp time.Time `json:"timestamp,omitzero"` // the entry's time (informational)
 }
 
