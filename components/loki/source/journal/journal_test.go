@@ -174,3 +174,14 @@ func TestRefusedCursorReadsFromMaxAge(t *testing.T) {
 	require.Equal(t, []string{"x0"}, h.waitLines(t, 1))
 	require.Eventually(t, func() bool { return strings.HasPrefix(savedCursorOf(t, data).Cursor, "s=") }, 10*time.Second, 5*time.Millisecond)
 }
+
+// A journal directory without files yet is followed: the entries of a file created later
+// arrive.
+func TestEmptyDirectoryFollowed(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, testArgs(dir), "", nil)
+	require.Eventually(t, func() bool { return h.c.DebugInfo().(Info).Running }, 10*time.Second, 5*time.Millisecond)
+	writeJournal(t, dir, ago(1), fields{"MESSAGE": "first"})
+	require.Equal(t, []string{"first"}, h.waitLines(t, 1))
+	require.Zero(t, h.metric(t, "sonde_loki_source_journal_journalctl_exits_total"))
+}
