@@ -9,9 +9,11 @@ import (
 
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sondehq/sonde/internal/httppush"
+	"github.com/sondehq/sonde/internal/targets"
 	"github.com/sondehq/sonde/internal/units"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -24,7 +26,7 @@ import (
 //	    - url: http://prometheus:9090/api/v1/write
 //	    - name: mimir
 //	      url: https://mimir.example/api/v1/push
-//	      queue: {shards: 8}
+//	      write_relabel_configs: [{source_labels: [__name__], regex: go_.*, action: drop}]
 type Arguments struct {
 	// Endpoint is the receiver when there is one.
 	Endpoint EndpointConfig `yaml:"endpoint"`
@@ -55,6 +57,11 @@ type EndpointConfig struct {
 	Queue QueueConfig `yaml:"queue"`
 	// Metadata is how the type, help and unit of metric families are sent.
 	Metadata MetadataConfig `yaml:"metadata_config"`
+	// WriteRelabelConfigs are Prometheus relabelling rules applied to every series sent to
+	// this endpoint, after the external labels are added, as Prometheus' remote_write
+	// write_relabel_configs: a series they drop is not sent to it (counted in
+	// samples_filtered_total).
+	WriteRelabelConfigs []*relabel.Config `yaml:"write_relabel_configs,omitempty"`
 }
 
 // MetadataConfig is how metric metadata (type, help and unit of each metric family, as
@@ -215,6 +222,7 @@ func (e *EndpointConfig) Validate() error {
 	}
 	errs = append(errs, pipeline.Nest("queue", e.Queue.Validate()))
 	errs = append(errs, pipeline.Nest("metadata_config", e.Metadata.Validate()))
+	errs = append(errs, targets.ValidateRules("write_relabel_configs", e.WriteRelabelConfigs))
 	return errors.Join(errs...)
 }
 

@@ -168,18 +168,22 @@ func requireExactly(t testing.TB, r *remotewritetest.Receiver, series, steps int
 	}
 }
 
-// waitMarkerCovers waits until the persisted marker says nothing in the WAL is unsent.
+// waitMarkerCovers waits until every endpoint's persisted marker says nothing in the WAL is
+// unsent to it.
 func waitMarkerCovers(t testing.TB, in *instance) {
 	t.Helper()
 	w := in.c.wal.Load()
-	require.Eventually(t, func() bool {
-		m, err := readMarker(filepath.Join(in.dir, "marker"))
-		if err != nil {
-			return false
-		}
-		n, err := countUnsent(w.dir, m, w.currentSegment()+1, len(m.Shards))
-		return err == nil && n == 0
-	}, 30*time.Second, 5*time.Millisecond)
+	eps := in.c.currentArgs().endpoints()
+	for _, ep := range eps {
+		require.Eventually(t, func() bool {
+			m, err := readMarker(filepath.Join(in.dir, markerBase(ep.name(), len(eps))))
+			if err != nil {
+				return false
+			}
+			n, err := countUnsent(w.dir, m, w.currentSegment()+1, len(m.Shards))
+			return err == nil && n == 0
+		}, 30*time.Second, 5*time.Millisecond, "endpoint %s", ep.name())
+	}
 }
 
 // copyDir copies a directory tree, as a crash would leave it.

@@ -20,7 +20,6 @@ const (
 	reasonWALWrite      = "wal_write"           // the WAL could not be written
 	reasonClosed        = "closed"              // committed while the component was stopping
 	reasonSuperseded    = "superseded"          // metadata not delivered before the next send interval resent it
-	reasonWriteRelabel  = "write_relabel"       // the endpoint's write_relabel_configs drop the series
 )
 
 // metrics are the component's: the WAL's, and through the vectors labelled endpoint, each
@@ -48,6 +47,7 @@ type metrics struct {
 	samplesSent     *prometheus.CounterVec
 	samplesFailed   *prometheus.CounterVec
 	samplesRetried  *prometheus.CounterVec
+	samplesFiltered *prometheus.CounterVec
 	sentBytes       *prometheus.CounterVec
 	requests        *prometheus.CounterVec // endpoint, code
 	requestDuration *prometheus.HistogramVec
@@ -70,6 +70,7 @@ type endpointMetrics struct {
 	samplesSent     prometheus.Counter
 	samplesFailed   prometheus.Counter
 	samplesRetried  prometheus.Counter
+	samplesFiltered prometheus.Counter
 	samplesDropped  *prometheus.CounterVec // by reason
 	sentBytes       prometheus.Counter
 	requests        *prometheus.CounterVec // by code
@@ -130,7 +131,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 	m.samplesAppended = counter("samples_appended_total", "Samples committed to the WAL.")
 	m.samplesDropped = counterVec("samples_dropped_total",
-		"Samples dropped, by reason, and by endpoint for the reasons of one endpoint (http_4xx, max_age, max_size, unknown_series, write_relabel).",
+		"Samples dropped, by reason, and by endpoint for the reasons of one endpoint (http_4xx, max_age, max_size, unknown_series).",
 		"reason", endpointLabel)
 	m.exemplarsDropped = counterVec("exemplars_dropped_total", "Exemplars dropped, by reason.", "reason")
 	m.metadataNames = gauge("metadata_names", "Metric names whose metadata is held in memory.")
@@ -148,6 +149,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.samplesSent = counterVec("samples_sent_total", "Samples acknowledged by the receiver, by endpoint.", endpointLabel)
 	m.samplesFailed = counterVec("samples_failed_total", "Samples in send attempts that failed (retried or dropped), by endpoint.", endpointLabel)
 	m.samplesRetried = counterVec("samples_retried_total", "Samples sent again after a failed attempt, by endpoint.", endpointLabel)
+	m.samplesFiltered = counterVec("samples_filtered_total",
+		"Samples not sent because the endpoint's write_relabel_configs drop their series, by endpoint.", endpointLabel)
 	m.sentBytes = counterVec("sent_bytes_total", "Compressed request bytes acknowledged by the receiver, by endpoint.", endpointLabel)
 	m.requests = counterVec("requests_total",
 		"Remote-write requests of samples by endpoint and outcome: the HTTP status code, or \"error\" when no response came.",
@@ -179,6 +182,7 @@ func (m *metrics) forEndpoint(name string) *endpointMetrics {
 		samplesSent:     m.samplesSent.With(l),
 		samplesFailed:   m.samplesFailed.With(l),
 		samplesRetried:  m.samplesRetried.With(l),
+		samplesFiltered: m.samplesFiltered.With(l),
 		samplesDropped:  m.samplesDropped.MustCurryWith(l),
 		sentBytes:       m.sentBytes.With(l),
 		requests:        m.requests.MustCurryWith(l),

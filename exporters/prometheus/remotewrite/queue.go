@@ -17,6 +17,7 @@ import (
 // queuedSample is one sample on its way to the receiver.
 type queuedSample struct {
 	s   *memSeries
+	out *relabelled // the labels to send when the endpoint relabels; nil: s's and the external labels
 	t   int64
 	v   float64
 	rec *recEntry // the WAL record it was read from
@@ -44,6 +45,7 @@ type sender struct {
 	tracker    tracker
 	shards     []*shard
 	reader     *walReader
+	relabel    *relabeller   // nil: no write_relabel_configs
 	store      *markerStore  // nil: acknowledgements are not persisted by the sender
 	acks       chan struct{} // signalled (coalesced) after each acknowledged batch
 
@@ -109,6 +111,9 @@ func newSender(o senderOptions) (*sender, error) {
 	}
 	if s.sleep == nil {
 		s.sleep = sleepCtx
+	}
+	if len(o.cfg.WriteRelabelConfigs) > 0 {
+		s.relabel = newRelabeller(o.cfg.WriteRelabelConfigs, s.ext)
 	}
 	s.bufferIdle = o.bufferIdle
 	if s.bufferIdle <= 0 {

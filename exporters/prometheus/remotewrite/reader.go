@@ -160,7 +160,10 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 	}
 	e := &recEntry{pos: pos}
 	nShards := uint64(len(s.shards))
-	n, unknown := 0, 0
+	n, unknown, filtered := 0, 0, 0
+	if s.relabel != nil {
+		s.relabel.sweep(s.w.epoch.Load())
+	}
 	for i, smp := range samples {
 		k := uint64(smp.Ref) % nShards
 		if r.shardPosValid && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(r.start.Shards[k]) {
@@ -171,11 +174,21 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 			unknown++
 			continue
 		}
-		r.staged[k] = append(r.staged[k], queuedSample{s: ms, t: smp.T, v: smp.V, rec: e, idx: int32(i)})
+		var out *relabelled
+		if s.relabel != nil {
+			if out = s.relabel.of(ms); out == nil {
+				filtered++
+				continue
+			}
+		}
+		r.staged[k] = append(r.staged[k], queuedSample{s: ms, out: out, t: smp.T, v: smp.V, rec: e, idx: int32(i)})
 		n++
 	}
 	if unknown > 0 {
 		s.m.samplesDropped.WithLabelValues(reasonUnknownSeries).Add(float64(unknown))
+	}
+	if filtered > 0 {
+		s.m.samplesFiltered.Add(float64(filtered))
 	}
 	if n == 0 {
 		s.tracker.pushDone(pos)

@@ -281,7 +281,11 @@ func (sh *shard) encode(items []queuedSample) []byte {
 	for i := range items {
 		it := &items[i]
 		start := len(lbls)
-		lbls = appendLabels(lbls, it.s.lset, sh.s.ext)
+		if it.out != nil {
+			lbls = appendLabels(lbls, it.out.lset, nil)
+		} else {
+			lbls = appendLabels(lbls, it.s.lset, sh.s.ext)
+		}
 		smpl[i] = prompb.Sample{Value: it.v, Timestamp: it.t}
 		ts = append(ts, prompb.TimeSeries{Labels: lbls[start:len(lbls):len(lbls)], Samples: smpl[i : i+1 : i+1]})
 	}

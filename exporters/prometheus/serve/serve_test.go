@@ -295,7 +295,9 @@ func TestHashCollisions(t *testing.T) {
 	s.commit([]pending{{ref: 7, lset: z, t: 3, v: math.Float64frombits(value.StaleNaN), hashed: true}, {ref: 7, lset: x, t: 3, v: math.Float64frombits(value.StaleNaN), hashed: true}}, nil, 0)
 	require.Empty(t, s.byHash)
 	require.Zero(t, s.len())
-	require.Empty(t, s.names, "names are forgotten with their last series")
+	require.Zero(t, s.names["x"].series)
+	s.expire(1)
+	require.Empty(t, s.names, "names are forgotten once without series for stale_after")
 }
 
 func TestRollbackAndHistograms(t *testing.T) {
@@ -581,11 +583,18 @@ func TestMetadataExposition(t *testing.T) {
 	require.NotContains(t, fams, "broken_seconds")
 	require.Equal(t, dto.MetricType_UNTYPED, fams["no_metadata"].GetType())
 
-	// Metadata goes with the last series of its name.
+	// A failed scrape marks every series stale, and the next one reports no metadata for
+	// series its cache still holds: the metadata outlives the series for stale_after.
 	appendAll(t, c.Appendable(), in{ls("__name__", "queue_bytes"), now + 1000, math.Float64frombits(value.StaleNaN)})
+	_, _, body = get(t, c, nil)
+	require.NotContains(t, string(body), "queue_bytes")
+	appendAll(t, c.Appendable(), in{ls("__name__", "queue_bytes"), now + 2000, 1})
+	_, _, body = get(t, c, nil)
+	require.Contains(t, string(body), "# TYPE queue_bytes gauge\n")
+	appendAll(t, c.Appendable(), in{ls("__name__", "queue_bytes"), now + 3000, math.Float64frombits(value.StaleNaN)})
+	c.store.expire(time.Now().Add(time.Minute).UnixMilli())
 	_, snapMeta := c.store.snapshot(0)
-	require.NotContains(t, snapMeta, "queue_bytes")
-	require.Contains(t, snapMeta, "node_load1")
+	require.NotContains(t, snapMeta, "queue_bytes", "forgotten stale_after after its last series")
 }
 
 // TestMetadataOfRefusedSeriesNotKept: metadata is kept only for names with series, so it

@@ -20,7 +20,10 @@ import (
 //
 // Metadata (type, help, unit) is kept per metric name, as the scrape reports it for each
 // series (a histogram's foo_bucket, foo_sum and foo_count each carry the family's), for the
-// names that have series: at most one entry per series kept.
+// names that have series, and for stale_after once their last series is gone: a scrape
+// reports metadata only for series new to its cache, and a failed scrape removes every
+// series here (staleness markers) but not from that cache, so the series that come back
+// with the next scrape come without it.
 type store struct {
 	mu        sync.RWMutex
 	byHash    map[uint64]*series // chains hold series whose hashes collide
@@ -31,9 +34,10 @@ type store struct {
 
 // nameInfo is what the store knows of one metric name.
 type nameInfo struct {
-	series int               // series kept with this name
-	meta   metadata.Metadata // the last metadata reported for the name
-	known  bool              // meta was reported
+	series     int               // series kept with this name
+	meta       metadata.Metadata // the last metadata reported for the name
+	known      bool              // meta was reported
+	emptySince int64             // when series last went to 0 (unix milliseconds)
 }
 
 type series struct {
@@ -94,7 +98,7 @@ func (s *store) commit(batch []pending, metas []pendingMeta, now int64) (r commi
 		ser, hash := s.lookup(p)
 		if value.IsStaleNaN(p.v) {
 			if ser != nil {
-				s.remove(ser)
+				s.remove(ser, now)
 				r.staleMarkers++
 			}
 			continue
@@ -158,9 +162,9 @@ func (s *store) lookup(p *pending) (*series, uint64) {
 	return nil, hash
 }
 
-// remove unlinks ser, and forgets its name's metadata with the name's last series. The
-// caller holds s.mu.
-func (s *store) remove(ser *series) {
+// remove unlinks ser; at now (unix milliseconds) it was its name's last series, the name's
+// metadata is kept until expire forgets it. The caller holds s.mu.
+func (s *store) remove(ser *series, now int64) {
 	head := s.byHash[ser.hash]
 	removed := false
 	if head == ser {
@@ -186,13 +190,14 @@ func (s *store) remove(ser *series) {
 	name := ser.lset.Get(labels.MetricName)
 	if ni := s.names[name]; ni != nil {
 		if ni.series--; ni.series <= 0 {
-			delete(s.names, name)
+			ni.series, ni.emptySince = 0, now
 		}
 	}
 }
 
-// expire removes the series whose last sample arrived before cutoff (unix milliseconds);
-// it returns how many it removed and how many are left.
+// expire removes the series whose last sample arrived before cutoff (unix milliseconds),
+// and the metadata of names without series since before cutoff; it returns how many series
+// it removed and how many are left.
 func (s *store) expire(cutoff int64) (n, left int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -200,10 +205,15 @@ func (s *store) expire(cutoff int64) (n, left int) {
 		for x := head; x != nil; {
 			next := x.next
 			if x.seen < cutoff {
-				s.remove(x)
+				s.remove(x, cutoff)
 				n++
 			}
 			x = next
+		}
+	}
+	for name, ni := range s.names {
+		if ni.series == 0 && ni.emptySince < cutoff {
+			delete(s.names, name)
 		}
 	}
 	return n, s.count
