@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -13,8 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/sondehq/sonde/internal/kube"
@@ -253,8 +256,12 @@ func equalClient(a, b kube.ClientArgs) bool {
 type watcher struct {
 	informers []cache.SharedIndexInformer
 	changed   chan struct{} // nudged on every event; buffered, one pending nudge is enough
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	hc        *http.Client  // the watcher's own; its connections are closed on stop
+	// calls is held (read) by every list and watch request: the informers do not wait for
+	// a list in flight when they stop, and its connection must not outlive stop.
+	calls  sync.RWMutex
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu  sync.Mutex
 	err error // the latest list or watch error
@@ -268,7 +275,11 @@ func startWatcher(cfg Config) (*watcher, error) {
 	// The dynamic client speaks JSON; RestConfig asks for protobuf, which custom
 	// resources are not served in.
 	rc.ContentType, rc.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
-	dc, err := dynamic.NewForConfig(rc)
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := dynamic.NewForConfigAndClient(rc, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +289,7 @@ func startWatcher(cfg Config) (*watcher, error) {
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
-	w := &watcher{changed: make(chan struct{}, 1)}
+	w := &watcher{changed: make(chan struct{}, 1), hc: hc}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	nudge := func() {
@@ -293,11 +304,21 @@ func startWatcher(cfg Config) (*watcher, error) {
 			return o
 		}
 		lw := &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return ri.Namespace(ns).List(ctx, sel(o))
+			ListWithContextFunc: func(lctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				w.calls.RLock()
+				defer w.calls.RUnlock()
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				return ri.Namespace(ns).List(lctx, sel(o))
 			},
-			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return ri.Namespace(ns).Watch(ctx, sel(o))
+			WatchFuncWithContext: func(wctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				w.calls.RLock()
+				defer w.calls.RUnlock()
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				return ri.Namespace(ns).Watch(wctx, sel(o))
 			},
 		}
 		inf := cache.NewSharedIndexInformerWithOptions(lw, &unstructured.Unstructured{},
@@ -363,4 +384,8 @@ func (w *watcher) list() []*unstructured.Unstructured {
 func (w *watcher) stop() {
 	w.cancel()
 	w.wg.Wait()
+	w.calls.Lock() // every request in flight has returned (they were cancelled)
+	w.calls.Unlock()
+	// Through client-go's wrappers, down to the transport that holds the connections.
+	utilnet.CloseIdleConnectionsFor(w.hc.Transport)
 }

@@ -43,6 +43,22 @@ func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 
 const node = "node-a"
 
+// TestLifecycle is the lifecycle test every component passes. It runs first: connections
+// that TestMonitors' other components (discovery, scrape) may still be closing would count
+// as leaked here.
+func TestLifecycle(t *testing.T) {
+	s := kubetest.Shared(t)
+	installCRDs(t, s)
+	sm, sm2 := servicemonitors.DefaultArguments(), servicemonitors.DefaultArguments()
+	sm.Targets, sm.ClientArgs = []string{"discovery.kubernetes/x"}, clientArgs(s)
+	sm2.Targets, sm2.Selector, sm2.ClientArgs = []string{"discovery.kubernetes/y"}, "a=b", clientArgs(s)
+	pipelinetest.Lifecycle(t, servicemonitors.Registration, sm, sm2)
+	pm, pm2 := podmonitors.DefaultArguments(), podmonitors.DefaultArguments()
+	pm.Targets, pm.ClientArgs = []string{"discovery.kubernetes/x"}, clientArgs(s)
+	pm2.Targets, pm2.Namespaces, pm2.ClientArgs = []string{"discovery.kubernetes/x"}, []string{"default"}, clientArgs(s)
+	pipelinetest.Lifecycle(t, podmonitors.Registration, pm, pm2)
+}
+
 // TestMonitors runs discovery.kubernetes (pods of one node; endpointslices) into the two
 // monitors components against a real kube-apiserver with the operator's CRDs, and a
 // prometheus.scrape behind them against a real HTTP target.
