@@ -2,13 +2,11 @@ package kubelet
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
 	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
@@ -67,11 +65,7 @@ func (a *Arguments) Validate() error {
 	if a.RefreshInterval <= 0 {
 		errs = append(errs, pipeline.Field("refresh_interval", "must be positive, got %s", a.RefreshInterval))
 	}
-	for i, ns := range a.Namespaces {
-		for _, msg := range validation.IsDNS1123Label(ns) {
-			errs = append(errs, pipeline.Field(fmt.Sprintf("namespaces[%d]", i), "%q: %s", ns, msg))
-		}
-	}
+	errs = append(errs, kube.ValidateNamespaces("namespaces", a.Namespaces, pipeline.Field)...)
 	if err := a.HTTPClientConfig.Validate(); err != nil {
 		errs = append(errs, pipeline.Field("tls_config", "%w", err))
 	}

@@ -112,11 +112,7 @@ func (a *Arguments) Validate() error {
 	if !slices.Contains(roles, a.Role) {
 		add(pipeline.Field("role", "must be one of pod, node, service, endpoints, endpointslice; got %q", a.Role))
 	}
-	for i, ns := range a.Namespaces.Names {
-		for _, msg := range validation.IsDNS1123Label(ns) {
-			add(pipeline.Field(fmt.Sprintf("namespaces.names[%d]", i), "%q: %s", ns, msg))
-		}
-	}
+	errs = append(errs, kube.ValidateNamespaces("namespaces.names", a.Namespaces.Names, pipeline.Field)...)
 	if a.Namespaces.OwnNamespace && a.ClientArgs.Mode() != "in-cluster" {
 		add(pipeline.Field("namespaces.own_namespace", "needs the in-cluster client (no kubeconfig_file or api_server)"))
 	}

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"errors"
-	"fmt"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -47,17 +46,7 @@ func (a *Arguments) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	seen := map[string]bool{}
-	for i, ns := range a.Namespaces {
-		field := fmt.Sprintf("namespaces[%d]", i)
-		for _, msg := range validation.IsDNS1123Label(ns) {
-			add(pipeline.Field(field, "%q: %s", ns, msg))
-		}
-		if seen[ns] {
-			add(pipeline.Field(field, "duplicate namespace %q", ns))
-		}
-		seen[ns] = true
-	}
+	errs = append(errs, kube.ValidateNamespaces("namespaces", a.Namespaces, pipeline.Field)...)
 	if _, err := labels.Parse(a.Selector); err != nil {
 		add(pipeline.Field("selector", "%w", err))
 	}

@@ -107,17 +107,7 @@ func (a *Arguments) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	seen := map[string]bool{}
-	for i, ns := range a.Namespaces {
-		field := fmt.Sprintf("namespaces[%d]", i)
-		for _, msg := range validation.IsDNS1123Label(ns) {
-			add(pipeline.Field(field, "%q: %s", ns, msg))
-		}
-		if seen[ns] {
-			add(pipeline.Field(field, "duplicate namespace %q", ns))
-		}
-		seen[ns] = true
-	}
+	errs = append(errs, kube.ValidateNamespaces("namespaces", a.Namespaces, pipeline.Field)...)
 	if !model.LabelValue(a.JobName).IsValid() || a.JobName == "" {
 		add(pipeline.Field("job_name", "must be a non-empty UTF-8 string, got %q", a.JobName))
 	}

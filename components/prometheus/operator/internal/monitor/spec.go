@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sondehq/sonde/internal/kube"
 	"github.com/sondehq/sonde/pipeline"
@@ -153,11 +152,7 @@ func Validate(targetIDs, namespaces []string, selector string, client *kube.Clie
 			errs = append(errs, pipeline.Field("targets", "entry %d is empty", i))
 		}
 	}
-	for i, ns := range namespaces {
-		for _, msg := range validation.IsDNS1123Label(ns) {
-			errs = append(errs, pipeline.Field(fmt.Sprintf("namespaces[%d]", i), "%q: %s", ns, msg))
-		}
-	}
+	errs = append(errs, kube.ValidateNamespaces("namespaces", namespaces, pipeline.Field)...)
 	if _, err := labels.Parse(selector); err != nil {
 		errs = append(errs, pipeline.Field("selector", "%w", err))
 	}
