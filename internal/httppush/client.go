@@ -66,6 +66,9 @@ type Config struct {
 	// MaxErrorBody is how much of a non-2xx response's body Result.Body keeps; 0 means
 	// DefaultMaxErrorBody.
 	MaxErrorBody int
+	// WrapTransport, when set, wraps the transport built from HTTPClientConfig: request
+	// signing that prometheus/common does not do itself (SigV4).
+	WrapTransport func(http.RoundTripper) (http.RoundTripper, error)
 }
 
 // Client posts request bodies to one URL. It is safe for concurrent use. It is sonde's own
@@ -88,6 +91,11 @@ func New(cfg Config) (*Client, error) {
 	hc, err := config.NewClientFromConfig(cfg.HTTPClientConfig, cfg.Name, config.WithUserAgent(userAgent))
 	if err != nil {
 		return nil, fmt.Errorf("build HTTP client: %w", err)
+	}
+	if cfg.WrapTransport != nil {
+		if hc.Transport, err = cfg.WrapTransport(hc.Transport); err != nil {
+			return nil, fmt.Errorf("build HTTP client: %w", err)
+		}
 	}
 	// The order matters only where names clash: the user's headers first, so that the
 	// tenant and the protocol's headers win.
@@ -147,7 +155,7 @@ func (c *Client) Post(ctx context.Context, body []byte) Result {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}()
-	res := Result{Status: resp.StatusCode}
+	res := Result{Status: resp.StatusCode, Header: resp.Header}
 	if resp.StatusCode/100 == 2 {
 		return res
 	}

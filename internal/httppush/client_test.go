@@ -2,6 +2,7 @@ package httppush
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -179,11 +180,38 @@ func TestPostResults(t *testing.T) {
 			} else {
 				require.EqualError(t, res.Err, tc.wantErr)
 			}
-			res.Err = nil
+			require.Equal(t, tc.retryAfter, res.Header.Get("Retry-After"), "response headers")
+			res.Err, res.Header = nil, nil
 			require.Equal(t, tc.want, res)
 		})
 	}
 }
+
+func TestWrapTransport(t *testing.T) {
+	srv, got := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Answer", "42")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	c := newClient(t, Config{URL: srv.URL, WrapTransport: func(next http.RoundTripper) (http.RoundTripper, error) {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r.Header.Set("Authorization", "signed")
+			return next.RoundTrip(r)
+		}), nil
+	}})
+	res := c.Post(context.Background(), []byte("x"))
+	require.NoError(t, res.Err)
+	require.Equal(t, "42", res.Header.Get("X-Answer"))
+	require.Equal(t, "signed", (<-got).header.Get("Authorization"))
+
+	_, err := New(Config{URL: srv.URL, Timeout: time.Second, WrapTransport: func(http.RoundTripper) (http.RoundTripper, error) {
+		return nil, errors.New("no credentials")
+	}})
+	require.ErrorContains(t, err, "no credentials")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestPostNoResponse(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
