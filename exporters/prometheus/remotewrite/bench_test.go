@@ -97,19 +97,22 @@ func BenchmarkEncodeSend(b *testing.B) {
 	}
 	batch := append([]queuedSample(nil), sh.batch...)
 
-	b.Run("encode", func(b *testing.B) {
-		b.ReportAllocs()
-		var size int
-		for n := 0; n < b.N; n++ {
-			size = len(sh.encode(sh.batch))
-		}
-		b.ReportMetric(float64(size), "bytes/request")
-	})
+	for _, p := range []protocol{protoV1, protoV2} {
+		b.Run("encode/"+p.message(), func(b *testing.B) {
+			b.ReportAllocs()
+			var size int
+			for n := 0; n < b.N; n++ {
+				size = len(sh.encode(sh.batch, p))
+			}
+			b.ReportMetric(float64(size), "bytes/request")
+			b.ReportMetric(float64(size)/float64(len(sh.batch)), "bytes/sample")
+		})
+	}
 	b.Run("encode+send", func(b *testing.B) {
 		b.ReportAllocs()
 		for n := 0; n < b.N; n++ {
-			body := sh.encode(sh.batch)
-			if res := s.client.Post(context.Background(), body); res.Err != nil {
+			body := sh.encode(sh.batch, protoV1)
+			if res := s.clients[protoV1].Post(context.Background(), body); res.Err != nil {
 				b.Fatal(res.Err)
 			}
 		}

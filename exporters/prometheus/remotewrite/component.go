@@ -283,7 +283,7 @@ func slowest(eps []*endpoint) int {
 func (c *Component) reconcile(w *walStorage, eps []*endpoint, old, next *Arguments) (_ []*endpoint, applied bool, _ error) {
 	cfgs := next.endpoints()
 	for _, cfg := range cfgs {
-		if _, err := newClient(cfg); err != nil {
+		if _, err := newClient(cfg, protoV1); err != nil {
 			if eps == nil {
 				return nil, false, fmt.Errorf("endpoint %s: %w", cfg.name(), err)
 			}
@@ -324,12 +324,15 @@ func (c *Component) reconcile(w *walStorage, eps []*endpoint, old, next *Argumen
 		}
 		ep.snd.stop()
 		c.persist(ep)
-		snd, err := c.newSender(w, ep, cfg, next.ExternalLabels, ep.snd.marker())
+		restarted := *ep
+		if cfg.URL.String() != ep.cfg.URL.String() || cfg.ProtobufMessage != ep.cfg.ProtobufMessage {
+			restarted.neg = newNegotiation(cfg, ep.m) // another receiver: ask it again
+		}
+		snd, err := c.newSender(w, &restarted, cfg, next.ExternalLabels, ep.snd.marker())
 		if err != nil {
 			return nil, false, fmt.Errorf("endpoint %s: %w", ep.name, err)
 		}
 		c.logger.Info("endpoint settings updated, sender restarted", "endpoint", ep.name, "url", cfg.URL.Redacted())
-		restarted := *ep
 		restarted.cfg, restarted.snd = cfg, snd
 		snd.start()
 		out = append(out, &restarted)
@@ -349,7 +352,7 @@ func flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
 func (c *Component) newSender(w *walStorage, ep *endpoint, cfg EndpointConfig, ext map[string]string, start marker) (*sender, error) {
 	return newSender(senderOptions{
 		logger: c.logger.With("endpoint", ep.name), m: ep.m, health: c.health.of(ep.name), w: w, cfg: cfg, ext: ext,
-		start: start, sleep: c.sleep, status: ep.status, store: ep.store, bufferIdle: c.bufferIdle,
+		start: start, sleep: c.sleep, status: ep.status, neg: ep.neg, store: ep.store, bufferIdle: c.bufferIdle,
 	})
 }
 

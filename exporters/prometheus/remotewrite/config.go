@@ -53,6 +53,16 @@ type EndpointConfig struct {
 	// HTTPClientConfig holds auth, TLS and proxy settings (basic_auth, authorization,
 	// bearer_token, bearer_token_file, oauth2, tls_config, proxy_url, ...).
 	HTTPClientConfig config.HTTPClientConfig `yaml:",inline"`
+	// ProtobufMessage is the remote-write protocol, named as in Prometheus' remote_write:
+	// io.prometheus.write.v2.Request (remote write 2.0: a symbols table, metadata inline per
+	// series, the receiver's X-Prometheus-Remote-Write-*-Written answer), prometheus.WriteRequest
+	// (1.0, metadata in requests of their own), or auto: 2.0, falling back to 1.0 for the rest
+	// of the process's life when the receiver answers 415 or a 2xx without the *-Written
+	// headers (a 1.0 receiver), the batch then sent again as 1.0.
+	ProtobufMessage string `yaml:"protobuf_message"`
+	// SigV4 signs every request with AWS Signature Version 4 (Amazon Managed Service for
+	// Prometheus), instead of basic_auth, authorization, bearer_token or oauth2.
+	SigV4 *SigV4Config `yaml:"sigv4,omitempty"`
 	// Queue shapes the sharded send queue of this endpoint.
 	Queue QueueConfig `yaml:"queue"`
 	// Metadata is how the type, help and unit of metric families are sent.
@@ -65,14 +75,16 @@ type EndpointConfig struct {
 }
 
 // MetadataConfig is how metric metadata (type, help and unit of each metric family, as
-// scraped) is sent: as Prometheus does with remote write 1.0, in requests of their own that
-// carry all of it every send_interval. It is kept in memory only.
+// scraped) is sent: with remote write 1.0 as Prometheus does, in requests of their own that
+// carry all of it every send_interval; with 2.0 inline in every series sent. It is kept in
+// memory only.
 type MetadataConfig struct {
 	// Send turns sending metadata on.
 	Send bool `yaml:"send"`
-	// SendInterval is how often all metadata known is sent.
+	// SendInterval is how often all metadata known is sent with remote write 1.0.
 	SendInterval model.Duration `yaml:"send_interval"`
-	// MaxSamplesPerSend is the largest number of metric families one request carries.
+	// MaxSamplesPerSend is the largest number of metric families one 1.0 metadata request
+	// carries.
 	MaxSamplesPerSend int `yaml:"max_samples_per_send"`
 }
 
@@ -108,6 +120,7 @@ func DefaultEndpoint() EndpointConfig {
 	return EndpointConfig{
 		RemoteTimeout:    model.Duration(30 * time.Second),
 		HTTPClientConfig: config.DefaultHTTPClientConfig,
+		ProtobufMessage:  protobufAuto,
 		Queue: QueueConfig{
 			Shards:            4,
 			Capacity:          10000,
@@ -219,6 +232,15 @@ func (e *EndpointConfig) Validate() error {
 	errs = append(errs, httppush.ValidateHeaders(e.Headers, []string{"X-Prometheus-Remote-Write-Version"}, ""))
 	if err := e.HTTPClientConfig.Validate(); err != nil {
 		errs = append(errs, err) // auth and TLS settings sit inline in endpoint
+	}
+	if _, _, err := parseProtobufMessage(e.ProtobufMessage); err != nil {
+		errs = append(errs, pipeline.Field("protobuf_message", "%v", err))
+	}
+	if e.SigV4 != nil {
+		errs = append(errs, pipeline.Nest("sigv4", e.SigV4.Validate()))
+		if auth := e.otherAuth(); auth != "" {
+			errs = append(errs, pipeline.Field("sigv4", "cannot be used with %s: give one way to authenticate", auth))
+		}
 	}
 	errs = append(errs, pipeline.Nest("queue", e.Queue.Validate()))
 	errs = append(errs, pipeline.Nest("metadata_config", e.Metadata.Validate()))

@@ -28,6 +28,9 @@ type EndpointDebugInfo struct {
 	Name string `json:"name"`
 	// URL is the receiver's URL with its password, if any, replaced by "xxxxx".
 	URL string `json:"url"`
+	// ProtobufMessage is the protocol sent now: io.prometheus.write.v2.Request (2.0) or
+	// prometheus.WriteRequest (1.0, also after protobuf_message auto fell back).
+	ProtobufMessage string `json:"protobuf_message,omitempty"`
 	// Marker is absent while the component is not running.
 	Marker *MarkerDebugInfo `json:"marker,omitempty"`
 	// PendingSamples are read from the WAL and not yet acknowledged.
@@ -104,11 +107,12 @@ func (c *Component) DebugInfo() any {
 func (ep *endpoint) debugInfo(wal *WALDebugInfo, appended int64) EndpointDebugInfo {
 	s := ep.snd
 	d := EndpointDebugInfo{
-		Name:           ep.name,
-		URL:            s.url,
-		PendingSamples: s.pending.Load(),
-		Shards:         len(s.shards),
-		ShardsFailing:  int(s.failing.Load()),
+		Name:            ep.name,
+		URL:             s.url,
+		ProtobufMessage: ep.neg.current().message(),
+		PendingSamples:  s.pending.Load(),
+		Shards:          len(s.shards),
+		ShardsFailing:   int(s.failing.Load()),
 	}
 	acked := s.tracker.position()
 	d.Marker = &MarkerDebugInfo{Segment: acked.Segment, Offset: acked.Offset}

@@ -21,7 +21,9 @@ type endpoint struct {
 	store  *markerStore
 	m      *endpointMetrics
 	status *httppush.Status
-	snd    *sender
+	// neg is the protocol it speaks, kept across its senders (see negotiation).
+	neg *negotiation
+	snd *sender
 }
 
 // endpointMarkerBase names the marker files of endpoint name when there are several: a
@@ -52,7 +54,7 @@ func (c *Component) persist(ep *endpoint) {
 func (c *Component) openEndpoint(w *walStorage, cfg EndpointConfig, idx, n int, ext map[string]string) (*endpoint, error) {
 	name := cfg.name()
 	m := c.m.forEndpoint(name)
-	ep := &endpoint{name: name, base: markerBase(name, n), cfg: cfg, m: m, status: &httppush.Status{}}
+	ep := &endpoint{name: name, base: markerBase(name, n), cfg: cfg, m: m, status: &httppush.Status{}, neg: newNegotiation(cfg, m)}
 	ep.store = newMarkerStoreAt(c.opts.DataPath, ep.base, m.markerFails.Inc)
 	start := c.loadMarker(w, ep, idx)
 	snd, err := c.newSender(w, ep, cfg, ext, start)
@@ -63,7 +65,7 @@ func (c *Component) openEndpoint(w *walStorage, cfg EndpointConfig, idx, n int, 
 	}
 	ep.snd = snd
 	snd.start()
-	c.logger.Info("sending", "endpoint", name, "url", cfg.URL.Redacted(), "shards", cfg.Queue.Shards,
+	c.logger.Info("sending", "endpoint", name, "url", cfg.URL.Redacted(), "protobuf_message", cfg.ProtobufMessage, "shards", cfg.Queue.Shards,
 		"from_segment", start.Acked.Segment, "from_offset", start.Acked.Offset)
 	return ep, nil
 }

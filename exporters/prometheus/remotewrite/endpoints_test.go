@@ -187,7 +187,10 @@ func TestEndpointsAddedAndRemoved(t *testing.T) {
 	next.Endpoints = next.Endpoints[1:]
 	next.Endpoints[0].Headers = map[string]string{"X-Changed": "1"}
 	require.NoError(t, in.c.Update(next))
-	require.Eventually(t, func() bool { return strings.Contains(in.logs.String(), "endpoint removed") }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		// b restarts after a is removed: samples appended before would go out without the header.
+		return strings.Contains(in.logs.String(), "endpoint removed") && strings.Contains(in.logs.String(), "sender restarted")
+	}, 10*time.Second, time.Millisecond)
 	in.appendSamples(t, 10, 1, 5000)
 	waitSamples(t, rb, 50)
 	waitSamples(t, rc, 50)

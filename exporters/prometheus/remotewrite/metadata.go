@@ -16,8 +16,8 @@ import (
 	"github.com/sondehq/sonde/internal/httppush"
 )
 
-// Metadata (the type, help and unit of a metric family) is sent as Prometheus sends it with
-// remote write 1.0: in requests of its own, carrying only prompb.MetricMetadata, one per
+// Metadata (the type, help and unit of a metric family) goes inline in every series with
+// remote write 2.0 (shard_v2.go). With 1.0 it is sent as Prometheus sends it: in requests of its own, carrying only prompb.MetricMetadata, one per
 // family, all of it every send_interval. It is kept in memory only, not in the WAL: after
 // a restart it is known again from the first scrape of each target, which reports every
 // series as new (until then, samples replayed from the WAL go without it).
@@ -120,6 +120,17 @@ func familyName(name string, typ model.MetricType) string {
 	return name
 }
 
+// lookup calls fn with the metadata of each metric name, under the table's lock: one lock
+// for a whole batch of 2.0 series, whose metadata goes inline.
+func (t *metaTable) lookup(fn func(get func(name string) (metadata.Metadata, bool))) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fn(func(name string) (metadata.Metadata, bool) {
+		m, ok := t.byName[name]
+		return m, ok
+	})
+}
+
 // liveNames returns the metric names of the series in the table.
 func (t *seriesTable) liveNames() map[string]struct{} {
 	out := map[string]struct{}{}
@@ -143,6 +154,9 @@ func (s *sender) sendMetadataLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if s.neg.current() == protoV2 {
+				continue // inline in every series sent
+			}
 			s.sendMetadata(ctx, time.Now().Add(time.Duration(s.meta.SendInterval)))
 		}
 	}
@@ -174,7 +188,7 @@ func (s *sender) sendMetadata(ctx context.Context, giveUp time.Time) {
 // ended or giveUp passed (the rest waits for the next interval).
 func (s *sender) deliverMetadata(ctx context.Context, body []byte, n int, giveUp time.Time) bool {
 	for attempt := 0; ; attempt++ {
-		res := s.client.Post(s.reqCtx, body)
+		res := s.clients[protoV1].Post(s.reqCtx, body)
 		switch {
 		case res.Err == nil:
 			s.m.metadataSent.Add(float64(n))

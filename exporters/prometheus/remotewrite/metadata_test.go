@@ -68,6 +68,7 @@ var (
 // forgotten.
 func TestMetadataSent(t *testing.T) {
 	r := remotewritetest.NewReceiver(t)
+	r.OnlyV1(remotewritetest.V1Answers415) // 1.0 after the fallback: metadata of its own
 	args := testArgs(t, r.URL)
 	args.Endpoint.Metadata.SendInterval = model.Duration(20 * time.Millisecond)
 	args.Endpoint.Metadata.MaxSamplesPerSend = 2
@@ -105,6 +106,7 @@ func TestMetadataFailures(t *testing.T) {
 	r := remotewritetest.NewReceiver(t)
 	r.Script(remotewritetest.Response{Status: http.StatusBadRequest, Body: "bad metadata"})
 	args := testArgs(t, r.URL)
+	args.Endpoint.ProtobufMessage = protobufV1
 	args.Endpoint.Metadata.SendInterval = model.Duration(50 * time.Millisecond)
 	args.Endpoint.Queue.BatchSendDeadline = model.Duration(time.Hour) // samples only once the batch is full
 	args.Endpoint.Queue.MaxSamplesPerSend = 1000
@@ -138,10 +140,11 @@ func TestMetadataNotSent(t *testing.T) {
 }
 
 // TestScrapedMetadataSent: what prometheus.scrape reads of a target's families reaches the
-// receiver as remote-write metadata.
+// receiver as remote-write 1.0 metadata.
 func TestScrapedMetadataSent(t *testing.T) {
 	r := remotewritetest.NewReceiver(t)
 	args := testArgs(t, r.URL)
+	args.Endpoint.ProtobufMessage = protobufV1
 	args.Endpoint.Metadata.SendInterval = model.Duration(100 * time.Millisecond)
 	in := start(t, t.TempDir(), args, nil)
 	scrapetest.Into(t, scrapetest.TypedTarget(t), in.c.Appendable())

@@ -20,6 +20,7 @@ const (
 	reasonWALWrite      = "wal_write"           // the WAL could not be written
 	reasonClosed        = "closed"              // committed while the component was stopping
 	reasonSuperseded    = "superseded"          // metadata not delivered before the next send interval resent it
+	reasonPartialWrite  = "partial_write"       // a 2xx whose *-Written headers count fewer samples than sent
 )
 
 // metrics are the component's: the WAL's, and through the vectors labelled endpoint, each
@@ -43,22 +44,24 @@ type metrics struct {
 	truncateFails  prometheus.Counter
 
 	// By endpoint.
-	samplesIn       *prometheus.CounterVec
-	samplesSent     *prometheus.CounterVec
-	samplesFailed   *prometheus.CounterVec
-	samplesRetried  *prometheus.CounterVec
-	samplesFiltered *prometheus.CounterVec
-	sentBytes       *prometheus.CounterVec
-	requests        *prometheus.CounterVec // endpoint, code
-	requestDuration *prometheus.HistogramVec
-	pendingSamples  *prometheus.GaugeVec
-	shards          *prometheus.GaugeVec
-	highestSent     *prometheus.GaugeVec
-	lastSendError   *prometheus.GaugeVec
-	markerFails     *prometheus.CounterVec
-	metadataSent    *prometheus.CounterVec
-	metadataDropped *prometheus.CounterVec // reason, endpoint
-	vecs            []interface{ DeletePartialMatch(prometheus.Labels) int }
+	samplesIn         *prometheus.CounterVec
+	samplesSent       *prometheus.CounterVec
+	samplesFailed     *prometheus.CounterVec
+	samplesRetried    *prometheus.CounterVec
+	samplesFiltered   *prometheus.CounterVec
+	sentBytes         *prometheus.CounterVec
+	requests          *prometheus.CounterVec // endpoint, code
+	requestDuration   *prometheus.HistogramVec
+	pendingSamples    *prometheus.GaugeVec
+	shards            *prometheus.GaugeVec
+	highestSent       *prometheus.GaugeVec
+	lastSendError     *prometheus.GaugeVec
+	markerFails       *prometheus.CounterVec
+	metadataSent      *prometheus.CounterVec
+	metadataDropped   *prometheus.CounterVec // reason, endpoint
+	protocol          *prometheus.GaugeVec   // endpoint, protobuf_message
+	protocolFallbacks *prometheus.CounterVec
+	vecs              []interface{ DeletePartialMatch(prometheus.Labels) int }
 
 	endpoints sync.Map // name → *endpointMetrics
 }
@@ -83,6 +86,9 @@ type endpointMetrics struct {
 	markerFails     prometheus.Counter
 	metadataSent    prometheus.Counter
 	metadataDropped *prometheus.CounterVec // by reason
+	// protocol is 1 for the protobuf_message in use (curried: label protobuf_message).
+	protocol          *prometheus.GaugeVec
+	protocolFallbacks prometheus.Counter
 }
 
 // endpointLabel is the label that tells the endpoints' series apart: the endpoint's name,
@@ -131,7 +137,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 	m.samplesAppended = counter("samples_appended_total", "Samples committed to the WAL.")
 	m.samplesDropped = counterVec("samples_dropped_total",
-		"Samples dropped, by reason, and by endpoint for the reasons of one endpoint (http_4xx, max_age, max_size, unknown_series).",
+		"Samples dropped, by reason, and by endpoint for the reasons of one endpoint (http_4xx, partial_write, max_age, max_size, unknown_series).",
 		"reason", endpointLabel)
 	m.exemplarsDropped = counterVec("exemplars_dropped_total", "Exemplars dropped, by reason.", "reason")
 	m.metadataNames = gauge("metadata_names", "Metric names whose metadata is held in memory.")
@@ -165,6 +171,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		"Metric family metadata accepted by the receiver (all families every send interval), by endpoint.", endpointLabel)
 	m.metadataDropped = counterVec("metadata_dropped_total", "Metric family metadata not delivered, by endpoint and reason.",
 		"reason", endpointLabel)
+	m.protocol = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "protocol_info",
+		Help: "1 for the remote-write protobuf message each endpoint sends now (protobuf_message: prometheus.WriteRequest is 1.0, io.prometheus.write.v2.Request 2.0)."},
+		[]string{endpointLabel, "protobuf_message"})
+	register(m.protocol)
+	m.vecs = append(m.vecs, m.protocol)
+	m.protocolFallbacks = counterVec("protocol_fallbacks_total",
+		"Times an endpoint with protobuf_message auto fell back from remote write 2.0 to 1.0 (once per process at most), by endpoint.", endpointLabel)
 	m.highestAppendedMs.Store(minTimestamp)
 	return m, errors.Join(errs...)
 }
@@ -177,23 +190,25 @@ func (m *metrics) forEndpoint(name string) *endpointMetrics {
 	}
 	l := prometheus.Labels{endpointLabel: name}
 	em := &endpointMetrics{
-		name:            name,
-		samplesIn:       m.samplesIn.With(l),
-		samplesSent:     m.samplesSent.With(l),
-		samplesFailed:   m.samplesFailed.With(l),
-		samplesRetried:  m.samplesRetried.With(l),
-		samplesFiltered: m.samplesFiltered.With(l),
-		samplesDropped:  m.samplesDropped.MustCurryWith(l),
-		sentBytes:       m.sentBytes.With(l),
-		requests:        m.requests.MustCurryWith(l),
-		requestDuration: m.requestDuration.With(l),
-		pendingSamples:  m.pendingSamples.With(l),
-		shards:          m.shards.With(l),
-		highestSent:     m.highestSent.With(l),
-		lastSendError:   m.lastSendError.With(l),
-		markerFails:     m.markerFails.With(l),
-		metadataSent:    m.metadataSent.With(l),
-		metadataDropped: m.metadataDropped.MustCurryWith(l),
+		name:              name,
+		samplesIn:         m.samplesIn.With(l),
+		samplesSent:       m.samplesSent.With(l),
+		samplesFailed:     m.samplesFailed.With(l),
+		samplesRetried:    m.samplesRetried.With(l),
+		samplesFiltered:   m.samplesFiltered.With(l),
+		samplesDropped:    m.samplesDropped.MustCurryWith(l),
+		sentBytes:         m.sentBytes.With(l),
+		requests:          m.requests.MustCurryWith(l),
+		requestDuration:   m.requestDuration.With(l),
+		pendingSamples:    m.pendingSamples.With(l),
+		shards:            m.shards.With(l),
+		highestSent:       m.highestSent.With(l),
+		lastSendError:     m.lastSendError.With(l),
+		markerFails:       m.markerFails.With(l),
+		metadataSent:      m.metadataSent.With(l),
+		metadataDropped:   m.metadataDropped.MustCurryWith(l),
+		protocol:          m.protocol.MustCurryWith(l),
+		protocolFallbacks: m.protocolFallbacks.With(l),
 	}
 	em.highestSentMs.Store(minTimestamp)
 	actual, _ := m.endpoints.LoadOrStore(name, em)

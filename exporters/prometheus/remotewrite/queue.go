@@ -32,14 +32,16 @@ type sender struct {
 	m      *endpointMetrics
 	health healthSetter
 	w      *walStorage
-	client *httppush.Client
-	url    string   // redacted
-	rawURL *url.URL // for redacting error messages
-	status *httppush.Status
-	cfg    QueueConfig
-	meta   MetadataConfig
-	ext    []prompb.Label // external labels, sorted by name
-	sleep  func(context.Context, time.Duration) error
+	// clients post requests, by protocol (nil for one the endpoint never speaks).
+	clients [2]*httppush.Client
+	neg     *negotiation
+	url     string   // redacted
+	rawURL  *url.URL // for redacting error messages
+	status  *httppush.Status
+	cfg     QueueConfig
+	meta    MetadataConfig
+	ext     []prompb.Label // external labels, sorted by name
+	sleep   func(context.Context, time.Duration) error
 	// bufferIdle is how long a shard keeps request buffers larger than its batches need.
 	bufferIdle time.Duration
 	tracker    tracker
@@ -60,10 +62,12 @@ type sender struct {
 	abort     chan struct{} // closed by a shard whose send failed during the final flush
 	abortMu   sync.Once
 	flushing  atomic.Bool
-	failing   atomic.Int32   // shards whose current batch has failed and not yet succeeded
-	wg        sync.WaitGroup // the reader and the shards
-	metaWG    sync.WaitGroup // the metadata sender, which a flush does not wait for
-	pending   atomic.Int64
+	// partialLogged is set once a partial write was logged as a warning.
+	partialLogged atomic.Bool
+	failing       atomic.Int32   // shards whose current batch has failed and not yet succeeded
+	wg            sync.WaitGroup // the reader and the shards
+	metaWG        sync.WaitGroup // the metadata sender, which a flush does not wait for
+	pending       atomic.Int64
 }
 
 type senderOptions struct {
@@ -76,6 +80,7 @@ type senderOptions struct {
 	start  marker
 	sleep  func(context.Context, time.Duration) error
 	status *httppush.Status // nil: a fresh one
+	neg    *negotiation     // the endpoint's protocol; nil: a fresh one
 	store  *markerStore     // where acknowledgements are persisted as they come; nil: not
 	// bufferIdle: see sender.bufferIdle; 0 means defaultBufferIdle.
 	bufferIdle time.Duration
@@ -86,28 +91,32 @@ type senderOptions struct {
 const defaultBufferIdle = time.Minute
 
 func newSender(o senderOptions) (*sender, error) {
-	cl, err := newClient(o.cfg)
+	cl, err := newClients(o.cfg)
 	if err != nil {
 		return nil, err
 	}
+	if o.neg == nil {
+		o.neg = newNegotiation(o.cfg, o.m)
+	}
 	q := o.cfg.Queue
 	s := &sender{
-		logger: o.logger,
-		m:      o.m,
-		health: o.health,
-		w:      o.w,
-		client: cl,
-		url:    o.cfg.URL.Redacted(),
-		rawURL: o.cfg.URL.URL,
-		status: o.status,
-		cfg:    q,
-		meta:   o.cfg.Metadata,
-		ext:    externalLabels(o.ext),
-		sleep:  o.sleep,
-		drain:  make(chan struct{}),
-		abort:  make(chan struct{}),
-		store:  o.store,
-		acks:   make(chan struct{}, 1),
+		logger:  o.logger,
+		m:       o.m,
+		health:  o.health,
+		w:       o.w,
+		clients: cl,
+		neg:     o.neg,
+		url:     o.cfg.URL.Redacted(),
+		rawURL:  o.cfg.URL.URL,
+		status:  o.status,
+		cfg:     q,
+		meta:    o.cfg.Metadata,
+		ext:     externalLabels(o.ext),
+		sleep:   o.sleep,
+		drain:   make(chan struct{}),
+		abort:   make(chan struct{}),
+		store:   o.store,
+		acks:    make(chan struct{}, 1),
 	}
 	if s.sleep == nil {
 		s.sleep = sleepCtx
@@ -164,7 +173,7 @@ func (s *sender) start() {
 			sh.run(s.ctx)
 		}()
 	}
-	if s.meta.Send {
+	if s.meta.Send && s.clients[protoV1] != nil { // 2.0 only: metadata goes inline
 		s.metaWG.Go(func() { s.sendMetadataLoop(s.ctx) })
 	}
 }
@@ -190,7 +199,11 @@ func (s *sender) stopBy(deadline time.Time) {
 	t.Stop()
 	s.reqCancel()
 	<-s.persisted
-	s.client.CloseIdleConnections()
+	for _, cl := range s.clients {
+		if cl != nil {
+			cl.CloseIdleConnections()
+		}
+	}
 	s.m.pendingSamples.Sub(float64(s.pending.Swap(0)))
 }
 

@@ -3,6 +3,7 @@ package remotewrite
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ type shard struct {
 	req   prompb.WriteRequest
 	lbls  []prompb.Label
 	smpl  []prompb.Sample
+	v2    v2Buffers
 	pb    []byte
 	body  []byte
 	// bufFor is the largest batch the buffers above were grown for since they were last let
@@ -52,6 +54,7 @@ func (sh *shard) releaseIdleBuffers(now time.Time) {
 		return
 	}
 	sh.batch, sh.req.Timeseries, sh.lbls, sh.smpl, sh.pb, sh.body = nil, nil, nil, nil, nil, nil
+	sh.v2.release()
 	sh.bufFor = 0
 }
 
@@ -168,7 +171,8 @@ func (sh *shard) split(ctx context.Context, items []queuedSample, depth int, fai
 // when ctx ended first or a flush gave up.
 func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool) (httppush.Result, bool) {
 	s, m, n := sh.s, sh.s.m, len(items)
-	body := sh.encode(items)
+	proto := s.neg.current()
+	body := sh.encode(items, proto)
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			return httppush.Result{}, false
@@ -178,7 +182,7 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 			s.status.Retry()
 		}
 		start := time.Now()
-		res := s.client.Post(s.reqCtx, body)
+		res := s.clients[proto].Post(s.reqCtx, body)
 		m.requestDuration.Observe(time.Since(start).Seconds())
 		code := "error"
 		if res.Status != 0 {
@@ -186,9 +190,24 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		}
 		m.requests.WithLabelValues(code).Inc()
 
+		stats, counted := writeStats(res)
+		if s.neg.mustFallBack(proto, res, stats) {
+			// A 1.0 receiver: the batch was not written (or refused); send it again as 1.0,
+			// not as a retry.
+			s.neg.fallBack(s.logger, s.url, res.Status)
+			proto = protoV1
+			body = sh.encode(items, proto)
+			attempt--
+			continue
+		}
 		if res.Err == nil {
 			s.status.Success(time.Now())
-			m.samplesSent.Add(float64(n))
+			written := n
+			if proto == protoV2 && counted && stats.AllSamples() < n {
+				written = stats.AllSamples()
+				sh.partialWrite(n, written)
+			}
+			m.samplesSent.Add(float64(written))
 			m.sentBytes.Add(float64(len(body)))
 			if attempt > 0 {
 				s.logger.Info("remote write recovered", "url", s.url, "attempts", attempt+1)
@@ -264,14 +283,39 @@ func (sh *shard) ack() {
 	sh.releaseIdleBuffers(time.Now())
 }
 
-// encode builds the snappy-compressed (block format) prompb.WriteRequest for items, one
-// time series per sample as remote write 1.0 senders do, reusing the shard's buffers.
-func (sh *shard) encode(items []queuedSample) []byte {
+// encode builds the request body for items in protocol p, reusing the shard's buffers.
+func (sh *shard) encode(items []queuedSample, p protocol) []byte {
 	n := len(items)
 	if n*2 > sh.bufFor {
 		sh.largeAt = time.Now()
 	}
 	sh.bufFor = max(sh.bufFor, n)
+	if p == protoV2 {
+		return sh.encodeV2(items)
+	}
+	return sh.encodeV1(items)
+}
+
+// partialWrite handles a 2xx whose *-Written headers count fewer samples than were sent:
+// the receiver took the request and wrote only part of it, and says which part nowhere.
+// Sending it again cannot help (what was written would be rejected as duplicates, the
+// rest was refused as it stands), so, as Prometheus does, the batch is done; the shortfall
+// is counted as dropped (reason partial_write) and logged, the first time as a warning.
+func (sh *shard) partialWrite(sent, written int) {
+	s := sh.s
+	s.m.samplesDropped.WithLabelValues(reasonPartialWrite).Add(float64(sent - written))
+	level := slog.LevelDebug
+	if s.partialLogged.CompareAndSwap(false, true) {
+		level = slog.LevelWarn
+	}
+	s.logger.Log(context.Background(), level, "receiver wrote only part of a batch; the rest is dropped (further ones are logged at debug level)",
+		"url", s.url, "sent", sent, "written", written)
+}
+
+// encodeV1 builds the snappy-compressed (block format) prompb.WriteRequest for items, one
+// time series per sample as remote write 1.0 senders do.
+func (sh *shard) encodeV1(items []queuedSample) []byte {
+	n := len(items)
 	if cap(sh.smpl) < n {
 		sh.smpl = make([]prompb.Sample, n)
 	}

@@ -1,22 +1,27 @@
-// Package remotewritetest provides a scriptable Prometheus remote-write 1.0 receiver for
-// tests: it decodes snappy-compressed protobuf requests, checks them against the spec,
-// records what it accepted and answers what the test tells it to (503 a few times, 429 with
-// Retry-After, 400, ...).
+// Package remotewritetest provides a scriptable Prometheus remote-write receiver for tests:
+// it decodes snappy-compressed protobuf requests of remote write 1.0 and 2.0 (or only 1.0,
+// see OnlyV1), checks them against the specs, records what it accepted and answers what the
+// test tells it to (503 a few times, 429 with Retry-After, 400, a partial write, ...).
 package remotewritetest
 
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
 // WritePath is the path the receiver serves.
@@ -33,16 +38,40 @@ type Response struct {
 	Status     int    // HTTP status code
 	RetryAfter string // value of the Retry-After header, if not empty
 	Body       string // response body
+	// Written, when not empty, is the X-Prometheus-Remote-Write-Samples-Written header
+	// answered to a 2.0 request instead of the number of samples it carried.
+	Written string
 }
+
+// The protocols' Content-Type values.
+const (
+	ContentTypeV1 = "application/x-protobuf"
+	ContentTypeV2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+)
+
+// V1Only says how a receiver that knows only remote write 1.0 treats a 2.0 request.
+type V1Only int
+
+const (
+	// V1Answers415 refuses it with 415 Unsupported Media Type, as the 2.0 spec asks of a
+	// receiver that does not take the message.
+	V1Answers415 V1Only = iota + 1
+	// V1IgnoresContentType decodes it as a 1.0 request (finding no series in it) and
+	// answers 204 without *-Written headers, as Prometheus before 3.0 does.
+	V1IgnoresContentType
+)
 
 // Request is what the receiver saw of one request.
 type Request struct {
 	Time    time.Time
 	Status  int // the status answered
 	Samples int // samples in the request; 0 if it could not be decoded
-	// Metadata is the number of metric families' metadata in the request.
+	// Metadata is the number of metric families' metadata in the request (1.0), or of
+	// series with metadata (2.0).
 	Metadata int
 	Header   http.Header // request headers
+	// V2 tells a 2.0 request (Content-Type proto=io.prometheus.write.v2.Request).
+	V2 bool
 }
 
 // Receiver is a remote-write receiver on an httptest.Server. It is safe for concurrent use.
@@ -57,6 +86,8 @@ type Receiver struct {
 	sticky     *Response
 	series     map[string][]Sample // by labels in Prometheus text form, e.g. {__name__="up"}
 	metadata   map[string]prompb.MetricMetadata
+	inline     map[string]metadata.Metadata // 2.0: by series name
+	v1Only     V1Only
 	requests   []Request
 	problems   []string
 	total      int
@@ -103,11 +134,31 @@ func (r *Receiver) outOfOrder(wr prompb.WriteRequest) bool {
 // NewReceiver starts a receiver that accepts everything (204) until told otherwise. It is
 // closed when the test ends.
 func NewReceiver(tb testing.TB) *Receiver {
-	r := &Receiver{series: map[string][]Sample{}, metadata: map[string]prompb.MetricMetadata{}}
+	r := &Receiver{series: map[string][]Sample{}, metadata: map[string]prompb.MetricMetadata{}, inline: map[string]metadata.Metadata{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	r.URL = r.srv.URL + WritePath
 	tb.Cleanup(r.Close)
 	return r
+}
+
+// OnlyV1 makes the receiver one that knows remote write 1.0 only, treating 2.0 requests
+// as how says.
+func (r *Receiver) OnlyV1(how V1Only) {
+	r.mu.Lock()
+	r.v1Only = how
+	r.mu.Unlock()
+}
+
+// InlineMetadata returns the metadata that 2.0 requests carried inline, the latest by
+// metric (series) name.
+func (r *Receiver) InlineMetadata() map[string]metadata.Metadata {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]metadata.Metadata, len(r.inline))
+	for k, v := range r.inline {
+		out[k] = v
+	}
+	return out
 }
 
 // Close shuts the server down.
@@ -209,15 +260,34 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 			problems = append(problems, fmt.Sprintf(format, a...))
 		}
 	}
+	r.mu.Lock()
+	v1Only := r.v1Only
+	r.mu.Unlock()
+	v2 := req.Header.Get("Content-Type") == ContentTypeV2
+	if v2 && v1Only == V1Answers415 {
+		r.mu.Lock()
+		r.requests = append(r.requests, Request{Time: time.Now(), Status: http.StatusUnsupportedMediaType, Header: req.Header.Clone(), V2: true})
+		r.mu.Unlock()
+		http.Error(w, "unsupported Content-Type", http.StatusUnsupportedMediaType)
+		return
+	}
+	decodeV2 := v2 && v1Only == 0
+	wantType, wantVersion := ContentTypeV1, "0.1.0"
+	if v2 {
+		wantType, wantVersion = ContentTypeV2, "2.0.0"
+	}
 	check(req.Method == http.MethodPost, "method %s, want POST", req.Method)
 	check(req.URL.Path == WritePath, "path %s, want %s", req.URL.Path, WritePath)
 	check(req.Header.Get("Content-Encoding") == "snappy", "Content-Encoding %q, want snappy", req.Header.Get("Content-Encoding"))
-	check(req.Header.Get("Content-Type") == "application/x-protobuf", "Content-Type %q, want application/x-protobuf", req.Header.Get("Content-Type"))
-	check(req.Header.Get("X-Prometheus-Remote-Write-Version") == "0.1.0",
-		"X-Prometheus-Remote-Write-Version %q, want 0.1.0", req.Header.Get("X-Prometheus-Remote-Write-Version"))
+	check(req.Header.Get("Content-Type") == wantType, "Content-Type %q, want %s", req.Header.Get("Content-Type"), wantType)
+	check(req.Header.Get("X-Prometheus-Remote-Write-Version") == wantVersion,
+		"X-Prometheus-Remote-Write-Version %q, want %s", req.Header.Get("X-Prometheus-Remote-Write-Version"), wantVersion)
 	check(req.Header.Get("User-Agent") != "", "no User-Agent")
 
-	var wr prompb.WriteRequest
+	var (
+		wr     prompb.WriteRequest
+		inline map[string]metadata.Metadata
+	)
 	decoded := false
 	compressed, err := io.ReadAll(req.Body)
 	if err != nil {
@@ -227,6 +297,10 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	}
 	if raw, err := snappy.Decode(nil, compressed); err != nil {
 		check(false, "body is not snappy block format: %v", err)
+	} else if decodeV2 {
+		wr, inline, err = fromV2(raw)
+		check(err == nil, "body is not a writev2.Request: %v", err)
+		decoded = err == nil
 	} else if err := wr.Unmarshal(raw); err != nil {
 		check(false, "body is not a WriteRequest: %v", err)
 	} else {
@@ -259,12 +333,29 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		resp = *r.sticky
 	}
 	r.problems = append(r.problems, problems...)
-	r.requests = append(r.requests, Request{Time: time.Now(), Status: resp.Status, Samples: n, Metadata: len(wr.Metadata), Header: req.Header.Clone()})
+	nMeta := len(wr.Metadata)
+	if decodeV2 {
+		nMeta = len(inline)
+	}
+	r.requests = append(r.requests, Request{Time: time.Now(), Status: resp.Status, Samples: n, Metadata: nMeta, Header: req.Header.Clone(), V2: v2})
 	if resp.Status/100 == 2 {
 		r.record(wr)
+		maps.Copy(r.inline, inline)
 	}
 	if resp.RetryAfter != "" {
 		w.Header().Set("Retry-After", resp.RetryAfter)
+	}
+	if decodeV2 && decoded {
+		written := strconv.Itoa(n)
+		if resp.Status/100 != 2 {
+			written = "0"
+		}
+		if resp.Written != "" {
+			written = resp.Written
+		}
+		w.Header().Set("X-Prometheus-Remote-Write-Samples-Written", written)
+		w.Header().Set("X-Prometheus-Remote-Write-Histograms-Written", "0")
+		w.Header().Set("X-Prometheus-Remote-Write-Exemplars-Written", "0")
 	}
 	w.WriteHeader(resp.Status)
 	_, _ = io.WriteString(w, resp.Body)
@@ -300,6 +391,39 @@ func (r *Receiver) record(wr prompb.WriteRequest) {
 		}
 		r.series[key] = got
 	}
+}
+
+// fromV2 decodes a 2.0 request into the 1.0 form the receiver records (labels resolved
+// from the symbols table) and the metadata its series carried, by series name.
+func fromV2(raw []byte) (prompb.WriteRequest, map[string]metadata.Metadata, error) {
+	var req writev2.Request
+	if err := req.Unmarshal(raw); err != nil {
+		return prompb.WriteRequest{}, nil, err
+	}
+	var (
+		wr   prompb.WriteRequest
+		b    labels.ScratchBuilder
+		meta = map[string]metadata.Metadata{}
+	)
+	for _, ts := range req.Timeseries {
+		ls, err := ts.ToLabels(&b, req.Symbols)
+		if err != nil {
+			return prompb.WriteRequest{}, nil, err
+		}
+		out := prompb.TimeSeries{Labels: prompb.FromLabels(ls, nil)}
+		for _, s := range ts.Samples {
+			out.Samples = append(out.Samples, prompb.Sample{Value: s.Value, Timestamp: s.Timestamp})
+		}
+		wr.Timeseries = append(wr.Timeseries, out)
+		if ts.Metadata.Type != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
+			m, err := ts.ToMetadata(req.Symbols)
+			if err != nil {
+				return prompb.WriteRequest{}, nil, err
+			}
+			meta[ls.Get("__name__")] = m
+		}
+	}
+	return wr, meta, nil
 }
 
 func labelsString(ls []prompb.Label) string {
