@@ -47,6 +47,19 @@ func TestValidate(t *testing.T) {
 			a.Endpoint.HTTPClientConfig.BearerToken = "t"
 			a.Endpoint.HTTPClientConfig.BasicAuth = &config.BasicAuth{Username: "u"}
 		}, []string{"endpoint"}},
+		{"protobuf message", func(a *Arguments) { a.Endpoint.ProtobufMessage = "v2" }, []string{"endpoint.protobuf_message"}},
+		{"protobuf message 1.0", func(a *Arguments) { a.Endpoint.ProtobufMessage = protobufV1 }, nil},
+		{"protobuf message 2.0", func(a *Arguments) { a.Endpoint.ProtobufMessage = protobufV2 }, nil},
+		{"sigv4", func(a *Arguments) { a.Endpoint.SigV4 = &SigV4Config{Region: "eu-west-1"} }, nil},
+		{"sigv4 and basic auth", func(a *Arguments) {
+			a.Endpoint.SigV4 = &SigV4Config{Region: "eu-west-1"}
+			a.Endpoint.HTTPClientConfig.BasicAuth = &config.BasicAuth{Username: "u", Password: "p"}
+		}, []string{"endpoint.sigv4"}},
+		{"sigv4 and oauth2", func(a *Arguments) {
+			a.Endpoint.SigV4 = &SigV4Config{Region: "eu-west-1"}
+			a.Endpoint.HTTPClientConfig.OAuth2 = &config.OAuth2{ClientID: "c", ClientSecret: "s", TokenURL: "http://127.0.0.1/token"}
+		}, []string{"endpoint.sigv4"}},
+		{"sigv4 key without secret", func(a *Arguments) { a.Endpoint.SigV4 = &SigV4Config{AccessKey: "AKID"} }, []string{"endpoint.sigv4.access_key"}},
 		{"metadata interval", func(a *Arguments) { a.Endpoint.Metadata.SendInterval = 0 }, []string{"endpoint.metadata_config.send_interval"}},
 		{"metadata batch", func(a *Arguments) { a.Endpoint.Metadata.MaxSamplesPerSend = -1 }, []string{"endpoint.metadata_config.max_samples_per_send"}},
 		{"metadata off", func(a *Arguments) { a.Endpoint.Metadata = MetadataConfig{Send: false} }, nil},
