@@ -96,6 +96,8 @@ components:
         capacity: $capacity
         max_samples_per_send: $max_per_send
         batch_send_deadline: ${deadline}s
+      metadata_config:
+        send: false
 EOF
 	cat >"$dir/scrape.yml" <<EOF
 global:
