@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run docs test test-unit deps deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node deps-ksm deps-node-base node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run docs test test-unit deps deps-deb deps-loki deps-prometheus3 deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node deps-ksm deps-node-base node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -41,7 +41,7 @@ KSM_VERSION     ?= v2.20.0
 ## DEPS_JOBS at a time: downloads (apt, debootstrap, modules) overlap the compiles.
 DEPS_JOBS       ?= 3
 deps:
-	@$(MAKE) --no-print-directory -j$(DEPS_JOBS) deps-deb deps-loki deps-kube-apiserver deps-tempo deps-helm deps-node
+	@$(MAKE) --no-print-directory -j$(DEPS_JOBS) deps-deb deps-loki deps-prometheus3 deps-kube-apiserver deps-tempo deps-helm deps-node
 
 # apt_install: install those of the Debian packages $(1) that are missing. Services are not
 # started (a policy-rc.d that says no, unless the host has one): docker.io's dockerd would
@@ -65,6 +65,13 @@ deps-deb:
 
 deps-loki:
 	@testdata/backends/gobuild.sh loki github.com/grafana/loki/v3 $(LOKI_VERSION) cmd/loki github.com/grafana/loki/pkg/push
+
+## deps-prometheus3: Prometheus 3 for the remote write 2.0 tests
+## ($(SONDE_CACHE)/bin/prometheus-$(PROMETHEUS3_VERSION)), built from the module go.mod
+## requires (v0.3XX.Y is Prometheus v3.XX.Y) without the web UI's assets (the API is enough).
+PROMETHEUS3_VERSION ?= $(shell $(GO) list -m -f '{{.Version}}' github.com/prometheus/prometheus)
+deps-prometheus3:
+	@testdata/backends/gobuild.sh prometheus github.com/prometheus/prometheus $(PROMETHEUS3_VERSION) cmd/prometheus >/dev/null
 
 deps-kube-apiserver:
 	@testdata/backends/kube-apiserver.sh $(KUBE_VERSION)

@@ -153,3 +153,11 @@ func TestWaitListening(t *testing.T) {
 	defer ln.Close()
 	WaitListening(t, addr)
 }
+
+// TestPrometheus3Version: the Prometheus 3 the tests run is the one go.mod requires, which
+// `make deps-prometheus3` builds.
+func TestPrometheus3Version(t *testing.T) {
+	b, err := os.ReadFile(RepoFile(t, "go.mod"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "\tgithub.com/prometheus/prometheus "+Prometheus3Version+"\n")
+}

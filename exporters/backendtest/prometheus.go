@@ -21,7 +21,8 @@ type Prometheus struct {
 	Dir  string
 	Port int
 
-	proc Process
+	flags []string // beyond those every Prometheus gets
+	proc  Process
 }
 
 // PrometheusBinary returns $SONDE_PROMETHEUS_BIN or the prometheus on PATH; a missing one
@@ -35,7 +36,31 @@ func PrometheusBinary(t testing.TB) string {
 // StartPrometheus starts Prometheus and waits until it is ready; it stops when the test ends.
 func StartPrometheus(t testing.TB) *Prometheus {
 	t.Helper()
-	p := &Prometheus{t: t, bin: PrometheusBinary(t), Dir: t.TempDir(), proc: Process{Name: "Prometheus"}}
+	return startPrometheus(t, &Prometheus{t: t, bin: PrometheusBinary(t), Dir: t.TempDir(), proc: Process{Name: "Prometheus"}})
+}
+
+// Prometheus3Version is the Prometheus 3 that StartPrometheus3 runs: the version of
+// github.com/prometheus/prometheus in go.mod (v0.3XX.Y is Prometheus v3.XX.Y), which
+// `make deps-prometheus3` builds.
+const Prometheus3Version = "v0.316.0"
+
+// StartPrometheus3 starts a Prometheus 3 (built by `make deps-prometheus3`, or
+// $SONDE_PROMETHEUS3_BIN) like StartPrometheus: its remote-write receiver takes remote
+// write 2.0 as well as 1.0 (the default of
+// --web.remote-write-receiver.accepted-protobuf-messages) and answers with the
+// X-Prometheus-Remote-Write-*-Written headers; with the type-and-unit-labels feature, the
+// type and unit that 2.0 requests carry inline become the labels __type__ and __unit__ of
+// the series written, the one place where remote-written metadata can be read back.
+func StartPrometheus3(t testing.TB) *Prometheus {
+	t.Helper()
+	SkipShort(t, "Prometheus 3")
+	bin := Binary(t, "Prometheus 3", "SONDE_PROMETHEUS3_BIN", "prometheus", Prometheus3Version, "make deps-prometheus3")
+	return startPrometheus(t, &Prometheus{t: t, bin: bin, Dir: t.TempDir(), proc: Process{Name: "Prometheus 3"},
+		flags: []string{"--enable-feature=type-and-unit-labels"}})
+}
+
+func startPrometheus(t testing.TB, p *Prometheus) *Prometheus {
+	t.Helper()
 	StartOnFreePorts(t, &p.proc, func() { p.Port = FreePort(t) }, p.start)
 	p.proc.StopAtEnd(t, func() { p.proc.Stop(30 * time.Second) })
 	return p
@@ -64,14 +89,14 @@ func (p *Prometheus) start() error {
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o644); err != nil {
 		return err
 	}
-	return p.proc.Start(p.bin, []string{
+	return p.proc.Start(p.bin, append([]string{
 		"--config.file=" + cfg,
 		"--storage.tsdb.path=" + filepath.Join(p.Dir, "tsdb"),
 		"--web.listen-address=127.0.0.1:" + strconv.Itoa(p.Port),
 		"--web.enable-remote-write-receiver",
 		"--storage.tsdb.retention.time=1d",
 		"--log.level=warn",
-	}, nil, HTTPOK(p.URL()+"/-/ready"))
+	}, p.flags...), nil, HTTPOK(p.URL()+"/-/ready"))
 }
 
 // Series is one series of a query result: an instant vector's Value or a range vector's
