@@ -70,6 +70,44 @@ func queryCount(t *testing.T, prom *backendtest.Prometheus, q string, n int) []b
 	return res
 }
 
+// TestV2ToPrometheus3: a real Prometheus 3 receives remote write 2.0 (auto): every sample
+// can be queried back, every answer carried the *-Written headers with the count sent, and
+// the type and unit sent inline are on the series (Prometheus 3's type-and-unit-labels; its
+// metadata API answers from its own scrapes only).
+func TestV2ToPrometheus3(t *testing.T) {
+	prom := backendtest.StartPrometheus3(t)
+	proxy := newRecordingProxy(t, prom.URL())
+	args := testArgs(t, proxy.URL)
+	in := start(t, t.TempDir(), args, nil)
+	now := time.Now().UnixMilli()
+	in.appendWithMetadata(t, testMeta, now, testMetaSeries...)
+	in.appendSamples(t, 100, 3, now-3000)
+
+	queryCount(t, prom, `test_metric`, 100)
+	queryCount(t, prom, `count_over_time(test_metric[5m]) == 3`, 100)
+	res := queryCount(t, prom, `requests_total`, 2)
+	require.Equal(t, "counter", res[0].Metric["__type__"])
+	res = queryCount(t, prom, `temperature_celsius`, 1)
+	require.Equal(t, "gauge", res[0].Metric["__type__"])
+	require.Equal(t, "celsius", res[0].Metric["__unit__"])
+	res = queryCount(t, prom, `request_duration_seconds_count`, 1)
+	require.Equal(t, "histogram", res[0].Metric["__type__"])
+	require.Equal(t, "seconds", res[0].Metric["__unit__"])
+
+	sent := testutil.ToFloat64(in.em().samplesSent)
+	require.Equal(t, float64(len(testMetaSeries)+300), sent)
+	for _, ex := range proxy.exchanges() {
+		require.True(t, ex.v2, "2.0 only")
+		require.Equal(t, http.StatusNoContent, ex.status)
+		require.NotEmpty(t, ex.written, "X-Prometheus-Remote-Write-Samples-Written")
+	}
+	require.Zero(t, testutil.ToFloat64(in.em().protocolFallbacks))
+	require.Zero(t, in.dropped(reasonPartialWrite))
+	require.Equal(t, protobufV2, protocolOf(t, in))
+	t.Logf("remote write 2.0: %.1f bytes per sample (%.0f samples, snappy, metadata inline)",
+		testutil.ToFloat64(in.em().sentBytes)/sent, sent)
+}
+
 // TestAutoFallbackToPrometheus2: Prometheus 2 (Debian's 2.42) knows remote write 1.0 only:
 // the first 2.0 request is answered without *-Written headers (Prometheus 2 finds no series
 // in it), sonde sends that batch again as 1.0, and 1.0 only from then on, metadata
