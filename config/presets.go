@@ -25,8 +25,11 @@ type PresetData struct {
 	PrometheusURL string // remote-write URL; empty: serve collected samples locally
 	LokiURL       string // Loki push URL; empty: print log lines to stdout (loki.echo)
 	OTLPEndpoint  string // where received traces go (Tempo, Jaeger, a gateway); empty: traces are not accepted
-	LogDir        string // kubelet's pod log directory
-	ProcPath      string
+	// OTLPProtocol is how they go there: OTLPGRPC (otelcol.exporter.otlp, the default when
+	// empty) or OTLPHTTPProtobuf (otelcol.exporter.otlphttp, OTLPEndpoint a base URL).
+	OTLPProtocol string
+	LogDir       string // kubelet's pod log directory
+	ProcPath     string
 	// PodResourcesSocket is the kubelet pod-resources socket used to attribute GPUs to pods;
 	// empty outside Kubernetes.
 	PodResourcesSocket string
@@ -84,6 +87,13 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 	if p.file == "sidecar.yaml" && data.OTLPEndpoint == "" {
 		return nil, fmt.Errorf("preset %s forwards OTLP: give --otlp-endpoint (or SONDE_OTLP_ENDPOINT)", name)
 	}
+	switch data.OTLPProtocol {
+	case "":
+		data.OTLPProtocol = OTLPGRPC
+	case OTLPGRPC, OTLPHTTPProtobuf:
+	default:
+		return nil, fmt.Errorf("preset %s: %w", name, CheckOTLPProtocol(data.OTLPProtocol))
+	}
 	if p.file == "cluster-local.yaml" {
 		if err := resolveCluster(&data); err != nil {
 			return nil, fmt.Errorf("preset %s: %w", name, err)
@@ -109,6 +119,8 @@ func RenderPreset(name string, data PresetData) ([]byte, error) {
 //	logs_to     the component log lines go to (loki.write, or loki.echo)
 //	rules NAME  the relabelling rule set NAME (discovery/kubernetes/rules) without its header
 //	            comment, indented to sit under a "rules:" key of a component (six spaces)
+//	otlp_to     the component forwarded OTLP goes to (otelcol.exporter.otlp, or
+//	            otelcol.exporter.otlphttp for OTLPProtocol http/protobuf)
 //	api_host, api_scheme, api_path  parts of APIServer
 //	list, replace                   helpers
 func presetFuncs(data PresetData) template.FuncMap {
@@ -133,6 +145,12 @@ func presetFuncs(data PresetData) template.FuncMap {
 				return "loki.write/default"
 			}
 			return "loki.echo/stdout"
+		},
+		"otlp_to": func() string {
+			if data.OTLPProtocol == OTLPHTTPProtobuf {
+				return "otelcol.exporter.otlphttp/default"
+			}
+			return "otelcol.exporter.otlp/default"
 		},
 		"join": strings.Join,
 		"rules": func(name string) (string, error) {
@@ -167,6 +185,12 @@ func RemoteWriteURL(s string) (string, error) {
 // OTLPEndpoint normalises --otlp-endpoint: host:port without a scheme means plain-text
 // gRPC (http://), as an in-cluster Tempo or Jaeger usually serves.
 func OTLPEndpoint(s string) (string, error) {
+	return otlpURL(s, "OTLP endpoint %q: want host:port or an http(s) URL such as tempo:4317")
+}
+
+// otlpURL is s with http:// when it has no scheme, or the error bad (with s) when it is not
+// an http(s) URL with a host.
+func otlpURL(s, bad string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
@@ -175,9 +199,37 @@ func OTLPEndpoint(s string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("OTLP endpoint %q: want host:port or an http(s) URL such as tempo:4317", s)
+		return "", fmt.Errorf(bad, s)
 	}
 	return u.String(), nil
+}
+
+// The values of --otlp-protocol, spelt as OTEL_EXPORTER_OTLP_PROTOCOL spells them.
+const (
+	OTLPGRPC         = "grpc"
+	OTLPHTTPProtobuf = "http/protobuf"
+)
+
+// CheckOTLPProtocol says whether s is a protocol the presets forward OTLP with.
+// http/json, which the OpenTelemetry SDKs may also offer, is not one.
+func CheckOTLPProtocol(s string) error {
+	switch s {
+	case OTLPGRPC, OTLPHTTPProtobuf:
+		return nil
+	}
+	return fmt.Errorf("OTLP protocol %q: want %s or %s", s, OTLPGRPC, OTLPHTTPProtobuf)
+}
+
+// OTLPEndpointFor normalises --otlp-endpoint for protocol, as the OpenTelemetry SDKs read
+// OTEL_EXPORTER_OTLP_ENDPOINT: for grpc see OTLPEndpoint; for http/protobuf the endpoint is
+// a base URL (http://tempo:4318, https://otlp.example.com/otlp) that otelcol.exporter.otlphttp
+// appends /v1/traces, /v1/metrics and /v1/logs to, and host:port without a scheme means
+// plain-text HTTP (http://), as for gRPC.
+func OTLPEndpointFor(protocol, s string) (string, error) {
+	if protocol != OTLPHTTPProtobuf {
+		return OTLPEndpoint(s)
+	}
+	return otlpURL(s, "OTLP/HTTP endpoint %q: want host:port or an http(s) base URL such as http://tempo:4318")
 }
 
 // LokiPushURL does the same for --loki-url: a bare address gets /loki/api/v1/push.

@@ -21,6 +21,7 @@ type sourceFlags struct {
 	prometheusURL string
 	lokiURL       string
 	otlpEndpoint  string
+	otlpProtocol  string
 	logDir        string
 	staticTargets string
 	kubeconfig    string
@@ -61,7 +62,10 @@ func (s *sourceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.staticTargets, "static-targets", os.Getenv("SONDE_STATIC_TARGETS"),
 		"comma-separated cluster-wide host:port targets the daemonset preset shares out between the agents, e.g. argo-rollouts-metrics.argo-rollouts.svc:8090 (env SONDE_STATIC_TARGETS)")
 	fs.StringVar(&s.otlpEndpoint, "otlp-endpoint", os.Getenv("SONDE_OTLP_ENDPOINT"),
-		"OTLP gRPC endpoint received traces are forwarded to, e.g. tempo:4317 (env SONDE_OTLP_ENDPOINT); empty: traces are not accepted")
+		"OTLP endpoint received traces are forwarded to, e.g. tempo:4317, or with --otlp-protocol http/protobuf a base URL such as http://tempo:4318 (env SONDE_OTLP_ENDPOINT); empty: traces are not accepted")
+	fs.StringVar(&s.otlpProtocol, "otlp-protocol", "",
+		"how OTLP is forwarded to --otlp-endpoint: grpc (otelcol.exporter.otlp) or http/protobuf (otelcol.exporter.otlphttp, which appends /v1/traces, /v1/metrics and /v1/logs to the endpoint) "+
+			"(env SONDE_OTLP_PROTOCOL, then OTEL_EXPORTER_OTLP_PROTOCOL; default grpc)")
 	fs.StringVar(&s.logDir, "log-dir", envOr("SONDE_LOG_DIR", "/var/log/pods"), "kubelet's pod log directory tailed by the presets (env SONDE_LOG_DIR)")
 	fs.StringVar(&s.kubeconfig, "kubeconfig", os.Getenv("SONDE_KUBECONFIG"),
 		"kubeconfig file to reach the API server with, as kubectl's --kubeconfig (env SONDE_KUBECONFIG; empty: the first file of $KUBECONFIG, else ~/.kube/config). "+
@@ -107,15 +111,40 @@ func (s *sourceFlags) presetData() (config.PresetData, error) {
 	if err != nil {
 		return config.PresetData{}, err
 	}
-	otlp, err := config.OTLPEndpoint(s.otlpEndpoint)
+	protocol, err := s.otlpProtocolValue()
+	if err != nil {
+		return config.PresetData{}, err
+	}
+	otlp, err := config.OTLPEndpointFor(protocol, s.otlpEndpoint)
 	var static []string
 	for _, t := range strings.Split(s.staticTargets, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			static = append(static, t)
 		}
 	}
-	return config.PresetData{PrometheusURL: prom, LokiURL: loki, OTLPEndpoint: otlp, LogDir: s.logDir, StaticTargets: static,
+	return config.PresetData{PrometheusURL: prom, LokiURL: loki, OTLPEndpoint: otlp, OTLPProtocol: protocol, LogDir: s.logDir, StaticTargets: static,
 		Kubeconfig: s.kubeconfig}, err
+}
+
+// otlpProtocolValue is the OTLP protocol the presets forward with: --otlp-protocol, else
+// SONDE_OTLP_PROTOCOL, else the OpenTelemetry SDKs' OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.
+// A value that is none of them is an error naming where it came from.
+func (s *sourceFlags) otlpProtocolValue() (string, error) {
+	v, from := s.otlpProtocol, "--otlp-protocol"
+	for _, env := range []string{"SONDE_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if v != "" {
+			break
+		}
+		v, _ = s.lookup(env)
+		from = env
+	}
+	if v == "" {
+		return config.OTLPGRPC, nil
+	}
+	if err := config.CheckOTLPProtocol(v); err != nil {
+		return "", fmt.Errorf("%s: %w", from, err)
+	}
+	return v, nil
 }
 
 // loader returns a pipeline.Loader for the chosen source, announcing the choice in the log.
