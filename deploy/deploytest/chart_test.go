@@ -366,6 +366,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"bidirectional host root", []string{"daemonset.hostRootMountPropagation=Bidirectional"}, "daemonset.hostRootMountPropagation"},
 		{"unknown propagation", []string{"daemonset.hostRootMountPropagation=shared"}, "daemonset.hostRootMountPropagation"},
 		{"unknown job names", []string{"jobNames=grafana"}, `jobNames: want prometheus or alloy, got "grafana"`},
+		{"unknown OTLP protocol", []string{"otlp.endpoint=tempo:4318", "otlp.protocol=http/json"}, `otlp.protocol: want grpc or http/protobuf, got "http/json"`},
 		{"unknown ServiceMonitor scrape", []string{"serviceMonitor.scrape=all"}, "serviceMonitor.scrape: want self or collected"},
 		{"collected data that is remote-written", []string{"serviceMonitor.enabled=true", "serviceMonitor.scrape=collected", "prometheus.url=http://p:9090"},
 			"serviceMonitor.scrape: collected is served for pull only without prometheus.url"},

@@ -68,6 +68,13 @@ func TestGenerated(t *testing.T) {
 				out, err := sonde(t, args...)
 				require.NoError(t, err)
 				want[preset.name+"/"+name+".yaml"] = out
+				// otlp.protocol http/protobuf: the same with otelcol.exporter.otlphttp,
+				// named with otlphttp in place of otlp.
+				if slices.Contains(keys, "otlp") {
+					out, err := sonde(t, append(args, "--otlp-protocol", "http/protobuf")...)
+					require.NoError(t, err)
+					want[preset.name+"/"+strings.Replace(name, "otlp", "otlphttp", 1)+".yaml"] = out
+				}
 			}
 		}
 		dir := filepath.Join(root, chartDir, "files", "presets")

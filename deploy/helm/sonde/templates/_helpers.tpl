@@ -54,6 +54,9 @@ app.kubernetes.io/part-of: sonde
 {{- if and (eq .Values.mode "gateway") (not .Values.otlp.endpoint) (not .Values.config.content) -}}
 {{- fail "mode gateway forwards OTLP: set otlp.endpoint (e.g. tempo.monitoring.svc:4317)" -}}
 {{- end -}}
+{{- if not (has .Values.otlp.protocol (list "grpc" "http/protobuf")) -}}
+{{- fail (printf "otlp.protocol: want grpc or http/protobuf, got %q" (toString .Values.otlp.protocol)) -}}
+{{- end -}}
 {{- if not (has .Values.jobNames (list "prometheus" "alloy")) -}}
 {{- fail (printf "jobNames: want prometheus or alloy, got %q" (toString .Values.jobNames)) -}}
 {{- end -}}
@@ -121,7 +124,8 @@ means plain-text gRPC, http://host:port. */}}
 {{/*
 The built-in preset exactly as `sonde config show --preset NAME` prints it for these values.
 files/presets/NAME/INPUTS.yaml is that output for each combination of the inputs that shape
-it (INPUTS: the given ones of prometheus, loki, static, otlp, joined by "-"; "none"), rendered by
+it (INPUTS: the given ones of prometheus, loki, static, otlp — otlphttp with otlp.protocol
+http/protobuf —, joined by "-"; "none"), rendered by
 sonde itself with placeholder values that are replaced here. `make manifests` regenerates
 them; deploy/deploytest checks that they are current and that the chart's output equals
 `sonde config show`.
@@ -135,7 +139,7 @@ them; deploy/deploytest checks that they are current and that the chart's output
 {{- if $loki -}}{{- $inputs = append $inputs "loki" -}}{{- end -}}
 {{- if .Values.staticTargets -}}{{- $inputs = append $inputs "static" -}}{{- end -}}
 {{- $otlp := include "sonde.otlpEndpoint" .Values.otlp.endpoint -}}
-{{- if $otlp -}}{{- $inputs = append $inputs "otlp" -}}{{- end -}}
+{{- if $otlp -}}{{- $inputs = append $inputs (ternary "otlphttp" "otlp" (eq .Values.otlp.protocol "http/protobuf")) -}}{{- end -}}
 {{- $known := list -}}
 {{- range $path, $_ := .Files.Glob "files/presets/*/*.yaml" -}}
 {{- $known = append $known (base (dir $path)) | uniq -}}
@@ -443,6 +447,8 @@ sonde.shutdownTimeout: the agent's shutdown budget, inside the pod's grace perio
 {{- with .Values.otlp.endpoint }}
 - name: SONDE_OTLP_ENDPOINT
   value: {{ . | quote }}
+- name: SONDE_OTLP_PROTOCOL
+  value: {{ $.Values.otlp.protocol | quote }}
 {{- end }}
 - name: SONDE_SHUTDOWN_TIMEOUT
   value: {{ include "sonde.shutdownTimeout" . | quote }}
