@@ -293,6 +293,9 @@ func (sh *shard) encode(items []queuedSample, p protocol) []byte {
 	if p == protoV2 {
 		return sh.encodeV2(items)
 	}
+	// After a fallback from 2.0 (remembered for the endpoint) the 2.0 buffers serve no
+	// request again: 2.3 MiB at 100k series were held for good.
+	sh.v2.release()
 	return sh.encodeV1(items)
 }
 
