@@ -14,7 +14,7 @@ ARGS            ?=
 
 export SONDE_CACHE
 
-.PHONY: all build run docs test test-unit deps deps-deb deps-loki deps-prometheus3 deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node deps-ksm deps-node-base node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
+.PHONY: all build run docs test test-unit deps deps-deb deps-zincsearch deps-loki deps-prometheus3 deps-kube-apiserver deps-tempo deps-helm deps-jaeger deps-node deps-ksm deps-node-base node-up node-down test-full manifests bench bench-deps lint fmt clean gpu-check
 
 all: build
 
@@ -34,6 +34,7 @@ KUBE_VERSION    ?= v1.37.2
 TEMPO_VERSION   ?= v1.5.1-0.20251008140505-607c7fb69662
 HELM_VERSION    ?= v3.22.0
 JAEGER_VERSION  ?= v1.76.0
+ZINCSEARCH_VERSION ?= v0.4.10
 KSM_VERSION     ?= v2.20.0
 
 ## deps: install every real backend the tests use: Debian packages, and Go-built backends
@@ -41,7 +42,7 @@ KSM_VERSION     ?= v2.20.0
 ## DEPS_JOBS at a time: downloads (apt, debootstrap, modules) overlap the compiles.
 DEPS_JOBS       ?= 3
 deps:
-	@$(MAKE) --no-print-directory -j$(DEPS_JOBS) deps-deb deps-loki deps-prometheus3 deps-kube-apiserver deps-tempo deps-helm deps-node
+	@$(MAKE) --no-print-directory -j$(DEPS_JOBS) deps-deb deps-loki deps-prometheus3 deps-kube-apiserver deps-tempo deps-helm deps-node deps-zincsearch
 
 # apt_install: install those of the Debian packages $(1) that are missing. Services are not
 # started (a policy-rc.d that says no, unless the host has one): docker.io's dockerd would
@@ -78,6 +79,11 @@ deps-kube-apiserver:
 
 deps-tempo:
 	@testdata/backends/tempo.sh $(TEMPO_VERSION)
+
+## deps-zincsearch: ZincSearch, the Elasticsearch-API backend of elasticsearch.write's tests
+## ($(SONDE_CACHE)/bin/zincsearch-$(ZINCSEARCH_VERSION), about 3 minutes cold)
+deps-zincsearch:
+	@testdata/backends/zincsearch.sh $(ZINCSEARCH_VERSION) >/dev/null
 
 ## deps-jaeger: Jaeger v2 for `make test-full` ($(SONDE_CACHE)/bin/jaeger-$(JAEGER_VERSION))
 deps-jaeger:
