@@ -134,14 +134,10 @@ func (t *metaTable) lookup(fn func(get func(name string) (metadata.Metadata, boo
 // liveNames returns the metric names of the series in the table.
 func (t *seriesTable) liveNames() map[string]struct{} {
 	out := map[string]struct{}{}
-	for i := range t.byRef {
-		rs := &t.byRef[i]
-		rs.mu.RLock()
-		for _, s := range rs.m {
-			out[s.lset.Get(model.MetricNameLabel)] = struct{}{}
-		}
-		rs.mu.RUnlock()
-	}
+	t.byRef.each(func(s *memSeries) bool {
+		out[s.lset.Get(model.MetricNameLabel)] = struct{}{}
+		return true
+	})
 	return out
 }
 

@@ -40,10 +40,10 @@ const minTimestamp = math.MinInt64
 const tableStripes = 64 // lock stripes; a power of two
 
 // seriesTable maps labels to series (by hash, collisions chained) and refs to series.
-// Lock order: a hash stripe before a ref stripe, never the reverse.
+// Lock order: a hash stripe before the ref index, never the reverse.
 type seriesTable struct {
 	byHash  [tableStripes]hashStripe
-	byRef   [tableStripes]refStripe
+	byRef   refIndex
 	lastRef atomic.Uint64
 	active  atomic.Int64
 }
@@ -53,31 +53,17 @@ type hashStripe struct {
 	m  map[uint64]*memSeries
 }
 
-type refStripe struct {
-	mu sync.RWMutex
-	m  map[chunks.HeadSeriesRef]*memSeries
-}
-
 func newSeriesTable() *seriesTable {
 	t := &seriesTable{}
 	for i := range t.byHash {
 		t.byHash[i].m = map[uint64]*memSeries{}
-		t.byRef[i].m = map[chunks.HeadSeriesRef]*memSeries{}
 	}
 	return t
 }
 
-func (t *seriesTable) refStripe(ref chunks.HeadSeriesRef) *refStripe {
-	return &t.byRef[uint64(ref)&(tableStripes-1)]
-}
-
 // getByRef returns the series with ref, or nil.
 func (t *seriesTable) getByRef(ref chunks.HeadSeriesRef) *memSeries {
-	rs := t.refStripe(ref)
-	rs.mu.RLock()
-	s := rs.m[ref]
-	rs.mu.RUnlock()
-	return s
+	return t.byRef.get(ref)
 }
 
 func findInChain(s *memSeries, l labels.Labels) *memSeries {
@@ -112,10 +98,7 @@ func (t *seriesTable) getOrCreate(l labels.Labels, epoch uint32) (s *memSeries, 
 	s.seenEpoch.Store(epoch)
 	s.next = hs.m[h]
 	hs.m[h] = s
-	rs := t.refStripe(s.ref)
-	rs.mu.Lock()
-	rs.m[s.ref] = s
-	rs.mu.Unlock()
+	t.byRef.set(s)
 	t.active.Add(1)
 	return s, true
 }
@@ -144,10 +127,7 @@ func (t *seriesTable) replay(ref chunks.HeadSeriesRef, l labels.Labels, segment 
 		s.next = hs.m[h]
 		hs.m[h] = s
 	}
-	rs := t.refStripe(ref)
-	rs.mu.Lock()
-	rs.m[ref] = s
-	rs.mu.Unlock()
+	t.byRef.set(s)
 	hs.mu.Unlock()
 	t.active.Add(1)
 	for {
@@ -186,26 +166,19 @@ func (t *seriesTable) unlinkLocked(hs *hashStripe, h uint64, s *memSeries) {
 // appenders that still hold a removed series see segRemoved and look it up again.
 func (t *seriesTable) gc(ackedSegment int, epoch, idleEpochs uint32) (removed int) {
 	var victims []*memSeries
-	for i := range t.byRef {
-		rs := &t.byRef[i]
-		rs.mu.RLock()
-		for _, s := range rs.m {
-			seg := s.lastSegment.Load()
-			if seg != segRemoved && seg != segLogging && int(seg) < ackedSegment && epoch-s.seenEpoch.Load() >= idleEpochs {
-				victims = append(victims, s)
-			}
+	t.byRef.each(func(s *memSeries) bool {
+		seg := s.lastSegment.Load()
+		if seg != segRemoved && seg != segLogging && int(seg) < ackedSegment && epoch-s.seenEpoch.Load() >= idleEpochs {
+			victims = append(victims, s)
 		}
-		rs.mu.RUnlock()
-	}
+		return true
+	})
 	for _, s := range victims {
 		h := s.lset.Hash()
 		hs := &t.byHash[h&(tableStripes-1)]
 		hs.mu.Lock()
 		t.unlinkLocked(hs, h, s)
-		rs := t.refStripe(s.ref)
-		rs.mu.Lock()
-		delete(rs.m, s.ref)
-		rs.mu.Unlock()
+		t.byRef.remove(s)
 		s.lastSegment.Store(segRemoved)
 		hs.mu.Unlock()
 	}
@@ -216,15 +189,11 @@ func (t *seriesTable) gc(ackedSegment int, epoch, idleEpochs uint32) (removed in
 // logged returns every series whose series record is in the WAL.
 func (t *seriesTable) logged() []*memSeries {
 	out := make([]*memSeries, 0, t.active.Load())
-	for i := range t.byRef {
-		rs := &t.byRef[i]
-		rs.mu.RLock()
-		for _, s := range rs.m {
-			if s.lastSegment.Load() >= 0 {
-				out = append(out, s)
-			}
+	t.byRef.each(func(s *memSeries) bool {
+		if s.lastSegment.Load() >= 0 {
+			out = append(out, s)
 		}
-		rs.mu.RUnlock()
-	}
+		return true
+	})
 	return out
 }
