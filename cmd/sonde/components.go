@@ -26,6 +26,7 @@ import (
 	"github.com/sondehq/sonde/discovery/static"
 	"github.com/sondehq/sonde/exporters/loki/echo"
 	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
+	otelkafka "github.com/sondehq/sonde/exporters/otelcol/kafka"
 	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
 	"github.com/sondehq/sonde/exporters/otelcol/otlphttp"
 	"github.com/sondehq/sonde/exporters/prometheus/remotewrite"
@@ -63,6 +64,7 @@ func registry() (*pipeline.Registry, error) {
 		k8sattributes.Registration,
 		otlpexporter.Registration,
 		otlphttp.Registration,
+		otelkafka.Registration,
 		otelprometheus.Registration,
 		otelloki.Registration,
 	)
