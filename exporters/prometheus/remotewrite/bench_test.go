@@ -34,7 +34,7 @@ func realisticSeries(n, offset int) []labels.Labels {
 	return out
 }
 
-func benchWAL(b *testing.B) *walStorage {
+func benchWAL(b testing.TB) *walStorage {
 	m, err := newMetrics(nil)
 	require.NoError(b, err)
 	w, err := openWAL(b.TempDir(), segmentSize(1<<30), slog.New(slog.DiscardHandler), m)

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/metadata"
@@ -173,7 +172,7 @@ func (s *sender) sendMetadata(ctx context.Context, giveUp time.Time) {
 			buf = make([]byte, size)
 		}
 		n, _ := req.MarshalToSizedBuffer(buf[:size]) // cannot fail: the buffer has Size() bytes
-		body = snappy.Encode(body[:cap(body)], buf[size-n:size])
+		body = compress(body, buf[size-n:size])
 		if !s.deliverMetadata(ctx, body, len(batch), giveUp) {
 			return
 		}

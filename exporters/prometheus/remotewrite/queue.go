@@ -135,7 +135,7 @@ func newSender(o senderOptions) (*sender, error) {
 	shardPosValid := len(o.start.Shards) == q.Shards
 	s.shards = make([]*shard, q.Shards)
 	for i := range s.shards {
-		s.shards[i] = &shard{s: s, in: make(chan queuedSample, q.Capacity)}
+		s.shards[i] = &shard{s: s, in: newSampleQueue(q.Capacity)}
 		if shardPosValid {
 			s.shards[i].acked = o.start.Shards[i]
 		}

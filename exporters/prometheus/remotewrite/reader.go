@@ -55,7 +55,7 @@ func (r *walReader) run(ctx context.Context) {
 			return
 		case walDrained:
 			for _, sh := range r.s.shards {
-				close(sh.in)
+				sh.in.close()
 			}
 			return
 		}
@@ -200,13 +200,11 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 	s.m.samplesIn.Add(float64(n))
 	s.tracker.push(e)
 	for k, items := range r.staged {
-		in := s.shards[k].in
-		for _, it := range items {
-			select {
-			case in <- it:
-			case <-ctx.Done():
-				return false
-			}
+		if len(items) == 0 {
+			continue
+		}
+		if !s.shards[k].in.put(ctx, items) {
+			return false
 		}
 		clear(items)
 		r.staged[k] = items[:0]

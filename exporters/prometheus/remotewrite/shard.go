@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 
@@ -23,18 +22,17 @@ import (
 // are never sent out of order.
 type shard struct {
 	s  *sender
-	in chan queuedSample
+	in *sampleQueue
 
 	mu    sync.Mutex
 	acked samplePos // last sample acknowledged or dropped
 
-	batch []queuedSample
-	req   prompb.WriteRequest
-	lbls  []prompb.Label
-	smpl  []prompb.Sample
-	v2    v2Buffers
-	pb    []byte
-	body  []byte
+	batch   []queuedSample
+	lbls    []prompb.Label // 2.0: one series' labels
+	scratch []byte         // 1.0: one series' encoded labels
+	v2      v2Buffers
+	pb      []byte
+	body    []byte
 	// bufFor is the largest batch the buffers above were grown for since they were last let
 	// go; largeAt is when a batch last needed more than half of that.
 	bufFor  int
@@ -53,13 +51,14 @@ func (sh *shard) releaseIdleBuffers(now time.Time) {
 	if sh.bufFor < minBufferRelease || now.Sub(sh.largeAt) < sh.s.bufferIdle {
 		return
 	}
-	sh.batch, sh.req.Timeseries, sh.lbls, sh.smpl, sh.pb, sh.body = nil, nil, nil, nil, nil, nil
+	sh.batch, sh.lbls, sh.scratch, sh.pb, sh.body = nil, nil, nil, nil, nil
 	sh.v2.release()
 	sh.bufFor = 0
 }
 
 func (sh *shard) run(ctx context.Context) {
 	deadline := time.Duration(sh.s.cfg.BatchSendDeadline)
+	maxBatch := sh.s.cfg.MaxSamplesPerSend
 	timer := time.NewTimer(deadline)
 	timer.Stop()
 	defer timer.Stop()
@@ -67,22 +66,30 @@ func (sh *shard) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case it, ok := <-sh.in:
-			if !ok { // the reader drained the WAL: send the rest and stop
-				if len(sh.batch) > 0 {
-					sh.send(ctx)
+		case <-sh.in.ready:
+			for {
+				started := len(sh.batch) == 0
+				more, done := sh.in.moveTo(&sh.batch, maxBatch-len(sh.batch))
+				if len(sh.batch) >= maxBatch {
+					timer.Stop()
+					if !sh.send(ctx) {
+						return
+					}
+					if more {
+						continue
+					}
+				} else if done { // the reader drained the WAL: send the rest and stop
+					if len(sh.batch) > 0 {
+						sh.send(ctx)
+					}
+					return
+				} else if started && len(sh.batch) > 0 {
+					timer.Reset(deadline)
 				}
-				return
-			}
-			if len(sh.batch) == 0 {
-				timer.Reset(deadline)
-			}
-			sh.batch = append(sh.batch, it)
-			if len(sh.batch) >= sh.s.cfg.MaxSamplesPerSend {
-				timer.Stop()
-				if !sh.send(ctx) {
+				if done {
 					return
 				}
+				break
 			}
 		case <-timer.C:
 			if len(sh.batch) > 0 && !sh.send(ctx) {
@@ -313,37 +320,6 @@ func (sh *shard) partialWrite(sent, written int) {
 	}
 	s.logger.Log(context.Background(), level, "receiver wrote only part of a batch; the rest is dropped (further ones are logged at debug level)",
 		"url", s.url, "sent", sent, "written", written)
-}
-
-// encodeV1 builds the snappy-compressed (block format) prompb.WriteRequest for items, one
-// time series per sample as remote write 1.0 senders do.
-func (sh *shard) encodeV1(items []queuedSample) []byte {
-	n := len(items)
-	if cap(sh.smpl) < n {
-		sh.smpl = make([]prompb.Sample, n)
-	}
-	smpl := sh.smpl[:n]
-	ts := sh.req.Timeseries[:0]
-	lbls := sh.lbls[:0]
-	for i := range items {
-		it := &items[i]
-		start := len(lbls)
-		if it.out != nil {
-			lbls = appendLabels(lbls, it.out.lset, nil)
-		} else {
-			lbls = appendLabels(lbls, it.s.lset, sh.s.ext)
-		}
-		smpl[i] = prompb.Sample{Value: it.v, Timestamp: it.t}
-		ts = append(ts, prompb.TimeSeries{Labels: lbls[start:len(lbls):len(lbls)], Samples: smpl[i : i+1 : i+1]})
-	}
-	sh.req.Timeseries, sh.lbls = ts, lbls
-	size := sh.req.Size()
-	if cap(sh.pb) < size {
-		sh.pb = make([]byte, size)
-	}
-	k, _ := sh.req.MarshalToSizedBuffer(sh.pb[:size]) // cannot fail: the buffer has Size() bytes
-	sh.body = snappy.Encode(sh.body[:cap(sh.body)], sh.pb[size-k:size])
-	return sh.body
 }
 
 // appendLabels appends the series labels merged with the sorted external labels (the

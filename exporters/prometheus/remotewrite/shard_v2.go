@@ -1,7 +1,6 @@
 package remotewrite
 
 import (
-	"github.com/golang/snappy"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/metadata"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -75,6 +74,6 @@ func (sh *shard) encodeV2(items []queuedSample) []byte {
 		sh.pb = make([]byte, size)
 	}
 	k, _ := b.req.OptimizedMarshalToSizedBuffer(sh.pb[:size]) // cannot fail: the buffer has Size() bytes
-	sh.body = snappy.Encode(sh.body[:cap(sh.body)], sh.pb[size-k:size])
+	sh.body = compress(sh.body, sh.pb[size-k:size])
 	return sh.body
 }
