@@ -24,6 +24,7 @@ import (
 	discoveryrelabel "github.com/sondehq/sonde/discovery/relabel"
 	"github.com/sondehq/sonde/discovery/shard"
 	"github.com/sondehq/sonde/discovery/static"
+	eswrite "github.com/sondehq/sonde/exporters/elasticsearch/write"
 	"github.com/sondehq/sonde/exporters/loki/echo"
 	lokiwrite "github.com/sondehq/sonde/exporters/loki/write"
 	otelkafka "github.com/sondehq/sonde/exporters/otelcol/kafka"
@@ -54,6 +55,7 @@ func registry() (*pipeline.Registry, error) {
 		lokiprocess.Registration,
 		lokiwrite.Registration,
 		echo.Registration,
+		eswrite.Registration,
 		kubernetes.Registration,
 		kubelet.Registration,
 		shard.Registration,

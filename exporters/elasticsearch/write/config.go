@@ -54,9 +54,9 @@ type Arguments struct {
 
 // EndpointConfig is an Elasticsearch cluster and how to talk to it.
 type EndpointConfig struct {
-	// URL is the base URL of one node, or a list of nodes of the same cluster (requests go
-	// to them in turn; a node that fails is skipped until the next request), e.g.
-	// https://es:9200 or http://zinc:4080/es. Bulk requests go to <url>/_bulk.
+	// URL is the base URL of one node, or a list of nodes of the same cluster: each request,
+	// and each retry, goes to the next node in turn. E.g. https://es:9200 or
+	// http://zinc:4080/es; bulk requests go to <url>/_bulk (with the URL's query, if any).
 	URL URLs `yaml:"url"`
 	// APIKey is sent as "Authorization: ApiKey <api_key>" (the base64 "encoded" value
 	// Elasticsearch returns when the key is created).
