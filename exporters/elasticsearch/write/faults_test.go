@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ type faultProxy struct {
 	zinc   *estest.Zinc
 	marker string
 	apiKey string // when set: requests must carry "Authorization: ApiKey <apiKey>"
+	down   atomic.Bool // when set: every request is answered 503
 
 	mu        sync.Mutex
 	rejected  map[string]int // message → times answered 429
@@ -44,6 +46,10 @@ func newFaultProxy(t *testing.T, z *estest.Zinc, marker string) (*faultProxy, st
 }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.down.Load() {
+		http.Error(w, `{"error":"unavailable"}`, http.StatusServiceUnavailable)
+		return
+	}
 	if p.apiKey != "" && r.Header.Get("Authorization") != "ApiKey "+p.apiKey {
 		http.Error(w, `{"error":"missing API key"}`, http.StatusUnauthorized)
 		return
