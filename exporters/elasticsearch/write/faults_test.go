@@ -29,7 +29,7 @@ import (
 type faultProxy struct {
 	zinc   *estest.Zinc
 	marker string
-	apiKey string // when set: requests must carry "Authorization: ApiKey <apiKey>"
+	apiKey string      // when set: requests must carry "Authorization: ApiKey <apiKey>"
 	down   atomic.Bool // when set: every request is answered 503
 
 	mu        sync.Mutex
