@@ -80,6 +80,9 @@ func (z *Zinc) start() error {
 // Stop stops ZincSearch (SIGTERM; SIGKILL after 10 s). Stopping twice is fine.
 func (z *Zinc) Stop() { z.proc.Stop(10 * time.Second) }
 
+// PID is the ZincSearch process's id (0 when it is not running), e.g. to read its CPU time.
+func (z *Zinc) PID() int { return z.proc.PID() }
+
 // Output returns what ZincSearch printed.
 func (z *Zinc) Output() string { return z.proc.Output() }
 
