@@ -12,6 +12,8 @@
 #   BENCH_SERIES=1000         series per target; active series = targets x series
 #   BENCH_INTERVAL=10         scrape interval, seconds
 #   BENCH_TIMEOUT=interval    scrape timeout, seconds
+#   BENCH_CHURN=0             fraction of every target's series replaced every BENCH_CHURN_EVERY (0.01: 1%)
+#   BENCH_CHURN_EVERY=10m     churn period (a Go duration)
 #   BENCH_SHARDS=2            remote-write senders (sonde shards, Prometheus min=max shards, vmagent queues)
 #   BENCH_CAPACITY=10000      samples buffered per shard (sonde, Prometheus)
 #   BENCH_MAX_SAMPLES_PER_SEND=2000   samples per request (vmagent: -remoteWrite.maxRowsPerBlock)
@@ -33,6 +35,8 @@ timeout=${BENCH_TIMEOUT:-$interval}
 targets=${BENCH_TARGETS:-100}
 series=${BENCH_SERIES:-1000}
 shards=${BENCH_SHARDS:-2}
+churn=${BENCH_CHURN:-0}
+churn_every=${BENCH_CHURN_EVERY:-10m}
 capacity=${BENCH_CAPACITY:-10000}
 max_per_send=${BENCH_MAX_SAMPLES_PER_SEND:-2000}
 deadline=${BENCH_BATCH_DEADLINE:-5}
@@ -163,7 +167,7 @@ bench_agent() {
 
 	start "$dir/sink.log" "$loadgen" sink --listen "127.0.0.1:$sink_port"
 	local sink_pid=$started
-	start "$dir/targets.log" "$loadgen" targets --listen-base "127.0.0.1:$base" --targets "$targets" --series "$series"
+	start "$dir/targets.log" "$loadgen" targets --listen-base "127.0.0.1:$base" --targets "$targets" --series "$series" --churn "$churn" --churn-every "$churn_every"
 	local targets_pid=$started
 	if ! wait_http "$sink/stats" "$sink_pid" || ! wait_http "http://127.0.0.1:$((base + targets - 1))/metrics" "$targets_pid"; then
 		log "$name: load generator did not start"
@@ -183,6 +187,8 @@ bench_agent() {
 	curl -sf -X POST "$sink/reset" || return 1
 	start "$dir/agent.log" "${cmd[@]}"
 	local pid=$started
+	watch_anon "$pid" "$dir/anon-peak" &
+	local watcher=$!
 	sleep "$warmup"
 	if ! kill -0 "$pid" 2>/dev/null; then
 		log "$name exited early; its log:"
@@ -200,12 +206,16 @@ bench_agent() {
 		tail -20 "$dir/agent.log" >&2
 		return 1
 	fi
-	local t2 cpu2 stats hwm_kb disk
+	local t2 cpu2 stats hwm_kb anon_kb anon_peak_kb disk
 	t2=$(now)
 	cpu2=$(cpu_seconds "$pid")
 	stats=$(curl -sf "$sink/stats") || return 1
 	hwm_kb=$(status_kb "$pid" VmHWM)
+	anon_kb=$(status_kb "$pid" RssAnon)
 	disk=$(du -sb "$dir/data" | awk '{print $1}')
+	kill "$watcher" 2>/dev/null || true
+	anon_peak_kb=$(cat "$dir/anon-peak" 2>/dev/null || echo 0)
+	anon_peak_kb=$((anon_peak_kb > anon_kb ? anon_peak_kb : anon_kb))
 	stop "$pid"
 
 	local samples2 distinct ooo lag rejected
@@ -223,14 +233,14 @@ bench_agent() {
 	else
 		cpu_per_m=$(calc "%.2f" "($cpu2 - $cpu1) / (($samples2 - $samples1) / 1e6)")
 	fi
-	rows+=("| $name | $version | $rate | $expected | $distinct | $cpu2 | $cpu_per_m | $(calc "%.1f" "$hwm_kb / 1024") | $(calc "%.0f" "$hwm_kb * 1024 / $active") | $(calc "%.1f" "$disk / 1048576") | $(calc "%.2f" "$lag") | $ooo | $rejected |")
-	log "$name: ${rate} samples/s (expected ${expected}), ${cpu2} CPU-s, peak RSS $(calc "%.1f" "$hwm_kb / 1024") MiB"
+	rows+=("| $name | $version | $rate | $expected | $distinct | $cpu2 | $cpu_per_m | $(calc "%.1f" "$hwm_kb / 1024") | $(calc "%.1f" "$anon_kb / 1024") | $(calc "%.1f" "$anon_peak_kb / 1024") | $(calc "%.0f" "$anon_peak_kb * 1024 / $active") | $(calc "%.1f" "$disk / 1048576") | $(calc "%.2f" "$lag") | $ooo | $rejected |")
+	log "$name: ${rate} samples/s (expected ${expected}), ${cpu2} CPU-s, peak RSS $(calc "%.1f" "$hwm_kb / 1024") MiB, anonymous RSS $(calc "%.1f" "$anon_kb / 1024") MiB (peak $(calc "%.1f" "$anon_peak_kb / 1024"))"
 }
 
 idx=0
 for agent in $agents; do
 	if ! bench_agent "$agent" "$idx"; then
-		rows+=("| $agent | | failed | | | | | | | | | | |")
+		rows+=("| $agent | | failed | | | | | | | | | | | | |")
 		failures=$((failures + 1))
 	fi
 	stop_run
@@ -266,10 +276,16 @@ out=bench/results/metrics-$(date +%Y-%m-%d-%H%M%S).md
 	echo "Machine: $machine. Load: $targets targets x $series series = $active active series, scrape every ${interval}s (timeout ${timeout}s);"
 	echo "each agent ran ${warmup}s of warm-up then a measured window of ${window}s. Remote write: $shards shards/queues,"
 	echo "capacity $capacity, $max_per_send samples per request, ${deadline}s batch deadline, remote write 1.0 to the loadgen sink."
+	if [[ $churn != 0 ]]; then
+		echo "Series churn: $churn of every target's series replaced every $churn_every."
+	fi
 	echo
-	echo "| agent | version | samples/s received | expected samples/s | distinct series at sink | CPU s (whole run) | CPU s per 1M samples | peak RSS MiB | bytes per active series | WAL/disk MiB | mean lag s | out of order | rejected |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| agent | version | samples/s received | expected samples/s | distinct series at sink | CPU s (whole run) | CPU s per 1M samples | peak RSS MiB | anon RSS MiB (end) | anon RSS MiB (peak) | anon bytes per active series (peak) | WAL/disk MiB | mean lag s | out of order | rejected |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	printf '%s\n' "${rows[@]}"
+	echo
+	echo "Anonymous RSS (RssAnon: the heap and other private memory) is the memory figure that counts;"
+	echo "peak RSS (VmHWM) also holds the executable's file pages, which the kernel reclaims by itself."
 	echo
 	echo "$idle_line"
 } | tee "$out"

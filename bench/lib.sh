@@ -89,6 +89,17 @@ cpu_seconds() {
 # status_kb PID FIELD: a kB figure from /proc/PID/status (VmHWM: peak RSS, VmRSS: current).
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
+# watch_anon PID FILE: until PID exits, keeps the highest anonymous RSS (RssAnon, kB: the
+# heap and other private memory, not the executable's file pages, which the kernel can
+# reclaim) seen at 1 s intervals in FILE. Runs in the background; kill it when done.
+watch_anon() {
+	local pid=$1 file=$2 peak=0 kb
+	while kb=$(status_kb "$pid" RssAnon 2>/dev/null) && [[ -n $kb ]]; do
+		((kb > peak)) && peak=$kb && echo "$peak" >"$file"
+		sleep 1
+	done
+}
+
 now() { date +%s.%N; }
 
 # calc FORMAT EXPRESSION: awk arithmetic, printed with FORMAT.

@@ -120,6 +120,7 @@ type target struct {
 	prefix [][]byte  // per series: `name{labels} `
 	values []float64 // per series
 	buf    []byte    // the last response body, reused
+	churn  *churn    // nil: the same series forever
 
 	scrapes atomic.Uint64
 }
@@ -304,6 +305,7 @@ func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One lock for the whole scrape keeps buf reusable; a target has one scraper.
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.churn.apply(t)
 	t.advance()
 	t.buf = t.render(t.buf[:0])
 	h := w.Header()

@@ -22,7 +22,7 @@ import (
 const usage = `loadgen — load for agent benchmarks
 
 Usage:
-  loadgen targets [--listen-base 127.0.0.1:20000] [--targets N] [--series M] [--seed S]
+  loadgen targets [--listen-base 127.0.0.1:20000] [--targets N] [--series M] [--seed S] [--churn 0.01 --churn-every 10m]
       N exposition endpoints (/metrics) on consecutive ports from --listen-base,
       M series each: counters that advance every scrape, gauges that change,
       classic histograms; stable label values, so N×M series stay active.
@@ -91,6 +91,8 @@ func targetsCmd(ctx context.Context, args []string, stderr io.Writer, logger *sl
 	n := fs.Int("targets", 10, "number of targets (one port each)")
 	m := fs.Int("series", 1000, "series per target")
 	seed := fs.Uint64("seed", 1, "seed of the value generator (label values do not depend on it)")
+	churnFraction := fs.Float64("churn", 0, "fraction of every target's series replaced every --churn-every (0.01: 1%)")
+	churnEvery := fs.Duration("churn-every", 10*time.Minute, "how often --churn series are replaced")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -102,7 +104,11 @@ func targetsCmd(ctx context.Context, args []string, stderr io.Writer, logger *sl
 		fmt.Fprintln(stderr, "loadgen targets: --targets and --series must be at least 1")
 		return 2
 	}
-	if err := serveTargets(ctx, *base, *n, *m, *seed, logger); err != nil {
+	if *churnFraction < 0 || *churnFraction > 1 || (*churnFraction > 0 && *churnEvery <= 0) {
+		fmt.Fprintln(stderr, "loadgen targets: --churn must be between 0 and 1, --churn-every positive")
+		return 2
+	}
+	if err := serveTargets(ctx, *base, *n, *m, *seed, *churnFraction, *churnEvery, logger); err != nil {
 		logger.Error("targets stopped with an error", "err", err)
 		return 1
 	}

@@ -65,7 +65,7 @@ func TestServeStopsWithContext(t *testing.T) {
 		serve func(ctx context.Context) error
 	}{
 		{name: "targets", serve: func(ctx context.Context) error {
-			return serveTargets(ctx, "127.0.0.1:0", 1, 100, 1, logger)
+			return serveTargets(ctx, "127.0.0.1:0", 1, 100, 1, 0, 0, logger)
 		}},
 		{name: "sink", serve: func(ctx context.Context) error {
 			return serveSink(ctx, "127.0.0.1:0", 1<<20, logger)

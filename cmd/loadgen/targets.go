@@ -15,7 +15,9 @@ import (
 // serveTargets serves n targets of m series each on consecutive ports from base until ctx
 // ends. It binds every port before serving any, so a clash fails the whole start. Port 0
 // (any free port) is allowed for a single target.
-func serveTargets(ctx context.Context, base string, n, m int, seed uint64, logger *slog.Logger) error {
+//
+// With churnFraction > 0, that fraction of every target's series is replaced every churnEvery.
+func serveTargets(ctx context.Context, base string, n, m int, seed uint64, churnFraction float64, churnEvery time.Duration, logger *slog.Logger) error {
 	host, portStr, err := net.SplitHostPort(base)
 	if err != nil {
 		return fmt.Errorf("--listen-base: %w", err)
@@ -42,6 +44,9 @@ func serveTargets(ctx context.Context, base string, n, m int, seed uint64, logge
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		targets[i] = newTarget(m, seed+uint64(i))
+		if churnFraction > 0 {
+			targets[i].churn = &churn{fraction: churnFraction, every: churnEvery, start: time.Now(), now: time.Now}
+		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", targets[i])
 		servers[i] = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -52,7 +57,7 @@ func serveTargets(ctx context.Context, base string, n, m int, seed uint64, logge
 		})
 	}
 	logger.Info("serving targets", "first", lns[0].Addr().String(), "last", lns[n-1].Addr().String(),
-		"targets", n, "series_per_target", m, "active_series", n*m)
+		"targets", n, "series_per_target", m, "active_series", n*m, "churn", churnFraction, "churn_every", churnEvery)
 
 	var serveErr error
 	select {
