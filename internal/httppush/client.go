@@ -66,6 +66,11 @@ type Config struct {
 	// MaxErrorBody is how much of a non-2xx response's body Result.Body keeps; 0 means
 	// DefaultMaxErrorBody.
 	MaxErrorBody int
+	// ReadAnswer, when positive, is how much of a 2xx answer's body Result.Answer keeps: for
+	// protocols whose receivers report what they did with each item in a 2xx answer
+	// (Elasticsearch's bulk API). A 2xx answer whose body cannot be read is then a failure
+	// without a status (Retryable).
+	ReadAnswer int
 	// WrapTransport, when set, wraps the transport built from HTTPClientConfig: request
 	// signing that prometheus/common does not do itself (SigV4).
 	WrapTransport func(http.RoundTripper) (http.RoundTripper, error)
@@ -81,6 +86,7 @@ type Client struct {
 	header       http.Header // sent with every request; Post clones it
 	timeout      time.Duration
 	maxErrorBody int
+	readAnswer   int
 }
 
 // New builds a Client from cfg; it fails on an invalid HTTP client configuration.
@@ -126,6 +132,7 @@ func New(cfg Config) (*Client, error) {
 		header:       h,
 		timeout:      cfg.Timeout,
 		maxErrorBody: maxBody,
+		readAnswer:   cfg.ReadAnswer,
 	}, nil
 }
 
@@ -157,6 +164,11 @@ func (c *Client) Post(ctx context.Context, body []byte) Result {
 	}()
 	res := Result{Status: resp.StatusCode, Header: resp.Header}
 	if resp.StatusCode/100 == 2 {
+		if c.readAnswer > 0 {
+			if res.Answer, err = io.ReadAll(io.LimitReader(resp.Body, int64(c.readAnswer))); err != nil {
+				return Result{Err: fmt.Errorf("read the answer: %w", err)}
+			}
+		}
 		return res
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, int64(c.maxErrorBody)))

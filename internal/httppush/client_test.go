@@ -209,6 +209,20 @@ func TestWrapTransport(t *testing.T) {
 	require.ErrorContains(t, err, "no credentials")
 }
 
+// ReadAnswer keeps the start of a 2xx answer (Elasticsearch's bulk results); without it a
+// 2xx answer's body is not read.
+func TestReadAnswer(t *testing.T) {
+	srv, _ := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"errors":false,"items":[]}`))
+	})
+	res := newClient(t, Config{URL: srv.URL, ReadAnswer: 10}).Post(context.Background(), []byte("x"))
+	require.NoError(t, res.Err)
+	require.Equal(t, `{"errors":`, string(res.Answer))
+	res = newClient(t, Config{URL: srv.URL}).Post(context.Background(), []byte("x"))
+	require.NoError(t, res.Err)
+	require.Nil(t, res.Answer)
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

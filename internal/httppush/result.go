@@ -20,6 +20,8 @@ type Result struct {
 	// Body is the start of a non-2xx response's body (Config.MaxErrorBody), trimmed of
 	// spaces: for logs and for reading why the receiver refused the request.
 	Body string
+	// Answer is the start of a 2xx answer's body when Config.ReadAnswer asks for it.
+	Answer []byte
 	// Header holds the response's headers (nil when no response came), for protocols whose
 	// receivers report through them (remote write 2.0's X-Prometheus-Remote-Write-*-Written).
 	Header http.Header

@@ -248,12 +248,12 @@ func (c *Component) sendRequest(ctx context.Context, s *settings, r *request) er
 		n := len(r.pending)
 		start := time.Now()
 		res := s.client.post(ctx, body)
-		c.metrics.duration.WithLabelValues(strconv.Itoa(res.status)).Observe(time.Since(start).Seconds())
+		c.metrics.duration.WithLabelValues(strconv.Itoa(res.Status)).Observe(time.Since(start).Seconds())
 		c.metrics.sentBytes.Add(float64(len(body)))
 		var retry map[string]int
 		switch {
-		case res.err == nil:
-			stored, dropped, again := r.outcome(res.body)
+		case res.Err == nil:
+			stored, dropped, again := r.outcome(res.Answer)
 			c.metrics.sent.Add(float64(stored))
 			c.status.Success(time.Now())
 			if len(dropped) > 0 {
@@ -277,40 +277,40 @@ func (c *Component) sendRequest(ctx context.Context, s *settings, r *request) er
 			retry = again
 		case ctx.Err() != nil:
 			return errAbandoned
-		case !res.retryable():
-			reason := requestReason(res.status)
+		case !res.Retryable():
+			reason := requestReason(res.Status)
 			for _, i := range r.pending {
-				r.drop(i, reason, res.err.Error())
+				r.drop(i, reason, redact(s, res))
 			}
 			r.pending = r.pending[:0]
 			c.metrics.dropped.WithLabelValues(reason).Add(float64(n))
-			c.status.Failure(time.Now(), c.redact(res), res.status, false)
-			c.logger.Error("Elasticsearch refused a bulk request; its entries are dropped", "status", res.status, "entries", n, "node", s.client.urls[res.node].Redacted(), "err", c.redact(res))
-			c.opts.Health.Set(pipeline.HealthHealthy, fmt.Sprintf("last bulk request refused (%d entries dropped): %s", n, c.redact(res)))
+			c.status.Failure(time.Now(), redact(s, res), res.Status, false)
+			c.logger.Error("Elasticsearch refused a bulk request; its entries are dropped", "status", res.Status, "entries", n, "node", s.client.urls[res.node].Redacted(), "err", redact(s, res))
+			c.opts.Health.Set(pipeline.HealthHealthy, fmt.Sprintf("last bulk request refused (%d entries dropped): %s", n, redact(s, res)))
 			return nil
 		default:
 			reason := retryNetwork
 			switch {
-			case res.status == http.StatusTooManyRequests:
+			case res.Status == http.StatusTooManyRequests:
 				reason = retryHTTP429
-			case res.status/100 == 5:
+			case res.Status/100 == 5:
 				reason = retryHTTP5xx
 			}
 			retry = map[string]int{reason: n}
-			c.status.Failure(time.Now(), c.redact(res), res.status, true)
+			c.status.Failure(time.Now(), redact(s, res), res.Status, true)
 		}
 		for reason, k := range retry {
 			c.metrics.retried.WithLabelValues(reason).Add(float64(k))
 		}
 		c.status.Retry()
 		delay := httppush.Backoff(attempt, time.Duration(s.args.MinBackoff), time.Duration(s.args.MaxBackoff))
-		if res.retryAfter > 0 {
-			delay = res.retryAfter
+		if res.RetryAfter > 0 {
+			delay = res.RetryAfter
 		}
 		attempt++
 		if !failing {
 			failing = true
-			c.logger.Warn("bulk request not done; sending again until it is", "status", res.status, "retry_in", delay, "retried", retry, "node", s.client.urls[res.node].Redacted(), "err", c.redact(res))
+			c.logger.Warn("bulk request not done; sending again until it is", "status", res.Status, "retry_in", delay, "retried", retry, "node", s.client.urls[res.node].Redacted(), "err", redact(s, res))
 			c.opts.Health.Set(pipeline.HealthHealthy, fmt.Sprintf("bulk requests failing (%v), retrying", retry))
 		}
 		t := time.NewTimer(delay)
@@ -324,16 +324,15 @@ func (c *Component) sendRequest(ctx context.Context, s *settings, r *request) er
 	return nil
 }
 
-// redact is res's error without the node URL's password.
-func (c *Component) redact(res result) string {
-	if res.err == nil {
+// redact is res's error without the password of the node's URL.
+func redact(s *settings, res result) string {
+	if res.Err == nil {
 		return "some documents were rejected"
 	}
-	s := c.cfg.Load()
 	if res.node < len(s.client.urls) {
-		return httppush.Redact(res.err.Error(), s.client.urls[res.node].URL)
+		return httppush.Redact(res.Err.Error(), s.client.urls[res.node].URL)
 	}
-	return res.err.Error()
+	return res.Err.Error()
 }
 
 // DebugInfo is what elasticsearch.write reports in the UI and under `debug` in
