@@ -41,7 +41,14 @@ func runCmd(args []string, stderr io.Writer) int {
 	logFormat := fs.String("log.format", "logfmt", "log format: logfmt or json")
 	releasePages := fs.Bool("memory.release-startup-pages", envBool("SONDE_RELEASE_STARTUP_PAGES", true),
 		"2 s and 15 s after start-up and after each reload, give the kernel back the executable's pages that only start-up touched (env SONDE_RELEASE_STARTUP_PAGES)")
+	memRatioFlag := fs.String("memory.limit-ratio", envOr("SONDE_MEMORY_LIMIT_RATIO", "0.9"),
+		"soft memory limit for the Go runtime as a fraction of the container's memory limit (cgroup), so the garbage collector works harder instead of the pod being OOM-killed; 0 turns it off; GOMEMLIMIT, when set, wins (env SONDE_MEMORY_LIMIT_RATIO)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	memRatio, err := strconv.ParseFloat(*memRatioFlag, 64)
+	if err != nil || memRatio < 0 || memRatio > 1 {
+		fmt.Fprintf(stderr, "--memory.limit-ratio (or SONDE_MEMORY_LIMIT_RATIO) %q: want a fraction between 0 and 1, such as 0.9\n", *memRatioFlag)
 		return 2
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
@@ -54,6 +61,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "--shutdown.timeout (or SONDE_SHUTDOWN_TIMEOUT) %q: want a positive duration such as 25s\n", *shutdownFlag)
 		return 2
 	}
+	setMemoryLimit(memRatio, logger)
 	lockWait, err := time.ParseDuration(*lockFlag)
 	if err != nil || lockWait < 0 {
 		fmt.Fprintf(stderr, "--storage.lock-timeout (or SONDE_STORAGE_LOCK_TIMEOUT) %q: want a duration such as 1m\n", *lockFlag)
