@@ -238,6 +238,7 @@ func TestZincAuthFailure(t *testing.T) {
 	g := opts.Registerer.(prometheus.Gatherer)
 	require.Equal(t, 10.0, pipelinetest.MetricValue(t, g, "sonde_elasticsearch_write_dropped_entries_total", "reason", "unauthorized"))
 	require.Contains(t, opts.Health.Get().Message, "401")
+	require.Equal(t, pipeline.HealthUnhealthy, opts.Health.Get().State)
 	docs, serr := z.Search(t.Context(), "denied", "", 10)
 	require.NoError(t, serr)
 	require.Empty(t, docs)

@@ -52,6 +52,7 @@ type Component struct {
 	metrics *metrics
 	cfg     atomic.Pointer[settings] // what the sender uses; Update replaces it
 	status  httppush.Status
+	refused bool // the last request was refused as a whole; only the sender uses it
 
 	mu      sync.Mutex
 	running bool
@@ -268,9 +269,10 @@ func (c *Component) sendRequest(ctx context.Context, s *settings, r *request) er
 				if len(r.pending) > 0 {
 					continue // left undone after a failed document (ZincSearch): at once
 				}
-				if failing {
+				if failing || c.refused {
 					c.logger.Info("bulk requests succeed again", "retries", attempt)
 					c.opts.Health.Set(pipeline.HealthHealthy, "")
+					c.refused = false
 				}
 				return nil
 			}
@@ -286,7 +288,12 @@ func (c *Component) sendRequest(ctx context.Context, s *settings, r *request) er
 			c.metrics.dropped.WithLabelValues(reason).Add(float64(n))
 			c.status.Failure(time.Now(), redact(s, res), res.Status, false)
 			c.logger.Error("Elasticsearch refused a bulk request; its entries are dropped", "status", res.Status, "entries", n, "node", s.client.urls[res.node].Redacted(), "err", redact(s, res))
-			c.opts.Health.Set(pipeline.HealthHealthy, fmt.Sprintf("last bulk request refused (%d entries dropped): %s", n, redact(s, res)))
+			state := pipeline.HealthHealthy
+			if reason == reasonUnauthorized {
+				state = pipeline.HealthUnhealthy // wrong credentials: every request will fail
+			}
+			c.opts.Health.Set(state, fmt.Sprintf("last bulk request refused (%d entries dropped): %s", n, redact(s, res)))
+			c.refused = true
 			return nil
 		default:
 			reason := retryNetwork
