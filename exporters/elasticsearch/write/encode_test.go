@@ -98,7 +98,9 @@ func TestOutcome(t *testing.T) {
 		pending []int
 	}{
 		{name: "all stored", n: 2, answer: `{"took":3,"errors":false,"items":[` + ok + `,` + ok + `]}`, stored: 2, pending: []int{}},
-		{name: "all stored, items not read", n: 2, answer: `{"errors":false}`, stored: 2, pending: []int{}},
+		{name: "all stored, no items", n: 2, answer: `{"errors":false}`, stored: 2, pending: []int{}},
+		{name: "all stored, items not read", n: 2, answer: `{"took":3,"errors":false,"items":[not read]}`, stored: 2, pending: []int{}},
+		{name: "all stored, pretty", n: 2, answer: "{\n  \"took\" : 3,\n  \"errors\" : false,\n  \"items\" : [ ]\n}", stored: 2, pending: []int{}},
 		{
 			name: "mixed", n: 5,
 			answer: `{"errors":true,"items":[` + ok + `,

@@ -152,6 +152,11 @@ type answerHead struct {
 // refused for good are dropped (counted by reason), and the rest stay pending to be sent
 // again. It returns the count per retry reason, nil when nothing is to be sent again.
 func (r *request) outcome(body []byte) (stored int, dropped map[string]int, retry map[string]int) {
+	if allStored(body) {
+		stored = len(r.pending)
+		r.pending = r.pending[:0]
+		return stored, nil, nil
+	}
 	var head answerHead
 	if err := json.Unmarshal(body, &head); err != nil {
 		return 0, nil, map[string]int{retryBadAnswer: len(r.pending)}
@@ -204,6 +209,19 @@ func (r *request) outcome(body []byte) (stored int, dropped map[string]int, retr
 	}
 	r.pending = append(r.pending[:0], r.retried...)
 	return stored, dropped, retry
+}
+
+// allStored reports whether the start of a bulk answer, before its items, says
+// "errors":false and holds no "error" (ZincSearch's): then every document was stored, and
+// the items (about 200 bytes a document) need not be read at all. Other spellings
+// (whitespace, ?pretty) go through the decoder.
+func allStored(body []byte) bool {
+	i := bytes.Index(body, []byte(`"items"`))
+	if i < 0 || i > 256 {
+		return false
+	}
+	head := body[:i]
+	return bytes.HasPrefix(head, []byte("{")) && bytes.Contains(head, []byte(`"errors":false`)) && !bytes.Contains(head, []byte(`"error"`))
 }
 
 // itemReason sorts a document refused for good.
