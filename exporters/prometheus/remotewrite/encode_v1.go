@@ -97,6 +97,13 @@ func appendLabelsPB(dst []byte, ls labels.Labels, ext []prompb.Label) []byte {
 }
 
 func appendLabelPB(dst []byte, name, value string) []byte {
+	if n, v := len(name), len(value); n > 0 && v > 0 && n+v+4 < 128 {
+		// The common case: every length fits a one-byte varint.
+		dst = append(dst, keyLabel, byte(n+v+4), keyName, byte(n))
+		dst = append(dst, name...)
+		dst = append(dst, keyValue, byte(v))
+		return append(dst, value...)
+	}
 	size := 0
 	if name != "" {
 		size += 1 + uvarintLen(uint64(len(name))) + len(name)
