@@ -50,13 +50,14 @@ const Prometheus3Version = "v0.316.0"
 // --web.remote-write-receiver.accepted-protobuf-messages) and answers with the
 // X-Prometheus-Remote-Write-*-Written headers; with the type-and-unit-labels feature, the
 // type and unit that 2.0 requests carry inline become the labels __type__ and __unit__ of
-// the series written, the one place where remote-written metadata can be read back.
+// the series written, the one place where remote-written metadata can be read back; with
+// exemplar-storage, exemplars received are kept and served by /api/v1/query_exemplars.
 func StartPrometheus3(t testing.TB) *Prometheus {
 	t.Helper()
 	SkipShort(t, "Prometheus 3")
 	bin := Binary(t, "Prometheus 3", "SONDE_PROMETHEUS3_BIN", "prometheus", Prometheus3Version, "make deps-prometheus3")
 	return startPrometheus(t, &Prometheus{t: t, bin: bin, Dir: t.TempDir(), proc: Process{Name: "Prometheus 3"},
-		flags: []string{"--enable-feature=type-and-unit-labels"}})
+		flags: []string{"--enable-feature=type-and-unit-labels,exemplar-storage"}})
 }
 
 func startPrometheus(t testing.TB, p *Prometheus) *Prometheus {
