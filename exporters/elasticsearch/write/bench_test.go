@@ -145,3 +145,13 @@ func BenchmarkThroughputFake(b *testing.B) {
 	defer srv.Close()
 	runThroughput(b, "endpoint: {url: "+srv.URL+"}\nbatch_size: 5MiB\nbatch_wait: 20ms\n", 0)
 }
+
+// BenchmarkThroughputFakeGzip: BenchmarkThroughputFake with compression: gzip.
+func BenchmarkThroughputFakeGzip(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = w.Write([]byte(`{"took":1,"errors":false,"items":[]}`))
+	}))
+	defer srv.Close()
+	runThroughput(b, "endpoint: {url: "+srv.URL+", compression: gzip}\nbatch_size: 5MiB\nbatch_wait: 20ms\n", 0)
+}

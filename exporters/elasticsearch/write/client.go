@@ -1,11 +1,13 @@
 package write
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/common/config"
 
 	"github.com/sondehq/sonde/internal/httppush"
@@ -21,6 +23,9 @@ type client struct {
 	nodes []*httppush.Client
 	urls  []config.URL
 	next  int // the node of the next request; only the sender uses it
+
+	gzip *gzip.Writer // with compression: gzip; only the sender uses it
+	buf  bytes.Buffer // the compressed body
 }
 
 // result is the outcome of one bulk request.
@@ -31,6 +36,11 @@ type result struct {
 
 func newClient(e *EndpointConfig) (*client, error) {
 	c := &client{urls: e.URL}
+	encoding := ""
+	if e.Compression == compressionGzip {
+		encoding = "gzip"
+		c.gzip, _ = gzip.NewWriterLevel(nil, gzip.BestSpeed) // BestSpeed is a valid level
+	}
 	for _, u := range e.URL {
 		hc, err := httppush.New(httppush.Config{
 			Name:             "elasticsearch.write",
@@ -38,6 +48,7 @@ func newClient(e *EndpointConfig) (*client, error) {
 			HTTPClientConfig: e.httpClientConfig(),
 			Headers:          e.Headers,
 			ContentType:      "application/x-ndjson",
+			ContentEncoding:  encoding,
 			Timeout:          time.Duration(e.Timeout),
 			MaxErrorBody:     16 << 10,
 			ReadAnswer:       maxAnswer,
@@ -51,7 +62,19 @@ func newClient(e *EndpointConfig) (*client, error) {
 	return c, nil
 }
 
-// post sends body to the next node.
+// encode returns body as it is sent: compressed when the endpoint says so.
+func (c *client) encode(body []byte) []byte {
+	if c.gzip == nil {
+		return body
+	}
+	c.buf.Reset()
+	c.gzip.Reset(&c.buf)
+	_, _ = c.gzip.Write(body) // a bytes.Buffer does not fail
+	_ = c.gzip.Close()
+	return c.buf.Bytes()
+}
+
+// post sends body (encoded) to the next node.
 func (c *client) post(ctx context.Context, body []byte) result {
 	node := c.next
 	c.next = (c.next + 1) % len(c.nodes)

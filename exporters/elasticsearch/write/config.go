@@ -70,6 +70,9 @@ type EndpointConfig struct {
 	HTTPClientConfig config.HTTPClientConfig `yaml:",inline"`
 	// Timeout bounds one bulk request.
 	Timeout model.Duration `yaml:"timeout"`
+	// Compression is how request bodies are compressed: none, or gzip (Elasticsearch and
+	// OpenSearch accept gzip bodies; log documents shrink about tenfold).
+	Compression string `yaml:"compression"`
 }
 
 // QueueConfig bounds the queue.
@@ -81,6 +84,12 @@ type QueueConfig struct {
 	// What is not sent by then is not acknowledged, so its sources send it again later.
 	DrainTimeout model.Duration `yaml:"drain_timeout"`
 }
+
+// The values of EndpointConfig.Compression.
+const (
+	compressionNone = "none"
+	compressionGzip = "gzip"
+)
 
 // URLs is one URL or a list of them: `url: http://a:9200` or `url: [http://a:9200, …]`.
 type URLs []config.URL
@@ -114,6 +123,7 @@ func DefaultArguments() *Arguments {
 		Endpoint: EndpointConfig{
 			HTTPClientConfig: config.DefaultHTTPClientConfig,
 			Timeout:          model.Duration(30 * time.Second),
+			Compression:      compressionNone,
 		},
 		Index:      "sonde-logs-%Y.%m.%d",
 		BatchSize:  5 << 20,
@@ -187,6 +197,9 @@ func (e *EndpointConfig) Validate() error {
 	}
 	if e.Timeout <= 0 {
 		errs = append(errs, pipeline.Field("timeout", "must be positive, got %s", e.Timeout))
+	}
+	if e.Compression != compressionNone && e.Compression != compressionGzip {
+		errs = append(errs, pipeline.Field("compression", "%q: want none or gzip", e.Compression))
 	}
 	return errors.Join(errs...)
 }

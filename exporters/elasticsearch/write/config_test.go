@@ -48,6 +48,7 @@ func TestArgumentsValidate(t *testing.T) {
 		{"backoffs", "endpoint: {url: http://a}\nmin_backoff: 2s\nmax_backoff: 1s\n", []string{"max_backoff"}},
 		{"queue", "endpoint: {url: http://a}\nqueue_config: {capacity: 0}\n", []string{"queue_config.capacity"}},
 		{"timeout", "endpoint: {url: http://a, timeout: 0s}\n", []string{"endpoint.timeout"}},
+		{"compression", "endpoint: {url: http://a, compression: zstd}\n", []string{"endpoint.compression"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := pipelinetest.DecodeArgs[*Arguments](t, Registration, tc.yaml)

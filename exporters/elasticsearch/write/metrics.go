@@ -30,7 +30,7 @@ func newMetrics(q *queue) *metrics {
 		}),
 		sentBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sonde_elasticsearch_write_sent_bytes_total",
-			Help: "Bytes of bulk request bodies sent (retries included), before compression.",
+			Help: "Bytes of bulk request bodies sent (retries included), as sent (after compression).",
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sonde_elasticsearch_write_dropped_entries_total",

@@ -245,7 +245,7 @@ func (c *Component) waitBatch(ctx, sendCtx context.Context, timer *time.Timer, a
 func (c *Component) sendRequest(ctx context.Context, s *settings, r *request) error {
 	failing := false
 	for attempt := 0; len(r.pending) > 0; {
-		body := r.nextBody()
+		body := s.client.encode(r.nextBody())
 		n := len(r.pending)
 		start := time.Now()
 		res := s.client.post(ctx, body)
