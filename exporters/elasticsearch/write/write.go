@@ -182,12 +182,22 @@ func (c *Component) send(ctx, sendCtx context.Context) {
 		timer = time.NewTimer(time.Hour)
 	)
 	defer timer.Stop()
+	defer func() {
+		if cur != nil {
+			cur.client.closeIdle()
+		}
+	}()
 	for {
 		s := c.cfg.Load()
 		if !c.waitBatch(ctx, sendCtx, timer, s.args) {
 			return
 		}
 		if s = c.cfg.Load(); s != cur {
+			if cur != nil {
+				// Update closed its idle connections, but not the one this sender was
+				// using then.
+				cur.client.closeIdle()
+			}
 			cur, enc = s, newDocEncoder(s.tmpl, s.args.DataStream)
 		}
 		r.reset(enc)
