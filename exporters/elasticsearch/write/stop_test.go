@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,4 +120,28 @@ func TestNodesInTurn(t *testing.T) {
 	g := opts.Registerer.(prometheus.Gatherer)
 	require.Positive(t, pipelinetest.MetricValue(t, g, "sonde_elasticsearch_write_retried_entries_total", "reason", "network"))
 	require.Equal(t, pipeline.HealthHealthy, opts.Health.Get().State)
+}
+
+// TestDebugInfo: the debug view shows the nodes without their passwords, the queue and the
+// last error; it is safe to read while the component works (race detector).
+func TestDebugInfo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://user:s3cret@", 1)
+	c, _, stop := startWriter(t, "endpoint: {url: "+u+"}\nbatch_wait: 10ms\nmin_backoff: 10ms\nmax_backoff: 20ms\nqueue_config: {drain_timeout: 100ms}\n")
+	defer stop()
+	hammer := pipelinetest.HammerDebugInfo(c)
+	defer hammer()
+	send(t, c, newAcks().batch("b", entries(model.LabelSet{"job": "x"}, "line", 7, time.Now())))
+	require.Eventually(t, func() bool { return c.DebugInfo().(DebugInfo).Retries >= 2 }, 10*time.Second, 5*time.Millisecond)
+	d := c.DebugInfo().(DebugInfo)
+	require.Equal(t, []string{strings.Replace(srv.URL, "http://", "http://user:xxxxx@", 1)}, d.URLs)
+	require.Equal(t, 7, d.QueueEntries)
+	require.Equal(t, http.StatusServiceUnavailable, d.LastStatusCode)
+	require.Contains(t, d.LastError, "503")
+	b, err := json.Marshal(d)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "s3cret")
 }
