@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,4 +136,24 @@ func TestRetryBody(t *testing.T) {
 	r, _, _, _ := outcomeOf(t, 3, `{"errors":true,"items":[{"index":{"status":201}},{"index":{"status":429}},{"index":{"status":201}}]}`)
 	require.Equal(t, string(r.buf[r.ops[1].start:r.ops[1].end]), string(r.nextBody()))
 	require.Equal(t, 2, bytes.Count(r.nextBody(), []byte("\n")))
+}
+
+// The buffers grown for a backlog's large requests are let go once small requests have
+// not needed half of them for bufferIdle.
+func TestRequestBuffersReleased(t *testing.T) {
+	tmpl, err := parseIndex("i")
+	require.NoError(t, err)
+	enc := newDocEncoder(tmpl, false)
+	r := &request{}
+	big := pipeline.LogEntry{Line: strings.Repeat("x", 1<<20)}
+	r.reset(enc)
+	r.add(0, &big)
+	small := pipeline.LogEntry{Line: "x"}
+	r.reset(enc)
+	r.add(0, &small)
+	require.GreaterOrEqual(t, cap(r.buf), 1<<20, "kept while recent")
+	r.largeAt = r.largeAt.Add(-bufferIdle)
+	r.reset(enc)
+	r.add(0, &small)
+	require.Less(t, cap(r.buf), 1<<10, "let go after bufferIdle")
 }

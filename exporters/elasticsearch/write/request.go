@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -68,10 +69,26 @@ type request struct {
 	dropped []map[string]int
 	sample  string // the first drop's message
 	retried []int  // scratch
+	largeAt time.Time
 }
+
+// bufferIdle is how long the request's buffers may stay larger than the requests need:
+// while Elasticsearch is down the queue fills and every request is batch_size; afterwards
+// they are small again, and the memory of the backlog is given back.
+const bufferIdle = time.Minute
+
+// minBufferRelease is the buffer size (bytes) below which the buffers are always kept.
+const minBufferRelease = 256 << 10
 
 func (r *request) reset(enc *docEncoder) {
 	r.enc = enc
+	now := time.Now()
+	if len(r.buf) > cap(r.buf)/2 {
+		r.largeAt = now // the last request needed more than half of the buffer
+	}
+	if cap(r.buf) >= minBufferRelease && now.Sub(r.largeAt) >= bufferIdle {
+		r.buf, r.body, r.largeAt = nil, nil, now
+	}
 	r.buf, r.body = r.buf[:0], r.body[:0]
 	r.ops, r.pending = r.ops[:0], r.pending[:0]
 	clear(r.parts) // let the items go
