@@ -242,10 +242,10 @@ func (k *kafka) clientOptions() ([]kgo.Opt, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(int32(p.MaxMessageBytes) + batchOverhead),
 		kgo.ProducerLinger(time.Duration(p.Linger)),
-		// A record that waits longer than one export attempt fails (when it is safe to
-		// fail it without breaking the idempotent sequence) and is retried by the
-		// exporter helper.
-		kgo.RecordDeliveryTimeout(time.Duration(a.Timeout) + time.Duration(p.Linger)),
+		// A record that waits longer than one export attempt (franz-go's floor: 1s) fails
+		// when it is safe to fail it without breaking the idempotent sequence, and the
+		// exporter helper retries it.
+		kgo.RecordDeliveryTimeout(max(time.Duration(a.Timeout), time.Second) + time.Duration(p.Linger)),
 		kgo.WithLogger(logger{k.logger}),
 	}
 	switch p.Compression {
