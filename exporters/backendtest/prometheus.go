@@ -21,8 +21,23 @@ type Prometheus struct {
 	Dir  string
 	Port int
 
-	flags []string // beyond those every Prometheus gets
-	proc  Process
+	flags   []string // beyond those every Prometheus gets
+	scrapes string   // scrape_configs of its configuration file (YAML), if any
+	proc    Process
+}
+
+// PrometheusOption changes how StartPrometheus3 runs Prometheus.
+type PrometheusOption func(*Prometheus)
+
+// WithFlags adds command-line flags, such as --enable-feature=exemplar-storage.
+func WithFlags(flags ...string) PrometheusOption {
+	return func(p *Prometheus) { p.flags = append(p.flags, flags...) }
+}
+
+// WithScrapeConfigs makes Prometheus scrape: yaml is the list under scrape_configs (each
+// item starting "- job_name: ...").
+func WithScrapeConfigs(yaml string) PrometheusOption {
+	return func(p *Prometheus) { p.scrapes = yaml }
 }
 
 // PrometheusBinary returns $SONDE_PROMETHEUS_BIN or the prometheus on PATH; a missing one
@@ -87,7 +102,11 @@ func (p *Prometheus) WriteURL() string { return p.URL() + "/api/v1/write" }
 
 func (p *Prometheus) start() error {
 	cfg := filepath.Join(p.Dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o644); err != nil {
+	yml := "global:\n  scrape_interval: 15s\n"
+	if p.scrapes != "" {
+		yml += "scrape_configs:\n" + p.scrapes
+	}
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
 		return err
 	}
 	return p.proc.Start(p.bin, append([]string{
