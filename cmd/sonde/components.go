@@ -16,6 +16,7 @@ import (
 	"github.com/sondehq/sonde/components/prometheus/exporter/self"
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
 	"github.com/sondehq/sonde/components/prometheus/operator/podmonitors"
+	"github.com/sondehq/sonde/components/prometheus/operator/probes"
 	"github.com/sondehq/sonde/components/prometheus/operator/servicemonitors"
 	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
@@ -44,6 +45,7 @@ func registry() (*pipeline.Registry, error) {
 		scrape.Registration,
 		servicemonitors.Registration,
 		podmonitors.Registration,
+		probes.Registration,
 		discoveryrelabel.Registration,
 		promrelabel.Registration,
 		serve.Registration,

@@ -23,6 +23,11 @@ func Apply(jobs []Job, in pipeline.Targets) (out pipeline.Targets, wrongRole int
 	}
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	for _, j := range jobs {
+		for _, t := range j.Static {
+			if ls := process(lb, t, j.Labels, j.Rules[RoleStatic]); ls != nil {
+				out = append(out, ls)
+			}
+		}
 		for i, t := range in {
 			rules, ok := j.Rules[roles[i]]
 			if !ok {

@@ -41,11 +41,17 @@ type Config struct {
 }
 
 func (c Config) resource() (res, endpointsKey string) {
-	if c.Kind == PodMonitor {
+	switch c.Kind {
+	case PodMonitor:
 		return "podmonitors", "podMetricsEndpoints"
+	case Probe:
+		return "probes", ""
 	}
 	return "servicemonitors", "endpoints"
 }
+
+// ingressResource is what the Probes with ingress targets select from.
+var ingressResource = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}
 
 // publishDelay coalesces bursts of changes (the initial list, a rollout) into one snapshot.
 const publishDelay = 200 * time.Millisecond
@@ -106,6 +112,7 @@ func (c *Component) Run(ctx context.Context) error {
 		view      pipeline.TargetsView
 		viewIDs   []string
 		w         *watcher
+		ingresses *watcher // Probes only: while a Probe selects Ingresses
 		watched   Config
 		published pipeline.Targets
 		first     = true
@@ -121,6 +128,9 @@ func (c *Component) Run(ctx context.Context) error {
 		if w != nil {
 			w.stop()
 		}
+		if ingresses != nil {
+			ingresses.stop()
+		}
 	}()
 	for {
 		cfg := c.cfg.Load()
@@ -133,7 +143,8 @@ func (c *Component) Run(ctx context.Context) error {
 		}
 		if w == nil || !slices.Equal(watched.Namespaces, cfg.Namespaces) || watched.Selector != cfg.Selector ||
 			!equalClient(watched.Client, cfg.Client) {
-			next, err := startWatcher(cfg)
+			res, _ := cfg.resource()
+			next, err := startWatcher(cfg.Client, Group.WithResource(res), cfg.Namespaces, cfg.Selector)
 			if err != nil {
 				c.opts.Logger.Error("cannot watch monitors", "err", err)
 				c.opts.Health.Set(pipeline.HealthUnhealthy, err.Error())
@@ -142,13 +153,19 @@ func (c *Component) Run(ctx context.Context) error {
 					w.stop()
 				}
 				w, watched = next, cfg
-				res, _ := cfg.resource()
+				if ingresses != nil { // its client may have changed too
+					ingresses.stop()
+					ingresses = nil
+				}
 				c.opts.Logger.Info("watching monitors", "resource", res+"."+Group.Group, "namespaces", cfg.Namespaces, "selector", cfg.Selector)
 			}
 		}
-		var changed <-chan struct{}
+		var changed, ingressesChanged <-chan struct{}
 		if w != nil {
 			changed = w.changed
+		}
+		if ingresses != nil {
+			ingressesChanged = ingresses.changed
 		}
 		select {
 		case <-ctx.Done():
@@ -157,12 +174,31 @@ func (c *Component) Run(ctx context.Context) error {
 			continue
 		case <-view.Changed():
 		case <-changed:
+		case <-ingressesChanged:
 		case <-timer.C:
 			if w == nil || !w.synced() {
 				timer.Reset(publishDelay)
 				continue
 			}
-			out := c.compute(cfg, w, view.Get(), reported)
+			in := view.Get()
+			if ingresses != nil {
+				var bad int
+				in, bad = IngressTargets(ingresses.list())
+				c.metrics.badIngresses.Set(float64(bad))
+			}
+			out, needIngresses := c.compute(cfg, w, in, reported)
+			switch {
+			case needIngresses && ingresses == nil:
+				var err error
+				if ingresses, err = startWatcher(cfg.Client, ingressResource, nil, ""); err != nil {
+					c.opts.Logger.Error("cannot watch ingresses", "err", err)
+				} else {
+					c.opts.Logger.Info("watching ingresses for probes")
+				}
+			case !needIngresses && ingresses != nil:
+				ingresses.stop()
+				ingresses = nil
+			}
 			if first || !targets.Equal(out, published) {
 				c.Publish(out)
 				c.metrics.publishes.Inc()
@@ -176,6 +212,11 @@ func (c *Component) Run(ctx context.Context) error {
 					c.opts.Health.Set(pipeline.HealthUnhealthy, "cannot list monitors (is the Prometheus Operator CRD installed, and may sonde list it?): "+err.Error())
 				}
 			}
+			if ingresses != nil && !ingresses.synced() {
+				if err := ingresses.lastError(); err != nil {
+					c.opts.Health.Set(pipeline.HealthUnhealthy, "cannot list ingresses for probes (may sonde list them?): "+err.Error())
+				}
+			}
 			continue
 		}
 		// Something changed: publish once things settle.
@@ -184,8 +225,9 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 // compute decodes every monitor, builds its jobs and applies them to in. Problems are
-// counted every time and logged once per monitor version.
-func (c *Component) compute(cfg Config, w *watcher, in pipeline.Targets, reported map[string]string) pipeline.Targets {
+// counted every time and logged once per monitor version. needIngresses: a Probe selects
+// Ingresses.
+func (c *Component) compute(cfg Config, w *watcher, in pipeline.Targets, reported map[string]string) (_ pipeline.Targets, needIngresses bool) {
 	_, key := cfg.resource()
 	objs := w.list()
 	var (
@@ -200,18 +242,37 @@ func (c *Component) compute(cfg Config, w *watcher, in pipeline.Targets, reporte
 		log := reported[id] != u.GetResourceVersion()
 		reported[id] = u.GetResourceVersion()
 		st := MonitorStatus{Monitor: id}
-		m, err := Decode(u, key)
 		var js []Job
-		if err == nil {
-			js, err = Jobs(cfg.Kind, m)
-		}
-		if m != nil {
-			st.Ignored = m.Ignored
-			for _, i := range slices.Sorted(maps.Keys(m.Skipped)) {
-				st.Skipped = append(st.Skipped, m.Skipped[i])
+		var err error
+		if cfg.Kind == Probe {
+			var p *ProbeMonitor
+			if p, err = DecodeProbe(u); err == nil {
+				st.Ignored = p.Ignored
+				ignored += len(p.Ignored)
+				if p.Skipped != "" {
+					st.Skipped = []string{p.Skipped}
+					skipped++
+				} else {
+					var j Job
+					if j, err = ProbeJob(p); err == nil {
+						js = []Job{j}
+						needIngresses = needIngresses || j.Rules[RoleIngress] != nil
+					}
+				}
 			}
-			skipped += len(m.Skipped)
-			ignored += len(m.Ignored)
+		} else {
+			var m *Monitor
+			if m, err = Decode(u, key); err == nil {
+				js, err = Jobs(cfg.Kind, m)
+			}
+			if m != nil {
+				st.Ignored = m.Ignored
+				for _, i := range slices.Sorted(maps.Keys(m.Skipped)) {
+					st.Skipped = append(st.Skipped, m.Skipped[i])
+				}
+				skipped += len(m.Skipped)
+				ignored += len(m.Ignored)
+			}
 		}
 		switch {
 		case err != nil:
@@ -245,7 +306,7 @@ func (c *Component) compute(cfg Config, w *watcher, in pipeline.Targets, reporte
 	c.mu.Lock()
 	c.status = status
 	c.mu.Unlock()
-	return out
+	return out, needIngresses
 }
 
 func equalClient(a, b kube.ClientArgs) bool {
@@ -267,8 +328,9 @@ type watcher struct {
 	err error // the latest list or watch error
 }
 
-func startWatcher(cfg Config) (*watcher, error) {
-	rc, err := cfg.Client.RestConfig()
+// startWatcher watches gvr in namespaces (empty: all) with a label selector.
+func startWatcher(client kube.ClientArgs, gvr schema.GroupVersionResource, namespaces []string, selector string) (*watcher, error) {
+	rc, err := client.RestConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -283,9 +345,8 @@ func startWatcher(cfg Config) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, _ := cfg.resource()
-	ri := dc.Resource(Group.WithResource(res))
-	namespaces := cfg.Namespaces
+	res := gvr.Resource
+	ri := dc.Resource(gvr)
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
@@ -300,7 +361,7 @@ func startWatcher(cfg Config) (*watcher, error) {
 	}
 	for _, ns := range namespaces {
 		sel := func(o metav1.ListOptions) metav1.ListOptions {
-			o.LabelSelector = cfg.Selector
+			o.LabelSelector = selector
 			return o
 		}
 		lw := &cache.ListWatch{

@@ -15,6 +15,8 @@ type metrics struct {
 	output    prometheus.Gauge
 	wrongRole prometheus.Gauge
 	publishes prometheus.Counter
+	// badIngresses counts the Ingresses a Probe cannot read (probes only).
+	badIngresses prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -47,12 +49,16 @@ func newMetrics() *metrics {
 			Name: "sonde_prometheus_operator_publishes_total",
 			Help: "Number of changed target snapshots published.",
 		}),
+		badIngresses: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sonde_prometheus_operator_unreadable_ingresses",
+			Help: "Number of Ingresses that cannot be read as networking.k8s.io/v1 Ingresses (probes only).",
+		}),
 	}
 }
 
 // register adds the metrics to reg, in New; the controller unregisters them.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	return pipeline.RegisterAll(reg, m.monitors, m.endpoints, m.ignored, m.input, m.output, m.wrongRole, m.publishes)
+	return pipeline.RegisterAll(reg, m.monitors, m.endpoints, m.ignored, m.input, m.output, m.wrongRole, m.publishes, m.badIngresses)
 }
 
 func (m *metrics) observe(valid, invalid, jobs, skipped, ignored, in, out, wrongRole int) {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/sondehq/sonde/components/prometheus/operator/internal/monitor"
 	"github.com/sondehq/sonde/components/prometheus/operator/podmonitors"
+	"github.com/sondehq/sonde/components/prometheus/operator/probes"
 	"github.com/sondehq/sonde/components/prometheus/operator/servicemonitors"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/discovery/kubernetes"
@@ -57,6 +58,10 @@ func TestLifecycle(t *testing.T) {
 	pm.Targets, pm.ClientArgs = []string{"discovery.kubernetes/x"}, clientArgs(s)
 	pm2.Targets, pm2.Namespaces, pm2.ClientArgs = []string{"discovery.kubernetes/x"}, []string{"default"}, clientArgs(s)
 	pipelinetest.Lifecycle(t, podmonitors.Registration, pm, pm2)
+	pr, pr2 := probes.DefaultArguments(), probes.DefaultArguments()
+	pr.ClientArgs = clientArgs(s)
+	pr2.Selector, pr2.ClientArgs = "a=b", clientArgs(s)
+	pipelinetest.Lifecycle(t, probes.Registration, pr, pr2)
 }
 
 // TestMonitors runs discovery.kubernetes (pods of one node; endpointslices) into the two
@@ -306,7 +311,7 @@ func installCRDs(t *testing.T, s *kubetest.Server) dynamic.Interface {
 	t.Helper()
 	dc, err := dynamic.NewForConfig(s.RestConfig(kubetest.AdminToken))
 	require.NoError(t, err)
-	for _, f := range []string{"monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_podmonitors.yaml"} {
+	for _, f := range []string{"monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_podmonitors.yaml", "monitoring.coreos.com_probes.yaml"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "crds", f))
 		require.NoError(t, err)
 		u := decode(t, strings.TrimPrefix(string(b), "---\n"))
@@ -315,7 +320,7 @@ func installCRDs(t *testing.T, s *kubetest.Server) dynamic.Interface {
 			t.Fatalf("install %s: %v", f, err)
 		}
 	}
-	for _, res := range []string{"servicemonitors", "podmonitors"} {
+	for _, res := range []string{"servicemonitors", "podmonitors", "probes"} {
 		require.Eventually(t, func() bool {
 			_, err := dc.Resource(monitor.Group.WithResource(res)).List(context.Background(), metav1.ListOptions{Limit: 1})
 			return err == nil

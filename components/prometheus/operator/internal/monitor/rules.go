@@ -19,6 +19,7 @@ type Kind int
 const (
 	ServiceMonitor Kind = iota
 	PodMonitor
+	Probe
 )
 
 // Role is the discovery role of a target (its __meta_kubernetes_* labels).
@@ -42,6 +43,8 @@ func RoleOf(ls model.LabelSet) Role {
 		return RoleEndpoints
 	case ls["__meta_kubernetes_pod_name"] != "":
 		return RolePod
+	case ls["__meta_kubernetes_ingress_name"] != "":
+		return RoleIngress
 	}
 	return RoleNone
 }
@@ -64,6 +67,9 @@ type Job struct {
 	Labels model.LabelSet
 	// Rules are the generated rules then the endpoint's relabelings, per target role.
 	Rules map[Role][]*relabel.Config
+	// Static are the targets the job defines itself (a Probe's static targets), relabelled
+	// with Rules[RoleStatic].
+	Static []model.LabelSet
 }
 
 var invalidLabelChar = regexp.MustCompile(`[^a-zA-Z0-9_]`)
@@ -166,17 +172,7 @@ func jobRules(kind Kind, role Role, m *Monitor, ep Endpoint) ([]*relabel.Config,
 
 	// Namespaces: the operator restricts its discovery to them; here targets of other
 	// namespaces are dropped.
-	if !m.Spec.NamespaceSelector.Any {
-		names := m.Spec.NamespaceSelector.MatchNames
-		if len(names) == 0 {
-			names = []string{m.Namespace}
-		}
-		quoted := make([]string, len(names))
-		for i, n := range names {
-			quoted[i] = regexp.QuoteMeta(n)
-		}
-		rs.keep("__meta_kubernetes_namespace", strings.Join(quoted, "|"))
-	}
+	rs.namespaces(m.Spec.NamespaceSelector, m.Namespace)
 
 	object := "service"
 	if kind == PodMonitor {

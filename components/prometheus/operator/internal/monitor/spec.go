@@ -141,7 +141,7 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// Validate checks the arguments both components share.
+// Validate checks the arguments the monitors components share.
 func Validate(targetIDs, namespaces []string, selector string, client *kube.ClientArgs) error {
 	var errs []error
 	if len(targetIDs) == 0 {
@@ -152,7 +152,13 @@ func Validate(targetIDs, namespaces []string, selector string, client *kube.Clie
 			errs = append(errs, pipeline.Field("targets", "entry %d is empty", i))
 		}
 	}
-	errs = append(errs, kube.ValidateNamespaces("namespaces", namespaces, pipeline.Field)...)
+	errs = append(errs, ValidateObjects(namespaces, selector, client))
+	return errors.Join(errs...)
+}
+
+// ValidateObjects checks the arguments that say which objects are read.
+func ValidateObjects(namespaces []string, selector string, client *kube.ClientArgs) error {
+	errs := kube.ValidateNamespaces("namespaces", namespaces, pipeline.Field)
 	if _, err := labels.Parse(selector); err != nil {
 		errs = append(errs, pipeline.Field("selector", "%w", err))
 	}
