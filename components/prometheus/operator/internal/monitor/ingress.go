@@ -37,7 +37,7 @@ func IngressTargets(objs []*unstructured.Unstructured) (out pipeline.Targets, ba
 			}
 			for _, path := range rulePaths(rule) {
 				ls := model.LabelSet{
-					model.AddressLabel:                  model.LabelValue(rule.Host),
+					model.AddressLabel:                 model.LabelValue(rule.Host),
 					"__meta_kubernetes_ingress_scheme": model.LabelValue(scheme),
 					"__meta_kubernetes_ingress_host":   model.LabelValue(rule.Host),
 					"__meta_kubernetes_ingress_path":   model.LabelValue(path),

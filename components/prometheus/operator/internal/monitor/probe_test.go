@@ -149,7 +149,7 @@ spec:
     ingress:
       selector: {matchLabels: {probe: "yes"}}
 `, pr.addr))
-	ts = waitFor(t, host, p.id, "three ingress probe targets", func(ts pipeline.Targets) bool { return len(ts) == 5 })
+	ts = waitFor(t, host, p.id, "two static and three ingress probe targets", func(ts pipeline.Targets) bool { return len(ts) == 5 })
 	var got []string
 	for _, tg := range ts {
 		if tg["job"] == "blackbox" {
