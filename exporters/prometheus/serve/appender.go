@@ -42,10 +42,8 @@ func (a *appendable) Appender(context.Context) storage.Appender {
 // appender implements storage.Appender. Like every storage.Appender it is used by one
 // goroutine and must not be used after Commit or Rollback (it goes back to the pool).
 type appender struct {
-	parent     *appendable
-	pending    []pending
-	metas      []pendingMeta
-	histograms int // native histogram samples: not representable in the text format
+	parent *appendable
+	batch
 }
 
 var _ storage.Appender = (*appender)(nil)
@@ -57,22 +55,19 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 	if ref == 0 {
 		ref, hashed = refOf(l.Hash()), true
 	}
-	a.pending = append(a.pending, pending{ref: ref, lset: l, t: t, v: v, hashed: hashed})
+	a.samples = append(a.samples, pending{ref: ref, lset: l, t: t, v: v, hashed: hashed})
 	return ref, nil
 }
 
 // Commit applies the buffered samples.
 func (a *appender) Commit() error {
 	p := a.parent
-	if len(a.pending) > 0 || len(a.metas) > 0 {
-		r := p.store.commit(a.pending, a.metas, time.Now().UnixMilli())
-		p.metrics.observe(len(a.pending), r)
+	if !a.empty() {
+		r := p.store.commit(&a.batch, time.Now().UnixMilli())
+		p.metrics.observe(a.len(), len(a.exemplars), r)
 		if r.maxSeries > 0 && !p.full.Swap(true) {
 			p.logger.Warn("max_series reached: samples of new series are dropped until series expire", "max_series", p.store.limit())
 		}
-	}
-	if a.histograms > 0 {
-		p.metrics.droppedHistogram.Add(float64(a.histograms))
 	}
 	a.release()
 	return nil
@@ -85,13 +80,19 @@ func (a *appender) Rollback() error {
 }
 
 func (a *appender) release() {
-	clear(a.pending) // drop label references so the pool pins no memory
-	a.pending = a.pending[:0]
+	clear(a.samples) // drop label references so the pool pins no memory
+	a.samples = a.samples[:0]
+	clear(a.hists)
+	a.hists = a.hists[:0]
+	clear(a.exemplars)
+	a.exemplars = a.exemplars[:0]
 	clear(a.metas)
 	a.metas = a.metas[:0]
-	a.histograms = 0
-	if cap(a.pending) > maxPooledSamples {
-		a.pending = nil
+	if cap(a.samples) > maxPooledSamples {
+		a.samples = nil
+	}
+	if cap(a.hists)+cap(a.exemplars) > maxPooledSamples {
+		a.hists, a.exemplars = nil, nil
 	}
 	a.parent.pool.Put(a)
 }
@@ -99,19 +100,37 @@ func (a *appender) release() {
 // SetOptions implements storage.Appender; there is nothing to configure.
 func (a *appender) SetOptions(*storage.AppendOptions) {}
 
-// AppendExemplar implements storage.Appender; exemplars are not kept.
-func (a *appender) AppendExemplar(ref storage.SeriesRef, _ labels.Labels, _ exemplar.Exemplar) (storage.SeriesRef, error) {
+// AppendExemplar implements storage.Appender: the series' latest exemplar is kept (one per
+// series) and served in the OpenMetrics and protobuf formats.
+func (a *appender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
+	ref, hashed := a.refFor(ref, l)
+	a.exemplars = append(a.exemplars, pendingExemplar{pending: pending{ref: ref, lset: l, hashed: hashed}, ex: e})
 	return ref, nil
 }
 
-// AppendHistogram implements storage.Appender: native histograms cannot be written in the
-// text exposition format, so they are counted as dropped.
-func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, _ int64, _ *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	a.histograms++
-	if ref == 0 {
-		ref = refOf(l.Hash())
+// AppendHistogram implements storage.Appender: the series' latest native histogram (integer
+// or float) is kept and served in the protobuf format; the text formats cannot carry it.
+// The histogram is copied: callers may reuse theirs.
+func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	ref, hashed := a.refFor(ref, l)
+	switch {
+	case h != nil:
+		h = h.Copy()
+	case fh != nil:
+		fh = fh.Copy()
+	default:
+		return ref, nil
 	}
+	a.hists = append(a.hists, pendingHist{pending: pending{ref: ref, lset: l, t: t, hashed: hashed}, h: h, fh: fh})
 	return ref, nil
+}
+
+// refFor returns ref, or the labels' hash when ref is 0 (then hashed is true).
+func (a *appender) refFor(ref storage.SeriesRef, l labels.Labels) (storage.SeriesRef, bool) {
+	if ref != 0 {
+		return ref, false
+	}
+	return refOf(l.Hash()), true
 }
 
 // AppendHistogramSTZeroSample implements storage.Appender; start timestamps are not kept.

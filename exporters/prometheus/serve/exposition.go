@@ -7,16 +7,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // writeExposition writes samples in format, each sample with its timestamp, sorted by family
-// name and labels. It sorts samples in place.
+// name and labels, and returns how many native histograms it left out: the text formats
+// (Prometheus text and OpenMetrics 1.0) cannot carry them. It sorts samples in place.
 //
 // A sample whose metric name has metadata (meta, by metric name) is served in its family
 // with the family's type, help and unit (OpenMetrics only, where the name ends in it): a
@@ -26,21 +29,58 @@ import (
 // the series of a histogram or summary that do not make a complete one (no +Inf bucket, no
 // _sum or _count, a count that is not a whole number, ...), of a gauge histogram, and of
 // families whose names collide.
-func writeExposition(w io.Writer, format expfmt.Format, samples []sample, meta map[string]metadata.Metadata) error {
-	for i := range samples {
-		samples[i].name = samples[i].lset.Get(labels.MetricName)
+//
+// Native histograms are served in the protobuf formats, in the histogram foo (a gauge
+// histogram when they are gauges), together with the classic buckets of foo where both are
+// kept, as client_golang serves a histogram with both. Those with custom buckets (NHCB),
+// which the exposition formats do not have, are served as the classic histograms they
+// were made from, in every format (OpenMetrics 1.0 only where their counts are whole
+// numbers). Exemplars are served on counters, classic buckets and
+// native histograms, where the format has them (OpenMetrics and protobuf).
+func writeExposition(w io.Writer, format expfmt.Format, samples []sample, meta map[string]metadata.Metadata) (unserved int, err error) {
+	natives := carriesNativeHistograms(format)
+	openMetrics := format.FormatType() == expfmt.TypeOpenMetrics
+	floats := samples[:0]
+	var hists []sample
+	for _, s := range samples {
+		s.name = s.lset.Get(labels.MetricName)
+		switch {
+		case !s.ext.isHistogram():
+			floats = append(floats, s)
+		case natives, customBuckets(s.ext) && (!openMetrics || wholeCounts(s.ext)):
+			// NHCB are served as classic histograms, in OpenMetrics 1.0 if their counts
+			// are whole numbers.
+			hists = append(hists, s)
+		default:
+			unserved++
+		}
 	}
-	fams := familiesOf(samples, meta)
+	fams := familiesOf(floats, meta)
+	if len(hists) > 0 {
+		var left int
+		fams, left = withNativeHistograms(fams, hists, meta)
+		unserved += left
+	}
 	enc := expfmt.NewEncoder(w, format)
 	for _, f := range fams {
 		if err := enc.Encode(f); err != nil {
-			return err
+			return unserved, err
 		}
 	}
 	if c, ok := enc.(expfmt.Closer); ok {
-		return c.Close()
+		return unserved, c.Close()
 	}
-	return nil
+	return unserved, nil
+}
+
+// carriesNativeHistograms reports whether format can carry native histograms: the
+// protobuf formats only.
+func carriesNativeHistograms(format expfmt.Format) bool {
+	switch format.FormatType() {
+	case expfmt.TypeProtoDelim, expfmt.TypeProtoText, expfmt.TypeProtoCompact:
+		return true
+	}
+	return false
 }
 
 // familiesOf groups samples (named) into metric families sorted by name.
@@ -317,7 +357,7 @@ func scalar(s sample, typ dto.MetricType) *dto.Metric {
 	m := &dto.Metric{Label: pairsOf(s.lset, ""), TimestampMs: &s.t}
 	switch typ {
 	case dto.MetricType_COUNTER:
-		m.Counter = &dto.Counter{Value: &s.v}
+		m.Counter = &dto.Counter{Value: &s.v, Exemplar: exemplarOf(s, false)}
 	case dto.MetricType_GAUGE:
 		m.Gauge = &dto.Gauge{Value: &s.v}
 	default:
@@ -387,7 +427,7 @@ func histogramOf(samples []sample, idx []int) *dto.Metric {
 			return false
 		}
 		inf = inf || math.IsInf(le, 1)
-		buckets = append(buckets, &dto.Bucket{UpperBound: &le, CumulativeCount: &c})
+		buckets = append(buckets, &dto.Bucket{UpperBound: &le, CumulativeCount: &c, Exemplar: exemplarOf(s, false)})
 		return true
 	})
 	if !ok || !inf || !sortedDistinct(buckets, (*dto.Bucket).GetUpperBound) {
@@ -415,4 +455,21 @@ func summaryOf(samples []sample, idx []int) *dto.Metric {
 	}
 	sm := &dto.Summary{SampleSum: sum, SampleCount: n, Quantile: quantiles}
 	return &dto.Metric{Label: pairsOf(samples[idx[0]].lset, model.QuantileLabel), Summary: sm, TimestampMs: &ts}
+}
+
+// exemplarOf returns the exemplar of s; nil when it has none. One without a timestamp gets
+// the sample's when withTs (native histograms' exemplars need one).
+func exemplarOf(s sample, withTs bool) *dto.Exemplar {
+	if s.ext == nil || !s.ext.hasEx {
+		return nil
+	}
+	ex := s.ext.ex
+	out := &dto.Exemplar{Label: pairsOf(ex.Labels, ""), Value: &ex.Value}
+	switch {
+	case ex.HasTs:
+		out.Timestamp = timestamppb.New(time.UnixMilli(ex.Ts))
+	case withTs:
+		out.Timestamp = timestamppb.New(time.UnixMilli(s.t))
+	}
+	return out
 }

@@ -13,6 +13,8 @@ type metrics struct {
 	droppedOOO       prometheus.Counter
 	droppedNoName    prometheus.Counter
 	droppedHistogram prometheus.Counter
+	exemplars        prometheus.Counter
+	exemplarsNoSer   prometheus.Counter
 	removedStale     prometheus.Counter
 	removedExpired   prometheus.Counter
 	series           prometheus.Gauge
@@ -22,11 +24,19 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	received := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sonde_prometheus_serve_samples_received_total",
-		Help: "Samples committed to the serve sink, including the dropped ones.",
+		Help: "Samples (floats and native histograms) committed to the serve sink, including the dropped ones.",
 	})
+	exemplars := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sonde_prometheus_serve_exemplars_received_total",
+		Help: "Exemplars committed to the serve sink, including the dropped ones; the latest of each series is kept.",
+	})
+	exemplarsDropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sonde_prometheus_serve_exemplars_dropped_total",
+		Help: "Exemplars not kept, by reason: no_series (their series is not kept).",
+	}, []string{"reason"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sonde_prometheus_serve_samples_dropped_total",
-		Help: "Samples not kept, by reason: max_series (a new series beyond max_series), out_of_order (older than the kept sample), no_metric_name, native_histogram (not representable in the text format).",
+		Help: "Samples not kept or not served, by reason: max_series (a new series beyond max_series), out_of_order (older than the kept sample), no_metric_name, native_histogram (a kept native histogram left out of an exposition in a text format, which cannot carry it; counted per exposition).",
 	}, []string{"reason"})
 	removed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sonde_prometheus_serve_series_removed_total",
@@ -36,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "sonde_prometheus_serve_series",
 		Help: "Series currently kept by the serve sink.",
 	})
-	if err := pipeline.RegisterAll(reg, received, dropped, removed, series); err != nil {
+	if err := pipeline.RegisterAll(reg, received, dropped, removed, series, exemplars, exemplarsDropped); err != nil {
 		return nil, err
 	}
 	return &metrics{
@@ -45,6 +55,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		droppedOOO:       dropped.WithLabelValues("out_of_order"),
 		droppedNoName:    dropped.WithLabelValues("no_metric_name"),
 		droppedHistogram: dropped.WithLabelValues("native_histogram"),
+		exemplars:        exemplars,
+		exemplarsNoSer:   exemplarsDropped.WithLabelValues("no_series"),
 		removedStale:     removed.WithLabelValues("stale_marker"),
 		removedExpired:   removed.WithLabelValues("expired"),
 		series:           series,
@@ -52,8 +64,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // observe records one commit.
-func (m *metrics) observe(samples int, r commitResult) {
+func (m *metrics) observe(samples, exemplars int, r commitResult) {
 	m.received.Add(float64(samples))
+	if exemplars > 0 {
+		m.exemplars.Add(float64(exemplars))
+	}
+	if r.exemplarsNoSeries > 0 {
+		m.exemplarsNoSer.Add(float64(r.exemplarsNoSeries))
+	}
 	m.series.Set(float64(r.series))
 	if r.maxSeries > 0 {
 		m.droppedMax.Add(float64(r.maxSeries))

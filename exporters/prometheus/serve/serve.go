@@ -135,7 +135,11 @@ func (c *Component) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		defer gz.Close()
 		out = gz
 	}
-	if err := writeExposition(out, format, samples, meta); err != nil {
+	unserved, err := writeExposition(out, format, samples, meta)
+	if unserved > 0 {
+		c.metrics.droppedHistogram.Add(float64(unserved))
+	}
+	if err != nil {
 		// Headers are sent; most likely the client went away.
 		c.opts.Logger.Debug("writing the exposition failed", "err", err)
 	}

@@ -3,6 +3,8 @@ package serve
 import (
 	"sync"
 
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/model/value"
@@ -45,9 +47,25 @@ type series struct {
 	hash uint64
 	t    int64 // sample timestamp, milliseconds
 	v    float64
-	seen int64 // wall clock of the last sample, unix milliseconds (for expiry)
+	seen int64      // wall clock of the last sample, unix milliseconds (for expiry)
+	ext  *seriesExt // nil for a float series without exemplar, the common case
 	next *series
 }
+
+// seriesExt is what a series may have beyond a float: its latest native histogram (then v
+// is unused) and its latest exemplar. It is never changed once set on a series, only
+// replaced, so that snapshots share it without copying.
+type seriesExt struct {
+	h  *histogram.Histogram      // integer native histogram, or
+	fh *histogram.FloatHistogram // float native histogram
+	ex exemplar.Exemplar
+	// hasEx: ex is set. One exemplar per series bounds memory, as client_golang keeps
+	// one per counter or bucket.
+	hasEx bool
+}
+
+// isHistogram reports whether the series' latest sample is a native histogram.
+func (e *seriesExt) isHistogram() bool { return e != nil && (e.h != nil || e.fh != nil) }
 
 // pending is one appended sample waiting for Commit.
 type pending struct {
@@ -59,6 +77,37 @@ type pending struct {
 	hashed bool
 }
 
+// pendingHist is one appended native histogram waiting for Commit (v unused). h and fh
+// are the appender's own copies.
+type pendingHist struct {
+	pending
+	h  *histogram.Histogram
+	fh *histogram.FloatHistogram
+}
+
+// pendingExemplar is one appended exemplar waiting for Commit (t and v unused).
+type pendingExemplar struct {
+	pending
+	ex exemplar.Exemplar
+}
+
+// batch is what one appender commits: samples first, then native histograms, exemplars
+// (which belong to series appended before them) and metadata.
+type batch struct {
+	samples   []pending
+	hists     []pendingHist
+	exemplars []pendingExemplar
+	metas     []pendingMeta
+}
+
+// len is the number of samples (floats and native histograms) in b.
+func (b *batch) len() int { return len(b.samples) + len(b.hists) }
+
+// empty reports whether b holds nothing.
+func (b *batch) empty() bool {
+	return b.len() == 0 && len(b.exemplars) == 0 && len(b.metas) == 0
+}
+
 // pendingMeta is one metadata update waiting for Commit.
 type pendingMeta struct {
 	name string
@@ -68,6 +117,7 @@ type pendingMeta struct {
 // commitResult counts what a commit did not keep, per reason.
 type commitResult struct {
 	created, maxSeries, outOfOrder, noName, staleMarkers int
+	exemplarsNoSeries                                    int // exemplars of series not kept
 	series                                               int // series kept after the commit
 }
 
@@ -87,56 +137,110 @@ func refOf(hash uint64) storage.SeriesRef {
 }
 
 // commit applies a batch: the latest sample per series wins, a staleness marker removes
-// the series, new series beyond maxSeries are refused. Then the metadata updates apply to
-// the names that have series.
-func (s *store) commit(batch []pending, metas []pendingMeta, now int64) (r commitResult) {
+// the series, new series beyond maxSeries are refused. A series holds a float or a native
+// histogram, whichever came last. Then exemplars apply to their series (the latest by
+// timestamp wins), and metadata updates to the names that have series.
+func (s *store) commit(b *batch, now int64) (r commitResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() { r.series = s.count }()
-	for i := range batch {
-		p := &batch[i]
-		ser, hash := s.lookup(p)
-		if value.IsStaleNaN(p.v) {
-			if ser != nil {
-				s.remove(ser, now)
-				r.staleMarkers++
-			}
-			continue
-		}
+	for i := range b.samples {
+		p := &b.samples[i]
+		ser := s.accept(p, value.IsStaleNaN(p.v), now, &r)
 		if ser == nil {
-			name := p.lset.Get(labels.MetricName)
-			if name == "" {
-				r.noName++
-				continue
-			}
-			if s.count >= s.maxSeries {
-				r.maxSeries++
-				continue
-			}
-			ser = &series{lset: p.lset, hash: hash, t: p.t, v: p.v, seen: now, next: s.byHash[hash]}
-			s.byHash[hash] = ser
-			s.count++
-			r.created++
-			ni := s.names[name]
-			if ni == nil {
-				ni = &nameInfo{}
-				s.names[name] = ni
-			}
-			ni.series++
-			continue
-		}
-		if p.t < ser.t {
-			r.outOfOrder++
 			continue
 		}
 		ser.t, ser.v, ser.seen = p.t, p.v, now
+		if ser.ext.isHistogram() {
+			ser.ext = withHistogram(ser.ext, nil, nil)
+		}
 	}
-	for _, m := range metas {
+	for i := range b.hists {
+		p := &b.hists[i]
+		stale := (p.h != nil && value.IsStaleNaN(p.h.Sum)) || (p.fh != nil && value.IsStaleNaN(p.fh.Sum))
+		ser := s.accept(&p.pending, stale, now, &r)
+		if ser == nil {
+			continue
+		}
+		ser.t, ser.v, ser.seen = p.t, 0, now
+		ser.ext = withHistogram(ser.ext, p.h, p.fh)
+	}
+	for i := range b.exemplars {
+		p := &b.exemplars[i]
+		ser, _ := s.lookup(&p.pending)
+		if ser == nil {
+			r.exemplarsNoSeries++
+			continue
+		}
+		if old := ser.ext; old != nil && old.hasEx && (old.ex.Equals(p.ex) || (old.ex.HasTs && p.ex.HasTs && p.ex.Ts < old.ex.Ts)) {
+			continue // the same again, or older than the one kept
+		}
+		e := &seriesExt{ex: p.ex, hasEx: true}
+		if ser.ext != nil {
+			e.h, e.fh = ser.ext.h, ser.ext.fh
+		}
+		ser.ext = e
+	}
+	for _, m := range b.metas {
 		if ni := s.names[m.name]; ni != nil {
 			ni.meta, ni.known = m.meta, true
 		}
 	}
 	return r
+}
+
+// withHistogram returns e (nil: none) with its native histogram replaced; nil when nothing
+// is left.
+func withHistogram(e *seriesExt, h *histogram.Histogram, fh *histogram.FloatHistogram) *seriesExt {
+	if h == nil && fh == nil && (e == nil || !e.hasEx) {
+		return nil
+	}
+	n := &seriesExt{h: h, fh: fh}
+	if e != nil {
+		n.ex, n.hasEx = e.ex, e.hasEx
+	}
+	return n
+}
+
+// accept returns p's series, created if new, for its sample to be stored; nil when the
+// sample is not stored: a staleness marker (which removes the series), a series refused,
+// or a sample older than the kept one (each counted in r). The caller holds s.mu.
+func (s *store) accept(p *pending, stale bool, now int64, r *commitResult) *series {
+	ser, hash := s.lookup(p)
+	if stale {
+		if ser != nil {
+			s.remove(ser, now)
+			r.staleMarkers++
+		}
+		return nil
+	}
+	if ser == nil {
+		name := p.lset.Get(labels.MetricName)
+		if name == "" {
+			r.noName++
+			return nil
+		}
+		if s.count >= s.maxSeries {
+			r.maxSeries++
+			return nil
+		}
+		ser = &series{lset: p.lset, hash: hash, t: p.t, next: s.byHash[hash]}
+		s.byHash[hash] = ser
+		s.count++
+		r.created++
+		ni := s.names[name]
+		if ni == nil {
+			ni = &nameInfo{}
+			s.names[name] = ni
+		}
+		ni.series++
+		return ser
+	}
+	if p.t < ser.t {
+		r.outOfOrder++
+		return nil
+	}
+	return ser
 }
 
 // lookup finds p's series, trying its reference first; it also returns the labels' hash.
@@ -225,6 +329,7 @@ type sample struct {
 	name string
 	t    int64
 	v    float64
+	ext  *seriesExt // native histogram and exemplar; nil: none
 	// part and typed are set by the exposition: what the series is to its family, and
 	// whether it is served in a typed family.
 	part  part
@@ -240,7 +345,7 @@ func (s *store) snapshot(cutoff int64) ([]sample, map[string]metadata.Metadata) 
 	for _, head := range s.byHash {
 		for x := head; x != nil; x = x.next {
 			if x.seen >= cutoff {
-				out = append(out, sample{lset: x.lset, t: x.t, v: x.v})
+				out = append(out, sample{lset: x.lset, t: x.t, v: x.v, ext: x.ext})
 			}
 		}
 	}
