@@ -29,11 +29,6 @@ type Prometheus struct {
 // PrometheusOption changes how StartPrometheus3 runs Prometheus.
 type PrometheusOption func(*Prometheus)
 
-// WithFlags adds command-line flags, such as --enable-feature=exemplar-storage.
-func WithFlags(flags ...string) PrometheusOption {
-	return func(p *Prometheus) { p.flags = append(p.flags, flags...) }
-}
-
 // WithScrapeConfigs makes Prometheus scrape: yaml is the list under scrape_configs (each
 // item starting "- job_name: ...").
 func WithScrapeConfigs(yaml string) PrometheusOption {
@@ -67,12 +62,16 @@ const Prometheus3Version = "v0.316.0"
 // type and unit that 2.0 requests carry inline become the labels __type__ and __unit__ of
 // the series written, the one place where remote-written metadata can be read back; with
 // exemplar-storage, exemplars received are kept and served by /api/v1/query_exemplars.
-func StartPrometheus3(t testing.TB) *Prometheus {
+func StartPrometheus3(t testing.TB, opts ...PrometheusOption) *Prometheus {
 	t.Helper()
 	SkipShort(t, "Prometheus 3")
 	bin := Binary(t, "Prometheus 3", "SONDE_PROMETHEUS3_BIN", "prometheus", Prometheus3Version, "make deps-prometheus3")
-	return startPrometheus(t, &Prometheus{t: t, bin: bin, Dir: t.TempDir(), proc: Process{Name: "Prometheus 3"},
-		flags: []string{"--enable-feature=type-and-unit-labels,exemplar-storage"}})
+	p := &Prometheus{t: t, bin: bin, Dir: t.TempDir(), proc: Process{Name: "Prometheus 3"},
+		flags: []string{"--enable-feature=type-and-unit-labels,exemplar-storage"}}
+	for _, o := range opts {
+		o(p)
+	}
+	return startPrometheus(t, p)
 }
 
 func startPrometheus(t testing.TB, p *Prometheus) *Prometheus {
