@@ -15,13 +15,42 @@ import (
 	"github.com/sondehq/sonde/pipeline"
 )
 
-var errEmptyLabels = errors.New("series without labels")
+var (
+	errEmptyLabels = errors.New("series without labels")
+	errHistogram   = errors.New("a histogram sample needs exactly one of an integer and a float histogram")
+)
 
 // pendingSample is a sample appended but not yet committed.
 type pendingSample struct {
 	s *memSeries
 	t int64
 	v float64
+}
+
+// pendingHistogram is a native histogram sample appended but not yet committed; one of h
+// and fh is set.
+type pendingHistogram struct {
+	s  *memSeries
+	t  int64
+	h  *histogram.Histogram
+	fh *histogram.FloatHistogram
+}
+
+// pendingExemplar is an exemplar appended but not yet committed.
+type pendingExemplar struct {
+	s *memSeries
+	e exemplar.Exemplar
+}
+
+// pendingCommit is what one appender hands to the WAL at Commit.
+type pendingCommit struct {
+	samples    []pendingSample
+	histograms []pendingHistogram
+	exemplars  []pendingExemplar
+}
+
+func (c *pendingCommit) empty() bool {
+	return len(c.samples) == 0 && len(c.histograms) == 0 && len(c.exemplars) == 0
 }
 
 // appender implements storage.Appender on the WAL. Like every storage.Appender it is used by
@@ -31,6 +60,8 @@ type pendingSample struct {
 type appender struct {
 	w       *walStorage
 	pending []pendingSample
+	hists   []pendingHistogram
+	exs     []pendingExemplar
 	metas   []pendingMeta
 }
 
@@ -48,9 +79,42 @@ func (a *appender) release() {
 		p := a.pending[:0]
 		pendingPool.Put(&p)
 	}
-	a.pending = nil
+	a.pending, a.hists, a.exs = nil, nil, nil
 	a.metas = nil
 	a.w = nil
+}
+
+// series returns the series with labels l; ref is only a hint, used when it names a series
+// with exactly these labels.
+func (a *appender) series(ref storage.SeriesRef, l labels.Labels) (*memSeries, error) {
+	if ref != 0 {
+		if s := a.w.table.getByRef(chunks.HeadSeriesRef(ref)); s != nil && labels.Equal(s.lset, l) {
+			return s, nil
+		}
+	}
+	if l.IsEmpty() {
+		return nil, errEmptyLabels
+	}
+	s, created := a.w.table.getOrCreate(l, a.w.epoch.Load())
+	if created {
+		a.w.m.seriesCreated.Inc()
+	}
+	return s, nil
+}
+
+// inOrder checks t against the newest committed timestamp of s: older is rejected with
+// storage.ErrOutOfOrderSample, the same is dropped quietly (counted; ok false), so that
+// the timestamps sent for a series never go back or repeat.
+func (a *appender) inOrder(s *memSeries, t int64) (ok bool, err error) {
+	switch last := s.lastTs.Load(); {
+	case t < last:
+		a.w.m.walDropped(reasonOutOfOrder).Inc()
+		return false, storage.ErrOutOfOrderSample
+	case t == last:
+		a.w.m.walDropped(reasonDuplicate).Inc()
+		return false, nil
+	}
+	return true, nil
 }
 
 // Append implements storage.Appender. ref is only a hint: it is used when it names a series
@@ -61,28 +125,12 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 	if a.w == nil || a.w.closing.Load() {
 		return 0, errClosed
 	}
-	var s *memSeries
-	if ref != 0 {
-		if s = a.w.table.getByRef(chunks.HeadSeriesRef(ref)); s != nil && !labels.Equal(s.lset, l) {
-			s = nil
-		}
+	s, err := a.series(ref, l)
+	if err != nil {
+		return 0, err
 	}
-	if s == nil {
-		if l.IsEmpty() {
-			return 0, errEmptyLabels
-		}
-		var created bool
-		if s, created = a.w.table.getOrCreate(l, a.w.epoch.Load()); created {
-			a.w.m.seriesCreated.Inc()
-		}
-	}
-	switch last := s.lastTs.Load(); {
-	case t < last:
-		a.w.m.walDropped(reasonOutOfOrder).Inc()
-		return 0, storage.ErrOutOfOrderSample
-	case t == last:
-		a.w.m.walDropped(reasonDuplicate).Inc()
-		return storage.SeriesRef(s.ref), nil
+	if ok, err := a.inOrder(s, t); !ok {
+		return storage.SeriesRef(s.ref), err
 	}
 	a.pending = append(a.pending, pendingSample{s: s, t: t, v: v})
 	return storage.SeriesRef(s.ref), nil
@@ -94,10 +142,11 @@ func (a *appender) Commit() error {
 		return errClosed
 	}
 	a.w.meta.set(a.metas)
+	c := pendingCommit{samples: a.pending, histograms: a.hists, exemplars: a.exs}
 	var err error
 	switch {
-	case len(a.pending) > 0:
-		err = a.w.commit(a.pending)
+	case !c.empty():
+		err = a.w.commit(&c)
 	case a.w.closing.Load():
 		err = errClosed
 	}
@@ -116,21 +165,44 @@ func (a *appender) Rollback() error {
 // SetOptions implements storage.Appender; out-of-order samples are always discarded.
 func (a *appender) SetOptions(*storage.AppendOptions) {}
 
-// AppendExemplar implements storage.Appender; exemplars are not sent (counted as dropped).
-func (a *appender) AppendExemplar(ref storage.SeriesRef, _ labels.Labels, _ exemplar.Exemplar) (storage.SeriesRef, error) {
-	if a.w != nil {
-		a.w.m.exemplarsDropped.WithLabelValues(reasonUnsupported).Inc()
+// AppendExemplar implements storage.Appender: the exemplar is written to the WAL with the
+// samples and sent. One whose timestamp is not after the newest sample committed for its
+// series was there at an earlier scrape, and sent then: a target shows its latest exemplar
+// until it has a new one, so it is dropped quietly (counted, reason duplicate_timestamp).
+func (a *appender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
+	if a.w == nil || a.w.closing.Load() {
+		return 0, errClosed
 	}
-	return ref, nil
+	s, err := a.series(ref, l)
+	if err != nil {
+		return 0, err
+	}
+	if e.HasTs && e.Ts <= s.lastTs.Load() {
+		a.w.m.exemplarsDropped.WithLabelValues(reasonDuplicate).Inc()
+		return storage.SeriesRef(s.ref), nil
+	}
+	a.exs = append(a.exs, pendingExemplar{s: s, e: e})
+	return storage.SeriesRef(s.ref), nil
 }
 
-// AppendHistogram implements storage.Appender; native histograms are not sent yet (counted
-// as dropped samples).
-func (a *appender) AppendHistogram(ref storage.SeriesRef, _ labels.Labels, _ int64, _ *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	if a.w != nil {
-		a.w.m.walDropped(reasonUnsupported).Inc()
+// AppendHistogram implements storage.Appender: native histograms (integer or float) are
+// written to the WAL and sent like samples, with the same ordering rules.
+func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	if a.w == nil || a.w.closing.Load() {
+		return 0, errClosed
 	}
-	return ref, nil
+	if (h == nil) == (fh == nil) {
+		return 0, errHistogram
+	}
+	s, err := a.series(ref, l)
+	if err != nil {
+		return 0, err
+	}
+	if ok, err := a.inOrder(s, t); !ok {
+		return storage.SeriesRef(s.ref), err
+	}
+	a.hists = append(a.hists, pendingHistogram{s: s, t: t, h: h, fh: fh})
+	return storage.SeriesRef(s.ref), nil
 }
 
 // AppendHistogramSTZeroSample implements storage.Appender; ignored like histograms.

@@ -193,17 +193,6 @@ func TestOutOfOrderAndDuplicateSamples(t *testing.T) {
 	require.Equal(t, 1.0, in.dropped(reasonDuplicate))
 }
 
-func TestUnsupportedKindsAreCounted(t *testing.T) {
-	r := remotewritetest.NewReceiver(t)
-	in := start(t, t.TempDir(), testArgs(t, r.URL), nil)
-	app := in.c.Appendable().Appender(context.Background())
-	ls := labels.FromStrings("__name__", "h")
-	_, err := app.AppendHistogram(0, ls, 1000, nil, nil)
-	require.NoError(t, err)
-	require.NoError(t, app.Commit())
-	require.Equal(t, 1.0, in.dropped(reasonUnsupported))
-}
-
 func TestAppendsFailWhenNotRunning(t *testing.T) {
 	r := remotewritetest.NewReceiver(t)
 	dir := t.TempDir()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/model/labels"
@@ -33,6 +34,10 @@ func (sh *shard) encodeV1(items []queuedSample) []byte {
 	scratch := sh.scratch[:0]
 	for i := range items {
 		it := &items[i]
+		if it.x != nil {
+			pb = sh.appendExtraV1(pb, it)
+			continue
+		}
 		scratch = scratch[:0]
 		if it.out != nil {
 			scratch = appendLabelsPB(scratch, it.out.lset, nil)
@@ -64,6 +69,32 @@ func (sh *shard) encodeV1(items []queuedSample) []byte {
 	sh.pb, sh.scratch = pb, scratch
 	sh.body = compress(sh.body, pb)
 	return sh.body
+}
+
+// appendExtraV1 appends the time series of a native histogram or an exemplar, marshalled
+// by prompb: they are rare, and their encoding is long.
+func (sh *shard) appendExtraV1(pb []byte, it *queuedSample) []byte {
+	ts := prompb.TimeSeries{}
+	if it.out != nil {
+		ts.Labels = appendLabels(sh.lbls[:0], it.out.lset, nil)
+	} else {
+		ts.Labels = appendLabels(sh.lbls[:0], it.s.lset, sh.s.ext)
+	}
+	switch x := it.x; {
+	case x.h != nil:
+		ts.Histograms = []prompb.Histogram{prompb.FromIntHistogram(it.t, x.h)}
+	case x.fh != nil:
+		ts.Histograms = []prompb.Histogram{prompb.FromFloatHistogram(it.t, x.fh)}
+	case x.ex != nil:
+		ts.Exemplars = []prompb.Exemplar{{Labels: appendLabels(nil, x.ex.Labels, nil), Value: x.ex.V, Timestamp: x.ex.T}}
+	}
+	sh.lbls = ts.Labels[:0]
+	size := ts.Size()
+	pb = append(pb, keyTimeseries)
+	pb = binary.AppendUvarint(pb, uint64(size))
+	pb = slices.Grow(pb, size)
+	n, _ := ts.MarshalToSizedBuffer(pb[len(pb) : len(pb)+size]) // cannot fail: Size() bytes
+	return pb[:len(pb)+n]
 }
 
 // compress snappy-compresses src (block format) into dst's storage. klauspost's encoder

@@ -21,15 +21,17 @@ const (
 	reasonClosed        = "closed"              // committed while the component was stopping
 	reasonSuperseded    = "superseded"          // metadata not delivered before the next send interval resent it
 	reasonPartialWrite  = "partial_write"       // a 2xx whose *-Written headers count fewer samples than sent
+	reasonNoSample      = "no_sample"           // 2.0: an exemplar whose series' sample went in another request
 )
 
 // metrics are the component's: the WAL's, and through the vectors labelled endpoint, each
 // endpoint's (forEndpoint).
 type metrics struct {
-	samplesAppended  prometheus.Counter
-	samplesDropped   *prometheus.CounterVec // reason, endpoint ("" for the WAL's reasons)
-	exemplarsDropped *prometheus.CounterVec
-	metadataNames    prometheus.Gauge
+	samplesAppended   prometheus.Counter
+	exemplarsAppended prometheus.Counter
+	samplesDropped    *prometheus.CounterVec // reason, endpoint ("" for the WAL's reasons)
+	exemplarsDropped  *prometheus.CounterVec
+	metadataNames     prometheus.Gauge
 
 	highestAppended   prometheus.Gauge
 	highestAppendedMs atomic.Int64
@@ -46,6 +48,7 @@ type metrics struct {
 	// By endpoint.
 	samplesIn         *prometheus.CounterVec
 	samplesSent       *prometheus.CounterVec
+	exemplarsSent     *prometheus.CounterVec
 	samplesFailed     *prometheus.CounterVec
 	samplesRetried    *prometheus.CounterVec
 	samplesFiltered   *prometheus.CounterVec
@@ -71,6 +74,7 @@ type endpointMetrics struct {
 	name            string
 	samplesIn       prometheus.Counter
 	samplesSent     prometheus.Counter
+	exemplarsSent   prometheus.Counter
 	samplesFailed   prometheus.Counter
 	samplesRetried  prometheus.Counter
 	samplesFiltered prometheus.Counter
@@ -135,7 +139,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	register(requestDuration)
 	m.vecs = append(m.vecs, requestDuration)
 
-	m.samplesAppended = counter("samples_appended_total", "Samples committed to the WAL.")
+	m.samplesAppended = counter("samples_appended_total", "Samples (native histograms included) committed to the WAL.")
+	m.exemplarsAppended = counter("exemplars_appended_total", "Exemplars committed to the WAL.")
 	m.samplesDropped = counterVec("samples_dropped_total",
 		"Samples dropped, by reason, and by endpoint for the reasons of one endpoint (http_4xx, partial_write, max_age, max_size, unknown_series).",
 		"reason", endpointLabel)
@@ -152,7 +157,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.truncateFails = counter("wal_truncation_failures_total", "WAL truncations that failed.")
 
 	m.samplesIn = counterVec("samples_in_total", "Samples read from the WAL into the send queue, by endpoint.", endpointLabel)
-	m.samplesSent = counterVec("samples_sent_total", "Samples acknowledged by the receiver, by endpoint.", endpointLabel)
+	m.samplesSent = counterVec("samples_sent_total", "Samples (native histograms included) acknowledged by the receiver, by endpoint.", endpointLabel)
+	m.exemplarsSent = counterVec("exemplars_sent_total", "Exemplars acknowledged by the receiver, by endpoint.", endpointLabel)
 	m.samplesFailed = counterVec("samples_failed_total", "Samples in send attempts that failed (retried or dropped), by endpoint.", endpointLabel)
 	m.samplesRetried = counterVec("samples_retried_total", "Samples sent again after a failed attempt, by endpoint.", endpointLabel)
 	m.samplesFiltered = counterVec("samples_filtered_total",
@@ -193,6 +199,7 @@ func (m *metrics) forEndpoint(name string) *endpointMetrics {
 		name:              name,
 		samplesIn:         m.samplesIn.With(l),
 		samplesSent:       m.samplesSent.With(l),
+		exemplarsSent:     m.exemplarsSent.With(l),
 		samplesFailed:     m.samplesFailed.With(l),
 		samplesRetried:    m.samplesRetried.With(l),
 		samplesFiltered:   m.samplesFiltered.With(l),

@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb/record"
 
 	"github.com/sondehq/sonde/internal/httppush"
 )
@@ -22,6 +24,15 @@ type queuedSample struct {
 	v   float64
 	rec *recEntry // the WAL record it was read from
 	idx int32     // its index in that record
+	x   *extra    // a native histogram or an exemplar instead of the float sample v; nil: none
+}
+
+// extra is what a queued entry carries when it is not a float sample: one of its fields
+// is set. Histograms and exemplars are rare next to samples, so they cost a pointer.
+type extra struct {
+	h  *histogram.Histogram
+	fh *histogram.FloatHistogram
+	ex *record.RefExemplar // the exemplar: T, V and Labels
 }
 
 // sender is the read side: a WAL reader feeding fixed shards that batch, send and retry.

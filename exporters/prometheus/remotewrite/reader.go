@@ -22,6 +22,7 @@ type walReader struct {
 	shardPosValid bool
 	dec           record.Decoder
 	samples       []record.RefSample
+	entries       []walEntry
 	staged        [][]queuedSample
 	lrMetrics     *wlog.LiveReaderMetrics
 }
@@ -145,17 +146,14 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 		return true // acknowledged before the start
 	}
 	s := r.s
-	switch r.dec.Type(rec) {
-	case record.Samples, record.SamplesV2:
-	default:
-		s.tracker.pushDone(pos)
-		return true
-	}
-	samples, err := r.dec.Samples(rec, r.samples[:0])
-	r.samples = samples[:0]
+	entries, err := r.decode(rec)
 	if err != nil {
 		s.w.corruptRead(seg, err)
 		s.tracker.pushDone(pos)
+		return true
+	}
+	if entries == nil {
+		s.tracker.pushDone(pos) // series and other records: nothing to send
 		return true
 	}
 	e := &recEntry{pos: pos}
@@ -164,7 +162,7 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 	if s.relabel != nil {
 		s.relabel.sweep(s.w.epoch.Load())
 	}
-	for i, smp := range samples {
+	for i, smp := range entries {
 		k := uint64(smp.Ref) % nShards
 		if r.shardPosValid && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(r.start.Shards[k]) {
 			continue // this shard acknowledged it before the start
@@ -181,7 +179,7 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 				continue
 			}
 		}
-		r.staged[k] = append(r.staged[k], queuedSample{s: ms, out: out, t: smp.T, v: smp.V, rec: e, idx: int32(i)})
+		r.staged[k] = append(r.staged[k], queuedSample{s: ms, out: out, t: smp.T, v: smp.V, x: smp.x, rec: e, idx: int32(i)})
 		n++
 	}
 	if unknown > 0 {
@@ -212,12 +210,76 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 	return true
 }
 
+// walEntry is one sample, native histogram or exemplar of a WAL record.
+type walEntry struct {
+	Ref chunks.HeadSeriesRef
+	T   int64
+	V   float64
+	x   *extra
+}
+
+// decode returns the entries of a record to send, nil for records that hold none. They
+// are valid until the next call.
+func (r *walReader) decode(rec []byte) ([]walEntry, error) {
+	out, err := decodeEntries(&r.dec, rec, &r.samples, r.entries[:0])
+	r.entries = out[:0]
+	return out, err
+}
+
+// decodeEntries appends the samples, native histograms and exemplars of rec to out; nil
+// for records that hold none. samples is a reusable buffer.
+func decodeEntries(dec *record.Decoder, rec []byte, samples *[]record.RefSample, out []walEntry) ([]walEntry, error) {
+	var err error
+	switch dec.Type(rec) {
+	case record.Samples, record.SamplesV2:
+		if *samples, err = dec.Samples(rec, (*samples)[:0]); err != nil {
+			return nil, err
+		}
+		for _, s := range *samples {
+			out = append(out, walEntry{Ref: s.Ref, T: s.T, V: s.V})
+		}
+	case record.HistogramSamples, record.HistogramSamplesV2, record.CustomBucketsHistogramSamples:
+		hs, err := dec.HistogramSamples(rec, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hs {
+			out = append(out, walEntry{Ref: h.Ref, T: h.T, x: &extra{h: h.H}})
+		}
+	case record.FloatHistogramSamples, record.FloatHistogramSamplesV2, record.CustomBucketsFloatHistogramSamples:
+		hs, err := dec.FloatHistogramSamples(rec, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hs {
+			out = append(out, walEntry{Ref: h.Ref, T: h.T, x: &extra{fh: h.FH}})
+		}
+	case record.Exemplars:
+		exs, err := dec.Exemplars(rec, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i := range exs {
+			out = append(out, walEntry{Ref: exs[i].Ref, T: exs[i].T, V: exs[i].V, x: &extra{ex: &exs[i]}})
+		}
+	default:
+		return nil, nil
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
 // countUnsent counts the samples in segments [from.Acked.Segment, to) that the marker does
 // not cover: what is lost when those segments are dropped unsent.
 func countUnsent(dir string, from marker, to, shards int) (int, error) {
 	valid := len(from.Shards) == shards
 	dec := record.NewDecoder(nil, nil)
-	var samples []record.RefSample
+	var (
+		samples []record.RefSample
+		entries []walEntry
+	)
 	total := 0
 	for seg := from.Acked.Segment; seg < to; seg++ {
 		f, err := wlog.OpenReadSegment(wlog.SegmentName(dir, seg))
@@ -232,15 +294,14 @@ func countUnsent(dir string, from marker, to, shards int) (int, error) {
 			if !from.Acked.less(walPos{Segment: seg, Offset: end}) {
 				continue
 			}
-			rec := lr.Record()
-			if t := dec.Type(rec); t != record.Samples && t != record.SamplesV2 {
-				continue
-			}
-			if samples, err = dec.Samples(rec, samples[:0]); err != nil {
+			if entries, err = decodeEntries(&dec, lr.Record(), &samples, entries[:0]); err != nil {
 				break
 			}
-			for i, smp := range samples {
-				k := uint64(smp.Ref) % uint64(max(shards, 1))
+			for i, e := range entries {
+				if e.x != nil && e.x.ex != nil {
+					continue // exemplars are not samples
+				}
+				k := uint64(e.Ref) % uint64(max(shards, 1))
 				if valid && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(from.Shards[k]) {
 					continue
 				}

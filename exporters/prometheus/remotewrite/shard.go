@@ -31,8 +31,10 @@ type shard struct {
 	lbls    []prompb.Label // 2.0: one series' labels
 	scratch []byte         // 1.0: one series' encoded labels
 	v2      v2Buffers
-	pb      []byte
-	body    []byte
+	// exUnsent counts the exemplars of the batch the last encoding left out.
+	exUnsent int
+	pb       []byte
+	body     []byte
 	// bufFor is the largest batch the buffers above were grown for since they were last let
 	// go; largeAt is when a batch last needed more than half of that.
 	bufFor  int
@@ -178,6 +180,7 @@ func (sh *shard) split(ctx context.Context, items []queuedSample, depth int, fai
 // when ctx ended first or a flush gave up.
 func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool) (httppush.Result, bool) {
 	s, m, n := sh.s, sh.s.m, len(items)
+	exemplars := countExemplars(items)
 	proto := s.neg.current()
 	body := sh.encode(items, proto)
 	for attempt := 0; ; attempt++ {
@@ -209,12 +212,14 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		}
 		if res.Err == nil {
 			s.status.Success(time.Now())
-			written := n
-			if proto == protoV2 && counted && stats.AllSamples() < n {
+			values := n - exemplars
+			written := values
+			if proto == protoV2 && counted && stats.AllSamples() < values {
 				written = stats.AllSamples()
-				sh.partialWrite(n, written)
+				sh.partialWrite(values, written)
 			}
 			m.samplesSent.Add(float64(written))
+			m.exemplarsSent.Add(float64(exemplars - sh.exUnsent))
 			m.sentBytes.Add(float64(len(body)))
 			if attempt > 0 {
 				s.logger.Info("remote write recovered", "url", s.url, "attempts", attempt+1)
@@ -253,6 +258,17 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 			return res, false
 		}
 	}
+}
+
+// countExemplars counts the exemplars among items; the rest are samples and histograms.
+func countExemplars(items []queuedSample) int {
+	n := 0
+	for i := range items {
+		if x := items[i].x; x != nil && x.ex != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // ack marks the batch done: records' pending counts, the shard position, metrics.
@@ -303,6 +319,7 @@ func (sh *shard) encode(items []queuedSample, p protocol) []byte {
 	// After a fallback from 2.0 (remembered for the endpoint) the 2.0 buffers serve no
 	// request again: 2.3 MiB at 100k series were held for good.
 	sh.v2.release()
+	sh.exUnsent = 0
 	return sh.encodeV1(items)
 }
 

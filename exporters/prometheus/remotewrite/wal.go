@@ -30,7 +30,9 @@ import (
 const (
 	maxSamplesPerRecord = 5000 // bounds records, so one never outgrows a segment
 	maxSeriesPerRecord  = 1000
-	walCompression      = compression.Snappy
+	// maxHistogramsPerRecord bounds records of native histograms, which are larger.
+	maxHistogramsPerRecord = 500
+	walCompression         = compression.Snappy
 )
 
 var (
@@ -110,8 +112,11 @@ type walStorage struct {
 	seriesBuf  []record.RefSeries
 	loggingBuf []loggingSeries
 	samplesBuf []record.RefSample
+	histBuf    []record.RefHistogramSample
+	fhistBuf   []record.RefFloatHistogramSample
+	exBuf      []record.RefExemplar
 	recBuf     []byte
-	recs       [][]byte
+	recs       []walRecord
 }
 
 // loggingSeries is a series whose series record the commit in progress writes, with the
@@ -253,12 +258,12 @@ func (w *walStorage) replayRecords(r *wlog.Reader, seg int, where string) error 
 	var (
 		series  []record.RefSeries
 		samples []record.RefSample
+		entries []walEntry
 		err     error
 	)
 	for r.Next() {
 		rec := r.Record()
-		switch dec.Type(rec) {
-		case record.Series:
+		if dec.Type(rec) == record.Series {
 			if series, err = dec.Series(rec, series[:0]); err != nil {
 				w.corrupt(where, seg, err)
 				continue
@@ -266,20 +271,22 @@ func (w *walStorage) replayRecords(r *wlog.Reader, seg int, where string) error 
 			for _, s := range series {
 				w.table.replay(s.Ref, s.Labels, seg, 0)
 			}
-		case record.Samples, record.SamplesV2:
-			if samples, err = dec.Samples(rec, samples[:0]); err != nil {
-				w.corrupt(where, seg, err)
+			continue
+		}
+		if entries, err = decodeEntries(&dec, rec, &samples, entries[:0]); err != nil {
+			w.corrupt(where, seg, err)
+			continue
+		}
+		for _, e := range entries {
+			s := w.table.getByRef(e.Ref)
+			if s == nil {
 				continue
 			}
-			for _, smp := range samples {
-				if s := w.table.getByRef(smp.Ref); s != nil {
-					if smp.T > s.lastTs.Load() {
-						s.lastTs.Store(smp.T)
-					}
-					if int32(seg) > s.lastSegment.Load() {
-						s.lastSegment.Store(int32(seg))
-					}
-				}
+			if (e.x == nil || e.x.ex == nil) && e.T > s.lastTs.Load() { // exemplars do not order samples
+				s.lastTs.Store(e.T)
+			}
+			if int32(seg) > s.lastSegment.Load() {
+				s.lastSegment.Store(int32(seg))
 			}
 		}
 	}
@@ -302,51 +309,80 @@ func (w *walStorage) corruptRead(seg int, err error) {
 	}
 }
 
-// commit writes pending samples (and the series records of series new to the WAL, or
-// new since the last relog, see relieve) and wakes the reader. Samples that are not newer
-// than their series' newest committed sample are dropped and counted. When the disk has no
-// room for them, or the write fails, the samples not written are dropped and counted, and
-// an error returned.
-func (w *walStorage) commit(pending []pendingSample) error {
+// commit writes the samples, native histograms and exemplars of one appender (and the
+// series records of series new to the WAL, or new since the last relog, see relieve) and
+// wakes the reader: first the series records, then samples, histograms and exemplars, one
+// record at a time. Samples and histograms that are not newer than their series' newest
+// committed one are dropped and counted. When the disk has no room for them, or the write
+// fails, what was not written is dropped and counted, and an error returned.
+func (w *walStorage) commit(c *pendingCommit) error {
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
+	n := len(c.samples) + len(c.histograms)
 	if w.closed {
-		w.m.walDropped(reasonClosed).Add(float64(len(pending)))
+		w.m.walDropped(reasonClosed).Add(float64(n))
 		return errClosed
 	}
 	epoch := w.epoch.Load()
-	series, logging, samples := w.seriesBuf[:0], w.loggingBuf[:0], w.samplesBuf[:0]
+	series, logging := w.seriesBuf[:0], w.loggingBuf[:0]
+	samples, hists, fhists, exs := w.samplesBuf[:0], w.histBuf[:0], w.fhistBuf[:0], w.exBuf[:0]
 	maxT := int64(minTimestamp)
 	var ooo, dup int
-	for i := range pending {
-		p := &pending[i]
-		s := p.s
+	// live returns the series to write for s (taking the live one if s was collected since
+	// the appender looked it up) and logs its series record with this commit if needed.
+	live := func(s *memSeries) *memSeries {
 		if s.lastSegment.Load() == segRemoved {
-			// Collected since Append looked it up: take (or recreate) the live one.
 			var created bool
 			if s, created = w.table.getOrCreate(s.lset, epoch); created {
 				w.m.seriesCreated.Inc()
 			}
-			p.s = s
 		}
-		switch last := s.lastTs.Load(); {
-		case p.t < last:
-			ooo++
-			p.s = nil
-			continue
-		case p.t == last:
-			dup++
-			p.s = nil
-			continue
-		}
-		s.lastTs.Store(p.t)
 		if seg := s.lastSegment.Load(); seg == segNotLogged || (seg >= 0 && s.seenEpoch.Load() < w.relogEpoch) {
 			s.lastSegment.Store(segLogging)
 			series = append(series, record.RefSeries{Ref: s.ref, Labels: s.lset})
 			logging = append(logging, loggingSeries{s: s, prev: seg})
 		}
-		samples = append(samples, record.RefSample{Ref: s.ref, T: p.t, V: p.v})
-		maxT = max(maxT, p.t)
+		return s
+	}
+	// admit checks t against the series' newest timestamp (another commit may have written
+	// newer samples since Append checked) and takes it as the newest.
+	admit := func(s *memSeries, t int64) bool {
+		switch last := s.lastTs.Load(); {
+		case t < last:
+			ooo++
+			return false
+		case t == last:
+			dup++
+			return false
+		}
+		s.lastTs.Store(t)
+		maxT = max(maxT, t)
+		return true
+	}
+	for i := range c.samples {
+		p := &c.samples[i]
+		if p.s = live(p.s); !admit(p.s, p.t) {
+			p.s = nil
+			continue
+		}
+		samples = append(samples, record.RefSample{Ref: p.s.ref, T: p.t, V: p.v})
+	}
+	for i := range c.histograms {
+		p := &c.histograms[i]
+		if p.s = live(p.s); !admit(p.s, p.t) {
+			p.s = nil
+			continue
+		}
+		if p.h != nil {
+			hists = append(hists, record.RefHistogramSample{Ref: p.s.ref, T: p.t, H: p.h})
+		} else {
+			fhists = append(fhists, record.RefFloatHistogramSample{Ref: p.s.ref, T: p.t, FH: p.fh})
+		}
+	}
+	for i := range c.exemplars {
+		p := &c.exemplars[i]
+		p.s = live(p.s)
+		exs = append(exs, record.RefExemplar{Ref: p.s.ref, T: p.e.Ts, V: p.e.Value, Labels: p.e.Labels})
 	}
 	if ooo > 0 {
 		w.m.walDropped(reasonOutOfOrder).Add(float64(ooo))
@@ -356,26 +392,59 @@ func (w *walStorage) commit(pending []pendingSample) error {
 	}
 	defer func() {
 		clear(logging) // no series pointers kept
+		clear(hists)
+		clear(fhists)
+		clear(exs)
 		w.seriesBuf, w.loggingBuf, w.samplesBuf = series[:0], logging[:0], samples[:0]
+		w.histBuf, w.fhistBuf, w.exBuf = hists[:0], fhists[:0], exs[:0]
 	}()
-	if len(samples) == 0 {
+	values := len(samples) + len(hists) + len(fhists)
+	if values+len(exs) == 0 {
 		return nil
 	}
 
+	// The records in write order, each with the kind and number of entries it holds.
 	buf, recs := w.recBuf[:0], w.recs[:0]
-	var need int64 // bytes the records take at most in the WAL (wlog compresses only if smaller)
-	for i := 0; i < len(series); i += maxSeriesPerRecord {
+	add := func(kind recKind, entries int, encode func([]byte) []byte) {
 		start := len(buf)
-		buf = w.enc.Series(series[i:min(i+maxSeriesPerRecord, len(series))], buf)
-		recs = append(recs, buf[start:])
+		buf = encode(buf)
+		recs = append(recs, walRecord{b: buf[start:], kind: kind, n: entries})
+	}
+	for i := 0; i < len(series); i += maxSeriesPerRecord {
+		part := series[i:min(i+maxSeriesPerRecord, len(series))]
+		add(recSeries, len(part), func(b []byte) []byte { return w.enc.Series(part, b) })
 	}
 	for i := 0; i < len(samples); i += maxSamplesPerRecord {
-		start := len(buf)
-		buf = w.enc.Samples(samples[i:min(i+maxSamplesPerRecord, len(samples))], buf)
-		recs = append(recs, buf[start:])
+		part := samples[i:min(i+maxSamplesPerRecord, len(samples))]
+		add(recSamples, len(part), func(b []byte) []byte { return w.enc.Samples(part, b) })
 	}
+	for i := 0; i < len(hists); i += maxHistogramsPerRecord {
+		part := hists[i:min(i+maxHistogramsPerRecord, len(hists))]
+		exp, custom := splitCustomBuckets(part, func(h record.RefHistogramSample) bool { return h.H.UsesCustomBuckets() })
+		if len(exp) > 0 {
+			add(recHistograms, len(exp), func(b []byte) []byte { b, _ = w.enc.HistogramSamples(exp, b); return b })
+		}
+		if len(custom) > 0 {
+			add(recHistograms, len(custom), func(b []byte) []byte { return w.enc.CustomBucketsHistogramSamples(custom, b) })
+		}
+	}
+	for i := 0; i < len(fhists); i += maxHistogramsPerRecord {
+		part := fhists[i:min(i+maxHistogramsPerRecord, len(fhists))]
+		exp, custom := splitCustomBuckets(part, func(h record.RefFloatHistogramSample) bool { return h.FH.UsesCustomBuckets() })
+		if len(exp) > 0 {
+			add(recHistograms, len(exp), func(b []byte) []byte { b, _ = w.enc.FloatHistogramSamples(exp, b); return b })
+		}
+		if len(custom) > 0 {
+			add(recHistograms, len(custom), func(b []byte) []byte { return w.enc.CustomBucketsFloatHistogramSamples(custom, b) })
+		}
+	}
+	for i := 0; i < len(exs); i += maxSamplesPerRecord {
+		part := exs[i:min(i+maxSamplesPerRecord, len(exs))]
+		add(recExemplars, len(part), func(b []byte) []byte { return w.enc.Exemplars(part, b) })
+	}
+	var need int64 // bytes the records take at most in the WAL (wlog compresses only if smaller)
 	for _, r := range recs {
-		need += int64(len(r) + walRecordHeader*(len(r)/walPage+2))
+		need += int64(len(r.b) + walRecordHeader*(len(r.b)/walPage+2))
 	}
 	if cap(buf) <= 4<<20 { // do not pin huge buffers after a huge commit
 		w.recBuf, w.recs = buf[:0], recs[:0]
@@ -386,62 +455,68 @@ func (w *walStorage) commit(pending []pendingSample) error {
 		for _, l := range logging {
 			l.s.lastSegment.Store(l.prev)
 		}
-		w.noRoom(len(samples), errNoRoom)
+		w.noRoom(values, errNoRoom)
 		return fmt.Errorf("write WAL: %w", errNoRoom)
 	}
 	// One record at a time, so that when a write fails what was written before is known:
-	// series records come first, a samples record is only written after all of them.
-	written := 0
+	// series records come first, the others are only written after all of them.
+	var done [recKinds]int // entries written, by kind
 	var werr error
 	for _, r := range recs {
-		if werr = w.wl.Log(r); werr != nil {
+		if werr = w.wl.Log(r.b); werr != nil {
 			break
 		}
-		written++
+		done[r.kind] += r.n
 	}
 	w.followSegment()
 	seg := int32(w.curSeg)
-	seriesDone, samplesDone := len(series), len(samples)
-	if werr != nil {
-		seriesRecs := (len(series) + maxSeriesPerRecord - 1) / maxSeriesPerRecord
-		seriesDone = min(len(series), written*maxSeriesPerRecord)
-		samplesDone = min(len(samples), max(0, written-seriesRecs)*maxSamplesPerRecord)
-		maxT = minTimestamp
-		for _, smp := range samples[:samplesDone] {
-			maxT = max(maxT, smp.T)
-		}
-	}
 	for i, l := range logging {
-		if i < seriesDone {
+		if i < done[recSeries] {
 			l.s.lastSegment.Store(seg)
 		} else {
 			l.s.lastSegment.Store(l.prev)
 		}
 	}
-	k := 0 // pending samples still in the commit are samples[k], in order
-	for i := range pending {
-		if s := pending[i].s; s != nil {
-			if k < samplesDone {
+	// The entries still in the commit, in order: mark the series of those written.
+	mark := func(s *memSeries, k *int, written int) {
+		if s != nil {
+			if *k < written {
 				s.lastSegment.Store(seg)
 				s.seenEpoch.Store(epoch)
 			}
-			k++
+			*k++
 		}
 	}
-	if written > 0 {
+	var ks, kh, ke int
+	for i := range c.samples {
+		mark(c.samples[i].s, &ks, done[recSamples])
+	}
+	for i := range c.histograms { // written in the order int, float: close enough for marking
+		mark(c.histograms[i].s, &kh, done[recHistograms])
+	}
+	for i := range c.exemplars {
+		mark(c.exemplars[i].s, &ke, done[recExemplars])
+	}
+	written := done[recSamples] + done[recHistograms]
+	if written+done[recExemplars] > 0 {
 		w.segDirty = true
 		w.wake()
 	}
-	if samplesDone > 0 {
-		w.m.samplesAppended.Add(float64(samplesDone))
-		observeMax(&w.m.highestAppendedMs, w.m.highestAppended, maxT)
+	if written > 0 {
+		w.m.samplesAppended.Add(float64(written))
+		if werr == nil {
+			observeMax(&w.m.highestAppendedMs, w.m.highestAppended, maxT)
+		}
+	}
+	if done[recExemplars] > 0 {
+		w.m.exemplarsAppended.Add(float64(done[recExemplars]))
 	}
 	if werr != nil {
 		// wlog still holds what it could not write, and writes it with the next records:
 		// those go to a new segment (relieve starts it). A record that was buffered whole may
 		// still be sent then, although its samples were counted as dropped.
 		w.needCut = true
-		w.noRoom(len(samples)-samplesDone, werr)
+		w.noRoom(values-written, werr)
 		return fmt.Errorf("write WAL: %w", werr)
 	}
 	if !w.noRoomAt.IsZero() {
@@ -450,6 +525,43 @@ func (w *walStorage) commit(pending []pendingSample) error {
 		w.noRoomAt, w.noRoomLost = time.Time{}, 0
 	}
 	return nil
+}
+
+// recKind is what a WAL record written by a commit holds.
+type recKind int
+
+const (
+	recSeries recKind = iota
+	recSamples
+	recHistograms
+	recExemplars
+	recKinds
+)
+
+// walRecord is one encoded record of a commit.
+type walRecord struct {
+	b    []byte
+	kind recKind
+	n    int // entries in it
+}
+
+// splitCustomBuckets splits histograms into exponential ones and ones with custom buckets
+// (NHCB), which the WAL keeps in records of their own.
+func splitCustomBuckets[T any](hs []T, custom func(T) bool) (exp, cb []T) {
+	for i, h := range hs {
+		if custom(h) {
+			if cb == nil { // rare: copy only then
+				exp = append([]T(nil), hs[:i]...)
+			}
+			cb = append(cb, h)
+		} else if cb != nil {
+			exp = append(exp, h)
+		}
+	}
+	if cb == nil {
+		return hs, nil
+	}
+	return exp, cb
 }
 
 // roomFor reports whether the WAL's file system has room for n more bytes. It asks the file
