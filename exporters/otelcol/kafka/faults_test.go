@@ -97,3 +97,35 @@ func TestPermanentErrorDropped(t *testing.T) {
 	require.Equal(t, 1, got.total(), "the refused message was not written")
 	requireSameTraces(t, td, decodeTraces(t, "otlp_proto", got.records[0].Value))
 }
+
+// When some messages of a request fail and the others are written, only the failed ones
+// are retried: every trace is in the topic once.
+func TestOnlyFailedMessagesRetried(t *testing.T) {
+	kc := cluster(t, 2)
+	c, reg := run(t, kc.ListenAddrs(), func(a *Arguments) {
+		a.PartitionTracesByID = true
+		a.Timeout = model.Duration(time.Second)
+	})
+	refused := kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "otlp_spans", Partitions: []int32{0}, Err: kerr.NotLeaderForPartition})
+	td := ptrace.NewTraces()
+	for tr := range 8 {
+		oteltest.Traces(uint64(tr), 3, nil).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	require.NoError(t, c.Traces().ConsumeTraces(context.Background(), td))
+	require.Equal(t, 1, refused.Hits())
+	require.Positive(t, pipelinetest.MetricSum(t, reg, "sonde_otelcol_exporter_kafka_produce_failures_total", "topic", "otlp_spans"), "the first attempt failed in part")
+
+	got := consume(t, kc.ListenAddrs(), "otlp_spans", 8)
+	require.Len(t, got.records, 8)
+	require.Len(t, got.end, 2, "both partitions hold traces")
+	require.Equal(t, 8, got.total(), "no message written twice")
+	spans := map[string]int{}
+	for _, r := range got.records {
+		spans[string(r.Key)] += decodeTraces(t, "otlp_proto", r.Value).SpanCount()
+	}
+	require.Len(t, spans, 8)
+	for key, n := range spans {
+		require.Equal(t, 3, n, key)
+	}
+	require.Equal(t, 24.0, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_sent_total", "signal", "traces"))
+}
