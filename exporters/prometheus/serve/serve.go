@@ -1,6 +1,7 @@
 // Package serve implements prometheus.serve: a metrics sink that keeps the latest sample
-// of every series it receives and serves them in the Prometheus exposition formats, for
-// when no remote-write backend is configured (curl it, or let a Prometheus federate it).
+// (float or native histogram) and exemplar of every series it receives and serves them in
+// the Prometheus exposition formats, for when no remote-write backend is configured (curl
+// it, or let a Prometheus federate it).
 package serve
 
 import (
