@@ -24,7 +24,10 @@ import (
 //	  traces: {topic: otlp_spans, encoding: otlp_proto}
 //	  partition_traces_by_id: true
 //	  auth:
-//	    sasl: {mechanism: SCRAM-SHA-512, username: sonde, password: ${KAFKA_PASSWORD}}
+//	    sasl:
+//	      mechanism: SCRAM-SHA-512
+//	      username: sonde
+//	      password: ${KAFKA_PASSWORD}
 //	  tls: {enabled: true, ca_file: /etc/kafka/ca.pem}
 type Arguments struct {
 	// Brokers are the seed brokers, host:port; the client discovers the rest of the

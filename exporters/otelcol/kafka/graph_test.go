@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +15,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/sondehq/sonde/components/otelcol/processor/batch"
 	otlpreceiver "github.com/sondehq/sonde/components/otelcol/receiver/otlp"
+	"github.com/sondehq/sonde/config"
 	"github.com/sondehq/sonde/exporters/backendtest"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
+	otlpexporter "github.com/sondehq/sonde/exporters/otelcol/otlp"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -85,4 +89,20 @@ func TestStopWithinBudget(t *testing.T) {
 	require.Less(t, took, 3500*time.Millisecond)
 	require.NotContains(t, g.Logs.String(), "did not stop in time", "the exporter stopped by itself")
 	require.Contains(t, g.Logs.String(), "flush deadline passed with data still queued; it is dropped")
+}
+
+// The example in docs/kafka.md is a valid configuration.
+func TestDocsExample(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/kafka.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	require.True(t, ok)
+	example, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	reg, err := pipeline.NewRegistry(otlpreceiver.Registration, batch.Registration, otlpexporter.Registration, Registration)
+	require.NoError(t, err)
+	env := map[string]string{"NODE_NAME": "node-1", "KAFKA_PASSWORD": "s3cret"}
+	f, err := config.Parse("kafka.md", []byte(example), reg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	require.Len(t, f.Specs, 4)
 }
