@@ -17,6 +17,7 @@ import (
 	"github.com/sondehq/sonde/components/prometheus/exporter/unix"
 	"github.com/sondehq/sonde/components/prometheus/operator/podmonitors"
 	"github.com/sondehq/sonde/components/prometheus/operator/probes"
+	operatorscrape "github.com/sondehq/sonde/components/prometheus/operator/scrape"
 	"github.com/sondehq/sonde/components/prometheus/operator/servicemonitors"
 	promrelabel "github.com/sondehq/sonde/components/prometheus/relabel"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
@@ -46,6 +47,7 @@ func registry() (*pipeline.Registry, error) {
 		servicemonitors.Registration,
 		podmonitors.Registration,
 		probes.Registration,
+		operatorscrape.Registration,
 		discoveryrelabel.Registration,
 		promrelabel.Registration,
 		serve.Registration,

@@ -27,11 +27,11 @@ func newMetrics() *metrics {
 		}, []string{"state"}),
 		endpoints: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sonde_prometheus_operator_endpoints",
-			Help: "Number of monitor endpoints, by state: active (a scrape job), or skipped (they set a TLS, authentication or proxy field sonde does not support).",
+			Help: "Number of monitor endpoints, by state: active (a scrape job), or skipped (they set a field sonde does not support that changes how targets are reached: oauth2, a proxy, a file of the operator's Prometheus).",
 		}, []string{"state"}),
 		ignored: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sonde_prometheus_operator_ignored_fields",
-			Help: "Number of fields set in the monitors that sonde does not support and ignores (metricRelabelings, sampleLimit ...); the component's logs and debug info name them.",
+			Help: "Number of fields set in the monitors that sonde does not support and ignores (sampleLimit, honorTimestamps ...); the component's logs and debug info name them.",
 		}),
 		input: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sonde_prometheus_operator_input_targets",

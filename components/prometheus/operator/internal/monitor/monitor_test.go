@@ -31,6 +31,7 @@ import (
 	"github.com/sondehq/sonde/components/prometheus/operator/internal/monitor"
 	"github.com/sondehq/sonde/components/prometheus/operator/podmonitors"
 	"github.com/sondehq/sonde/components/prometheus/operator/probes"
+	operatorscrape "github.com/sondehq/sonde/components/prometheus/operator/scrape"
 	"github.com/sondehq/sonde/components/prometheus/operator/servicemonitors"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/discovery/kubernetes"
@@ -62,6 +63,10 @@ func TestLifecycle(t *testing.T) {
 	pr.ClientArgs = clientArgs(s)
 	pr2.Selector, pr2.ClientArgs = "a=b", clientArgs(s)
 	pipelinetest.Lifecycle(t, probes.Registration, pr, pr2)
+	sc, sc2 := operatorscrape.DefaultArguments(), operatorscrape.DefaultArguments()
+	sc.Targets, sc.ForwardTo, sc.ClientArgs = []string{"prometheus.operator.probes/x"}, []string{"prometheus.remote_write/x"}, clientArgs(s)
+	sc2.Targets, sc2.ForwardTo, sc2.ClientArgs = []string{"prometheus.operator.probes/x"}, []string{"prometheus.remote_write/y"}, clientArgs(s)
+	pipelinetest.Lifecycle(t, operatorscrape.Registration, sc, sc2)
 }
 
 // TestMonitors runs discovery.kubernetes (pods of one node; endpointslices) into the two
@@ -168,7 +173,8 @@ spec:
 	for k, v := range want {
 		require.Equal(t, v, ts[0][k], "label %s of %s", k, ts[0])
 	}
-	require.Equal(t, 1.0, pipelinetest.MetricValue(t, pm.reg, "sonde_prometheus_operator_ignored_fields"), "metricRelabelings is counted as ignored")
+	require.Contains(t, string(ts[0][monitor.SettingsLabel]), `"metricRelabelings":[{"sourceLabels":["__name__"],`, "metricRelabelings travel to prometheus.operator.scrape")
+	require.Equal(t, 0.0, pipelinetest.MetricValue(t, pm.reg, "sonde_prometheus_operator_ignored_fields"))
 
 	// The target is scraped by prometheus.scrape with the endpoint's path and params.
 	sc := scrape.DefaultArguments()
@@ -186,7 +192,8 @@ spec:
 
 	// ServiceMonitors: one good (port by name, jobLabel, targetLabels), one selecting a port
 	// no service has (no targets, not an error), one invalid (a bad regex), one with a
-	// TLS setting (its endpoint is skipped).
+	// TLS setting sonde does not support (a file of the operator's Prometheus: its endpoint
+	// is skipped).
 	create(t, dc, "servicemonitors", ns, `
 apiVersion: monitoring.coreos.com/v1
 kind: ServiceMonitor
@@ -220,7 +227,7 @@ kind: ServiceMonitor
 metadata: {name: tls}
 spec:
   selector: {matchLabels: {app: demo}}
-  endpoints: [{port: web, scheme: https, tlsConfig: {insecureSkipVerify: true}}]
+  endpoints: [{port: web, scheme: https, tlsConfig: {caFile: /etc/prometheus/ca.pem}}]
 `)
 	ts = waitFor(t, host, sm.id, "one servicemonitor target", func(ts pipeline.Targets) bool {
 		return len(ts) == 1 && pipelinetest.MetricValue(t, sm.reg, "sonde_prometheus_operator_monitors", "state", "invalid") == 1
@@ -249,6 +256,13 @@ func TestValidate(t *testing.T) {
 	a := servicemonitors.DefaultArguments()
 	a.Namespaces, a.Selector = []string{"Bad_NS"}, "a in (b"
 	require.ElementsMatch(t, []string{"targets", "namespaces[0]", "selector"}, pipelinetest.FieldsOf(a.Validate()))
+	p := probes.DefaultArguments()
+	p.Namespaces, p.Selector = []string{"Bad_NS"}, "a in (b"
+	require.ElementsMatch(t, []string{"namespaces[0]", "selector"}, pipelinetest.FieldsOf(p.Validate()))
+	sc := operatorscrape.DefaultArguments()
+	sc.ScrapeInterval, sc.ScrapeTimeout, sc.SecretsRefreshInterval = 0, -1, 0
+	require.ElementsMatch(t, []string{"targets", "forward_to", "scrape_interval", "scrape_timeout", "secrets_refresh_interval"},
+		pipelinetest.FieldsOf(sc.Validate()))
 }
 
 type running struct {

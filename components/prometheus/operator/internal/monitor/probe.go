@@ -66,15 +66,18 @@ type ProbeMonitor struct {
 	Spec            ProbeSpec
 	// Ignored lists the fields set but not supported that do not change what is probed.
 	Ignored []string
-	// Skipped says why the probe is not scraped (a TLS, authentication or proxy field);
-	// empty when it is.
+	// Skipped says why the probe is not scraped (OAuth2 or a proxy field); empty when it
+	// is.
 	Skipped string
+	// Settings are its metric relabelling, TLS and credentials (nil: none).
+	Settings *Settings
 }
 
 var (
 	probeFields = []string{"jobName", "prober", "module", "targets", "interval", "scrapeTimeout", "params"}
-	// probeConnectionFields change how the prober is reached: a probe setting one is skipped.
-	probeConnectionFields = []string{"tlsConfig", "basicAuth", "authorization", "bearerTokenSecret", "oauth2"}
+	// probeConnectionFields change how the prober is reached and are not supported: a
+	// probe setting one is skipped.
+	probeConnectionFields = []string{"oauth2"}
 	proberFields          = []string{"url", "scheme", "path"}
 )
 
@@ -96,7 +99,7 @@ func DecodeProbe(u *unstructured.Unstructured) (*ProbeMonitor, error) {
 	}
 	for _, k := range sortedKeys(raw) {
 		switch {
-		case slices.Contains(probeFields, k):
+		case slices.Contains(probeFields, k), slices.Contains(settingsFields, k):
 		case slices.Contains(probeConnectionFields, k):
 			skip("spec." + k)
 		default:
@@ -108,6 +111,15 @@ func DecodeProbe(u *unstructured.Unstructured) (*ProbeMonitor, error) {
 		if !slices.Contains(proberFields, k) {
 			skip("spec.prober." + k) // proxy settings
 		}
+	}
+	st, err := decodeSettings(raw, p.Namespace, "spec")
+	switch {
+	case err != nil:
+		if p.Skipped == "" {
+			p.Skipped = err.Error()
+		}
+	case !st.IsZero():
+		p.Settings = st
 	}
 	return p, nil
 }
@@ -139,6 +151,9 @@ func ProbeJob(p *ProbeMonitor) (Job, error) {
 			field = "spec.prober." + err.Error()
 		}
 		return Job{}, fmt.Errorf("%s", field)
+	}
+	if err := addSettings(labels, p.Settings); err != nil {
+		return Job{}, fmt.Errorf("spec.%w", err)
 	}
 	// Params: module first; a "module" param is ignored when spec.module is set. Prometheus
 	// sends one value per parameter from a target label; the first is kept.

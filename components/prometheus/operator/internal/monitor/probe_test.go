@@ -109,9 +109,10 @@ spec:
 		if i == 1 {
 			want["secure"] = "yes"
 		}
+		want[monitor.SettingsLabel] = model.LabelValue(`{"namespace":"` + ns + `","metricRelabelings":[{"sourceLabels":["__name__"],"regex":"nothing","action":"drop"}]}`)
 		require.Equal(t, want, ts[i])
 	}
-	require.Equal(t, 1.0, pipelinetest.MetricValue(t, p.reg, "sonde_prometheus_operator_ignored_fields"), "metricRelabelings is counted as ignored")
+	require.Equal(t, 0.0, pipelinetest.MetricValue(t, p.reg, "sonde_prometheus_operator_ignored_fields"))
 
 	// Ingress targets: the selected Ingress' hosts and paths, https where TLS covers the host.
 	cs, err := kubernetes.NewForConfig(s.RestConfig(kubetest.AdminToken))

@@ -92,6 +92,9 @@ func Jobs(kind Kind, m *Monitor) ([]Job, error) {
 		}
 		name := fmt.Sprintf("%s/%s/%s/%d", prefix, m.Namespace, m.Name, i)
 		labels, err := endpointLabels(name, ep)
+		if err == nil {
+			err = addSettings(labels, m.Settings[i])
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("spec.%s[%d].%w", key, i, err))
 			continue
@@ -161,6 +164,18 @@ func endpointLabels(job string, ep Endpoint) (model.LabelSet, error) {
 		ls[HonorLabelsLabel] = "true"
 	}
 	return ls, nil
+}
+
+// addSettings adds the SettingsLabel of s, if any.
+func addSettings(labels model.LabelSet, s *Settings) error {
+	v, err := s.label()
+	if err != nil {
+		return err
+	}
+	if v != "" {
+		labels[SettingsLabel] = v
+	}
+	return nil
 }
 
 // jobRules builds the operator's relabelling for one endpoint and target role: select the

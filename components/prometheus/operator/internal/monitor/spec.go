@@ -33,9 +33,11 @@ type Monitor struct {
 	// "spec.endpoints[0].metricRelabelings"): they are reported and otherwise ignored.
 	Ignored []string
 	// Skipped holds, per endpoint index, why an endpoint is not scraped: it sets a field
-	// that changes how its targets are reached (TLS, authentication, a proxy), and
-	// scraping it without would fail or reach the wrong thing.
+	// that changes how its targets are reached (a proxy, OAuth2, a file on the operator's
+	// Prometheus), and scraping it without would fail or reach the wrong thing.
 	Skipped map[int]string
+	// Settings holds, per endpoint index, its metric relabelling, TLS and credentials.
+	Settings map[int]*Settings
 }
 
 // Spec is the supported subset of a monitor's spec.
@@ -75,13 +77,13 @@ type Endpoint struct {
 
 // RelabelConfig is the operator's relabelling rule (camelCase keys).
 type RelabelConfig struct {
-	SourceLabels []string `json:"sourceLabels"`
-	Separator    *string  `json:"separator"`
-	TargetLabel  string   `json:"targetLabel"`
-	Regex        string   `json:"regex"`
-	Modulus      uint64   `json:"modulus"`
-	Replacement  *string  `json:"replacement"`
-	Action       string   `json:"action"`
+	SourceLabels []string `json:"sourceLabels,omitempty"`
+	Separator    *string  `json:"separator,omitempty"`
+	TargetLabel  string   `json:"targetLabel,omitempty"`
+	Regex        string   `json:"regex,omitempty"`
+	Modulus      uint64   `json:"modulus,omitempty"`
+	Replacement  *string  `json:"replacement,omitempty"`
+	Action       string   `json:"action,omitempty"`
 }
 
 // Fields of a monitor's spec and endpoints that sonde reads; decodeSpec reports the others.
@@ -90,16 +92,17 @@ var (
 		"endpoints", "podMetricsEndpoints"}
 	endpointFields = []string{"port", "portNumber", "targetPort", "path", "scheme", "params", "interval",
 		"scrapeTimeout", "honorLabels", "filterRunning", "relabelings"}
-	// connectionFields change how a target is reached: an endpoint setting one is skipped.
-	connectionFields = []string{"tlsConfig", "basicAuth", "authorization", "bearerTokenSecret", "bearerTokenFile",
-		"oauth2", "proxyUrl", "proxyURL", "noProxy", "proxyFromEnvironment", "proxyConnectHeader"}
+	// connectionFields change how a target is reached and are not supported: an endpoint
+	// setting one is skipped.
+	connectionFields = []string{"bearerTokenFile", "oauth2", "proxyUrl", "proxyURL", "noProxy",
+		"proxyFromEnvironment", "proxyConnectHeader"}
 )
 
 // Decode reads a monitor from an unstructured object; endpointsKey is "endpoints"
 // (ServiceMonitor) or "podMetricsEndpoints" (PodMonitor). An error means the object cannot
 // be used at all (a spec that does not have the CRD's shape).
 func Decode(u *unstructured.Unstructured, endpointsKey string) (*Monitor, error) {
-	m := &Monitor{Namespace: u.GetNamespace(), Name: u.GetName(), Skipped: map[int]string{}}
+	m := &Monitor{Namespace: u.GetNamespace(), Name: u.GetName(), Skipped: map[int]string{}, Settings: map[int]*Settings{}}
 	raw, _, _ := unstructured.NestedMap(u.Object, "spec")
 	b, err := json.Marshal(raw)
 	if err != nil {
@@ -119,7 +122,7 @@ func Decode(u *unstructured.Unstructured, endpointsKey string) (*Monitor, error)
 		for _, k := range sortedKeys(ep) {
 			path := fmt.Sprintf("spec.%s[%d].%s", endpointsKey, i, k)
 			switch {
-			case slices.Contains(endpointFields, k):
+			case slices.Contains(endpointFields, k), slices.Contains(settingsFields, k):
 			case slices.Contains(connectionFields, k):
 				if _, done := m.Skipped[i]; !done {
 					m.Skipped[i] = path + " is not supported"
@@ -127,6 +130,15 @@ func Decode(u *unstructured.Unstructured, endpointsKey string) (*Monitor, error)
 			default:
 				m.Ignored = append(m.Ignored, path)
 			}
+		}
+		st, err := decodeSettings(ep, m.Namespace, fmt.Sprintf("spec.%s[%d]", endpointsKey, i))
+		switch {
+		case err != nil:
+			if _, done := m.Skipped[i]; !done {
+				m.Skipped[i] = err.Error()
+			}
+		case !st.IsZero():
+			m.Settings[i] = st
 		}
 	}
 	return m, nil

@@ -1,0 +1,147 @@
+package monitor_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sondehq/sonde/components/prometheus/operator/podmonitors"
+	"github.com/sondehq/sonde/components/prometheus/operator/probes"
+	operatorscrape "github.com/sondehq/sonde/components/prometheus/operator/scrape"
+	kubediscovery "github.com/sondehq/sonde/discovery/kubernetes"
+	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/pipeline/pipelinetest"
+)
+
+// serveAuth serves body on path to requests whose Authorization header is want; others
+// get 401.
+func serveAuth(t *testing.T, path, want, body string) int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != want {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, body)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// TestOperatorScrape has prometheus.operator.scrape scrape a PodMonitor's target with
+// basic auth from a Secret and metricRelabelings, and a Probe's prober with a bearer token
+// from a Secret, on a real kube-apiserver; a PodMonitor whose Secret is missing is not
+// scraped and is reported.
+func TestOperatorScrape(t *testing.T) {
+	s := kubetest.Shared(t)
+	dc := installCRDs(t, s)
+	ns := kubetest.Unique("opscrape")
+	s.CreateNamespace(t, ns)
+	cs, err := kubernetes.NewForConfig(s.RestConfig(kubetest.AdminToken))
+	require.NoError(t, err)
+	_, err = cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds"},
+		StringData: map[string]string{"user": "scraper", "pass": "s3cret", "token": "tok-123"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	// "scraper:s3cret" in base64.
+	port := serveAuth(t, "/metrics", "Basic c2NyYXBlcjpzM2NyZXQ=",
+		"# TYPE demo_keep gauge\ndemo_keep 1\n# TYPE demo_drop gauge\ndemo_drop 1\n# TYPE demo_old gauge\ndemo_old 1\n")
+	prober := serveAuth(t, "/probe", "Bearer tok-123", "# TYPE probe_success gauge\nprobe_success 1\n")
+	s.CreatePod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "auth-0", Namespace: ns, Labels: map[string]string{"app": "auth"}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
+			Name: "app", Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: port}},
+		}}},
+	}, &kubetest.PodStatus{PodIP: "127.0.0.1", HostIP: "127.0.0.1", Ready: true})
+
+	create(t, dc, "podmonitors", ns, `
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: auth}
+spec:
+  selector: {matchLabels: {app: auth}}
+  podMetricsEndpoints:
+  - port: metrics
+    interval: 1s
+    basicAuth:
+      username: {name: creds, key: user}
+      password: {name: creds, key: pass}
+    metricRelabelings:
+    - {action: drop, sourceLabels: [__name__], regex: demo_drop}
+    - {sourceLabels: [__name__], regex: demo_old, targetLabel: __name__, replacement: demo_new}
+`)
+	create(t, dc, "podmonitors", ns, `
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: missing-secret}
+spec:
+  selector: {matchLabels: {app: auth}}
+  podMetricsEndpoints:
+  - port: metrics
+    bearerTokenSecret: {name: nosuchsecret, key: token}
+`)
+	create(t, dc, "probes", ns, `
+apiVersion: monitoring.coreos.com/v1
+kind: Probe
+metadata: {name: guarded}
+spec:
+  prober: {url: "127.0.0.1:`+strconv.Itoa(int(prober))+`"}
+  module: http_2xx
+  interval: 1s
+  bearerTokenSecret: {name: creds, key: token}
+  targets: {staticConfig: {static: [https://example.com]}}
+`)
+
+	host := pipelinetest.NewHost()
+	cache := pipelinetest.Options(t, "cache", nil).Kube
+	client := clientArgs(s)
+	pods := kubediscovery.DefaultArguments()
+	pods.Role, pods.Node, pods.Namespaces.Names, pods.ClientArgs = kubediscovery.RolePod, node, []string{ns}, client
+	start(t, host, cache, "discovery.kubernetes/pods", kubediscovery.Registration, pods)
+	pmArgs := podmonitors.DefaultArguments()
+	pmArgs.Targets, pmArgs.Namespaces, pmArgs.ClientArgs = []string{"discovery.kubernetes/pods"}, []string{ns}, client
+	start(t, host, cache, "prometheus.operator.podmonitors/default", podmonitors.Registration, pmArgs)
+	prArgs := probes.DefaultArguments()
+	prArgs.Namespaces, prArgs.ClientArgs = []string{ns}, client
+	start(t, host, cache, "prometheus.operator.probes/default", probes.Registration, prArgs)
+	scArgs := operatorscrape.DefaultArguments()
+	scArgs.Targets = []string{"prometheus.operator.podmonitors/default", "prometheus.operator.probes/default"}
+	scArgs.ForwardTo, scArgs.ClientArgs = []string{"prometheus.remote_write/x"}, client
+	sc := start(t, host, cache, "prometheus.operator.scrape/default", operatorscrape.Registration, scArgs)
+
+	seen := func(name, job string) bool {
+		for _, smp := range host.Sink.Samples() {
+			if smp.Labels.Get("__name__") == name && smp.Labels.Get("job") == job {
+				return true
+			}
+		}
+		return false
+	}
+	require.Eventually(t, func() bool {
+		return seen("demo_keep", ns+"/auth") && seen("probe_success", "probe/"+ns+"/guarded")
+	}, 30*time.Second, 50*time.Millisecond, "the PodMonitor's target (basic auth) and the Probe's prober (bearer) were scraped")
+	require.True(t, seen("demo_new", ns+"/auth"), "demo_old renamed by metricRelabelings")
+	require.False(t, seen("demo_drop", ns+"/auth"), "demo_drop dropped by metricRelabelings")
+	require.False(t, seen("demo_old", ns+"/auth"), "demo_old renamed by metricRelabelings")
+	require.Equal(t, 1.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_jobs", "state", "failed"), "the PodMonitor whose Secret is missing")
+	require.Equal(t, 2.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_jobs", "state", "active"))
+	require.Contains(t, sc.logs.String(), "nosuchsecret")
+}
