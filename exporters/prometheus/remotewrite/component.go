@@ -90,6 +90,8 @@ type Component struct {
 
 	// sleep waits between retries; tests replace it to observe backoffs.
 	sleep func(context.Context, time.Duration) error
+	// reshardInterval is how often the shard counts are reconsidered (0: reshardInterval).
+	reshardInterval time.Duration
 	// bufferIdle is how long shards keep request buffers they no longer need (0: a minute);
 	// tests shorten it.
 	bufferIdle time.Duration
@@ -193,6 +195,12 @@ func (c *Component) Run(ctx context.Context) error {
 	defer truncTicker.Stop()
 	markerTicker := time.NewTicker(markerInterval)
 	defer markerTicker.Stop()
+	reshardEvery := c.reshardInterval
+	if reshardEvery <= 0 {
+		reshardEvery = reshardInterval
+	}
+	reshardTicker := time.NewTicker(reshardEvery)
+	defer reshardTicker.Stop()
 	persist := func() {
 		for _, ep := range eps {
 			c.persist(ep)
@@ -237,6 +245,14 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-markerTicker.C:
 			persist()
 			w.relieve(slowest(eps)) // a full disk: free what is acknowledged now
+
+		case now := <-reshardTicker.C:
+			for _, ep := range eps {
+				if err := c.reshard(w, ep, args.ExternalLabels, now); err != nil {
+					return errors.Join(err, shutdown(nil))
+				}
+			}
+			c.setEndpoints(eps)
 
 		case <-truncTicker.C:
 			persist()
@@ -353,6 +369,7 @@ func (c *Component) newSender(w *walStorage, ep *endpoint, cfg EndpointConfig, e
 	return newSender(senderOptions{
 		logger: c.logger.With("endpoint", ep.name), m: ep.m, health: c.health.of(ep.name), w: w, cfg: cfg, ext: ext,
 		start: start, sleep: c.sleep, status: ep.status, neg: ep.neg, store: ep.store, bufferIdle: c.bufferIdle,
+		shards: ep.shards,
 	})
 }
 
@@ -432,7 +449,6 @@ func (c *Component) maintain(w *walStorage, eps []*endpoint, args *Arguments) ([
 func (c *Component) dropUnsent(w *walStorage, ep *endpoint, ageKeep, sizeKeep int, ext map[string]string) (*sender, error) {
 	ep.snd.stop()
 	m := ep.snd.marker()
-	shards := len(ep.snd.shards)
 	from := m
 	for _, b := range []struct {
 		keep   int
@@ -441,7 +457,7 @@ func (c *Component) dropUnsent(w *walStorage, ep *endpoint, ageKeep, sizeKeep in
 		if b.keep <= from.Acked.Segment {
 			continue
 		}
-		n, err := countUnsent(w.dir, from, b.keep, shards)
+		n, err := countUnsent(w.dir, from, b.keep)
 		if err != nil {
 			c.logger.Error("count dropped WAL samples", "endpoint", ep.name, "err", err)
 		}

@@ -90,8 +90,15 @@ type MetadataConfig struct {
 
 // QueueConfig shapes the sharded send queue.
 type QueueConfig struct {
-	// Shards is the fixed number of parallel senders; a series always goes to the same shard.
+	// Shards is the number of parallel senders at start; a series always goes to the same
+	// shard. The count adapts to the load between MinShards and MaxShards.
 	Shards int `yaml:"shards"`
+	// MinShards is the fewest shards the count goes down to; 0 means Shards (it only grows).
+	MinShards int `yaml:"min_shards"`
+	// MaxShards is the most shards the count grows to when the receiver does not keep up
+	// with the data coming in (a backlog builds); 0 means 50, or Shards if that is more.
+	// max_shards equal to shards keeps the count fixed.
+	MaxShards int `yaml:"max_shards"`
 	// Capacity is the number of samples buffered per shard.
 	Capacity int `yaml:"capacity"`
 	// MaxSamplesPerSend is the largest batch one request carries.
@@ -101,6 +108,21 @@ type QueueConfig struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff between retries.
 	MinBackoff model.Duration `yaml:"min_backoff"`
 	MaxBackoff model.Duration `yaml:"max_backoff"`
+}
+
+// defaultMaxShards is max_shards when it is not given (Prometheus' default).
+const defaultMaxShards = 50
+
+// shardBounds returns the fewest and most shards the count may take.
+func (q *QueueConfig) shardBounds() (lo, hi int) {
+	lo, hi = q.MinShards, q.MaxShards
+	if lo == 0 {
+		lo = q.Shards
+	}
+	if hi == 0 {
+		hi = max(defaultMaxShards, q.Shards)
+	}
+	return lo, hi
 }
 
 // WALConfig bounds the write-ahead log on disk.
@@ -268,6 +290,12 @@ func (q *QueueConfig) Validate() error {
 	var errs []error
 	if q.Shards <= 0 || q.Shards > 1000 {
 		errs = append(errs, pipeline.Field("shards", "must be between 1 and 1000, got %d", q.Shards))
+	}
+	if q.MinShards < 0 || q.MinShards > q.Shards {
+		errs = append(errs, pipeline.Field("min_shards", "must be between 1 and shards (%d), or 0 for shards, got %d", q.Shards, q.MinShards))
+	}
+	if q.MaxShards != 0 && (q.MaxShards < q.Shards || q.MaxShards > 1000) {
+		errs = append(errs, pipeline.Field("max_shards", "must be between shards (%d) and 1000, or 0 for the default, got %d", q.Shards, q.MaxShards))
 	}
 	if q.Capacity <= 0 {
 		errs = append(errs, pipeline.Field("capacity", "must be positive, got %d", q.Capacity))

@@ -3,9 +3,11 @@ package remotewrite
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
@@ -24,6 +26,9 @@ type endpoint struct {
 	// neg is the protocol it speaks, kept across its senders (see negotiation).
 	neg *negotiation
 	snd *sender
+	// shards is the count its sender runs with, which the scaler adapts.
+	shards int
+	scale  scaler
 }
 
 // endpointMarkerBase names the marker files of endpoint name when there are several: a
@@ -54,7 +59,8 @@ func (c *Component) persist(ep *endpoint) {
 func (c *Component) openEndpoint(w *walStorage, cfg EndpointConfig, idx, n int, ext map[string]string) (*endpoint, error) {
 	name := cfg.name()
 	m := c.m.forEndpoint(name)
-	ep := &endpoint{name: name, base: markerBase(name, n), cfg: cfg, m: m, status: &httppush.Status{}, neg: newNegotiation(cfg, m)}
+	ep := &endpoint{name: name, base: markerBase(name, n), cfg: cfg, m: m, status: &httppush.Status{}, neg: newNegotiation(cfg, m),
+		shards: cfg.Queue.Shards}
 	ep.store = newMarkerStoreAt(c.opts.DataPath, ep.base, m.markerFails.Inc)
 	start := c.loadMarker(w, ep, idx)
 	snd, err := c.newSender(w, ep, cfg, ext, start)
@@ -68,6 +74,31 @@ func (c *Component) openEndpoint(w *walStorage, cfg EndpointConfig, idx, n int, 
 	c.logger.Info("sending", "endpoint", name, "url", cfg.URL.Redacted(), "protobuf_message", cfg.ProtobufMessage, "shards", cfg.Queue.Shards,
 		"from_segment", start.Acked.Segment, "from_offset", start.Acked.Offset)
 	return ep, nil
+}
+
+// reshard restarts ep's sender with the shard count the scaler asks for, if it asks.
+func (c *Component) reshard(w *walStorage, ep *endpoint, ext map[string]string, now time.Time) error {
+	lag := 0.0
+	if sent, app := ep.m.highestSentMs.Load(), c.m.highestAppendedMs.Load(); sent != minTimestamp && app != minTimestamp {
+		lag = float64(app-sent) / 1000
+	}
+	lo, hi := ep.cfg.Queue.shardBounds()
+	n, change := ep.scale.desired(now, ep.snd.load(), w.appended.Load(), lag, ep.shards, lo, hi)
+	if !change {
+		return nil
+	}
+	ep.snd.stop()
+	m := ep.snd.marker()
+	c.logger.Info("resharding", "endpoint", ep.name, "from", ep.shards, "to", n, "lag_seconds", lag)
+	ep.shards = n
+	ns, err := c.newSender(w, ep, ep.cfg, ext, m)
+	if err != nil {
+		return fmt.Errorf("restart sender of endpoint %s: %w", ep.name, err)
+	}
+	ns.start()
+	ep.snd = ns
+	ep.m.reshards.Inc()
+	return nil
 }
 
 // closeEndpoint stops an endpoint that is no longer configured and saves its position, in

@@ -51,6 +51,16 @@ func testArgs(t testing.TB, rawURL string) *Arguments {
 // start runs a component on dir; sleep, when set, replaces the retry wait.
 func start(t testing.TB, dir string, args *Arguments, sleep func(context.Context, time.Duration) error) *instance {
 	t.Helper()
+	return startWith(t, dir, args, func(c *Component) {
+		if sleep != nil {
+			c.sleep = sleep
+		}
+	})
+}
+
+// startWith runs a component on dir after opt has set its test knobs.
+func startWith(t testing.TB, dir string, args *Arguments, opt func(*Component)) *instance {
+	t.Helper()
 	logs := &pipelinetest.LogBuffer{}
 	in := &instance{dir: dir, logs: logs, health: pipeline.NewHealth(), done: make(chan error, 1), reg: prometheus.NewRegistry()}
 	c, err := New(pipeline.Options{
@@ -61,9 +71,7 @@ func start(t testing.TB, dir string, args *Arguments, sleep func(context.Context
 		Health:     in.health,
 	}, args)
 	require.NoError(t, err)
-	if sleep != nil {
-		c.sleep = sleep
-	}
+	opt(c)
 	in.c = c
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
@@ -180,7 +188,7 @@ func waitMarkerCovers(t testing.TB, in *instance) {
 			if err != nil {
 				return false
 			}
-			n, err := countUnsent(w.dir, m, w.currentSegment()+1, len(m.Shards))
+			n, err := countUnsent(w.dir, m, w.currentSegment()+1)
 			return err == nil && n == 0
 		}, 30*time.Second, 5*time.Millisecond, "endpoint %s", ep.name())
 	}

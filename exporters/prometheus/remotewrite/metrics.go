@@ -64,6 +64,7 @@ type metrics struct {
 	metadataDropped   *prometheus.CounterVec // reason, endpoint
 	protocol          *prometheus.GaugeVec   // endpoint, protobuf_message
 	protocolFallbacks *prometheus.CounterVec
+	reshards          *prometheus.CounterVec
 	vecs              []interface{ DeletePartialMatch(prometheus.Labels) int }
 
 	endpoints sync.Map // name → *endpointMetrics
@@ -93,6 +94,7 @@ type endpointMetrics struct {
 	// protocol is 1 for the protobuf_message in use (curried: label protobuf_message).
 	protocol          *prometheus.GaugeVec
 	protocolFallbacks prometheus.Counter
+	reshards          prometheus.Counter
 }
 
 // endpointLabel is the label that tells the endpoints' series apart: the endpoint's name,
@@ -184,6 +186,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.vecs = append(m.vecs, m.protocol)
 	m.protocolFallbacks = counterVec("protocol_fallbacks_total",
 		"Times an endpoint with protobuf_message auto fell back from remote write 2.0 to 1.0 (once per process at most), by endpoint.", endpointLabel)
+	m.reshards = counterVec("reshards_total", "Times an endpoint's shard count changed to follow the load (shards shows the count), by endpoint.", endpointLabel)
 	m.highestAppendedMs.Store(minTimestamp)
 	return m, errors.Join(errs...)
 }
@@ -200,6 +203,7 @@ func (m *metrics) forEndpoint(name string) *endpointMetrics {
 		samplesIn:         m.samplesIn.With(l),
 		samplesSent:       m.samplesSent.With(l),
 		exemplarsSent:     m.exemplarsSent.With(l),
+		reshards:          m.reshards.With(l),
 		samplesFailed:     m.samplesFailed.With(l),
 		samplesRetried:    m.samplesRetried.With(l),
 		samplesFiltered:   m.samplesFiltered.With(l),

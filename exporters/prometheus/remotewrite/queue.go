@@ -79,6 +79,15 @@ type sender struct {
 	wg            sync.WaitGroup // the reader and the shards
 	metaWG        sync.WaitGroup // the metadata sender, which a flush does not wait for
 	pending       atomic.Int64
+	// busyNanos (time spent encoding and in requests, all shards) and done (samples
+	// acknowledged or dropped for good) measure the shards' throughput for the scaler.
+	busyNanos atomic.Int64
+	done      atomic.Int64
+}
+
+// load reports what the scaler needs.
+func (s *sender) load() shardLoad {
+	return shardLoad{busyNanos: s.busyNanos.Load(), done: s.done.Load(), failing: s.failing.Load() > 0}
 }
 
 type senderOptions struct {
@@ -95,6 +104,8 @@ type senderOptions struct {
 	store  *markerStore     // where acknowledgements are persisted as they come; nil: not
 	// bufferIdle: see sender.bufferIdle; 0 means defaultBufferIdle.
 	bufferIdle time.Duration
+	// shards is how many shards to run; 0: cfg.Queue.Shards.
+	shards int
 }
 
 // defaultBufferIdle is how long a shard keeps request buffers that its batches no longer
@@ -143,15 +154,18 @@ func newSender(o senderOptions) (*sender, error) {
 		s.status = &httppush.Status{}
 	}
 	s.tracker.acked = o.start.Acked
-	shardPosValid := len(o.start.Shards) == q.Shards
-	s.shards = make([]*shard, q.Shards)
+	n := o.shards
+	if n == 0 {
+		n = q.Shards
+	}
+	s.shards = make([]*shard, n)
 	for i := range s.shards {
 		s.shards[i] = &shard{s: s, in: newSampleQueue(q.Capacity)}
-		if shardPosValid {
+		if len(o.start.Shards) == n {
 			s.shards[i].acked = o.start.Shards[i]
 		}
 	}
-	s.reader = newWALReader(s, o.start, shardPosValid)
+	s.reader = newWALReader(s, o.start)
 	return s, nil
 }
 

@@ -17,22 +17,20 @@ import (
 // series table, which the startup replay and the appender keep complete for every sample
 // not yet acknowledged (series are collected only once the marker is past them).
 type walReader struct {
-	s             *sender
-	start         marker
-	shardPosValid bool
-	dec           record.Decoder
+	s     *sender
+	start marker
+	dec   record.Decoder
 	samples       []record.RefSample
 	entries       []walEntry
 	staged        [][]queuedSample
 	lrMetrics     *wlog.LiveReaderMetrics
 }
 
-func newWALReader(s *sender, start marker, shardPosValid bool) *walReader {
+func newWALReader(s *sender, start marker) *walReader {
 	return &walReader{
-		s:             s,
-		start:         start,
-		shardPosValid: shardPosValid,
-		dec:           record.NewDecoder(nil, s.logger),
+		s:     s,
+		start: start,
+		dec:   record.NewDecoder(nil, s.logger),
 		staged:        make([][]queuedSample, len(s.shards)),
 		lrMetrics:     wlog.NewLiveReaderMetrics(nil),
 	}
@@ -158,14 +156,18 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 	}
 	e := &recEntry{pos: pos}
 	nShards := uint64(len(s.shards))
+	// The shards of the marker the reader started from may have been fewer or more (the
+	// count adapted, or the configuration changed): a sample was theirs by its ref modulo
+	// their count, and what they acknowledged is not sent again.
+	prevShards := uint64(len(r.start.Shards))
 	n, unknown, filtered := 0, 0, 0
 	if s.relabel != nil {
 		s.relabel.sweep(s.w.epoch.Load())
 	}
 	for i, smp := range entries {
 		k := uint64(smp.Ref) % nShards
-		if r.shardPosValid && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(r.start.Shards[k]) {
-			continue // this shard acknowledged it before the start
+		if prevShards > 0 && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(r.start.Shards[uint64(smp.Ref)%prevShards]) {
+			continue // acknowledged before the start
 		}
 		ms := s.w.table.getByRef(chunks.HeadSeriesRef(smp.Ref))
 		if ms == nil {
@@ -273,8 +275,8 @@ func decodeEntries(dec *record.Decoder, rec []byte, samples *[]record.RefSample,
 
 // countUnsent counts the samples in segments [from.Acked.Segment, to) that the marker does
 // not cover: what is lost when those segments are dropped unsent.
-func countUnsent(dir string, from marker, to, shards int) (int, error) {
-	valid := len(from.Shards) == shards
+func countUnsent(dir string, from marker, to int) (int, error) {
+	shards := uint64(len(from.Shards))
 	dec := record.NewDecoder(nil, nil)
 	var (
 		samples []record.RefSample
@@ -301,8 +303,7 @@ func countUnsent(dir string, from marker, to, shards int) (int, error) {
 				if e.x != nil && e.x.ex != nil {
 					continue // exemplars are not samples
 				}
-				k := uint64(e.Ref) % uint64(max(shards, 1))
-				if valid && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(from.Shards[k]) {
+				if shards > 0 && (samplePos{Segment: seg, Offset: end, Index: i}).lessEq(from.Shards[uint64(e.Ref)%shards]) {
 					continue
 				}
 				total++

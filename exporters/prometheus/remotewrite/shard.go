@@ -182,7 +182,9 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 	s, m, n := sh.s, sh.s.m, len(items)
 	exemplars := countExemplars(items)
 	proto := s.neg.current()
+	busyFrom := time.Now()
 	body := sh.encode(items, proto)
+	defer func() { s.busyNanos.Add(int64(time.Since(busyFrom))) }()
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			return httppush.Result{}, false
@@ -254,9 +256,12 @@ func (sh *shard) deliver(ctx context.Context, items []queuedSample, failed *bool
 		} else {
 			s.logger.Debug("remote write failed again, retrying", "url", s.url, "status", res.Status, "attempt", attempt+1, "retry_in", d)
 		}
+		s.busyNanos.Add(int64(time.Since(busyFrom)))
 		if s.sleep(ctx, d) != nil {
+			busyFrom = time.Now()
 			return res, false
 		}
+		busyFrom = time.Now() // the backoff is not time spent sending
 	}
 }
 
@@ -299,6 +304,7 @@ func (sh *shard) ack() {
 	sh.mu.Unlock()
 	observeMax(&s.m.highestSentMs, s.m.highestSent, maxT)
 	s.pending.Add(int64(-len(sh.batch)))
+	s.done.Add(int64(len(sh.batch)))
 	s.m.pendingSamples.Sub(float64(len(sh.batch)))
 	clear(sh.batch)
 	sh.batch = sh.batch[:0]

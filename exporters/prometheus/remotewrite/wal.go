@@ -108,6 +108,8 @@ type walStorage struct {
 	freeAt     time.Time // zero: freeEst is unknown
 	noRoomAt   time.Time // first commit refused since the last one written; zero: none
 	noRoomLost int       // samples dropped since noRoomAt
+	// appended counts the samples committed (the scaler's data-in rate).
+	appended   atomic.Int64
 	enc        record.Encoder
 	seriesBuf  []record.RefSeries
 	loggingBuf []loggingSeries
@@ -504,6 +506,7 @@ func (w *walStorage) commit(c *pendingCommit) error {
 	}
 	if written > 0 {
 		w.m.samplesAppended.Add(float64(written))
+		w.appended.Add(int64(written))
 		if werr == nil {
 			observeMax(&w.m.highestAppendedMs, w.m.highestAppended, maxT)
 		}
