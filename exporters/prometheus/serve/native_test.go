@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 
@@ -372,5 +373,28 @@ func TestCustomBucketsServedClassic(t *testing.T) {
 			}
 			require.Zero(t, pipelinetest.MetricValue(t, reg, "sonde_prometheus_serve_samples_dropped_total", "reason", "native_histogram"))
 		})
+	}
+}
+
+// BenchmarkExpositionNativeHistograms serves 10000 native histograms, each with an exemplar,
+// in the protobuf format.
+func BenchmarkExpositionNativeHistograms(b *testing.B) {
+	c, _ := newSink(b, DefaultArguments())
+	a := c.Appendable().Appender(context.Background())
+	for i := range 10000 {
+		l := labels.FromStrings("__name__", "latency_seconds_"+strconv.Itoa(i%100), "instance", "node-"+strconv.Itoa(i/100)+":9100", "job", "app")
+		ref, _ := a.AppendHistogram(0, l, now, testHistogram(), nil)
+		_, _ = a.AppendExemplar(ref, l, exemplarOfTrace(strconv.Itoa(i), 0.3, now))
+	}
+	require.NoError(b, a.Commit())
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept", protoAccept)
+		c.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
 	}
 }

@@ -146,9 +146,11 @@ func (s *store) commit(b *batch, now int64) (r commitResult) {
 	defer func() { r.series = s.count }()
 	for i := range b.samples {
 		p := &b.samples[i]
-		ser := s.accept(p, value.IsStaleNaN(p.v), now, &r)
-		if ser == nil {
-			continue
+		ser, hash := s.lookup(p)
+		if stale := value.IsStaleNaN(p.v); ser == nil || stale || p.t < ser.t {
+			if ser = s.admit(p, ser, hash, stale, now, &r); ser == nil {
+				continue
+			}
 		}
 		ser.t, ser.v, ser.seen = p.t, p.v, now
 		if ser.ext.isHistogram() {
@@ -157,10 +159,12 @@ func (s *store) commit(b *batch, now int64) (r commitResult) {
 	}
 	for i := range b.hists {
 		p := &b.hists[i]
+		ser, hash := s.lookup(&p.pending)
 		stale := (p.h != nil && value.IsStaleNaN(p.h.Sum)) || (p.fh != nil && value.IsStaleNaN(p.fh.Sum))
-		ser := s.accept(&p.pending, stale, now, &r)
-		if ser == nil {
-			continue
+		if ser == nil || stale || p.t < ser.t {
+			if ser = s.admit(&p.pending, ser, hash, stale, now, &r); ser == nil {
+				continue
+			}
 		}
 		ser.t, ser.v, ser.seen = p.t, 0, now
 		ser.ext = withHistogram(ser.ext, p.h, p.fh)
@@ -202,11 +206,11 @@ func withHistogram(e *seriesExt, h *histogram.Histogram, fh *histogram.FloatHist
 	return n
 }
 
-// accept returns p's series, created if new, for its sample to be stored; nil when the
-// sample is not stored: a staleness marker (which removes the series), a series refused,
-// or a sample older than the kept one (each counted in r). The caller holds s.mu.
-func (s *store) accept(p *pending, stale bool, now int64, r *commitResult) *series {
-	ser, hash := s.lookup(p)
+// admit handles the samples that do not simply update their series ser (nil: not kept,
+// hash: the labels' hash): it returns the series created for p, or nil when p's sample is
+// not stored: a staleness marker (which removes the series), a series refused, or a sample
+// older than the kept one (each counted in r). The caller holds s.mu.
+func (s *store) admit(p *pending, ser *series, hash uint64, stale bool, now int64, r *commitResult) *series {
 	if stale {
 		if ser != nil {
 			s.remove(ser, now)
@@ -236,11 +240,8 @@ func (s *store) accept(p *pending, stale bool, now int64, r *commitResult) *seri
 		ni.series++
 		return ser
 	}
-	if p.t < ser.t {
-		r.outOfOrder++
-		return nil
-	}
-	return ser
+	r.outOfOrder++
+	return nil
 }
 
 // lookup finds p's series, trying its reference first; it also returns the labels' hash.
