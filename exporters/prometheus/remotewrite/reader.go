@@ -17,22 +17,22 @@ import (
 // series table, which the startup replay and the appender keep complete for every sample
 // not yet acknowledged (series are collected only once the marker is past them).
 type walReader struct {
-	s     *sender
-	start marker
-	dec   record.Decoder
-	samples       []record.RefSample
-	entries       []walEntry
-	staged        [][]queuedSample
-	lrMetrics     *wlog.LiveReaderMetrics
+	s         *sender
+	start     marker
+	dec       record.Decoder
+	samples   []record.RefSample
+	entries   []walEntry
+	staged    [][]queuedSample
+	lrMetrics *wlog.LiveReaderMetrics
 }
 
 func newWALReader(s *sender, start marker) *walReader {
 	return &walReader{
-		s:     s,
-		start: start,
-		dec:   record.NewDecoder(nil, s.logger),
-		staged:        make([][]queuedSample, len(s.shards)),
-		lrMetrics:     wlog.NewLiveReaderMetrics(nil),
+		s:         s,
+		start:     start,
+		dec:       record.NewDecoder(nil, s.logger),
+		staged:    make([][]queuedSample, len(s.shards)),
+		lrMetrics: wlog.NewLiveReaderMetrics(nil),
 	}
 }
 
