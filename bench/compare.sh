@@ -97,6 +97,8 @@ components:
       url: $sink_url
       queue:
         shards: $shards
+        min_shards: $shards
+        max_shards: $shards
         capacity: $capacity
         max_samples_per_send: $max_per_send
         batch_send_deadline: ${deadline}s
