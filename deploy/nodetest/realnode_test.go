@@ -61,6 +61,7 @@ func TestRealNode(t *testing.T) {
 	t.Run("Health", b.testHealth)
 	t.Run("Dashboards", b.testDashboards)
 	t.Run("AlloyJobNames", b.testAlloyJobNames)
+	t.Run("Elasticsearch", b.testElasticsearch)
 	t.Run("Lifecycle", b.testLifecycle)
 	t.Run("LocalBinary", b.testLocalBinary)
 	t.Run("Summary", b.testSummary)
