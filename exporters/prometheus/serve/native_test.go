@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -397,4 +398,36 @@ func BenchmarkExpositionNativeHistograms(b *testing.B) {
 			b.Fatal(rec.Code)
 		}
 	}
+}
+
+// TestConcurrentNativeHistograms: appenders replacing histograms and exemplars while
+// expositions read them (run with -race).
+func TestConcurrentNativeHistograms(t *testing.T) {
+	c, _ := newSink(t, DefaultArguments())
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for round := range 50 {
+				app := c.Appendable().Appender(context.Background())
+				for i := range 50 {
+					l := labels.FromStrings("__name__", "h", "worker", strconv.Itoa(w), "i", strconv.Itoa(i))
+					h := testHistogram()
+					h.Sum = float64(round)
+					ref, _ := app.AppendHistogram(0, l, int64(round), h, nil)
+					_, _ = app.AppendExemplar(ref, l, exemplarOfTrace(strconv.Itoa(round), 1, int64(round)))
+				}
+				_ = app.Commit()
+			}
+		})
+	}
+	for range 20 { // in the test's goroutine, where require may stop it
+		_, header, body := get(t, c, http.Header{"Accept": {protoAccept}})
+		got := parse(t, body, header.Get("Content-Type"))
+		for k, h := range got.hists {
+			// Each histogram is whole: its sum and its exemplar from the same round.
+			require.Equal(t, strconv.Itoa(int(h.Sum)), got.exemplars[k][0].Labels.Get("trace_id"))
+		}
+	}
+	wg.Wait()
+	require.Equal(t, 100, c.store.len())
 }
