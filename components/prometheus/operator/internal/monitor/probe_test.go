@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -21,6 +23,7 @@ import (
 	"github.com/sondehq/sonde/components/prometheus/operator/probes"
 	"github.com/sondehq/sonde/components/prometheus/scrape"
 	"github.com/sondehq/sonde/discovery/kubetest"
+	"github.com/sondehq/sonde/discovery/shard"
 	"github.com/sondehq/sonde/pipeline"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -184,4 +187,70 @@ spec:
 	// Deleting the static Probe withdraws its targets.
 	require.NoError(t, dc.Resource(monitor.Group.WithResource("probes")).Namespace(ns).Delete(context.Background(), "websites", metav1.DeleteOptions{}))
 	waitFor(t, host, p.id, "static probe targets gone", func(ts pipeline.Targets) bool { return len(ts) == 3 })
+}
+
+// TestProbesShardedOnce runs two agents (prometheus.operator.probes then discovery.shard,
+// each with its own cache, as in its own pod) over one Probe's static targets: every
+// target is published by exactly one agent, and each agent probes some.
+func TestProbesShardedOnce(t *testing.T) {
+	s := kubetest.Shared(t)
+	dc := installCRDs(t, s)
+	ns := kubetest.Unique("probe-shard")
+	s.CreateNamespace(t, ns)
+	var static []string
+	for i := range 40 {
+		static = append(static, fmt.Sprintf("https://site-%02d.example.com", i))
+	}
+	create(t, dc, "probes", ns, fmt.Sprintf(`
+apiVersion: monitoring.coreos.com/v1
+kind: Probe
+metadata: {name: sites}
+spec:
+  prober: {url: "blackbox.monitoring:9115"}
+  module: http_2xx
+  targets: {staticConfig: {static: [%s]}}
+`, strings.Join(static, ", ")))
+
+	type agent struct {
+		host *pipelinetest.Host
+		id   string
+	}
+	var agents []agent
+	for _, n := range []string{"node-a", "node-b"} {
+		pod := s.CreatePod(t, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "sonde-" + n, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/name": "sonde"}},
+			Spec:       corev1.PodSpec{NodeName: n, Containers: []corev1.Container{{Name: "sonde"}}},
+		}, nil)
+		s.SetPodStatus(t, pod, kubetest.PodStatus{PodIP: "10.2.0.1", Ready: true})
+
+		host := pipelinetest.NewHost()
+		cache := pipelinetest.Options(t, "cache-"+n, nil).Kube // one cache per agent, as in its own process
+		args := probes.DefaultArguments()
+		args.Namespaces, args.ClientArgs = []string{ns}, clientArgs(s)
+		p := start(t, host, cache, "prometheus.operator.probes/default", probes.Registration, args)
+		sh := shard.DefaultArguments()
+		sh.Targets, sh.Namespace, sh.PodName, sh.ClientArgs = []string{p.id}, ns, "sonde-"+n, clientArgs(s)
+		agents = append(agents, agent{host: host, id: start(t, host, cache, "discovery.shard/probes", shard.Registration, sh).id})
+	}
+	require.Eventually(t, func() bool {
+		owners := map[model.LabelValue]int{}
+		for _, a := range agents {
+			ts := a.host.Published(a.id)
+			if len(ts) == 0 {
+				return false // each agent probes some
+			}
+			for _, tg := range ts {
+				owners[tg["instance"]]++
+			}
+		}
+		if len(owners) != len(static) {
+			return false
+		}
+		for _, n := range owners {
+			if n != 1 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "every probe target published by exactly one agent")
 }

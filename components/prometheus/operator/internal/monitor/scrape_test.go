@@ -1,9 +1,18 @@
 package monitor_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -144,4 +153,100 @@ spec:
 	require.Equal(t, 1.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_jobs", "state", "failed"), "the PodMonitor whose Secret is missing")
 	require.Equal(t, 2.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_jobs", "state", "active"))
 	require.Contains(t, sc.logs.String(), "nosuchsecret")
+}
+
+// clientCert makes a self-signed client certificate: its PEM certificate and key.
+func clientCert(t *testing.T) (certPEM, keyPEM []byte, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sonde"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	cert, err = x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), cert
+}
+
+// TestOperatorScrapeTLS scrapes a PodMonitor's HTTPS target that requires a client
+// certificate: the CA comes from a ConfigMap, the client certificate and key from a Secret.
+func TestOperatorScrapeTLS(t *testing.T) {
+	s := kubetest.Shared(t)
+	dc := installCRDs(t, s)
+	ns := kubetest.Unique("opscrape-tls")
+	s.CreateNamespace(t, ns)
+
+	certPEM, keyPEM, cert := clientCert(t)
+	clients := x509.NewCertPool()
+	clients.AddCert(cert)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, "# TYPE tls_up gauge\ntls_up 1\n")
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clients, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+
+	cs, err := kubernetes.NewForConfig(s.RestConfig(kubetest.AdminToken))
+	require.NoError(t, err)
+	_, err = cs.CoreV1().ConfigMaps(ns).Create(t.Context(), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "ca"}, Data: map[string]string{"ca.crt": string(caPEM)},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "client"}, Data: map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	s.CreatePod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "tls-0", Namespace: ns, Labels: map[string]string{"app": "tls"}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
+			Name: "app", Ports: []corev1.ContainerPort{{Name: "https", ContainerPort: int32(port)}},
+		}}},
+	}, &kubetest.PodStatus{PodIP: "127.0.0.1", HostIP: "127.0.0.1", Ready: true})
+	create(t, dc, "podmonitors", ns, `
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: tls}
+spec:
+  selector: {matchLabels: {app: tls}}
+  podMetricsEndpoints:
+  - port: https
+    scheme: https
+    interval: 1s
+    tlsConfig:
+      ca: {configMap: {name: ca, key: ca.crt}}
+      cert: {secret: {name: client, key: tls.crt}}
+      keySecret: {name: client, key: tls.key}
+      minVersion: TLS12
+`)
+
+	host := pipelinetest.NewHost()
+	cache := pipelinetest.Options(t, "cache", nil).Kube
+	client := clientArgs(s)
+	pods := kubediscovery.DefaultArguments()
+	pods.Role, pods.Node, pods.Namespaces.Names, pods.ClientArgs = kubediscovery.RolePod, node, []string{ns}, client
+	start(t, host, cache, "discovery.kubernetes/pods", kubediscovery.Registration, pods)
+	pmArgs := podmonitors.DefaultArguments()
+	pmArgs.Targets, pmArgs.Namespaces, pmArgs.ClientArgs = []string{"discovery.kubernetes/pods"}, []string{ns}, client
+	start(t, host, cache, "prometheus.operator.podmonitors/default", podmonitors.Registration, pmArgs)
+	scArgs := operatorscrape.DefaultArguments()
+	scArgs.Targets, scArgs.ForwardTo, scArgs.ClientArgs = []string{"prometheus.operator.podmonitors/default"}, []string{"prometheus.remote_write/x"}, client
+	start(t, host, cache, "prometheus.operator.scrape/default", operatorscrape.Registration, scArgs)
+	require.Eventually(t, func() bool {
+		for _, smp := range host.Sink.Samples() {
+			if smp.Labels.Get("__name__") == "tls_up" && smp.Labels.Get("job") == ns+"/tls" && smp.Labels.Get("pod") == "tls-0" {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond, "the HTTPS target was scraped with the CA and client certificate")
 }
