@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
 	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
@@ -37,16 +38,16 @@ type plan struct {
 	fingerprint string
 }
 
-// build groups the targets by operator job and makes each job's scrape config, reading the
-// Secrets and ConfigMaps its settings reference (each once per build).
-func build(ctx context.Context, cs kubeclient.Interface, args *Arguments, in pipeline.Targets) plan {
+// build groups the targets by operator job and makes each job's scrape config, with the
+// Secrets and ConfigMaps its settings reference read through r.
+func build(r *reader, args *Arguments, in pipeline.Targets) plan {
 	byJob := map[string]pipeline.Targets{}
 	for _, t := range in {
 		job := string(cmp.Or(t[jobLabel], t[model.JobLabel]))
 		byJob[job] = append(byJob[job], t)
 	}
 	p := plan{groups: map[string][]*targetgroup.Group{}, failed: map[string]string{}}
-	r := &reader{ctx: ctx, cs: cs, cache: map[string]map[string]string{}}
+	r.values = map[string]string{}
 	h := sha256.New()
 	for _, job := range slices.Sorted(maps.Keys(byJob)) {
 		ts := byJob[job]
@@ -179,13 +180,24 @@ func httpClientConfig(hc *config_util.HTTPClientConfig, s *monitor.Settings, r *
 	return hc.Validate()
 }
 
-// reader reads Secret and ConfigMap keys, each object once per build.
+// reader reads Secret and ConfigMap keys from the API server, each object once until
+// forget: target changes do not cost API calls, the refresh interval bounds how stale a
+// rotated credential or a Secret created late can be.
 type reader struct {
-	ctx    context.Context
-	cs     kubeclient.Interface
-	cache  map[string]map[string]string // "secret/ns/name" → data; nil: not found
-	values map[string]string            // every key read, for the fingerprint
+	ctx   context.Context
+	cs    kubeclient.Interface
+	reads *prometheus.CounterVec // by result
+	cache map[string]map[string]string // "secret/ns/name" → data; nil: not found or failed
+	// values are the keys read by the current build, for its fingerprint.
+	values map[string]string
 }
+
+func newReader(ctx context.Context, cs kubeclient.Interface, reads *prometheus.CounterVec) *reader {
+	return &reader{ctx: ctx, cs: cs, reads: reads, cache: map[string]map[string]string{}}
+}
+
+// forget drops what was read, so that the next build reads it again.
+func (r *reader) forget() { clear(r.cache) }
 
 func (r *reader) secret(ns string, sel *monitor.SecretKeySelector, field string) (string, error) {
 	return r.get("secret", ns, sel, field)
@@ -212,8 +224,14 @@ func (r *reader) get(kind, ns string, sel *monitor.SecretKeySelector, field stri
 	if !done {
 		var err error
 		data, err = r.fetch(kind, ns, sel.Name)
-		if err != nil && !apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("%s: read %s %s/%s: %w", field, kind, ns, sel.Name, err)
+		switch {
+		case err == nil:
+			r.reads.WithLabelValues("ok").Inc()
+		case apierrors.IsNotFound(err):
+			r.reads.WithLabelValues("not_found").Inc()
+		default:
+			r.reads.WithLabelValues("error").Inc()
+			return "", fmt.Errorf("%s: read %s %s/%s: %w", field, kind, ns, sel.Name, err) // not cached: tried again next build
 		}
 		r.cache[id] = data
 	}
@@ -222,10 +240,10 @@ func (r *reader) get(kind, ns string, sel *monitor.SecretKeySelector, field stri
 		if sel.Optional != nil && *sel.Optional {
 			return "", nil
 		}
+		if data == nil {
+			return "", fmt.Errorf("%s: %s %s/%s not found", field, kind, ns, sel.Name)
+		}
 		return "", fmt.Errorf("%s: %s %s/%s has no key %q", field, kind, ns, sel.Name, sel.Key)
-	}
-	if r.values == nil {
-		r.values = map[string]string{}
 	}
 	r.values[id+"/"+sel.Key] = v
 	return v, nil

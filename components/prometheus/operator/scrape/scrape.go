@@ -37,9 +37,10 @@ const settle = 200 * time.Millisecond
 // Run owns the scrape manager, the Kubernetes client and every goroutine; Update only
 // stores the arguments. A change of forward_to or of the client restarts the manager.
 type Component struct {
-	opts pipeline.Options
-	args *pipeline.Latest[*Arguments]
-	jobs *prometheus.GaugeVec
+	opts  pipeline.Options
+	args  *pipeline.Latest[*Arguments]
+	jobs  *prometheus.GaugeVec
+	reads *prometheus.CounterVec
 
 	mu     sync.Mutex
 	failed map[string]string // for DebugInfo; guarded by mu
@@ -60,8 +61,12 @@ func New(opts pipeline.Options, args *Arguments) (*Component, error) {
 			Name: "sonde_prometheus_operator_scrape_jobs",
 			Help: "Number of operator scrape jobs (monitor endpoints and Probes with targets), by state: active, or failed (a Secret or ConfigMap cannot be read, or a setting is rejected; the debug info and logs say why).",
 		}, []string{"state"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sonde_prometheus_operator_scrape_secret_reads_total",
+			Help: "Number of Secrets and ConfigMaps read from the API server for the monitors' TLS and credentials, by result: ok, not_found, error (forbidden: see rbac.operatorSecrets).",
+		}, []string{"result"}),
 	}
-	if err := pipeline.RegisterAll(opts.Registerer, c.jobs); err != nil {
+	if err := pipeline.RegisterAll(opts.Registerer, c.jobs, c.reads); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -108,6 +113,7 @@ func (c *Component) run(ctx context.Context, args *Arguments) error {
 
 	var (
 		applied  string
+		secrets  = newReader(ctx, client.Clientset(), c.reads)
 		reported = map[string]string{}
 		timer    = time.NewTimer(0)
 		refresh  = time.NewTicker(time.Duration(args.SecretsRefreshInterval))
@@ -129,9 +135,10 @@ func (c *Component) run(ctx context.Context, args *Arguments) error {
 		case <-view.Changed():
 			timer.Reset(settle)
 		case <-refresh.C:
+			secrets.forget()
 			timer.Reset(0)
 		case <-timer.C:
-			p := build(ctx, client.Clientset(), args, view.Get())
+			p := build(secrets, args, view.Get())
 			if p.fingerprint != applied {
 				if err := m.apply(args, p.configs); err != nil {
 					c.opts.Logger.Error("applying scrape configs failed", "err", err)
@@ -189,7 +196,9 @@ func startManager(opts pipeline.Options, args *Arguments) (*manager, error) {
 		reg = prometheus.NewRegistry()
 	}
 	mgr, err := promscrape.NewManager(&promscrape.Options{
-		DiscoveryReloadInterval:  model.Duration(5 * time.Second),
+		// As prometheus.scrape: target changes reach the pools at most every 5s, sooner
+		// with a shorter interval.
+		DiscoveryReloadInterval:  model.Duration(min(5*time.Second, time.Duration(args.ScrapeInterval))),
 		DiscoveryReloadOnStartup: true,
 		AppendMetadata:           true,
 	}, opts.Logger, nil, opts.Host.Appendable(args.ForwardTo), nil, reg)

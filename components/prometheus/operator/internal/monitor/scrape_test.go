@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -134,6 +135,7 @@ spec:
 	scArgs := operatorscrape.DefaultArguments()
 	scArgs.Targets = []string{"prometheus.operator.podmonitors/default", "prometheus.operator.probes/default"}
 	scArgs.ForwardTo, scArgs.ClientArgs = []string{"prometheus.remote_write/x"}, client
+	scArgs.ScrapeInterval = model.Duration(time.Second)
 	sc := start(t, host, cache, "prometheus.operator.scrape/default", operatorscrape.Registration, scArgs)
 
 	seen := func(name, job string) bool {
@@ -152,7 +154,9 @@ spec:
 	require.False(t, seen("demo_old", ns+"/auth"), "demo_old renamed by metricRelabelings")
 	require.Equal(t, 1.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_jobs", "state", "failed"), "the PodMonitor whose Secret is missing")
 	require.Equal(t, 2.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_jobs", "state", "active"))
-	require.Contains(t, sc.logs.String(), "nosuchsecret")
+	require.Contains(t, sc.logs.String(), "secret "+ns+"/nosuchsecret not found")
+	require.Equal(t, 1.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_secret_reads_total", "result", "ok"), "creds read once for both jobs")
+	require.Equal(t, 1.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_secret_reads_total", "result", "not_found"))
 }
 
 // clientCert makes a self-signed client certificate: its PEM certificate and key.
@@ -240,6 +244,7 @@ spec:
 	start(t, host, cache, "prometheus.operator.podmonitors/default", podmonitors.Registration, pmArgs)
 	scArgs := operatorscrape.DefaultArguments()
 	scArgs.Targets, scArgs.ForwardTo, scArgs.ClientArgs = []string{"prometheus.operator.podmonitors/default"}, []string{"prometheus.remote_write/x"}, client
+	scArgs.ScrapeInterval = model.Duration(time.Second)
 	start(t, host, cache, "prometheus.operator.scrape/default", operatorscrape.Registration, scArgs)
 	require.Eventually(t, func() bool {
 		for _, smp := range host.Sink.Samples() {
