@@ -186,7 +186,7 @@ func httpClientConfig(hc *config_util.HTTPClientConfig, s *monitor.Settings, r *
 type reader struct {
 	ctx   context.Context
 	cs    kubeclient.Interface
-	reads *prometheus.CounterVec // by result
+	reads *prometheus.CounterVec       // by result
 	cache map[string]map[string]string // "secret/ns/name" → data; nil: not found or failed
 	// values are the keys read by the current build, for its fingerprint.
 	values map[string]string
