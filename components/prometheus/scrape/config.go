@@ -71,6 +71,12 @@ type Arguments struct {
 	FallbackScrapeProtocol config.ScrapeProtocol `yaml:"fallback_scrape_protocol"`
 	// ScrapeNativeHistograms ingests native histograms.
 	ScrapeNativeHistograms bool `yaml:"scrape_native_histograms"`
+	// StartTimestamps ingests the start (created) timestamps that targets expose for
+	// counters, histograms and summaries (OpenMetrics `_created` lines, the protobuf format's
+	// created_timestamp), as Prometheus' created-timestamp-zero-ingestion does:
+	// prometheus.remote_write sends them with remote write 2.0 (each sample's
+	// start_timestamp). OpenMetrics `_created` series are then not ingested as samples.
+	StartTimestamps bool `yaml:"start_timestamps"`
 
 	// BodySizeLimit fails scrapes whose uncompressed body is larger; 0: no limit.
 	BodySizeLimit units.Base2Bytes `yaml:"body_size_limit"`

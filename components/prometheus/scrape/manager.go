@@ -37,6 +37,9 @@ func (c *Component) startManager(forwardTo []string) (*manager, error) {
 		// they change (storage.Appender.UpdateMetadata), for prometheus.serve to expose and
 		// prometheus.remote_write to send.
 		AppendMetadata: true,
+		// Start (created) timestamps reach forward_to through AppendSTZeroSample, just before
+		// their sample.
+		EnableStartTimestampZeroIngestion: args.StartTimestamps,
 	}
 	mgr, err := promscrape.NewManager(opts, c.opts.Logger, nil, c.opts.Host.Appendable(forwardTo), nil, reg)
 	if err != nil {

@@ -113,23 +113,24 @@ func (c *Component) Run(ctx context.Context) error {
 			return err
 		}
 		c.opts.Logger.Info("scrape manager started", "forward_to", forwardTo)
-		c.loop(ctx, m, in, forwardTo)
+		c.loop(ctx, m, in, forwardTo, args.StartTimestamps)
 		c.setManager(nil)
 		m.stop()
 	}
 	return nil
 }
 
-// loop feeds m configuration and target updates until ctx ends or forward_to changes, and
-// checks the targets' health every scrape interval (at most every maxHealthCheckInterval).
-func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo []string) {
+// loop feeds m configuration and target updates until ctx ends or forward_to or
+// start_timestamps (a manager option) changes, and checks the targets' health every scrape
+// interval (at most every maxHealthCheckInterval).
+func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo []string, startTS bool) {
 	var applied *config.ScrapeConfig
 	first, _ := c.current()
 	check := time.NewTicker(healthCheckInterval(first))
 	defer check.Stop()
 	for {
 		args, sc := c.current()
-		if !slices.Equal(args.ForwardTo, forwardTo) {
+		if !slices.Equal(args.ForwardTo, forwardTo) || args.StartTimestamps != startTS {
 			return
 		}
 		if sc != applied {

@@ -22,9 +22,10 @@ var (
 
 // pendingSample is a sample appended but not yet committed.
 type pendingSample struct {
-	s *memSeries
-	t int64
-	v float64
+	s  *memSeries
+	st int64 // start (created) timestamp; 0: none
+	t  int64
+	v  float64
 }
 
 // pendingHistogram is a native histogram sample appended but not yet committed; one of h
@@ -58,7 +59,11 @@ func (c *pendingCommit) empty() bool {
 // passed to Append are kept, not copied (as the Prometheus TSDB head does): callers must
 // not modify them afterwards.
 type appender struct {
-	w       *walStorage
+	w *walStorage
+	// st is the start timestamp AppendSTZeroSample gave for series stFor, which the scrape
+	// loop appends next.
+	st      int64
+	stFor   *memSeries
 	pending []pendingSample
 	hists   []pendingHistogram
 	exs     []pendingExemplar
@@ -79,7 +84,7 @@ func (a *appender) release() {
 		p := a.pending[:0]
 		pendingPool.Put(&p)
 	}
-	a.pending, a.hists, a.exs = nil, nil, nil
+	a.pending, a.hists, a.exs, a.stFor = nil, nil, nil, nil
 	a.metas = nil
 	a.w = nil
 }
@@ -132,7 +137,11 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 	if ok, err := a.inOrder(s, t); !ok {
 		return storage.SeriesRef(s.ref), err
 	}
-	a.pending = append(a.pending, pendingSample{s: s, t: t, v: v})
+	var st int64
+	if a.stFor == s {
+		st, a.stFor = a.st, nil
+	}
+	a.pending = append(a.pending, pendingSample{s: s, st: st, t: t, v: v})
 	return storage.SeriesRef(s.ref), nil
 }
 
@@ -222,10 +231,23 @@ func (a *appender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m meta
 	return ref, nil
 }
 
-// AppendSTZeroSample implements storage.Appender. Synthetic zero samples at a series'
-// start time are not written: they would be older than samples already sent.
-func (a *appender) AppendSTZeroSample(ref storage.SeriesRef, _ labels.Labels, _, _ int64) (storage.SeriesRef, error) {
-	return ref, nil
+// AppendSTZeroSample implements storage.Appender. The scrape loop calls it (with
+// start_timestamps) just before the series' sample: the start timestamp goes with that
+// sample (remote write 2.0 sends it as the sample's start_timestamp). No synthetic zero
+// sample is written: it would be older than samples already sent.
+func (a *appender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
+	if a.w == nil || a.w.closing.Load() {
+		return 0, errClosed
+	}
+	if st <= 0 || st > t {
+		return ref, nil // no usable start timestamp
+	}
+	s, err := a.series(ref, l)
+	if err != nil {
+		return 0, err
+	}
+	a.st, a.stFor = st, s
+	return storage.SeriesRef(s.ref), nil
 }
 
 // appendable is the component's storage.Appendable: it stays valid for the component's

@@ -20,6 +20,7 @@ import (
 type queuedSample struct {
 	s   *memSeries
 	out *relabelled // the labels to send when the endpoint relabels; nil: s's and the external labels
+	st  int64       // start (created) timestamp; 0: none (2.0 only)
 	t   int64
 	v   float64
 	rec *recEntry // the WAL record it was read from

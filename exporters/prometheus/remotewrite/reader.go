@@ -181,7 +181,7 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 				continue
 			}
 		}
-		r.staged[k] = append(r.staged[k], queuedSample{s: ms, out: out, t: smp.T, v: smp.V, x: smp.x, rec: e, idx: int32(i)})
+		r.staged[k] = append(r.staged[k], queuedSample{s: ms, out: out, st: smp.ST, t: smp.T, v: smp.V, x: smp.x, rec: e, idx: int32(i)})
 		n++
 	}
 	if unknown > 0 {
@@ -215,6 +215,7 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 // walEntry is one sample, native histogram or exemplar of a WAL record.
 type walEntry struct {
 	Ref chunks.HeadSeriesRef
+	ST  int64 // start timestamp; 0: none
 	T   int64
 	V   float64
 	x   *extra
@@ -238,7 +239,7 @@ func decodeEntries(dec *record.Decoder, rec []byte, samples *[]record.RefSample,
 			return nil, err
 		}
 		for _, s := range *samples {
-			out = append(out, walEntry{Ref: s.Ref, T: s.T, V: s.V})
+			out = append(out, walEntry{Ref: s.Ref, ST: s.ST, T: s.T, V: s.V})
 		}
 	case record.HistogramSamples, record.HistogramSamplesV2, record.CustomBucketsHistogramSamples:
 		hs, err := dec.HistogramSamples(rec, nil)

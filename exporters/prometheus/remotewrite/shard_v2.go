@@ -76,7 +76,7 @@ func (sh *shard) encodeV2(items []queuedSample) []byte {
 			series := writev2.TimeSeries{LabelsRefs: refs[start:len(refs):len(refs)]}
 			switch x := it.x; {
 			case x == nil:
-				smpl[i] = writev2.Sample{Value: it.v, Timestamp: it.t}
+				smpl[i] = writev2.Sample{Value: it.v, Timestamp: it.t, StartTimestamp: it.st}
 				series.Samples = smpl[i : i+1 : i+1]
 			case x.h != nil:
 				series.Histograms = []writev2.Histogram{writev2.FromIntHistogram(0, it.t, x.h)}

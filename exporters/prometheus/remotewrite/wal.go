@@ -330,6 +330,7 @@ func (w *walStorage) commit(c *pendingCommit) error {
 	samples, hists, fhists, exs := w.samplesBuf[:0], w.histBuf[:0], w.fhistBuf[:0], w.exBuf[:0]
 	maxT := int64(minTimestamp)
 	var ooo, dup int
+	withST := false // a sample has a start timestamp: the samples records are SamplesV2
 	// live returns the series to write for s (taking the live one if s was collected since
 	// the appender looked it up) and logs its series record with this commit if needed.
 	live := func(s *memSeries) *memSeries {
@@ -367,7 +368,8 @@ func (w *walStorage) commit(c *pendingCommit) error {
 			p.s = nil
 			continue
 		}
-		samples = append(samples, record.RefSample{Ref: p.s.ref, T: p.t, V: p.v})
+		samples = append(samples, record.RefSample{Ref: p.s.ref, ST: p.st, T: p.t, V: p.v})
+		withST = withST || p.st != 0
 	}
 	for i := range c.histograms {
 		p := &c.histograms[i]
@@ -418,7 +420,11 @@ func (w *walStorage) commit(c *pendingCommit) error {
 	}
 	for i := 0; i < len(samples); i += maxSamplesPerRecord {
 		part := samples[i:min(i+maxSamplesPerRecord, len(samples))]
-		add(recSamples, len(part), func(b []byte) []byte { return w.enc.Samples(part, b) })
+		add(recSamples, len(part), func(b []byte) []byte {
+			w.enc.EnableSTStorage = withST
+			defer func() { w.enc.EnableSTStorage = false }()
+			return w.enc.Samples(part, b)
+		})
 	}
 	for i := 0; i < len(hists); i += maxHistogramsPerRecord {
 		part := hists[i:min(i+maxHistogramsPerRecord, len(hists))]

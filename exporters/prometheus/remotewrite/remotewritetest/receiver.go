@@ -87,6 +87,7 @@ type Receiver struct {
 	series     map[string][]Sample // by labels in Prometheus text form, e.g. {__name__="up"}
 	metadata   map[string]prompb.MetricMetadata
 	inline     map[string]metadata.Metadata // 2.0: by series name
+	starts     map[string]int64             // 2.0: the latest start timestamp by series
 	v1Only     V1Only
 	requests   []Request
 	problems   []string
@@ -134,7 +135,8 @@ func (r *Receiver) outOfOrder(wr prompb.WriteRequest) bool {
 // NewReceiver starts a receiver that accepts everything (204) until told otherwise. It is
 // closed when the test ends.
 func NewReceiver(tb testing.TB) *Receiver {
-	r := &Receiver{series: map[string][]Sample{}, metadata: map[string]prompb.MetricMetadata{}, inline: map[string]metadata.Metadata{}}
+	r := &Receiver{series: map[string][]Sample{}, metadata: map[string]prompb.MetricMetadata{}, inline: map[string]metadata.Metadata{},
+		starts: map[string]int64{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	r.URL = r.srv.URL + WritePath
 	tb.Cleanup(r.Close)
@@ -159,6 +161,14 @@ func (r *Receiver) InlineMetadata() map[string]metadata.Metadata {
 		out[k] = v
 	}
 	return out
+}
+
+// StartTimestamps returns the latest start timestamp that 2.0 requests carried for each
+// series (by labels in Prometheus text form); series without one are absent.
+func (r *Receiver) StartTimestamps() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.starts)
 }
 
 // Close shuts the server down.
@@ -287,6 +297,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	var (
 		wr     prompb.WriteRequest
 		inline map[string]metadata.Metadata
+		starts map[string]int64
 	)
 	decoded := false
 	compressed, err := io.ReadAll(req.Body)
@@ -298,7 +309,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	if raw, err := snappy.Decode(nil, compressed); err != nil {
 		check(false, "body is not snappy block format: %v", err)
 	} else if decodeV2 {
-		wr, inline, err = fromV2(raw)
+		wr, inline, starts, err = fromV2(raw)
 		check(err == nil, "body is not a writev2.Request: %v", err)
 		decoded = err == nil
 	} else if err := wr.Unmarshal(raw); err != nil {
@@ -341,6 +352,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	if resp.Status/100 == 2 {
 		r.record(wr)
 		maps.Copy(r.inline, inline)
+		maps.Copy(r.starts, starts)
 	}
 	if resp.RetryAfter != "" {
 		w.Header().Set("Retry-After", resp.RetryAfter)
@@ -395,35 +407,39 @@ func (r *Receiver) record(wr prompb.WriteRequest) {
 
 // fromV2 decodes a 2.0 request into the 1.0 form the receiver records (labels resolved
 // from the symbols table) and the metadata its series carried, by series name.
-func fromV2(raw []byte) (prompb.WriteRequest, map[string]metadata.Metadata, error) {
+func fromV2(raw []byte) (prompb.WriteRequest, map[string]metadata.Metadata, map[string]int64, error) {
 	var req writev2.Request
 	if err := req.Unmarshal(raw); err != nil {
-		return prompb.WriteRequest{}, nil, err
+		return prompb.WriteRequest{}, nil, nil, err
 	}
 	var (
-		wr   prompb.WriteRequest
-		b    labels.ScratchBuilder
-		meta = map[string]metadata.Metadata{}
+		wr     prompb.WriteRequest
+		b      labels.ScratchBuilder
+		meta   = map[string]metadata.Metadata{}
+		starts = map[string]int64{}
 	)
 	for _, ts := range req.Timeseries {
 		ls, err := ts.ToLabels(&b, req.Symbols)
 		if err != nil {
-			return prompb.WriteRequest{}, nil, err
+			return prompb.WriteRequest{}, nil, nil, err
 		}
 		out := prompb.TimeSeries{Labels: prompb.FromLabels(ls, nil)}
 		for _, s := range ts.Samples {
 			out.Samples = append(out.Samples, prompb.Sample{Value: s.Value, Timestamp: s.Timestamp})
+			if s.StartTimestamp != 0 {
+				starts[labelsString(out.Labels)] = s.StartTimestamp
+			}
 		}
 		wr.Timeseries = append(wr.Timeseries, out)
 		if ts.Metadata.Type != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
 			m, err := ts.ToMetadata(req.Symbols)
 			if err != nil {
-				return prompb.WriteRequest{}, nil, err
+				return prompb.WriteRequest{}, nil, nil, err
 			}
 			meta[ls.Get("__name__")] = m
 		}
 	}
-	return wr, meta, nil
+	return wr, meta, starts, nil
 }
 
 func labelsString(ls []prompb.Label) string {
