@@ -55,10 +55,14 @@ func TestOTLPReceiverToKafka(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	td := oteltest.Traces(9, 6, map[string]string{"k8s.pod.name": "api-0"})
-	_, err := ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
-	require.NoError(t, err)
+	// The receiver may take the first request before the exporter runs; it answers
+	// UNAVAILABLE then, and the sender retries, as OTLP senders do.
+	require.Eventually(t, func() bool {
+		_, err := ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond)
 	ld := oteltest.Logs(5, map[string]string{"k8s.pod.name": "api-0"})
-	_, err = plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(ld))
+	_, err := plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(ld))
 	require.NoError(t, err)
 
 	spans := consume(t, kc.ListenAddrs(), "otlp_spans", 1)
@@ -81,8 +85,12 @@ func TestStopWithinBudget(t *testing.T) {
     sending_queue: {num_consumers: 2}
     retry_on_failure: {initial_interval: 100ms, max_interval: 1s, max_elapsed_time: 0s}`, 3*time.Second)
 	client := ptraceotlp.NewGRPCClient(oteltest.Dial(t, addr))
-	for i := range 5 {
-		_, err := client.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(uint64(i), 2, nil)))
+	require.Eventually(t, func() bool { // until the exporter runs
+		_, err := client.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(0, 2, nil)))
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond)
+	for i := range 4 {
+		_, err := client.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(oteltest.Traces(uint64(i+1), 2, nil)))
 		require.NoError(t, err, "queued")
 	}
 	took := g.Stop()

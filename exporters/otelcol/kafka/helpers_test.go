@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -15,6 +16,12 @@ import (
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
+
+func TestMain(m *testing.M) {
+	// A refused produce waits for the next metadata refresh: 5s in production, less here.
+	metadataMinAge = 200 * time.Millisecond
+	os.Exit(m.Run())
+}
 
 // cluster starts an in-process Kafka cluster (franz-go's kfake) with the three default
 // topics of partitions partitions each.

@@ -247,6 +247,7 @@ func (k *kafka) clientOptions() ([]kgo.Opt, error) {
 		// exporter helper retries it.
 		kgo.RecordDeliveryTimeout(max(time.Duration(a.Timeout), time.Second) + time.Duration(p.Linger)),
 		kgo.WithLogger(logger{k.logger}),
+		kgo.MetadataMinAge(metadataMinAge),
 	}
 	switch p.Compression {
 	case "gzip":
@@ -282,6 +283,10 @@ func (k *kafka) clientOptions() ([]kgo.Opt, error) {
 	}
 	return opts, nil
 }
+
+// metadataMinAge is how often at most the client refreshes the cluster's metadata, as when
+// a broker answers NOT_LEADER_FOR_PARTITION: franz-go's default; the tests shorten it.
+var metadataMinAge = 5 * time.Second
 
 // batchOverhead is what a record batch adds to its one record's key and value: the batch
 // header (61 bytes) and the record's own framing.
