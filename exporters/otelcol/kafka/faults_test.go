@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/sondehq/sonde/exporters/otelcol/internal/base"
 	"github.com/sondehq/sonde/exporters/otelcol/oteltest"
 	"github.com/sondehq/sonde/pipeline/pipelinetest"
 )
@@ -57,20 +59,15 @@ func TestBrokerFaultsRetriedExactlyOnce(t *testing.T) {
 // A fault that outlasts an export attempt fails it; the exporter retries it with backoff
 // and the message is written once when the broker recovers. (After a refusal such as
 // NOT_LEADER_FOR_PARTITION with unchanged metadata, franz-go's idempotent producer waits for
-// its next metadata refresh (at most every 5s; 200ms in these tests) before it fails or resends the batch.)
+// its next metadata refresh (at most every 5s; 200ms in these tests) before it fails or
+// resends the batch.)
 func TestFaultOutlastingProducerRetriedByExporter(t *testing.T) {
 	kc := cluster(t, 1)
 	c, reg := run(t, kc.ListenAddrs(), func(a *Arguments) { a.Timeout = model.Duration(time.Second) })
 	down := kc.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotLeaderForPartition, Count: -1})
 
 	td := oteltest.Traces(7, 5, nil)
-	done := make(chan error, 1)
-	go func() { done <- c.Traces().ConsumeTraces(context.Background(), td) }()
-	require.Eventually(t, func() bool {
-		return pipelinetest.MetricSum(t, reg, "sonde_otelcol_exporter_kafka_produce_failures_total", "topic", "otlp_spans") >= 1
-	}, 30*time.Second, 10*time.Millisecond, "an export attempt failed")
-	down.Remove()
-	require.NoError(t, <-done)
+	require.NoError(t, sendThroughFault(t, c, reg, td, down))
 
 	got := consume(t, kc.ListenAddrs(), "otlp_spans", 1)
 	require.Len(t, got.records, 1)
@@ -111,13 +108,7 @@ func TestOnlyFailedMessagesRetried(t *testing.T) {
 	for tr := range 8 {
 		oteltest.Traces(uint64(tr), 3, nil).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	}
-	done := make(chan error, 1)
-	go func() { done <- c.Traces().ConsumeTraces(context.Background(), td) }()
-	require.Eventually(t, func() bool {
-		return pipelinetest.MetricSum(t, reg, "sonde_otelcol_exporter_kafka_produce_failures_total", "topic", "otlp_spans") >= 1
-	}, 30*time.Second, 10*time.Millisecond, "an export attempt failed in part")
-	refused.Remove()
-	require.NoError(t, <-done)
+	require.NoError(t, sendThroughFault(t, c, reg, td, refused))
 
 	got := consume(t, kc.ListenAddrs(), "otlp_spans", 8)
 	require.Len(t, got.records, 8)
@@ -132,4 +123,17 @@ func TestOnlyFailedMessagesRetried(t *testing.T) {
 		require.Equal(t, 3, n, key)
 	}
 	require.Equal(t, 24.0, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_sent_total", "signal", "traces"))
+}
+
+// sendThroughFault sends td while fault is installed, removes the fault once an export
+// attempt failed, and returns the outcome of the send.
+func sendThroughFault(t *testing.T, c *base.Component, reg prometheus.Gatherer, td ptrace.Traces, fault *kfake.FaultHandle) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Traces().ConsumeTraces(context.Background(), td) }()
+	require.Eventually(t, func() bool {
+		return pipelinetest.MetricSum(t, reg, "sonde_otelcol_exporter_kafka_produce_failures_total", "topic", "otlp_spans") >= 1
+	}, 30*time.Second, 10*time.Millisecond, "an export attempt failed")
+	fault.Remove()
+	return <-done
 }

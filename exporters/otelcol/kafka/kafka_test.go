@@ -225,79 +225,55 @@ func TestLifecycle(t *testing.T) {
 }
 
 func decodeTraces(t testing.TB, enc string, b []byte) ptrace.Traces {
-	t.Helper()
-	var (
-		td  ptrace.Traces
-		err error
-	)
-	if enc == "otlp_json" {
-		td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
-	} else {
-		td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
-	}
-	require.NoError(t, err)
-	return td
+	return decode(t, enc, b, (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces, (&ptrace.JSONUnmarshaler{}).UnmarshalTraces)
 }
 
 func decodeMetrics(t testing.TB, enc string, b []byte) pmetric.Metrics {
-	t.Helper()
-	var (
-		md  pmetric.Metrics
-		err error
-	)
-	if enc == "otlp_json" {
-		md, err = (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(b)
-	} else {
-		md, err = (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b)
-	}
-	require.NoError(t, err)
-	return md
+	return decode(t, enc, b, (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics, (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics)
 }
 
 func decodeLogs(t testing.TB, enc string, b []byte) plog.Logs {
+	return decode(t, enc, b, (&plog.ProtoUnmarshaler{}).UnmarshalLogs, (&plog.JSONUnmarshaler{}).UnmarshalLogs)
+}
+
+func decode[T any](t testing.TB, enc string, b []byte, fromProto, fromJSON func([]byte) (T, error)) T {
 	t.Helper()
-	var (
-		ld  plog.Logs
-		err error
-	)
+	from := fromProto
 	if enc == "otlp_json" {
-		ld, err = (&plog.JSONUnmarshaler{}).UnmarshalLogs(b)
-	} else {
-		ld, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
+		from = fromJSON
 	}
+	out, err := from(b)
 	require.NoError(t, err)
-	return ld
+	return out
 }
 
 // requireSame* compare pdata exactly, through their canonical protobuf encoding.
 func requireSameTraces(t testing.TB, want, got ptrace.Traces) {
 	t.Helper()
-	w, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(want)
-	require.NoError(t, err)
-	g, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(got)
-	require.NoError(t, err)
-	require.Equal(t, w, g)
-	require.Equal(t, want.SpanCount(), got.SpanCount())
+	m := &ptrace.ProtoMarshaler{}
+	requireSame(t, want, got, m.MarshalTraces, ptrace.Traces.SpanCount)
 }
 
 func requireSameMetrics(t testing.TB, want, got pmetric.Metrics) {
 	t.Helper()
-	w, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(want)
-	require.NoError(t, err)
-	g, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(got)
-	require.NoError(t, err)
-	require.Equal(t, w, g)
-	require.Equal(t, want.DataPointCount(), got.DataPointCount())
+	m := &pmetric.ProtoMarshaler{}
+	requireSame(t, want, got, m.MarshalMetrics, pmetric.Metrics.DataPointCount)
 }
 
 func requireSameLogs(t testing.TB, want, got plog.Logs) {
 	t.Helper()
-	w, err := (&plog.ProtoMarshaler{}).MarshalLogs(want)
+	m := &plog.ProtoMarshaler{}
+	requireSame(t, want, got, m.MarshalLogs, plog.Logs.LogRecordCount)
+}
+
+func requireSame[T any](t testing.TB, want, got T, marshal func(T) ([]byte, error), items func(T) int) {
+	t.Helper()
+	w, err := marshal(want)
 	require.NoError(t, err)
-	g, err := (&plog.ProtoMarshaler{}).MarshalLogs(got)
+	g, err := marshal(got)
 	require.NoError(t, err)
 	require.Equal(t, w, g)
-	require.Equal(t, want.LogRecordCount(), got.LogRecordCount())
+	require.Equal(t, items(want), items(got))
 }
 
 func allSpans(td ptrace.Traces) []ptrace.Span {
