@@ -384,7 +384,10 @@ func (r RelabelConfig) config() (*relabel.Config, error) {
 		c.Replacement = *r.Replacement
 	}
 	if r.Action != "" {
-		c.Action = relabel.Action(strings.ToLower(r.Action))
+		// Action's YAML decoding is what rejects an unknown action.
+		if err := c.Action.UnmarshalYAML(func(v any) error { *v.(*string) = r.Action; return nil }); err != nil {
+			return nil, fmt.Errorf("action: %w", err)
+		}
 	}
 	if err := c.Validate(model.UTF8Validation); err != nil {
 		return nil, err

@@ -80,20 +80,24 @@ var settingsFields = []string{"metricRelabelings", "tlsConfig", "basicAuth", "be
 // skipped rather than scraped without it.
 func decodeSettings(obj map[string]any, namespace, path string) (*Settings, error) {
 	s := &Settings{Namespace: namespace}
-	sub := map[string]any{}
+	into := map[string]any{
+		"metricRelabelings": &s.MetricRelabelings, "tlsConfig": &s.TLSConfig, "basicAuth": &s.BasicAuth,
+		"bearerTokenSecret": &s.BearerTokenSecret, "authorization": &s.Authorization,
+	}
 	for _, k := range settingsFields {
-		if v, ok := obj[k]; ok {
-			sub[k] = v
+		v, ok := obj[k]
+		if !ok {
+			continue
 		}
-	}
-	b, err := json.Marshal(sub)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(s); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(into[k]); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", path, k, err)
+		}
 	}
 	return s, nil
 }
