@@ -410,11 +410,14 @@ func TestConcurrentNativeHistograms(t *testing.T) {
 			for round := range 50 {
 				app := c.Appendable().Appender(context.Background())
 				for i := range 50 {
-					l := labels.FromStrings("__name__", "h", "worker", strconv.Itoa(w), "i", strconv.Itoa(i))
+					// One histogram per family: Prometheus 3.16's protobuf parser reads
+					// the exemplars of the first native histogram of a family only (it
+					// does not reset its exemplar position between them).
+					l := labels.FromStrings("__name__", "h_"+strconv.Itoa(w)+"_"+strconv.Itoa(i))
 					h := testHistogram()
 					h.Sum = float64(round)
-					ref, _ := app.AppendHistogram(0, l, int64(round), h, nil)
-					_, _ = app.AppendExemplar(ref, l, exemplarOfTrace(strconv.Itoa(round), 1, int64(round)))
+					ref, _ := app.AppendHistogram(0, l, now+int64(round), h, nil)
+					_, _ = app.AppendExemplar(ref, l, exemplarOfTrace(strconv.Itoa(round), 1, now+int64(round)))
 				}
 				_ = app.Commit()
 			}
@@ -425,9 +428,36 @@ func TestConcurrentNativeHistograms(t *testing.T) {
 		got := parse(t, body, header.Get("Content-Type"))
 		for k, h := range got.hists {
 			// Each histogram is whole: its sum and its exemplar from the same round.
+			require.Len(t, got.exemplars[k], 1, k)
 			require.Equal(t, strconv.Itoa(int(h.Sum)), got.exemplars[k][0].Labels.Get("trace_id"))
 		}
 	}
 	wg.Wait()
 	require.Equal(t, 100, c.store.len())
+}
+
+// TestNativeHistogramExemplarsPerSeries: each native histogram of a family carries its own
+// exemplar in the protobuf exposition (read with client_model's decoder: Prometheus 3.16's
+// parser reads the first one's only).
+func TestNativeHistogramExemplarsPerSeries(t *testing.T) {
+	c, _ := newSink(t, DefaultArguments())
+	a := c.Appendable().Appender(context.Background())
+	for _, id := range []string{"a", "b", "c"} {
+		l := labels.FromStrings("__name__", "latency_seconds", "route", id)
+		ref, err := a.AppendHistogram(0, l, now, testHistogram(), nil)
+		require.NoError(t, err)
+		_, err = a.AppendExemplar(ref, l, exemplarOfTrace(id, 0.3, now))
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.Commit())
+	_, _, body := get(t, c, http.Header{"Accept": {protoAccept}})
+	var mf dto.MetricFamily
+	require.NoError(t, expfmt.NewDecoder(bytes.NewReader(body), expfmt.NewFormat(expfmt.TypeProtoDelim)).Decode(&mf))
+	require.Len(t, mf.GetMetric(), 3)
+	for _, m := range mf.GetMetric() {
+		exs := m.GetHistogram().GetExemplars()
+		require.Len(t, exs, 1)
+		require.Equal(t, m.GetLabel()[0].GetValue(), exs[0].GetLabel()[0].GetValue())
+		require.Equal(t, now, exs[0].GetTimestamp().AsTime().UnixMilli())
+	}
 }
