@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/config"
@@ -231,12 +230,15 @@ func (s *SASL) validate() error {
 func (t *TLS) validate() error {
 	var errs []error
 	if !t.Enabled {
-		for name, set := range map[string]bool{
-			"ca_file": t.CAFile != "", "cert_file": t.CertFile != "", "key_file": t.KeyFile != "",
-			"server_name": t.ServerName != "", "insecure_skip_verify": t.InsecureSkipVerify, "min_version": t.MinVersion != "",
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"ca_file", t.CAFile != ""}, {"cert_file", t.CertFile != ""}, {"key_file", t.KeyFile != ""},
+			{"server_name", t.ServerName != ""}, {"insecure_skip_verify", t.InsecureSkipVerify}, {"min_version", t.MinVersion != ""},
 		} {
-			if set {
-				errs = append(errs, pipeline.Field(name, "is set but TLS is off: set tls.enabled: true"))
+			if f.set {
+				errs = append(errs, pipeline.Field(f.name, "is set but TLS is off: set tls.enabled: true"))
 			}
 		}
 	}
@@ -270,6 +272,3 @@ func (t *TLS) config() (*tls.Config, error) {
 	}
 	return out, nil
 }
-
-// String names a SASL mechanism for logs.
-func (s *SASL) String() string { return strings.ToLower(s.Mechanism) + ":" + s.Username }

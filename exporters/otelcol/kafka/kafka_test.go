@@ -201,6 +201,8 @@ func TestBadConfig(t *testing.T) {
 		{"auth: {sasl: {mechanism: GSSAPI, username: u, password: p}}", []string{"auth.sasl.mechanism"}},
 		{"auth: {sasl: {mechanism: PLAIN, username: u}}", []string{"auth.sasl.password"}},
 		{"tls: {ca_file: /ca.pem}", []string{"tls.ca_file"}},
+		{"tls: {server_name: kafka, ca_file: /ca.pem}", []string{"tls.ca_file", "tls.server_name"}},
+		{"brokers: [\"kafka:\"]", []string{"brokers[0]"}},
 		{"tls: {enabled: true, cert_file: /c.pem}", []string{"tls.cert_file"}},
 		{"client_id: ''", []string{"client_id"}},
 		{"sending_queue: {queue_size: 0}", []string{"sending_queue.queue_size"}},
