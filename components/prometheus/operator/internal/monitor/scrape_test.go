@@ -73,7 +73,7 @@ func TestOperatorScrape(t *testing.T) {
 
 	// "scraper:s3cret" in base64.
 	port := serveAuth(t, "/metrics", "Basic c2NyYXBlcjpzM2NyZXQ=",
-		"# TYPE demo_keep gauge\ndemo_keep 1\n# TYPE demo_drop gauge\ndemo_drop 1\n# TYPE demo_old gauge\ndemo_old 1\n")
+		"# TYPE demo_keep gauge\ndemo_keep{namespace=\"exported\"} 1\n# TYPE demo_drop gauge\ndemo_drop 1\n# TYPE demo_old gauge\ndemo_old 1\n")
 	prober := serveAuth(t, "/probe", "Bearer tok-123", "# TYPE probe_success gauge\nprobe_success 1\n")
 	s.CreatePod(t, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "auth-0", Namespace: ns, Labels: map[string]string{"app": "auth"}},
@@ -91,6 +91,7 @@ spec:
   podMetricsEndpoints:
   - port: metrics
     interval: 1s
+    honorLabels: true
     basicAuth:
       username: {name: creds, key: user}
       password: {name: creds, key: pass}
@@ -150,6 +151,11 @@ spec:
 		return seen("demo_keep", ns+"/auth") && seen("probe_success", "probe/"+ns+"/guarded")
 	}, 30*time.Second, 50*time.Millisecond, "the PodMonitor's target (basic auth) and the Probe's prober (bearer) were scraped")
 	require.True(t, seen("demo_new", ns+"/auth"), "demo_old renamed by metricRelabelings")
+	for _, smp := range host.Sink.Samples() {
+		if smp.Labels.Get("__name__") == "demo_keep" {
+			require.Equal(t, "exported", smp.Labels.Get("namespace"), "honorLabels keeps the scraped namespace")
+		}
+	}
 	require.False(t, seen("demo_drop", ns+"/auth"), "demo_drop dropped by metricRelabelings")
 	require.False(t, seen("demo_old", ns+"/auth"), "demo_old renamed by metricRelabelings")
 	require.Equal(t, 1.0, pipelinetest.MetricValue(t, sc.reg, "sonde_prometheus_operator_scrape_jobs", "state", "failed"), "the PodMonitor whose Secret is missing")
