@@ -6,8 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -311,4 +314,27 @@ func traceNumber(t testing.TB, td ptrace.Traces) int {
 func hostName(td ptrace.Traces) string {
 	v, _ := td.ResourceSpans().At(0).Resource().Attributes().Get("host.name")
 	return v.Str()
+}
+
+// A topic that does not exist is created by a broker that allows it
+// (producer.allow_auto_topic_creation, default true); without it, the produce fails and
+// nothing is written.
+func TestAutoTopicCreation(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	c, _ := run(t, kc.ListenAddrs(), func(a *Arguments) { a.Traces.Topic = "team-a.spans" })
+	td := oteltest.Traces(1, 2, nil)
+	require.NoError(t, c.Traces().ConsumeTraces(context.Background(), td))
+	got := consume(t, kc.ListenAddrs(), "team-a.spans", 1)
+	requireSameTraces(t, td, decodeTraces(t, "otlp_proto", got.records[0].Value))
+
+	off, reg := run(t, kc.ListenAddrs(), func(a *Arguments) {
+		a.Traces.Topic = "team-b.spans"
+		a.Producer.AllowAutoTopicCreation = false
+		a.RetryOnFailure.Enabled = false
+		a.Timeout = model.Duration(time.Second)
+	})
+	require.Error(t, off.Traces().ConsumeTraces(context.Background(), td))
+	require.Equal(t, 1.0, pipelinetest.MetricSum(t, reg, "sonde_otelcol_exporter_kafka_produce_failures_total", "topic", "team-b.spans"))
 }
