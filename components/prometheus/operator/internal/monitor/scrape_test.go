@@ -121,23 +121,7 @@ spec:
   targets: {staticConfig: {static: [https://example.com]}}
 `)
 
-	host := pipelinetest.NewHost()
-	cache := pipelinetest.Options(t, "cache", nil).Kube
-	client := clientArgs(s)
-	pods := kubediscovery.DefaultArguments()
-	pods.Role, pods.Node, pods.Namespaces.Names, pods.ClientArgs = kubediscovery.RolePod, node, []string{ns}, client
-	start(t, host, cache, "discovery.kubernetes/pods", kubediscovery.Registration, pods)
-	pmArgs := podmonitors.DefaultArguments()
-	pmArgs.Targets, pmArgs.Namespaces, pmArgs.ClientArgs = []string{"discovery.kubernetes/pods"}, []string{ns}, client
-	start(t, host, cache, "prometheus.operator.podmonitors/default", podmonitors.Registration, pmArgs)
-	prArgs := probes.DefaultArguments()
-	prArgs.Namespaces, prArgs.ClientArgs = []string{ns}, client
-	start(t, host, cache, "prometheus.operator.probes/default", probes.Registration, prArgs)
-	scArgs := operatorscrape.DefaultArguments()
-	scArgs.Targets = []string{"prometheus.operator.podmonitors/default", "prometheus.operator.probes/default"}
-	scArgs.ForwardTo, scArgs.ClientArgs = []string{"prometheus.remote_write/x"}, client
-	scArgs.ScrapeInterval = model.Duration(time.Second)
-	sc := start(t, host, cache, "prometheus.operator.scrape/default", operatorscrape.Registration, scArgs)
+	host, sc := startOperatorScrape(t, s, ns)
 
 	seen := func(name, job string) bool {
 		for _, smp := range host.Sink.Samples() {
@@ -239,6 +223,21 @@ spec:
       minVersion: TLS12
 `)
 
+	host, _ := startOperatorScrape(t, s, ns)
+	require.Eventually(t, func() bool {
+		for _, smp := range host.Sink.Samples() {
+			if smp.Labels.Get("__name__") == "tls_up" && smp.Labels.Get("job") == ns+"/tls" && smp.Labels.Get("pod") == "tls-0" {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond, "the HTTPS target was scraped with the CA and client certificate")
+}
+
+// startOperatorScrape runs this node's pod discovery, the podmonitors and probes
+// components of namespace ns, and prometheus.operator.scrape over both (1s default interval).
+func startOperatorScrape(t *testing.T, s *kubetest.Server, ns string) (*pipelinetest.Host, *running) {
+	t.Helper()
 	host := pipelinetest.NewHost()
 	cache := pipelinetest.Options(t, "cache", nil).Kube
 	client := clientArgs(s)
@@ -248,16 +247,12 @@ spec:
 	pmArgs := podmonitors.DefaultArguments()
 	pmArgs.Targets, pmArgs.Namespaces, pmArgs.ClientArgs = []string{"discovery.kubernetes/pods"}, []string{ns}, client
 	start(t, host, cache, "prometheus.operator.podmonitors/default", podmonitors.Registration, pmArgs)
+	prArgs := probes.DefaultArguments()
+	prArgs.Namespaces, prArgs.ClientArgs = []string{ns}, client
+	start(t, host, cache, "prometheus.operator.probes/default", probes.Registration, prArgs)
 	scArgs := operatorscrape.DefaultArguments()
-	scArgs.Targets, scArgs.ForwardTo, scArgs.ClientArgs = []string{"prometheus.operator.podmonitors/default"}, []string{"prometheus.remote_write/x"}, client
+	scArgs.Targets = []string{"prometheus.operator.podmonitors/default", "prometheus.operator.probes/default"}
+	scArgs.ForwardTo, scArgs.ClientArgs = []string{"prometheus.remote_write/x"}, client
 	scArgs.ScrapeInterval = model.Duration(time.Second)
-	start(t, host, cache, "prometheus.operator.scrape/default", operatorscrape.Registration, scArgs)
-	require.Eventually(t, func() bool {
-		for _, smp := range host.Sink.Samples() {
-			if smp.Labels.Get("__name__") == "tls_up" && smp.Labels.Get("job") == ns+"/tls" && smp.Labels.Get("pod") == "tls-0" {
-				return true
-			}
-		}
-		return false
-	}, 30*time.Second, 50*time.Millisecond, "the HTTPS target was scraped with the CA and client certificate")
+	return host, start(t, host, cache, "prometheus.operator.scrape/default", operatorscrape.Registration, scArgs)
 }
