@@ -40,6 +40,10 @@ type Arguments struct {
 	Metrics Signal `yaml:"metrics"`
 	// Logs say where and how log records are written.
 	Logs Signal `yaml:"logs"`
+	// TopicFromAttribute names a resource attribute whose value, where a resource has it,
+	// is the topic of that resource's messages (one topic per tenant or team); resources
+	// without it go to the signal's topic. The per-topic metrics get one series per topic.
+	TopicFromAttribute string `yaml:"topic_from_attribute"`
 	// PartitionTracesByID splits every request by trace and keys each message with its
 	// trace id (32 hex digits), so all the spans of a trace land on one partition, in order.
 	PartitionTracesByID bool `yaml:"partition_traces_by_id"`

@@ -43,12 +43,22 @@ type codec[T any] struct {
 	empty    func() T
 	// parts cuts a request into the parts that get their own key.
 	parts func(T) []keyed[T]
+	// byTopic groups a request's resources by the topic their attribute attr names (def
+	// when they have none).
+	byTopic func(data T, attr, def string) []topicPart[T]
 	// retryErr carries the data left to retry (consumererror.NewTraces…).
 	retryErr func(error, T) error
 }
 
-// message is one Kafka record's key and value and the data it carries.
+// topicPart is the part of a request that goes to one topic.
+type topicPart[T any] struct {
+	topic string
+	data  T
+}
+
+// message is one Kafka record's topic, key and value and the data it carries.
 type message[T any] struct {
+	topic      string
 	key, value []byte
 	data       T
 	items      int
@@ -67,7 +77,7 @@ func (c *codec[T]) encode(data T, key []byte, limit int, out []message[T]) ([]me
 			return out, 0, consumererror.NewPermanent(err)
 		}
 		if len(b)+len(key) <= limit {
-			return append(out, message[T]{key: key, value: b, data: data, items: n}), 0, nil
+			return append(out, message[T]{key: key, value: b, data: data, items: n}), 0, nil // topic set by the caller
 		}
 	}
 	a, b, ok := c.split(data)
@@ -123,6 +133,49 @@ func appendCopies[E interface{ CopyTo(E) }, S interface {
 
 func whole[T any](data T) []keyed[T] { return []keyed[T]{{data: data}} }
 
+// groupByTopic groups the resources of data by the value of their attribute attr (def when
+// they have none or it is empty), in the order each topic first appears; data itself when
+// all go to one topic.
+func groupByTopic[T any, E interface {
+	CopyTo(E)
+	Resource() pcommon.Resource
+}, S interface {
+	Len() int
+	At(int) E
+	AppendEmpty() E
+}](data T, resources func(T) S, empty func() T, attr, def string) []topicPart[T] {
+	rs := resources(data)
+	topicOf := func(i int) string {
+		if v, ok := rs.At(i).Resource().Attributes().Get(attr); ok && v.AsString() != "" {
+			return v.AsString()
+		}
+		return def
+	}
+	single := true
+	for i := 1; i < rs.Len() && single; i++ {
+		single = topicOf(i) == topicOf(0)
+	}
+	if single {
+		if rs.Len() == 0 {
+			return nil
+		}
+		return []topicPart[T]{{topic: topicOf(0), data: data}}
+	}
+	var out []topicPart[T]
+	index := map[string]int{}
+	for i := range rs.Len() {
+		t := topicOf(i)
+		j, ok := index[t]
+		if !ok {
+			j = len(out)
+			index[t] = j
+			out = append(out, topicPart[T]{topic: t, data: empty()})
+		}
+		rs.At(i).CopyTo(resources(out[j].data).AppendEmpty())
+	}
+	return out
+}
+
 // tracesCodec writes spans with encoding; byTraceID keys each message with its trace id.
 func tracesCodec(encoding string, byTraceID bool) *codec[ptrace.Traces] {
 	c := &codec[ptrace.Traces]{
@@ -133,6 +186,9 @@ func tracesCodec(encoding string, byTraceID bool) *codec[ptrace.Traces] {
 		appendTo: func(dst, src ptrace.Traces) { appendCopies(src.ResourceSpans(), dst.ResourceSpans()) },
 		parts:    whole[ptrace.Traces],
 		retryErr: func(err error, td ptrace.Traces) error { return consumererror.NewTraces(err, td) },
+		byTopic: func(td ptrace.Traces, attr, def string) []topicPart[ptrace.Traces] {
+			return groupByTopic(td, ptrace.Traces.ResourceSpans, ptrace.NewTraces, attr, def)
+		},
 	}
 	if encoding == "otlp_json" {
 		m := &ptrace.JSONMarshaler{}
@@ -156,6 +212,9 @@ func metricsCodec(encoding string, byResource bool) *codec[pmetric.Metrics] {
 		appendTo: func(dst, src pmetric.Metrics) { appendCopies(src.ResourceMetrics(), dst.ResourceMetrics()) },
 		parts:    whole[pmetric.Metrics],
 		retryErr: func(err error, md pmetric.Metrics) error { return consumererror.NewMetrics(err, md) },
+		byTopic: func(md pmetric.Metrics, attr, def string) []topicPart[pmetric.Metrics] {
+			return groupByTopic(md, pmetric.Metrics.ResourceMetrics, pmetric.NewMetrics, attr, def)
+		},
 	}
 	if encoding == "otlp_json" {
 		m := &pmetric.JSONMarshaler{}
@@ -191,6 +250,9 @@ func logsCodec(encoding string, byResource bool) *codec[plog.Logs] {
 		appendTo: func(dst, src plog.Logs) { appendCopies(src.ResourceLogs(), dst.ResourceLogs()) },
 		parts:    whole[plog.Logs],
 		retryErr: func(err error, ld plog.Logs) error { return consumererror.NewLogs(err, ld) },
+		byTopic: func(ld plog.Logs, attr, def string) []topicPart[plog.Logs] {
+			return groupByTopic(ld, plog.Logs.ResourceLogs, plog.NewLogs, attr, def)
+		},
 	}
 	if encoding == "otlp_json" {
 		m := &plog.JSONMarshaler{}

@@ -292,26 +292,37 @@ var metadataMinAge = 5 * time.Second
 // header (61 bytes) and the record's own framing.
 const batchOverhead = 128
 
-// push writes data as messages to topic and waits for Kafka's acknowledgement of each.
-// Messages that failed with a retryable error are returned (consumererror.NewTraces…) for
-// the exporter helper to retry, alone; those Kafka refused for good are dropped and
-// counted, as are single items larger than max_message_bytes.
+// push writes data as messages to topic (or the topics its resources name, with
+// topic_from_attribute) and waits for Kafka's acknowledgement of each. Messages that failed
+// with a retryable error are returned (consumererror.NewTraces…) for the exporter helper to
+// retry, alone; those Kafka refused for good are dropped and counted, as are single items
+// larger than max_message_bytes.
 func push[T any](ctx context.Context, k *kafka, c *codec[T], topic string, data T) error {
 	limit := int(k.args.Producer.MaxMessageBytes)
+	topics := []topicPart[T]{{topic: topic, data: data}}
+	if attr := k.args.TopicFromAttribute; attr != "" {
+		topics = c.byTopic(data, attr, topic)
+	}
 	var (
 		msgs     []message[T]
 		tooLarge int
 	)
-	for _, p := range c.parts(data) {
-		var (
-			n   int
-			err error
-		)
-		msgs, n, err = c.encode(p.data, p.key, limit, msgs)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", c.signal, err)
+	for _, tp := range topics {
+		for _, p := range c.parts(tp.data) {
+			from := len(msgs)
+			var (
+				n   int
+				err error
+			)
+			msgs, n, err = c.encode(p.data, p.key, limit, msgs)
+			if err != nil {
+				return fmt.Errorf("encode %s: %w", c.signal, err)
+			}
+			tooLarge += n
+			for i := from; i < len(msgs); i++ {
+				msgs[i].topic = tp.topic
+			}
 		}
-		tooLarge += n
 	}
 	if tooLarge > 0 {
 		k.metrics.dropped.WithLabelValues(c.signal, "message_too_large").Add(float64(tooLarge))
@@ -328,7 +339,7 @@ func push[T any](ctx context.Context, k *kafka, c *codec[T], topic string, data 
 	wg.Add(len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: m.key, Value: m.value}, func(_ *kgo.Record, err error) {
+		cl.Produce(ctx, &kgo.Record{Topic: m.topic, Key: m.key, Value: m.value}, func(_ *kgo.Record, err error) {
 			errs[i] = err
 			wg.Done()
 		})
@@ -344,17 +355,17 @@ func push[T any](ctx context.Context, k *kafka, c *codec[T], topic string, data 
 		m := &msgs[i]
 		if err == nil {
 			okCount++
-			k.metrics.produced(topic, len(m.key)+len(m.value))
+			k.metrics.produced(m.topic, len(m.key)+len(m.value))
 			continue
 		}
 		reason, retryable := classify(err)
-		k.metrics.failed.WithLabelValues(topic, reason).Inc()
+		k.metrics.failed.WithLabelValues(m.topic, reason).Inc()
 		if retryable {
 			retry = append(retry, m)
-			retryErr = cmpOr(retryErr, err)
+			retryErr = cmpOr(retryErr, fmt.Errorf("produce to %s: %w", m.topic, err))
 		} else {
 			rejected += m.items
-			permErr = cmpOr(permErr, err)
+			permErr = cmpOr(permErr, fmt.Errorf("produce to %s: %w", m.topic, err))
 		}
 	}
 	switch {
@@ -362,16 +373,16 @@ func push[T any](ctx context.Context, k *kafka, c *codec[T], topic string, data 
 		return nil
 	case retryErr == nil && okCount == 0 && tooLarge == 0:
 		// Nothing of the request was written: the exporter helper counts it dropped.
-		return consumererror.NewPermanent(fmt.Errorf("produce to %s: %w", topic, permErr))
+		return consumererror.NewPermanent(permErr)
 	}
 	if rejected > 0 {
 		k.metrics.dropped.WithLabelValues(c.signal, "rejected").Add(float64(rejected))
-		k.logger.Warn("Kafka refused messages for good; they are dropped", "topic", topic, "signal", c.signal, "items", rejected, "err", permErr)
+		k.logger.Warn("Kafka refused messages for good; they are dropped", "signal", c.signal, "items", rejected, "err", permErr)
 	}
 	if retryErr == nil {
 		return nil
 	}
-	return c.retryErr(fmt.Errorf("produce to %s: %w", topic, retryErr), c.merge(retry))
+	return c.retryErr(retryErr, c.merge(retry))
 }
 
 func cmpOr(a, b error) error {

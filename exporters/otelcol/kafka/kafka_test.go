@@ -338,3 +338,35 @@ func TestAutoTopicCreation(t *testing.T) {
 	require.Error(t, off.Traces().ConsumeTraces(context.Background(), td))
 	require.Equal(t, 1.0, pipelinetest.MetricSum(t, reg, "sonde_otelcol_exporter_kafka_produce_failures_total", "topic", "team-b.spans"))
 }
+
+// With topic_from_attribute, each resource goes to the topic its attribute names; those
+// without it go to the signal's topic.
+func TestTopicFromAttribute(t *testing.T) {
+	kc := cluster(t, 1, kfake.SeedTopics(1, "team-a", "team-b"))
+	c, reg := run(t, kc.ListenAddrs(), func(a *Arguments) { a.TopicFromAttribute = "kafka.topic" })
+	ld := plog.NewLogs()
+	for i, topic := range []string{"team-a", "", "team-b", "team-a"} {
+		res := map[string]string{"host.name": "node-" + strconv.Itoa(i)}
+		if topic != "" {
+			res["kafka.topic"] = topic
+		}
+		oteltest.Logs(i+1, res).ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+	}
+	require.NoError(t, c.Logs().ConsumeLogs(context.Background(), ld))
+	hosts := func(topic string) []string {
+		got := consume(t, kc.ListenAddrs(), topic, 1)
+		require.Len(t, got.records, 1, topic)
+		var out []string
+		for _, rl := range decodeLogs(t, "otlp_proto", got.records[0].Value).ResourceLogs().All() {
+			v, _ := rl.Resource().Attributes().Get("host.name")
+			out = append(out, v.Str())
+		}
+		return out
+	}
+	require.Equal(t, []string{"node-0", "node-3"}, hosts("team-a"))
+	require.Equal(t, []string{"node-2"}, hosts("team-b"))
+	require.Equal(t, []string{"node-1"}, hosts("otlp_logs"))
+	for _, topic := range []string{"team-a", "team-b", "otlp_logs"} {
+		require.Equal(t, 1.0, pipelinetest.MetricValue(t, reg, "sonde_otelcol_exporter_kafka_messages_total", "topic", topic))
+	}
+}
