@@ -231,8 +231,9 @@ func (k *kafka) abort() {
 	}
 }
 
-// clientOptions are the franz-go settings: acks from all in-sync replicas and the
-// idempotent producer (both franz-go defaults, stated here so that they stay).
+// clientOptions are the franz-go settings: acks from all in-sync replicas (stated here
+// although it is franz-go's default) and the idempotent producer (franz-go's default, never
+// disabled here; TestBrokerFaultsRetriedExactlyOnce fails without it).
 func (k *kafka) clientOptions() ([]kgo.Opt, error) {
 	a := k.args
 	p := &a.Producer
