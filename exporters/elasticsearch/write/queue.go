@@ -116,9 +116,10 @@ func (q *queue) close() {
 	q.mu.Unlock()
 }
 
-// head returns the entries not yet sent, the bytes of the items holding them, and when
-// the oldest item was enqueued. Only the sender calls it, between requests.
-func (q *queue) head() (entries, bytes int, since time.Time) {
+// Head implements batchwait.Queue: the entries not yet sent, the bytes of the items
+// holding them, and when the oldest item was enqueued. Only the sender calls it, between
+// requests.
+func (q *queue) Head() (entries, bytes int, since time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) > 0 {
@@ -126,6 +127,9 @@ func (q *queue) head() (entries, bytes int, since time.Time) {
 	}
 	return q.pending, q.used, since
 }
+
+// Notify implements batchwait.Queue: signalled when an item is enqueued.
+func (q *queue) Notify() <-chan struct{} { return q.notify }
 
 // stats returns the entries and bytes in the queue and the oldest entry's timestamp.
 func (q *queue) stats() (entries, bytes, capacity int, oldest time.Time) {

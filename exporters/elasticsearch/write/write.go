@@ -28,6 +28,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/sondehq/sonde/internal/batchwait"
 	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -189,7 +190,7 @@ func (c *Component) send(ctx, sendCtx context.Context) {
 	}()
 	for {
 		s := c.cfg.Load()
-		if !c.waitBatch(ctx, sendCtx, timer, s.args) {
+		if !batchwait.Wait(ctx, sendCtx, timer, c.queue, int(s.args.BatchSize), time.Duration(s.args.BatchWait)) {
 			return
 		}
 		if s = c.cfg.Load(); s != cur {
@@ -209,44 +210,6 @@ func (c *Component) send(ctx, sendCtx context.Context) {
 			return // abandoned: the entries stay unacknowledged
 		}
 		c.queue.complete(&r)
-	}
-}
-
-// waitBatch waits until a request should be sent: batch_size bytes are queued, the oldest
-// has waited batch_wait, or the component is draining. It returns false when there is
-// nothing left to do.
-func (c *Component) waitBatch(ctx, sendCtx context.Context, timer *time.Timer, a *Arguments) bool {
-	for {
-		if sendCtx.Err() != nil {
-			return false
-		}
-		entries, bytes, since := c.queue.head()
-		draining := ctx.Err() != nil
-		if entries == 0 {
-			if draining {
-				return false
-			}
-			select {
-			case <-c.queue.notify:
-			case <-ctx.Done():
-			}
-			continue
-		}
-		if draining || bytes >= int(a.BatchSize) {
-			return true
-		}
-		wait := time.Duration(a.BatchWait) - time.Since(since)
-		if wait <= 0 {
-			return true
-		}
-		timer.Reset(wait)
-		select {
-		case <-c.queue.notify:
-		case <-timer.C:
-			return true
-		case <-ctx.Done():
-		}
-		timer.Stop()
 	}
 }
 

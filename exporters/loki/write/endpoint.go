@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sondehq/sonde/internal/batchwait"
 	"github.com/sondehq/sonde/internal/httppush"
 	"github.com/sondehq/sonde/pipeline"
 )
@@ -108,7 +109,7 @@ func (e *endpoint) run(ctx context.Context) {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for e.waitBatch(ctx, sendCtx, timer) {
+	for batchwait.Wait(ctx, sendCtx, timer, e.queue, int(e.cfg.BatchSize), time.Duration(e.cfg.BatchWait)) {
 		e.enc.reset()
 		e.parts = e.queue.fill(e.enc, int(e.cfg.BatchSize), e.parts[:0])
 		if e.enc.entries == 0 {
@@ -135,44 +136,6 @@ func (e *endpoint) abandonIfRemoved() {
 			e.logger.Warn("endpoint removed before its queue was sent; those entries will not reach it", "entries", n)
 		}
 		e.queue.abandon(fmt.Errorf("endpoint %s: %w before delivery", e.name, errRemoved))
-	}
-}
-
-// waitBatch waits until a request should be sent: batch_size bytes are queued, the oldest
-// has waited batch_wait, or the endpoint is draining. It returns false when there is
-// nothing left to do.
-func (e *endpoint) waitBatch(ctx, sendCtx context.Context, timer *time.Timer) bool {
-	for {
-		if sendCtx.Err() != nil {
-			return false
-		}
-		entries, bytes, since := e.queue.head()
-		draining := ctx.Err() != nil
-		if entries == 0 {
-			if draining {
-				return false
-			}
-			select {
-			case <-e.queue.notify:
-			case <-ctx.Done():
-			}
-			continue
-		}
-		if draining || bytes >= int(e.cfg.BatchSize) {
-			return true
-		}
-		wait := time.Duration(e.cfg.BatchWait) - time.Since(since)
-		if wait <= 0 {
-			return true
-		}
-		timer.Reset(wait)
-		select {
-		case <-e.queue.notify:
-		case <-timer.C:
-			return true
-		case <-ctx.Done():
-		}
-		timer.Stop()
 	}
 }
 

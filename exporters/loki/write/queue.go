@@ -142,9 +142,9 @@ func (q *queue) close(err error) {
 	q.mu.Unlock()
 }
 
-// head returns the entries and bytes not yet sent and when the oldest of them was
-// enqueued. Only the sender calls it, between requests.
-func (q *queue) head() (entries, bytes int, since time.Time) {
+// Head implements batchwait.Queue: the entries and bytes not yet sent and when the oldest
+// of them was enqueued. Only the sender calls it, between requests.
+func (q *queue) Head() (entries, bytes int, since time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) > 0 {
@@ -152,6 +152,9 @@ func (q *queue) head() (entries, bytes int, since time.Time) {
 	}
 	return q.pending, q.unsent, since
 }
+
+// Notify implements batchwait.Queue: signalled when an item is enqueued.
+func (q *queue) Notify() <-chan struct{} { return q.notify }
 
 // stats returns the entries and bytes in the queue and the oldest entry's timestamp.
 func (q *queue) stats() (entries, bytes int, oldest time.Time) {
