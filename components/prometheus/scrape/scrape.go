@@ -16,17 +16,13 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	promscrape "github.com/prometheus/prometheus/scrape"
 
+	"github.com/sondehq/sonde/components/prometheus/internal/scrapemgr"
 	"github.com/sondehq/sonde/internal/targets"
 	"github.com/sondehq/sonde/pipeline"
 )
 
 // Registration declares prometheus.scrape.
 var Registration = pipeline.Register("prometheus.scrape", DefaultArguments, New)
-
-// maxDiscoveryReloadInterval bounds how often target changes reach the scrape pool, as
-// Prometheus does (5s): a churning discovery would otherwise restart scrape loops
-// constantly. Shorter scrape intervals shorten it too.
-const maxDiscoveryReloadInterval = 5 * time.Second
 
 // Component is a running prometheus.scrape.
 //
@@ -115,7 +111,7 @@ func (c *Component) Run(ctx context.Context) error {
 		c.opts.Logger.Info("scrape manager started", "forward_to", forwardTo)
 		c.loop(ctx, m, in, forwardTo, args.StartTimestamps)
 		c.setManager(nil)
-		m.stop()
+		m.Stop()
 	}
 	return nil
 }
@@ -123,7 +119,7 @@ func (c *Component) Run(ctx context.Context) error {
 // loop feeds m configuration and target updates until ctx ends or forward_to or
 // start_timestamps (a manager option) changes, and checks the targets' health every scrape
 // interval (at most every maxHealthCheckInterval).
-func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo []string, startTS bool) {
+func (c *Component) loop(ctx context.Context, m *scrapemgr.Manager, in *input, forwardTo []string, startTS bool) {
 	var applied *config.ScrapeConfig
 	first, _ := c.current()
 	check := time.NewTicker(healthCheckInterval(first))
@@ -137,11 +133,11 @@ func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo [
 			if applied != nil && applied.JobName != sc.JobName {
 				// Withdraw the old job's targets first, so that no reload looks for the
 				// config of a job that is gone.
-				if !m.sync(ctx, map[string][]*targetgroup.Group{}) {
+				if !m.Sync(ctx, map[string][]*targetgroup.Group{}) {
 					return
 				}
 			}
-			err := m.apply(sc)
+			err := apply(m, sc)
 			if err != nil {
 				c.opts.Logger.Error("applying scrape config failed", "err", err)
 			}
@@ -150,7 +146,7 @@ func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo [
 			applied = sc
 		}
 		in.watch(args.Targets)
-		if !m.sync(ctx, map[string][]*targetgroup.Group{sc.JobName: groups(args, in.get())}) {
+		if !m.Sync(ctx, map[string][]*targetgroup.Group{sc.JobName: groups(args, in.get())}) {
 			return
 		}
 	wait:
@@ -163,7 +159,7 @@ func (c *Component) loop(ctx context.Context, m *manager, in *input, forwardTo [
 			case <-c.cfg.Changed():
 				break wait
 			case <-check.C:
-				c.health.targets(summarize(m.mgr), args.UnhealthyDownRatio)
+				c.health.targets(summarize(m.Prometheus()), args.UnhealthyDownRatio)
 			}
 		}
 	}

@@ -10,7 +10,6 @@ package scrape
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -18,11 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/config"
-	"github.com/prometheus/prometheus/discovery/targetgroup"
-	promscrape "github.com/prometheus/prometheus/scrape"
 
+	"github.com/sondehq/sonde/components/prometheus/internal/scrapemgr"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -102,11 +98,12 @@ func (c *Component) run(ctx context.Context, args *Arguments) error {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	defer client.Release()
-	m, err := startManager(c.opts, args)
+	m, err := scrapemgr.Start(scrapemgr.Options{Logger: c.opts.Logger, Registerer: c.opts.Registerer,
+		Appendable: c.opts.Host.Appendable(args.ForwardTo), ScrapeInterval: args.ScrapeInterval})
 	if err != nil {
 		return err
 	}
-	defer m.stop()
+	defer m.Stop()
 	view := c.opts.Host.Targets(args.Targets)
 	defer view.Close()
 	c.opts.Logger.Info("operator scrape started", "forward_to", args.ForwardTo)
@@ -140,14 +137,14 @@ func (c *Component) run(ctx context.Context, args *Arguments) error {
 		case <-timer.C:
 			p := build(secrets, args, view.Get())
 			if p.fingerprint != applied {
-				if err := m.apply(args, p.configs); err != nil {
+				if err := m.Apply(globalConfig(args), p.configs); err != nil {
 					c.opts.Logger.Error("applying scrape configs failed", "err", err)
 					c.opts.Health.Set(pipeline.HealthUnhealthy, err.Error())
 					continue
 				}
 				applied = p.fingerprint
 			}
-			if !m.sync(ctx, p.groups) {
+			if !m.Sync(ctx, p.groups) {
 				return nil
 			}
 			c.report(p, reported)
@@ -180,68 +177,4 @@ func (c *Component) report(p plan, reported map[string]string) {
 		return
 	}
 	c.opts.Health.Set(pipeline.HealthHealthy, "")
-}
-
-// manager is one running Prometheus scrape manager and the goroutine that runs it.
-type manager struct {
-	mgr    *promscrape.Manager
-	tsets  chan map[string][]*targetgroup.Group
-	done   chan struct{} // closed when mgr.Run returned
-	logger *slog.Logger
-}
-
-func startManager(opts pipeline.Options, args *Arguments) (*manager, error) {
-	reg := opts.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	mgr, err := promscrape.NewManager(&promscrape.Options{
-		// As prometheus.scrape: target changes reach the pools at most every 5s, sooner
-		// with a shorter interval.
-		DiscoveryReloadInterval:  model.Duration(min(5*time.Second, time.Duration(args.ScrapeInterval))),
-		DiscoveryReloadOnStartup: true,
-		AppendMetadata:           true,
-	}, opts.Logger, nil, opts.Host.Appendable(args.ForwardTo), nil, reg)
-	if err != nil {
-		return nil, fmt.Errorf("scrape manager: %w", err)
-	}
-	m := &manager{mgr: mgr, tsets: make(chan map[string][]*targetgroup.Group), done: make(chan struct{}), logger: opts.Logger}
-	go func() {
-		defer close(m.done)
-		if err := mgr.Run(m.tsets); err != nil {
-			m.logger.Error("scrape manager failed", "err", err)
-		}
-	}()
-	return m, nil
-}
-
-// apply hands the jobs' configs to the manager; unchanged jobs keep their scrape loops.
-func (m *manager) apply(args *Arguments, scs []*config.ScrapeConfig) error {
-	cfg, err := config.Load("", m.logger) // the only way to a Config GetScrapeConfigs accepts
-	if err != nil {
-		return err
-	}
-	cfg.GlobalConfig = globalConfig(args)
-	cfg.ScrapeConfigs = scs
-	return m.mgr.ApplyConfig(cfg)
-}
-
-// sync hands the manager the full target set; false if ctx ended first.
-func (m *manager) sync(ctx context.Context, tsets map[string][]*targetgroup.Group) bool {
-	select {
-	case m.tsets <- tsets:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// stop empties the target sets (so that a late reload starts nothing), waits for Run and
-// stops the scrape loops.
-func (m *manager) stop() {
-	m.tsets <- map[string][]*targetgroup.Group{}
-	close(m.tsets)
-	<-m.done
-	m.mgr.Stop()
-	m.mgr.UnregisterMetrics()
 }
