@@ -247,11 +247,13 @@ func (c *Component) Run(ctx context.Context) error {
 			w.relieve(slowest(eps)) // a full disk: free what is acknowledged now
 
 		case now := <-reshardTicker.C:
-			for _, ep := range eps {
-				if err := c.reshard(w, ep, args.ExternalLabels, now); err != nil {
+			next := slices.Clone(eps) // DebugInfo may be reading eps
+			for i, ep := range eps {
+				if next[i], err = c.reshard(w, ep, args.ExternalLabels, now); err != nil {
 					return errors.Join(err, shutdown(nil))
 				}
 			}
+			eps = next
 			c.setEndpoints(eps)
 
 		case <-truncTicker.C:

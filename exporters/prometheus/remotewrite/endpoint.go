@@ -76,8 +76,9 @@ func (c *Component) openEndpoint(w *walStorage, cfg EndpointConfig, idx, n int, 
 	return ep, nil
 }
 
-// reshard restarts ep's sender with the shard count the scaler asks for, if it asks.
-func (c *Component) reshard(w *walStorage, ep *endpoint, ext map[string]string, now time.Time) error {
+// reshard restarts ep's sender with the shard count the scaler asks for, if it asks, and
+// returns the endpoint with the new sender (a copy: DebugInfo may be reading ep), or ep.
+func (c *Component) reshard(w *walStorage, ep *endpoint, ext map[string]string, now time.Time) (*endpoint, error) {
 	lag := 0.0
 	if sent, app := ep.m.highestSentMs.Load(), c.m.highestAppendedMs.Load(); sent != minTimestamp && app != minTimestamp {
 		lag = float64(app-sent) / 1000
@@ -85,20 +86,21 @@ func (c *Component) reshard(w *walStorage, ep *endpoint, ext map[string]string, 
 	lo, hi := ep.cfg.Queue.shardBounds()
 	n, change := ep.scale.desired(now, ep.snd.load(), w.appended.Load(), lag, ep.shards, lo, hi)
 	if !change {
-		return nil
+		return ep, nil
 	}
 	ep.snd.stop()
 	m := ep.snd.marker()
 	c.logger.Info("resharding", "endpoint", ep.name, "from", ep.shards, "to", n, "lag_seconds", lag)
-	ep.shards = n
-	ns, err := c.newSender(w, ep, ep.cfg, ext, m)
+	next := *ep
+	next.shards = n
+	ns, err := c.newSender(w, &next, next.cfg, ext, m)
 	if err != nil {
-		return fmt.Errorf("restart sender of endpoint %s: %w", ep.name, err)
+		return ep, fmt.Errorf("restart sender of endpoint %s: %w", ep.name, err)
 	}
 	ns.start()
-	ep.snd = ns
-	ep.m.reshards.Inc()
-	return nil
+	next.snd = ns
+	next.m.reshards.Inc()
+	return &next, nil
 }
 
 // closeEndpoint stops an endpoint that is no longer configured and saves its position, in
