@@ -61,6 +61,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "--shutdown.timeout (or SONDE_SHUTDOWN_TIMEOUT) %q: want a positive duration such as 25s\n", *shutdownFlag)
 		return 2
 	}
+	setGCPercent()
 	setMemoryLimit(memRatio, logger)
 	lockWait, err := time.ParseDuration(*lockFlag)
 	if err != nil || lockWait < 0 {

@@ -11,6 +11,25 @@ import (
 	"strings"
 )
 
+// defaultGCPercent is sonde's GOGC when the environment sets none (Go's default is 100).
+// The agent's heap is mostly long-lived series state and it allocates little per sample, so
+// collections are rare: collecting at 50% growth instead of 100% cut the anonymous memory
+// of the 100k-series benchmark by 15% (109.6 → 93.7 MiB) at no measurable CPU cost (3.02
+// and 2.89 CPU-s per million samples, within run-to-run noise). Prometheus sets 75 the same
+// way.
+const defaultGCPercent = 50
+
+// setGCPercent sets defaultGCPercent unless GOGC is set; it returns the percentage in force.
+func setGCPercent() int {
+	if os.Getenv("GOGC") != "" {
+		old := debug.SetGCPercent(100)
+		debug.SetGCPercent(old)
+		return old
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	return defaultGCPercent
+}
+
 // cgroupRoot is where the container's cgroup is mounted; tests point it elsewhere.
 var cgroupRoot = "/sys/fs/cgroup"
 

@@ -59,3 +59,14 @@ func TestMemoryLimitRatioFlag(t *testing.T) {
 		require.Contains(t, stderr.String(), "--memory.limit-ratio (or SONDE_MEMORY_LIMIT_RATIO)")
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	require.Equal(t, defaultGCPercent, setGCPercent())
+	require.Equal(t, defaultGCPercent, debug.SetGCPercent(defaultGCPercent))
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200) // as the runtime does at start from GOGC
+	require.Equal(t, 200, setGCPercent(), "GOGC wins")
+	require.Equal(t, 200, debug.SetGCPercent(200))
+}
