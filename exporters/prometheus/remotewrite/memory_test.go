@@ -67,20 +67,29 @@ func TestMemoryReturnsAfterOutage(t *testing.T) {
 	defer func() { halt.Store(true); <-done }()
 
 	time.Sleep(idle + time.Second) // steady state
-	before := pipelinetest.HeapInUseMiB()
+	before := pipelinetest.HeapLiveMiB()
 	r.FailWith(remotewritetest.Response{Status: http.StatusServiceUnavailable})
 	time.Sleep(3 * time.Second) // a backlog of about 150 000 samples
-	during := pipelinetest.HeapInUseMiB()
+	during := pipelinetest.HeapLiveMiB()
 	r.Recover()
 	require.Eventually(t, func() bool {
 		return testutil.ToFloat64(c.m.forEndpoint(c.currentArgs().endpoints()[0].name()).pendingSamples) < 5000
 	}, time.Minute, 10*time.Millisecond, "backlog sent")
-	drained := pipelinetest.HeapInUseMiB()
+	drained := pipelinetest.HeapLiveMiB()
 	time.Sleep(idle + time.Second) // small batches again for longer than bufferIdle
-	after := pipelinetest.HeapInUseMiB()
-	t.Logf("heap in use: %.1f MiB before the outage, %.1f during, %.1f when the backlog was sent, %.1f after (%d samples received)",
+	// What the backlog took (9 MiB of live objects here; 22 MiB before requests were
+	// encoded without prompb structs) is back but for a quarter at most. Live objects, not
+	// the heap's spans in use: the free room inside those varies by up to 3 MiB with how the
+	// backlog's allocations were laid out, which is more than a quarter of what it now takes.
+	// A shard lets its buffers go once bufferIdle passed without a batch needing half of
+	// them; on a loaded machine one late larger batch restarts that clock, so a few periods
+	// are allowed.
+	var after float64
+	require.Eventually(t, func() bool {
+		after = pipelinetest.HeapLiveMiB()
+		return after-before < (drained-before)/4
+	}, 5*idle, 250*time.Millisecond, "the memory the backlog took is given back: %.1f MiB before the outage, %.1f when the backlog was sent, %.1f now",
+		before, drained, after)
+	t.Logf("live heap: %.1f MiB before the outage, %.1f during, %.1f when the backlog was sent, %.1f after (%d samples received)",
 		before, during, drained, after, r.SampleCount())
-	// The heap in use varies by a MiB or two with what is in flight; what the backlog took
-	// (22 MiB here) is back but for a quarter at most.
-	require.Less(t, after-before, (drained-before)/4, "the memory the backlog took is given back")
 }

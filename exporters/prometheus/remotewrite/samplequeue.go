@@ -23,6 +23,9 @@ type sampleQueue struct {
 	closed bool
 }
 
+// keepQueueCap is the most entries a drained queue keeps room for: a few records' worth.
+const keepQueueCap = 4096
+
 func newSampleQueue(capacity int) *sampleQueue {
 	return &sampleQueue{
 		capacity: capacity,
@@ -84,6 +87,11 @@ func (q *sampleQueue) moveTo(dst *[]queuedSample, n int) (more, done bool) {
 		q.head += n
 		if q.head == len(q.items) {
 			q.items, q.head = q.items[:0], 0
+			if cap(q.items) > keepQueueCap {
+				// A backlog filled it: let the array go now that it is empty, rather than keep
+				// capacity × 64 bytes per shard for good (TestMemoryReturnsAfterOutage).
+				q.items = nil
+			}
 		}
 		signal(q.space)
 	}
