@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sondehq/sonde/components/prometheus/internal/scrapemgr"
 )
@@ -48,6 +49,27 @@ type parityCase struct {
 	// case checks something even if both sides append nothing; wantStale must have a
 	// staleness marker, wantNoStale must not; wantNoSeries must not appear.
 	want, wantStale, wantNoStale, wantNoSeries []string
+	// wantKinds: the series must have a point of that kind (st-zero, exemplar, ...).
+	wantKinds map[string]string
+	// reapply changes the config, applied again once every target was scraped
+	// reapplyAfter times (Apply with the same job: the loops restart in place).
+	reapply      func(*config.ScrapeConfig)
+	reapplyAfter int
+}
+
+func nativeHistograms(sc *config.ScrapeConfig) {
+	on := true
+	sc.ScrapeNativeHistograms = &on
+	sc.ScrapeProtocols = config.DefaultProtoFirstScrapeProtocols
+}
+
+func classicBody(n int) string {
+	v := strconv.Itoa(n)
+	return "# HELP h A histogram.\n# TYPE h histogram\n" +
+		`h_bucket{le="0.1"} ` + v + "\n" + `h_bucket{le="1"} ` + v + "\n" + `h_bucket{le="+Inf"} ` + v + "\n" +
+		"h_sum " + v + ".5\nh_count " + v + "\n" +
+		"# HELP s A summary.\n# TYPE s summary\n" +
+		`s{quantile="0.5"} ` + v + "\n" + `s{quantile="0.9"} ` + v + "\n" + "s_sum " + v + "\ns_count " + v + "\n"
 }
 
 func textStep(body string) step { return step{body: body} }
@@ -152,8 +174,9 @@ func parityCases(t *testing.T) []parityCase {
 			wantStale:  []string{`{__name__="m", instance="t0", job="parity"}`},
 		},
 		{
-			name:    "openmetrics/start-timestamps-off",
-			targets: map[string][]step{"t0": openMetricsScript()},
+			name:      "openmetrics/start-timestamps-off",
+			targets:   map[string][]step{"t0": openMetricsScript()},
+			wantKinds: map[string]string{`{__name__="foo_total", instance="t0", job="parity"}`: kindExemplar},
 			want: []string{
 				`{__name__="foo_total", instance="t0", job="parity"}`,
 				`{__name__="foo_created", instance="t0", job="parity"}`,
@@ -163,21 +186,73 @@ func parityCases(t *testing.T) []parityCase {
 			name:         "openmetrics/start-timestamps-on",
 			targets:      map[string][]step{"t0": openMetricsScript()},
 			startTS:      true,
+			wantKinds:    map[string]string{`{__name__="foo_total", instance="t0", job="parity"}`: kindSTZero},
 			want:         []string{`{__name__="foo_total", instance="t0", job="parity"}`},
 			wantNoSeries: []string{`{__name__="foo_created", instance="t0", job="parity"}`},
 		},
 		{
 			name:    "protobuf/native-histogram",
 			targets: map[string][]step{"t0": protobufScript(t)},
-			mod: func(sc *config.ScrapeConfig) {
-				on := true
-				sc.ScrapeNativeHistograms = &on
-				sc.ScrapeProtocols = config.DefaultProtoFirstScrapeProtocols
-			},
+			mod:     nativeHistograms,
 			want: []string{
 				`{__name__="nh", instance="t0", job="parity"}`,
 				`{__name__="pg", instance="t0", job="parity", k="v"}`,
+				`{__name__="pc_total", instance="t0", job="parity"}`,
 			},
+			wantStale: []string{`{__name__="nh", instance="t0", job="parity"}`},
+		},
+		{
+			name:      "protobuf/native-histogram/start-timestamps-on",
+			targets:   map[string][]step{"t0": protobufScript(t)},
+			mod:       nativeHistograms,
+			startTS:   true,
+			want:      []string{`{__name__="nh", instance="t0", job="parity"}`},
+			wantStale: []string{`{__name__="nh", instance="t0", job="parity"}`},
+			wantKinds: map[string]string{
+				`{__name__="nh", instance="t0", job="parity"}`:       kindSTZero,
+				`{__name__="pc_total", instance="t0", job="parity"}`: kindSTZero,
+			},
+		},
+		{
+			name: "text/classic-histogram-summary",
+			targets: map[string][]step{"t0": {
+				textStep(classicBody(1)),
+				textStep(classicBody(2)),
+			}},
+			want: []string{
+				`{__name__="h_bucket", instance="t0", job="parity", le="+Inf"}`,
+				`{__name__="h_count", instance="t0", job="parity"}`,
+				`{__name__="s", instance="t0", job="parity", quantile="0.5"}`,
+				`{__name__="s_sum", instance="t0", job="parity"}`,
+			},
+		},
+		{
+			name: "text/special-values",
+			targets: map[string][]step{"t0": {
+				textStep("nan NaN\npinf +Inf\nninf -Inf\ndup 1\ndup 2\n" + `esc{l="a\"b\\c\n"} 1` + "\n" + `{"utf8.name","l"="v"} 1` + "\n"),
+			}},
+			want: []string{
+				`{__name__="nan", instance="t0", job="parity"}`,
+				`{__name__="dup", instance="t0", job="parity"}`,
+				`{__name__="utf8.name", instance="t0", job="parity", l="v"}`,
+			},
+		},
+		{
+			name: "reapply/metric_relabel_configs-changed",
+			targets: map[string][]step{"t0": {
+				textStep("a 1\nb 1\n"),
+			}},
+			reapplyAfter: 2,
+			reapply: func(sc *config.ScrapeConfig) {
+				sc.MetricRelabelConfigs = []*relabel.Config{
+					relabelConfig(relabel.Drop, []model.LabelName{model.MetricNameLabel}, "b", "", ""),
+				}
+			},
+			// Prometheus restarts the loop: the old one writes end-of-run staleness markers
+			// for every series (a too, which the new loop then scrapes again) before the new
+			// one starts. Compared with repeats collapsed: a is 1, stale, 1 on both sides.
+			want:      []string{`{__name__="a", instance="t0", job="parity"}`, `{__name__="b", instance="t0", job="parity"}`},
+			wantStale: []string{`{__name__="b", instance="t0", job="parity"}`},
 		},
 		{
 			name: "limits/sample_limit",
@@ -292,31 +367,40 @@ func openMetricsScript() []step {
 
 func protobufScript(t *testing.T) []step {
 	t.Helper()
-	enc := func(deltas []int64, sum float64, gauge float64) step {
+	created := timestamppb.New(time.UnixMilli(1700000000000))
+	enc := func(withHist bool, deltas []int64, sum float64, gauge float64) step {
 		var count uint64 = 1 // zero bucket
 		var n int64
 		for _, d := range deltas {
 			n += d
 			count += uint64(n)
 		}
-		fams := []*dto.MetricFamily{
-			{
+		var fams []*dto.MetricFamily
+		if withHist {
+			fams = append(fams, &dto.MetricFamily{
 				Name: proto.String("nh"), Help: proto.String("A native histogram."), Type: dto.MetricType_HISTOGRAM.Enum(),
 				Metric: []*dto.Metric{{Histogram: &dto.Histogram{
 					SampleCount: proto.Uint64(count), SampleSum: proto.Float64(sum),
 					Schema: proto.Int32(0), ZeroThreshold: proto.Float64(1e-128), ZeroCount: proto.Uint64(1),
-					PositiveSpan:  []*dto.BucketSpan{{Offset: proto.Int32(0), Length: proto.Uint32(uint32(len(deltas)))}},
-					PositiveDelta: deltas,
+					PositiveSpan:     []*dto.BucketSpan{{Offset: proto.Int32(0), Length: proto.Uint32(uint32(len(deltas)))}},
+					PositiveDelta:    deltas,
+					CreatedTimestamp: created,
 				}}},
-			},
-			{
+			})
+		}
+		fams = append(fams,
+			&dto.MetricFamily{
 				Name: proto.String("pg"), Help: proto.String("A gauge."), Type: dto.MetricType_GAUGE.Enum(),
 				Metric: []*dto.Metric{{
 					Label: []*dto.LabelPair{{Name: proto.String("k"), Value: proto.String("v")}},
 					Gauge: &dto.Gauge{Value: proto.Float64(gauge)},
 				}},
 			},
-		}
+			&dto.MetricFamily{
+				Name: proto.String("pc_total"), Help: proto.String("A counter."), Type: dto.MetricType_COUNTER.Enum(),
+				Metric: []*dto.Metric{{Counter: &dto.Counter{Value: proto.Float64(gauge * 10), CreatedTimestamp: created}}},
+			},
+		)
 		var buf bytes.Buffer
 		for _, f := range fams {
 			if _, err := protodelim.MarshalTo(&buf, f); err != nil {
@@ -325,7 +409,12 @@ func protobufScript(t *testing.T) []step {
 		}
 		return step{ctype: protoType, body: buf.String()}
 	}
-	return []step{enc([]int64{2, 0}, 12, 1), enc([]int64{2, 2}, 20, 2), enc([]int64{3, 1, -2}, 30, 3)}
+	return []step{
+		enc(true, []int64{2, 0}, 12, 1),
+		enc(true, []int64{2, 2}, 20, 2),
+		enc(false, nil, 0, 3), // the histogram disappears: staleness marker
+		enc(true, []int64{3, 1, -2}, 30, 4),
+	}
 }
 
 // runParity runs one case on both sides and compares what they appended.
@@ -386,6 +475,22 @@ func runParity(t *testing.T, c parityCase) {
 		s.s.sync(s.ts)
 	}
 
+	if c.reapply != nil {
+		for _, s := range sides {
+			waitScrapes(t, s.name, s.rec, c.targets, c.reapplyAfter)
+		}
+		for _, s := range sides {
+			g, sc := baseScrapeConfig(t, parityInterval, func(sc *config.ScrapeConfig) {
+				if c.mod != nil {
+					c.mod(sc)
+				}
+				c.reapply(sc)
+			})
+			if err := s.s.apply(g, sc); err != nil {
+				t.Fatalf("%s: apply again: %v", s.name, err)
+			}
+		}
+	}
 	if c.remove != "" {
 		for _, s := range sides {
 			waitScrapes(t, s.name, s.rec, c.targets, c.removeAfter)
@@ -415,10 +520,7 @@ func runParity(t *testing.T, c parityCase) {
 	}
 	for _, s := range sides {
 		for inst, script := range remaining {
-			n := len(script) + 2
-			if c.remove != "" {
-				n += c.removeAfter
-			}
+			n := len(script) + 2 + c.removeAfter + c.reapplyAfter
 			waitScrapes(t, s.name, s.rec, map[string][]step{inst: script}, n)
 		}
 	}
@@ -429,6 +531,12 @@ func runParity(t *testing.T, c parityCase) {
 		// The removed target was scraped a different number of times on each side before
 		// the removal reached its loop: its series are compared with repeats collapsed.
 		opts.collapse[c.remove] = true
+	}
+	if c.reapply != nil {
+		// The new config reaches each side's loop after a different number of scrapes.
+		for inst := range c.targets {
+			opts.collapse[inst] = true
+		}
 	}
 	for _, d := range diffRecordings(promRec, mgrRec, opts) {
 		t.Error(d)
@@ -453,6 +561,15 @@ func runParity(t *testing.T, c parityCase) {
 	for _, w := range c.wantNoStale {
 		if promRec.hasStale(w) {
 			t.Errorf("unexpected staleness marker for %s", w)
+		}
+	}
+	for w, kind := range c.wantKinds {
+		found := false
+		for _, p := range series[w] {
+			found = found || p.kind == kind
+		}
+		if !found {
+			t.Errorf("no %s point for %s: %+v", kind, w, series[w])
 		}
 	}
 	for _, w := range c.wantNoSeries {
