@@ -63,6 +63,8 @@ type recorder struct {
 	meta    map[metaEntry]bool
 	scrapes map[string]int // instance → committed scrapes (batches with an `up` sample)
 	commits int
+	open    int      // appenders neither committed nor rolled back
+	misuse  []string // calls on an appender after its Commit or Rollback
 }
 
 func newRecorder() *recorder {
@@ -70,7 +72,23 @@ func newRecorder() *recorder {
 }
 
 // Appender implements storage.Appendable.
-func (r *recorder) Appender(context.Context) storage.Appender { return &recAppender{r: r} }
+func (r *recorder) Appender(context.Context) storage.Appender {
+	r.mu.Lock()
+	r.open++
+	r.mu.Unlock()
+	return &recAppender{r: r}
+}
+
+// problems lists the appenders left open and the calls made on finished ones.
+func (r *recorder) problems() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]string(nil), r.misuse...)
+	if r.open != 0 {
+		out = append(out, fmt.Sprintf("%d appender(s) neither committed nor rolled back", r.open))
+	}
+	return out
+}
 
 // scrapesOf is how many scrapes of an instance were committed.
 func (r *recorder) scrapesOf(instance string) int {
@@ -131,6 +149,11 @@ var _ storage.Appender = (*recAppender)(nil)
 // series, as a real storage's: the scrape loop caches only series with a ref (and sends
 // staleness markers only for cached ones).
 func (a *recAppender) add(l labels.Labels, p point) storage.SeriesRef {
+	if a.done {
+		a.r.mu.Lock()
+		a.r.misuse = append(a.r.misuse, fmt.Sprintf("%s for %s on a finished appender", p.kind, l))
+		a.r.mu.Unlock()
+	}
 	a.calls = append(a.calls, call{lset: l.Copy(), p: p})
 	return a.r.ref(l)
 }
@@ -190,13 +213,15 @@ func (a *recAppender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m m
 }
 
 func (a *recAppender) Commit() error {
-	if a.done {
-		return fmt.Errorf("recorder: appender used after Commit/Rollback")
-	}
-	a.done = true
 	r := a.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if a.done {
+		r.misuse = append(r.misuse, "Commit on a finished appender")
+		return fmt.Errorf("recorder: Commit after Commit or Rollback")
+	}
+	a.done = true
+	r.open--
 	r.commits++
 	ups := map[string]bool{}
 	for _, c := range a.calls {
@@ -219,7 +244,14 @@ func (a *recAppender) Commit() error {
 }
 
 func (a *recAppender) Rollback() error {
+	a.r.mu.Lock()
+	defer a.r.mu.Unlock()
+	if a.done {
+		a.r.misuse = append(a.r.misuse, "Rollback on a finished appender")
+		return nil
+	}
 	a.done = true
+	a.r.open--
 	a.calls = nil
 	return nil
 }

@@ -541,6 +541,11 @@ func runParity(t *testing.T, c parityCase) {
 	for _, d := range diffRecordings(promRec, mgrRec, opts) {
 		t.Error(d)
 	}
+	for _, s := range sides {
+		for _, p := range s.rec.problems() {
+			t.Errorf("%s: %s", s.name, p)
+		}
+	}
 
 	// The case's own expectations, on Prometheus' recording (scrapemgr's is compared
 	// with it above), so that a case fails when both sides append nothing.
