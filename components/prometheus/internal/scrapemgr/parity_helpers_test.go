@@ -172,7 +172,7 @@ func (r *recorder) ref(l labels.Labels) storage.SeriesRef {
 
 func (a *recAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
 	if math.Float64bits(v) == value.StaleNaN {
-		return a.add(l, point{kind: kindStale, val: "stale", t: t}), nil
+		return a.add(l, point{kind: kindStale, val: "marker", t: t}), nil
 	}
 	return a.add(l, point{kind: kindFloat, val: fmt.Sprintf("%g", v), t: t}), nil
 }
@@ -190,7 +190,7 @@ func (a *recAppender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e e
 func (a *recAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
 	switch {
 	case h != nil && value.IsStaleNaN(h.Sum), fh != nil && value.IsStaleNaN(fh.Sum):
-		return a.add(l, point{kind: kindStale, val: "stale", t: t}), nil
+		return a.add(l, point{kind: kindStale, val: "marker", t: t}), nil
 	case h != nil:
 		return a.add(l, point{kind: kindHistogram, val: fmt.Sprintf("count=%d sum=%g schema=%d zero=%d", h.Count, h.Sum, h.Schema, h.ZeroCount), t: t}), nil
 	case fh != nil:
@@ -392,8 +392,67 @@ type compareOpts struct {
 	collapse   map[string]bool // instances whose series are compared with repeated points collapsed
 }
 
+// scrapeTimes maps, per instance, the timestamp of each scrape (its `up` sample) to the
+// scrape's number.
+func scrapeTimes(series map[string][]point, lsets map[string]labels.Labels) map[string]map[int64]int {
+	out := map[string]map[int64]int{}
+	for k, pts := range series {
+		if lsets[k].Get(model.MetricNameLabel) != "up" {
+			continue
+		}
+		m := map[int64]int{}
+		n := 0
+		for _, p := range pts {
+			if p.kind == kindFloat {
+				m[p.t] = n
+				n++
+			}
+		}
+		out[lsets[k].Get(model.InstanceLabel)] = m
+	}
+	return out
+}
+
+// align numbers each point by the scrape whose timestamp it carries (a staleness marker
+// or a report sample written in a transaction of its own still belongs to its scrape);
+// points with other timestamps (exposed ones, end-of-run markers) keep the number of
+// scrapes committed before them. With collapse, the points are put in timestamp order:
+// a loop restarted by Apply or stopped by Sync writes its end-of-run markers about two
+// intervals late, in a race with the other loops' commits.
+func align(pts []point, upTimes map[int64]int, collapse bool) []point {
+	out := make([]point, len(pts))
+	var prevT int64
+	type keyed struct {
+		p point
+		t int64
+	}
+	ks := make([]keyed, len(pts))
+	for i, p := range pts {
+		if n, ok := upTimes[p.t]; ok && p.kind != kindExemplar {
+			p.idx = n
+		}
+		t := p.t
+		if p.kind == kindExemplar { // its own (exposed) timestamp: keep it after its sample
+			t = prevT
+		}
+		prevT = t
+		out[i] = p
+		ks[i] = keyed{p, t}
+	}
+	if collapse {
+		sort.SliceStable(ks, func(i, j int) bool { return ks[i].t < ks[j].t })
+		for i := range ks {
+			out[i] = ks[i].p
+		}
+	}
+	return out
+}
+
 // comparable turns a series' points into the strings compared: those of scrapes both
-// sides completed (all of them, runs collapsed, for instances in o.collapse).
+// sides completed, numbered by scrape. For instances in o.collapse, all of them in
+// timestamp order, runs of equal points collapsed and staleness markers left out but
+// for the last point ("ends stale"): an old loop's end-of-run markers and the new loop's
+// first scrape (Apply) carry timestamps about equal, in either order.
 func comparable(lset labels.Labels, pts []point, limit int, collapse bool, o compareOpts) []string {
 	name := lset.Get(model.MetricNameLabel)
 	var out []string
@@ -408,13 +467,16 @@ func comparable(lset labels.Labels, pts []point, limit int, collapse bool, o com
 		if o.timestamps && p.t < exposedBefore && !reportNames[name] && p.kind != kindStale && p.kind != kindSTZero {
 			s += fmt.Sprintf(" @%d", p.t)
 		}
-		if collapse && len(out) > 0 && out[len(out)-1] == s {
+		if collapse && (p.kind == kindStale || len(out) > 0 && out[len(out)-1] == s) {
 			continue
 		}
 		if !collapse {
-			s = fmt.Sprintf("scrape %d: %s", p.idx, s)
+			s = fmt.Sprintf("scrape #%d: %s", p.idx, s)
 		}
 		out = append(out, s)
+	}
+	if collapse && len(pts) > 0 && pts[len(pts)-1].kind == kindStale {
+		out = append(out, "ends stale")
 	}
 	return out
 }
@@ -424,6 +486,7 @@ func comparable(lset labels.Labels, pts []point, limit int, collapse bool, o com
 func diffRecordings(want, got *recorder, o compareOpts) []string {
 	ws, wl, wm, wsc := want.snapshot()
 	gs, gl, gm, gsc := got.snapshot()
+	wup, gup := scrapeTimes(ws, wl), scrapeTimes(gs, gl)
 	var diffs []string
 	keys := map[string]bool{}
 	for k := range ws {
@@ -445,8 +508,8 @@ func diffRecordings(want, got *recorder, o compareOpts) []string {
 		inst := lset.Get(model.InstanceLabel)
 		limit := min(wsc[inst], gsc[inst])
 		col := o.collapse[inst]
-		wp := comparable(lset, ws[k], limit, col, o)
-		gp := comparable(lset, gs[k], limit, col, o)
+		wp := comparable(lset, align(ws[k], wup[inst], col), limit, col, o)
+		gp := comparable(lset, align(gs[k], gup[inst], col), limit, col, o)
 		switch {
 		case len(wp) == 0 && len(gp) == 0:
 		case len(gp) == 0:
@@ -463,7 +526,7 @@ func diffRecordings(want, got *recorder, o compareOpts) []string {
 					g = gp[i]
 				}
 				if w != g {
-					diffs = append(diffs, fmt.Sprintf("series %s, point %d: Prometheus %q, scrapemgr %q", k, i, w, g))
+					diffs = append(diffs, fmt.Sprintf("series %s, point %d (of %d and %d compared): Prometheus %q, scrapemgr %q", k, i, len(wp), len(gp), w, g))
 					break
 				}
 			}

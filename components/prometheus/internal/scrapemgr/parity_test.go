@@ -551,6 +551,7 @@ func runParity(t *testing.T, c parityCase) {
 	// with it above), so that a case fails when both sides append nothing.
 	if testing.Verbose() {
 		dump(t, "Prometheus", promRec)
+		dump(t, "scrapemgr", mgrRec)
 	}
 	series, _, _, _ := promRec.snapshot()
 	for _, w := range c.want {
