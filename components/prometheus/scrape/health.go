@@ -7,6 +7,7 @@ import (
 
 	promscrape "github.com/prometheus/prometheus/scrape"
 
+	"github.com/sondehq/sonde/components/prometheus/internal/scrapemgr"
 	"github.com/sondehq/sonde/pipeline"
 )
 
@@ -18,7 +19,7 @@ type targetsSummary struct {
 }
 
 // summarize reads the health of every active target of mgr.
-func summarize(mgr *promscrape.Manager) targetsSummary {
+func summarize(mgr *scrapemgr.Manager) targetsSummary {
 	var s targetsSummary
 	firstURL := ""
 	for _, ts := range mgr.TargetsActive() {

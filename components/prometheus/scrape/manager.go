@@ -2,7 +2,6 @@ package scrape
 
 import (
 	"github.com/prometheus/prometheus/config"
-	promscrape "github.com/prometheus/prometheus/scrape"
 
 	"github.com/sondehq/sonde/components/prometheus/internal/scrapemgr"
 )
@@ -21,11 +20,11 @@ func (c *Component) startManager(forwardTo []string) (*scrapemgr.Manager, error)
 	if err != nil {
 		return nil, err
 	}
-	c.setManager(m.Prometheus())
+	c.setManager(m)
 	return m, nil
 }
 
-func (c *Component) setManager(mgr *promscrape.Manager) {
+func (c *Component) setManager(mgr *scrapemgr.Manager) {
 	c.mu.Lock()
 	c.mgr = mgr
 	c.mu.Unlock()

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
-	promscrape "github.com/prometheus/prometheus/scrape"
 
 	"github.com/sondehq/sonde/components/prometheus/internal/scrapemgr"
 	"github.com/sondehq/sonde/internal/targets"
@@ -35,7 +34,7 @@ type Component struct {
 	health *healthReporter
 
 	mu  sync.Mutex
-	mgr *promscrape.Manager // guarded by mu; set while a manager runs
+	mgr *scrapemgr.Manager // guarded by mu; set while a manager runs
 }
 
 // prepared is one set of arguments and the scrape config built from them; neither is
@@ -159,7 +158,7 @@ func (c *Component) loop(ctx context.Context, m *scrapemgr.Manager, in *input, f
 			case <-c.cfg.Changed():
 				break wait
 			case <-check.C:
-				c.health.targets(summarize(m.Prometheus()), args.UnhealthyDownRatio)
+				c.health.targets(summarize(m), args.UnhealthyDownRatio)
 			}
 		}
 	}

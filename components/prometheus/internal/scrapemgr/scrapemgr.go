@@ -1,12 +1,24 @@
-// Package scrapemgr runs one Prometheus scrape manager for a component (prometheus.scrape,
-// prometheus.operator.scrape): started with the options sonde's components share, fed
-// scrape configs and target sets, and stopped so that no late reload starts anything.
+// Package scrapemgr runs the scrapes of a component (prometheus.scrape,
+// prometheus.operator.scrape): jobs (Prometheus scrape configs), their targets, and one
+// scrape loop per target appending into the component's forward_to.
+//
+// It does what Prometheus' scrape manager does, reusing its parts (target labels and
+// relabelling, the exposition parsers, the HTTP client config, *scrape.Target for status),
+// with sonde's own scrape loop: Prometheus' keeps a map from each series' text to its labels
+// and two maps of refs for staleness, all touched for every sample of every scrape, which
+// made it half of sonde's CPU and two thirds of its heap on a metrics-only node (see
+// docs/benchmarks.md). The loop here compares each series with the one at the same place in
+// the previous scrape, and finds stale series by walking that scrape's order once.
 package scrapemgr
 
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"os"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +27,7 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	promscrape "github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/util/pool"
 )
 
 // maxDiscoveryReloadInterval bounds how often target changes reach the scrape pools, as
@@ -36,12 +49,24 @@ type Options struct {
 	StartTimestamps bool
 }
 
-// Manager is one running Prometheus scrape manager and the goroutine that runs it.
+// Manager runs the jobs given to Apply on the targets given to Sync.
 type Manager struct {
-	mgr    *promscrape.Manager
-	tsets  chan map[string][]*targetgroup.Group
-	done   chan struct{} // closed when mgr.Run returned
-	logger *slog.Logger
+	o          Options
+	logger     *slog.Logger
+	m          *metrics
+	buffers    *pool.Pool
+	offsetSeed uint64
+	ctx        context.Context // cancelled by Stop: loops end without staleness markers
+	cancel     context.CancelFunc
+
+	mu      sync.Mutex // guards pools, configs, tsets
+	pools   map[string]*scrapePool
+	configs map[string]*config.ScrapeConfig
+	tsets   map[string][]*targetgroup.Group
+
+	pending  chan map[string][]*targetgroup.Group // the latest target sets not applied yet
+	done     chan struct{}                        // closed when the reloader returned
+	stopOnce sync.Once
 }
 
 // Start starts a manager.
@@ -50,67 +75,179 @@ func Start(o Options) (*Manager, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	mgr, err := promscrape.NewManager(&promscrape.Options{
-		DiscoveryReloadInterval:  model.Duration(min(maxDiscoveryReloadInterval, time.Duration(o.ScrapeInterval))),
-		DiscoveryReloadOnStartup: true, // the first targets are scraped at once, not after the throttle
-		// Each series' type, help and unit go to forward_to with its first sample and when
-		// they change (storage.Appender.UpdateMetadata), for prometheus.serve to expose and
-		// prometheus.remote_write to send.
-		AppendMetadata: true,
-		// Start (created) timestamps reach forward_to through AppendSTZeroSample, just before
-		// their sample.
-		EnableStartTimestampZeroIngestion: o.StartTimestamps,
-	}, o.Logger, nil, o.Appendable, nil, reg)
+	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("scrape manager: %w", err)
 	}
-	m := &Manager{mgr: mgr, tsets: make(chan map[string][]*targetgroup.Group), done: make(chan struct{}), logger: o.Logger}
-	go func() {
-		defer close(m.done)
-		if err := mgr.Run(m.tsets); err != nil {
-			m.logger.Error("scrape manager failed", "err", err)
-		}
-	}()
-	return m, nil
+	mgr := &Manager{
+		o: o, logger: o.Logger, m: m,
+		// Scrape bodies are read into buffers shared by the loops, sized by powers of 3
+		// from 1 kB to 100 MB, as Prometheus does.
+		buffers: pool.New(1e3, 100e6, 3, func(sz int) any { return make([]byte, 0, sz) }),
+		pools:   map[string]*scrapePool{}, configs: map[string]*config.ScrapeConfig{},
+		pending: make(chan map[string][]*targetgroup.Group, 1),
+		done:    make(chan struct{}),
+	}
+	if host, err := os.Hostname(); err == nil { // agents on different nodes scrape at different phases
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(host))
+		mgr.offsetSeed = h.Sum64()
+	}
+	mgr.ctx, mgr.cancel = context.WithCancel(context.Background())
+	go mgr.reloader(min(maxDiscoveryReloadInterval, time.Duration(o.ScrapeInterval)))
+	return mgr, nil
 }
 
-// Prometheus is the manager itself, for reading its targets.
-func (m *Manager) Prometheus() *promscrape.Manager { return m.mgr }
+// reloader applies the latest target sets: the first at once, later ones at most every
+// interval.
+func (m *Manager) reloader(interval time.Duration) {
+	defer close(m.done)
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case tsets := <-m.pending:
+			m.sync(tsets)
+		}
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
 
 // Apply hands the manager the jobs' configs: an unchanged job is left alone, a changed one
 // restarts its scrape loops in place (keeping targets, and their series caches when only
-// intervals, limits or HTTP settings changed).
-func (m *Manager) Apply(global config.GlobalConfig, scs []*config.ScrapeConfig) error {
-	// Load("") is the only way to get a Config that GetScrapeConfigs accepts.
-	cfg, err := config.Load("", m.logger)
-	if err != nil {
-		return err
+// intervals, limits or HTTP settings changed), a job no longer listed stops.
+func (m *Manager) Apply(_ config.GlobalConfig, scs []*config.ScrapeConfig) error {
+	for _, sc := range scs {
+		if sc.ScrapeFailureLogFile != "" || sc.ExtraScrapeMetricsEnabled() {
+			return fmt.Errorf("job %q: scrape_failure_log_file and extra_scrape_metrics are not supported", sc.JobName)
+		}
 	}
-	cfg.GlobalConfig = global
-	cfg.ScrapeConfigs = scs
-	return m.mgr.ApplyConfig(cfg)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return context.Canceled
+	}
+	want := map[string]*config.ScrapeConfig{}
+	for _, sc := range scs {
+		want[sc.JobName] = sc
+	}
+	for name, p := range m.pools {
+		if want[name] == nil {
+			p.stop()
+			delete(m.pools, name)
+		}
+	}
+	var errs []error
+	for name, sc := range want {
+		p := m.pools[name]
+		switch {
+		case p == nil:
+			if tgs, ok := m.tsets[name]; ok {
+				var err error
+				if p, err = newScrapePool(m, sc); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				m.pools[name] = p
+				p.sync(tgs)
+			}
+		case !reflect.DeepEqual(p.cfg, sc):
+			if err := p.reload(sc); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	m.configs = want
+	if len(errs) > 0 {
+		return fmt.Errorf("applying scrape configs: %v", errs)
+	}
+	return nil
 }
 
-// Sync hands the manager the full target set; false if ctx ended first.
+// Sync hands the manager the full target set, applied by the reloader (at once the first
+// time, then at most every reload interval); false if ctx ended first.
 func (m *Manager) Sync(ctx context.Context, tsets map[string][]*targetgroup.Group) bool {
-	select {
-	case m.tsets <- tsets:
-		return true
-	case <-ctx.Done():
+	if ctx.Err() != nil {
 		return false
 	}
+	for {
+		select {
+		case m.pending <- tsets:
+			return true
+		default:
+		}
+		select { // replace a set not applied yet
+		case <-m.pending:
+		default:
+		}
+	}
 }
 
-// Stop stops the manager and returns once its scrape loops and Run have ended.
-//
-// Prometheus' reloader goroutine may run one more reload after Stop, which would start
-// scrape pools for the last target sets that nobody stops. So the target sets are emptied
-// first, and Run is waited for (it applies what it received before it returns on the
-// closed channel): a late reload then finds nothing to start.
+// sync applies target sets: a job with targets and a config gets a pool, a pool whose job
+// has no target set any more stops.
+func (m *Manager) sync(tsets map[string][]*targetgroup.Group) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return
+	}
+	m.tsets = tsets
+	for name, p := range m.pools {
+		if _, ok := tsets[name]; !ok {
+			p.stop()
+			delete(m.pools, name)
+		}
+	}
+	for name, tgs := range tsets {
+		p := m.pools[name]
+		if p == nil {
+			sc := m.configs[name]
+			if sc == nil {
+				m.logger.Error("error reloading target set", "err", "invalid config id:"+name)
+				continue
+			}
+			var err error
+			if p, err = newScrapePool(m, sc); err != nil {
+				m.logger.Error("error creating new scrape pool", "err", err, "scrape_pool", name)
+				continue
+			}
+			m.pools[name] = p
+		}
+		p.sync(tgs)
+	}
+}
+
+// TargetsActive returns the targets being scraped, by job.
+func (m *Manager) TargetsActive() map[string][]*promscrape.Target {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]*promscrape.Target, len(m.pools))
+	for name, p := range m.pools {
+		ts := make([]*promscrape.Target, 0, len(p.targets))
+		for _, t := range p.targets {
+			ts = append(ts, t)
+		}
+		out[name] = ts
+	}
+	return out
+}
+
+// Stop stops every loop (writing no staleness markers: the agent stops, not the targets)
+// and returns once they have stopped; it unregisters the manager's metrics.
 func (m *Manager) Stop() {
-	m.tsets <- map[string][]*targetgroup.Group{}
-	close(m.tsets)
-	<-m.done
-	m.mgr.Stop()
-	m.mgr.UnregisterMetrics()
+	m.stopOnce.Do(func() {
+		m.mu.Lock()
+		m.cancel()
+		for name, p := range m.pools {
+			p.stop()
+			delete(m.pools, name)
+		}
+		m.mu.Unlock()
+		<-m.done
+		m.m.unregister()
+	})
 }
