@@ -1,6 +1,8 @@
 package scrapemgr_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"log/slog"
@@ -259,8 +261,9 @@ func (a *recAppender) Rollback() error {
 // step is what a target serves for one scrape.
 type step struct {
 	body   string
-	ctype  string // default: the text format
+	ctype  string // default: the text format; "none": no Content-Type header at all
 	status int    // default: 200
+	gzip   bool   // gzip the body (Content-Encoding: gzip); 406 if the scraper does not accept gzip
 }
 
 // scriptTarget serves its script's steps one per request, then repeats the last one.
@@ -274,16 +277,31 @@ func scriptTarget(t *testing.T, script []step) *httptest.Server {
 		s := script[min(n, len(script)-1)]
 		n++
 		mu.Unlock()
-		ct := s.ctype
-		if ct == "" {
-			ct = "text/plain; version=0.0.4; charset=utf-8"
+		switch s.ctype {
+		case "":
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		case "none":
+			w.Header()["Content-Type"] = nil // present but empty: net/http neither sniffs nor sends one
+		default:
+			w.Header().Set("Content-Type", s.ctype)
 		}
-		w.Header().Set("Content-Type", ct)
+		body := []byte(strings.NewReplacer("$path", r.URL.Path, "$query", r.URL.Query().Encode()).Replace(s.body))
+		if s.gzip && !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			http.Error(w, "gzip expected", http.StatusNotAcceptable)
+			return
+		}
+		if s.gzip {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+			body = buf.Bytes()
+			w.Header().Set("Content-Encoding", "gzip")
+		}
 		if s.status != 0 {
 			w.WriteHeader(s.status)
 		}
-		body := strings.NewReplacer("$path", r.URL.Path, "$query", r.URL.Query().Encode()).Replace(s.body)
-		_, _ = w.Write([]byte(body))
+		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
 	return srv

@@ -238,6 +238,34 @@ func parityCases(t *testing.T) []parityCase {
 			},
 		},
 		{
+			name: "gzip",
+			targets: map[string][]step{"t0": {
+				{body: "# TYPE a counter\na 1\n", gzip: true},
+				{body: "# TYPE a counter\na 2\n" + strings.Repeat("# padding padding padding padding\n", 20), gzip: true},
+				{body: "# TYPE a counter\na 3\n", gzip: true},
+			}},
+			// The limit applies to the body as decompressed: the second step fails.
+			mod:       func(sc *config.ScrapeConfig) { sc.BodySizeLimit = 200 },
+			want:      []string{`{__name__="a", instance="t0", job="parity"}`},
+			wantStale: []string{`{__name__="a", instance="t0", job="parity"}`},
+		},
+		{
+			name:    "content-type/missing-with-fallback",
+			targets: map[string][]step{"t0": {{body: "a 1\n", ctype: "none"}, {body: "a 2\n", ctype: "none"}}},
+			mod:     func(sc *config.ScrapeConfig) { sc.ScrapeFallbackProtocol = config.PrometheusText0_0_4 },
+			want:    []string{`{__name__="a", instance="t0", job="parity"}`},
+		},
+		{
+			name: "content-type/missing-no-fallback",
+			targets: map[string][]step{"t0": {
+				{body: "a 1\n"},
+				{body: "a 2\n", ctype: "none"},
+				{body: "a 3\n", ctype: "text/html"},
+				{body: "a 4\n"},
+			}},
+			want: []string{`{__name__="a", instance="t0", job="parity"}`},
+		},
+		{
 			name: "reapply/metric_relabel_configs-changed",
 			targets: map[string][]step{"t0": {
 				textStep("a 1\nb 1\n"),
