@@ -466,6 +466,17 @@ func align(pts []point, upTimes map[int64]int, collapse bool) []point {
 	return out
 }
 
+// endOfRun tells whether a series got a staleness marker at a time no scrape of its
+// instance had.
+func endOfRun(pts []point, upTimes map[int64]int) bool {
+	for _, p := range pts {
+		if _, ok := upTimes[p.t]; p.kind == kindStale && !ok {
+			return true
+		}
+	}
+	return false
+}
+
 // comparable turns a series' points into the strings compared: those of scrapes both
 // sides completed, numbered by scrape. For instances in o.collapse, all of them in
 // timestamp order, runs of equal points collapsed and staleness markers left out but
@@ -547,6 +558,14 @@ func diffRecordings(want, got *recorder, o compareOpts) []string {
 					diffs = append(diffs, fmt.Sprintf("series %s, point %d (of %d and %d compared): Prometheus %q, scrapemgr %q", k, i, len(wp), len(gp), w, g))
 					break
 				}
+			}
+		}
+		// Markers at no scrape's time are end-of-run ones (a stopped loop); those after the
+		// compared scrapes are left out above, but whether a series gets one must match
+		// (Prometheus writes none when its manager stops).
+		if !col {
+			if we, ge := endOfRun(ws[k], wup[inst]), endOfRun(gs[k], gup[inst]); we != ge {
+				diffs = append(diffs, fmt.Sprintf("series %s: end-of-run staleness marker: Prometheus %v, scrapemgr %v", k, we, ge))
 			}
 		}
 	}

@@ -649,7 +649,7 @@ func waitScrapes(t *testing.T, name string, rec *recorder, targets map[string][]
 // waitFor polls cond (an Eventually): the deadline only bounds a hung case.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(10 * time.Second) // 50 scrape intervals
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
