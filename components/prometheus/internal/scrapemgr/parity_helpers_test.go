@@ -466,15 +466,34 @@ func align(pts []point, upTimes map[int64]int, collapse bool) []point {
 	return out
 }
 
-// endOfRun tells whether a series got a staleness marker at a time no scrape of its
-// instance had.
-func endOfRun(pts []point, upTimes map[int64]int) bool {
+// offScrapeMarkers describes the staleness markers of a series at a time no scrape of
+// its instance had, each with the nearest scrape's time; "" if none.
+func offScrapeMarkers(pts []point, upTimes map[int64]int) string {
+	var out []string
 	for _, p := range pts {
-		if _, ok := upTimes[p.t]; p.kind == kindStale && !ok {
-			return true
+		if _, ok := upTimes[p.t]; p.kind != kindStale || ok {
+			continue
 		}
+		nearest, found := int64(0), false
+		for t := range upTimes {
+			if !found || abs(t-p.t) < abs(nearest-p.t) {
+				nearest, found = t, true
+			}
+		}
+		if !found {
+			out = append(out, fmt.Sprintf("marker @%d, no scrape", p.t))
+			continue
+		}
+		out = append(out, fmt.Sprintf("marker %+dms from scrape #%d", p.t-nearest, upTimes[nearest]))
 	}
-	return false
+	return strings.Join(out, ", ")
+}
+
+func abs(d int64) int64 {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // comparable turns a series' points into the strings compared: those of scrapes both
@@ -560,12 +579,13 @@ func diffRecordings(want, got *recorder, o compareOpts) []string {
 				}
 			}
 		}
-		// Markers at no scrape's time are end-of-run ones (a stopped loop); those after the
-		// compared scrapes are left out above, but whether a series gets one must match
-		// (Prometheus writes none when its manager stops).
+		// Markers at no scrape's time are end-of-run ones (a stopped loop) or ones written
+		// with another timestamp than their scrape's report; those after the compared
+		// scrapes are left out above, but they must match (Prometheus writes none when its
+		// manager stops, and a scrape's markers carry its report's timestamp).
 		if !col {
-			if we, ge := endOfRun(ws[k], wup[inst]), endOfRun(gs[k], gup[inst]); we != ge {
-				diffs = append(diffs, fmt.Sprintf("series %s: end-of-run staleness marker: Prometheus %v, scrapemgr %v", k, we, ge))
+			if we, ge := offScrapeMarkers(ws[k], wup[inst]), offScrapeMarkers(gs[k], gup[inst]); we != ge {
+				diffs = append(diffs, fmt.Sprintf("series %s: staleness markers at no scrape's timestamp: Prometheus [%s], scrapemgr [%s]", k, we, ge))
 			}
 		}
 	}
