@@ -53,6 +53,9 @@ func (l *loop) appendBody(app storage.Appender, b []byte, contentType string, ts
 			"fallback_media_type", l.cfg.ScrapeFallbackProtocol, "err", err)
 		return res, err
 	}
+	if _, ok := p.(*textparse.PromParser); ok {
+		p = newTextParser(b, c.expected) // the same grammar, cheaper for a target's known series
+	}
 	if err != nil {
 		l.logger.Debug("Invalid content type on scrape, using fallback setting.", "content_type", contentType,
 			"fallback_media_type", l.cfg.ScrapeFallbackProtocol, "err", err)

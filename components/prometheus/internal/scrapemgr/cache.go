@@ -50,7 +50,8 @@ type seriesCache struct {
 }
 
 func newSeriesCache() *seriesCache {
-	return &seriesCache{byRaw: map[string]*cacheEntry{}, meta: metaStore{m: map[string]*metaEntry{}}}
+	// Iterations start at 1: an entry's tracked 0 means never tracked.
+	return &seriesCache{iter: 1, byRaw: map[string]*cacheEntry{}, meta: metaStore{m: map[string]*metaEntry{}}}
 }
 
 // get returns the entry of the exposed series met, or nil; seenBefore reports that this
@@ -75,6 +76,17 @@ func (c *seriesCache) get(met []byte) (e *cacheEntry, seenBefore bool) {
 	}
 	c.mark(e)
 	return e, false
+}
+
+// expected is the series text the next series of this scrape has if the target exposes
+// what it did last time; "" when there is no such guess.
+func (c *seriesCache) expected() string {
+	if c.cursor < len(c.order) {
+		if e := c.order[c.cursor]; e.iter != c.iter {
+			return e.raw
+		}
+	}
+	return ""
 }
 
 // mark records that this scrape exposed e.
@@ -112,9 +124,6 @@ func (c *seriesCache) track(e *cacheEntry) { e.tracked = c.iter }
 // eachStale calls f for every series tracked in the previous scrape and not in this one,
 // until f returns false.
 func (c *seriesCache) eachStale(f func(*cacheEntry) bool) {
-	if c.iter == 0 {
-		return
-	}
 	for _, e := range c.order {
 		if e.tracked == c.iter-1 && !f(e) {
 			return

@@ -132,7 +132,7 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 		}
 	}()
 	defer func() {
-		if err = l.report(app, start, time.Since(start), res, scrapeErr); err != nil {
+		if err = l.report(app, appendTime, time.Since(start), res, scrapeErr); err != nil {
 			l.logger.Warn("Appending scrape report failed", "err", err)
 		}
 	}()
