@@ -1,6 +1,7 @@
 package scrapemgr
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/prometheus/common/model"
@@ -114,5 +115,30 @@ func TestPartOfFamily(t *testing.T) {
 		{"build_info", "build", "info", true},
 	} {
 		require.Equal(t, c.want, partOfFamily(c.name, []byte(c.family), model.MetricType(c.typ)), "%s in %s (%s)", c.name, c.family, c.typ)
+	}
+}
+
+// Under churn the arena of series texts is compacted: what it holds stays in proportion to
+// the series known, and every known series is still found, at its place.
+func TestSeriesCacheTextsCompacted(t *testing.T) {
+	c := newSeriesCache()
+	series := func(gen int) []string {
+		out := make([]string, 100)
+		for i := range out {
+			out[i] = fmt.Sprintf(`m{series="%d",gen="%d"}`, i, gen+i/10) // a tenth replaced each time
+		}
+		return out
+	}
+	for gen := range 200 {
+		scrapeSeries(c, series(gen)...)
+		c.iterDone(true)
+	}
+	require.Len(t, c.byRaw, 100)
+	require.LessOrEqual(t, c.texts.live(), 100*len(`m{series="99",gen="999"}`))
+	require.LessOrEqual(t, c.texts.dead, c.texts.live()/2+len(`m{series="99",gen="999"}`)*10, "compacted")
+	require.Empty(t, scrapeSeries(c, series(199)...), "every series found after compaction")
+	require.Equal(t, 100, c.cursor, "in order")
+	for k, e := range c.byRaw {
+		require.Equal(t, k, e.raw)
 	}
 }

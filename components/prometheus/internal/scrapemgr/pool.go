@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -29,6 +30,34 @@ type scrapePool struct {
 	client  *http.Client
 	targets map[uint64]*promscrape.Target
 	loops   map[uint64]*loop
+	// sockets are the clients of targets scraped over a Unix socket (their __unix_socket__
+	// label), by path.
+	sockets map[string]*http.Client
+}
+
+// clientFor returns the HTTP client for t: the job's, or one that dials t's Unix socket.
+func (p *scrapePool) clientFor(t *promscrape.Target) *http.Client {
+	path := t.GetValue(promscrape.UnixSocketLabel)
+	if path == "" {
+		return p.client
+	}
+	if c := p.sockets[path]; c != nil {
+		return c
+	}
+	c, err := config_util.NewClientFromConfig(p.cfg.HTTPClientConfig, p.cfg.JobName,
+		config_util.WithDialContextFunc(func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}))
+	if err != nil { // the job's client was built from the same settings
+		p.mgr.logger.Error("Unix socket client", "path", path, "err", err)
+		return p.client
+	}
+	if p.sockets == nil {
+		p.sockets = map[string]*http.Client{}
+	}
+	p.sockets[path] = c
+	return c
 }
 
 func newScrapePool(mgr *Manager, cfg *config.ScrapeConfig) (*scrapePool, error) {
@@ -126,8 +155,8 @@ func (p *scrapePool) reload(cfg *config.ScrapeConfig) error {
 		return fmt.Errorf("job %q: http client: %w", cfg.JobName, err)
 	}
 	reuse := reflect.DeepEqual(sampleSettings(p.cfg), sampleSettings(cfg))
-	old := p.client
-	p.cfg, p.client = cfg, client
+	old, oldSockets := p.client, p.sockets
+	p.cfg, p.client, p.sockets = cfg, client, nil
 	forced := p.targetLimitErr()
 	var wg sync.WaitGroup
 	for h, oldLoop := range p.loops {
@@ -146,6 +175,9 @@ func (p *scrapePool) reload(cfg *config.ScrapeConfig) error {
 	}
 	wg.Wait()
 	old.CloseIdleConnections()
+	for _, c := range oldSockets {
+		c.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -168,6 +200,9 @@ func (p *scrapePool) stop() {
 	}
 	wg.Wait()
 	p.client.CloseIdleConnections()
+	for _, c := range p.sockets {
+		c.CloseIdleConnections()
+	}
 	p.mgr.m.poolTargets.DeleteLabelValues(p.cfg.JobName)
 	p.mgr.m.syncFailed.DeleteLabelValues(p.cfg.JobName)
 }
@@ -202,7 +237,7 @@ func (p *scrapePool) newLoop(t *promscrape.Target, cache *seriesCache) *loop {
 		stopped:         make(chan struct{}),
 	}
 	l.ctx, l.cancel = context.WithCancel(mgr.ctx)
-	l.scraper = newScraper(t, p.client, cfg, timeout, mgr.m)
+	l.scraper = newScraper(t, p.clientFor(t), cfg, timeout, mgr.m)
 	l.offset = offset(targetHash(t), interval, mgr.offsetSeed)
 	if err != nil {
 		l.setForcedError(err)
