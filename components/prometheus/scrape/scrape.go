@@ -1,6 +1,8 @@
-// Package scrape implements prometheus.scrape: Prometheus' own scrape manager, running one
-// scrape job for the component, fed the targets of the components in targets plus
-// static_configs, and appending into the components in forward_to.
+// Package scrape implements prometheus.scrape: one scrape job for the component, fed the
+// targets of the components in targets plus static_configs, and appending into the
+// components in forward_to. Scrapes behave as Prometheus' (same target labels, samples,
+// report series, staleness markers, limits and metadata; Prometheus' parsers and relabelling
+// do the work), run by sonde's leaner scrape loop (see docs/scraping.md).
 package scrape
 
 import (

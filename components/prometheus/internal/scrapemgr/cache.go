@@ -174,7 +174,7 @@ type textArena struct {
 	dead  int // of which held by forgotten series
 }
 
-const minTextChunk = 16 << 10
+const minTextChunk = 4 << 10
 
 // intern returns b as a string stored in the arena.
 func (a *textArena) intern(b []byte) string {
@@ -183,7 +183,8 @@ func (a *textArena) intern(b []byte) string {
 	}
 	if cap(a.chunk)-len(a.chunk) < len(b) {
 		// A new chunk; the old one lives on as long as its strings do.
-		a.chunk = make([]byte, 0, max(minTextChunk, len(b), min(a.live(), 1<<20)))
+		// An eighth of what is live: at most that much spare room, few chunks.
+		a.chunk = make([]byte, 0, max(minTextChunk, len(b), min(a.live()/8, 256<<10)))
 	}
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, b...)
