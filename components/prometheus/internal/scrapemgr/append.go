@@ -105,23 +105,11 @@ func (l *loop) appendBody(app storage.Appender, b []byte, contentType string, ts
 			continue
 		case textparse.EntryHelp:
 			name, help := p.Help()
-			lastFamily, lastMeta = name, c.meta.set(name, c.iter, func(e *metaEntry) bool {
-				if e.Help == string(help) {
-					return false
-				}
-				e.Help = string(help)
-				return true
-			})
+			lastFamily, lastMeta = name, c.meta.set(name, c.iter, func(e *metaEntry) bool { return setText(&e.Help, help) })
 			continue
 		case textparse.EntryUnit:
 			name, unit := p.Unit()
-			lastFamily, lastMeta = name, c.meta.set(name, c.iter, func(e *metaEntry) bool {
-				if e.Unit == string(unit) {
-					return false
-				}
-				e.Unit = string(unit)
-				return true
-			})
+			lastFamily, lastMeta = name, c.meta.set(name, c.iter, func(e *metaEntry) bool { return setText(&e.Unit, unit) })
 			continue
 		case textparse.EntryComment:
 			continue
@@ -281,6 +269,15 @@ func (l *loop) appendBody(app storage.Appender, b []byte, contentType string, ts
 		err = l.appendStale(app, defTime)
 	}
 	return res, err
+}
+
+// setText sets *field to v and reports whether it changed (no copy when it did not).
+func setText(field *string, v []byte) bool {
+	if *field == string(v) {
+		return false
+	}
+	*field = string(v)
+	return true
 }
 
 // appendErrors count the samples of one scrape the destination refused.

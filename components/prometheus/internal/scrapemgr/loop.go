@@ -118,12 +118,12 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 	start := time.Now()
 	var (
 		res                    appendResult
-		bytesRead              int
 		err, appErr, scrapeErr error
+		stopping               bool
 	)
 	app := l.appendable.Appender(l.parentCtx)
 	defer func() {
-		if err != nil {
+		if err != nil || stopping {
 			_ = app.Rollback()
 			return
 		}
@@ -132,6 +132,9 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 		}
 	}()
 	defer func() {
+		if stopping {
+			return
+		}
 		if err = l.report(app, appendTime, time.Since(start), res, scrapeErr); err != nil {
 			l.logger.Warn("Appending scrape report failed", "err", err)
 		}
@@ -155,16 +158,20 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 	w := bytes.NewBuffer(buf)
 	contentType, scrapeErr = l.scraper.scrape(ctx, w)
 	cancel()
+	if l.parentCtx.Err() != nil {
+		// The manager stops (the agent, or a changed forward_to): the scrape was cut short,
+		// not failed, and the target's series are not stale. Nothing is appended.
+		stopping = true
+		return start
+	}
 	if scrapeErr == nil {
 		b = w.Bytes()
 		if len(b) > 0 {
 			l.lastScrapeSize = len(b)
 		}
-		bytesRead = len(b)
 	} else {
 		l.logger.Debug("Scrape failed", "err", scrapeErr)
 	}
-	_ = bytesRead
 
 	// A failed scrape is an empty one: its series get staleness markers.
 	res, appErr = l.appendBody(app, b, contentType, appendTime)

@@ -116,3 +116,45 @@ func TestTargetsAndMetrics(t *testing.T) {
 	require.Empty(t, rec.problems())
 	_ = startManager(t, newRecorder(), reg) // registers again
 }
+
+// A scrape in flight when the manager stops is cut short, not failed: no staleness markers,
+// no `up` 0 (the agent stops, the target's series do not).
+func TestStopCutsScrapeWithoutStaleness(t *testing.T) {
+	release := make(chan struct{})
+	blocked := make(chan struct{}, 1)
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if n > 1 {
+			select {
+			case blocked <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write([]byte("m 1\n"))
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+
+	rec := newRecorder()
+	m, err := scrapemgr.Start(scrapemgr.Options{Logger: slog.New(slog.DiscardHandler), Appendable: rec,
+		ScrapeInterval: model.Duration(100 * time.Millisecond)})
+	require.NoError(t, err)
+	g, sc := baseScrapeConfig(t, 2*time.Second, nil) // the hung scrape outlives Stop by far
+	require.NoError(t, m.Apply(g, []*config.ScrapeConfig{sc}))
+	require.True(t, m.Sync(context.Background(), map[string][]*targetgroup.Group{sc.JobName: group(model.LabelSet{"instance": "i"}, srv.Listener.Addr().String())}))
+	<-blocked // the second scrape hangs
+	m.Stop()
+	series, _, _, _ := rec.snapshot()
+	require.Len(t, series[`{__name__="m", instance="i", job="parity"}`], 1, "the first scrape's sample only: no staleness marker")
+	up := series[`{__name__="up", instance="i", job="parity"}`]
+	require.Len(t, up, 1)
+	require.Equal(t, "1", up[0].val)
+	require.Empty(t, rec.problems())
+}
