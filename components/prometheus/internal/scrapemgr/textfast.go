@@ -44,6 +44,7 @@ type textParser struct {
 	// and summaries), so a series line is handed over after it.
 	typeLine []byte
 	scratch  []byte
+	restMode bool // t.p reads the rest of the body
 }
 
 var _ textparse.Parser = (*textParser)(nil)
@@ -54,7 +55,15 @@ func newTextParser(b []byte, expect func() string) *textParser {
 
 // Next implements textparse.Parser.
 func (t *textParser) Next() (textparse.Entry, error) {
+	if t.restMode {
+		return t.p.Next()
+	}
 	for t.pos < len(t.b) {
+		if t.expect() == "" {
+			// No guess left (a target's first scrape, or series beyond those of the last
+			// one): Prometheus' parser reads the rest, as one body.
+			return t.delegateRest()
+		}
 		rest := t.b[t.pos:]
 		end := bytes.IndexByte(rest, '\n') + 1
 		if end == 0 {
@@ -86,6 +95,23 @@ func (t *textParser) Next() (textparse.Entry, error) {
 		return et, err
 	}
 	return textparse.EntryInvalid, io.EOF
+}
+
+// delegateRest hands the rest of the body to Prometheus' parser, after the last TYPE line.
+func (t *textParser) delegateRest() (textparse.Entry, error) {
+	t.restMode = true
+	rest := t.b[t.pos:len(t.b):len(t.b)]
+	t.pos = len(t.b)
+	if t.typeLine == nil {
+		t.p = textparse.NewPromParser(rest, nil, false)
+		return t.p.Next()
+	}
+	buf := make([]byte, 0, len(t.typeLine)+len(rest))
+	t.p = textparse.NewPromParser(append(append(buf, t.typeLine...), rest...), nil, false)
+	if _, err := t.p.Next(); err != nil { // the TYPE line, read before
+		return textparse.EntryInvalid, err
+	}
+	return t.p.Next()
 }
 
 // delegate hands line to Prometheus' parser, after the last TYPE line when the line is not
