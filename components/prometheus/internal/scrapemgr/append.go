@@ -19,14 +19,14 @@ import (
 )
 
 var (
-	errSampleLimit  = errors.New("sample limit exceeded")
-	errBucketLimit  = errors.New("histogram bucket limit exceeded")
-	errNameMissing  = errors.New("missing metric name (__name__ label)")
-	staleNaN        = math.Float64frombits(value.StaleNaN)
-	rejectEarlyOOO  = storage.AppendOptions{DiscardOutOfOrder: true}
-	maxAheadTime    = 10 * time.Minute // samples further in the future are out of bounds
-	errOutOfBounds  = storage.ErrOutOfBounds
-	errDupTimestamp = storage.ErrDuplicateSampleForTimestamp
+	errSampleLimit = errors.New("sample limit exceeded")
+	errBucketLimit = errors.New("histogram bucket limit exceeded")
+	errNameMissing = errors.New("missing metric name (__name__ label)")
+	staleNaN       = math.Float64frombits(value.StaleNaN)
+	rejectEarlyOOO = storage.AppendOptions{DiscardOutOfOrder: true}
+	maxAheadTime   = 10 * time.Minute // samples further in the future are out of bounds
+	// Prometheus' duplicate error is a struct value: converted to error once, not per use.
+	errDupTimestamp error = storage.ErrDuplicateSampleForTimestamp
 )
 
 // appendResult are the counts of one scrape's append, for the report series.
@@ -129,7 +129,7 @@ func (l *loop) appendBody(app storage.Appender, b []byte, contentType string, ts
 		}
 
 		e, duplicate := c.get(met)
-		if e != nil && e.dropped {
+		if e != nil && e.dropped() {
 			continue
 		}
 		cached := e != nil
@@ -139,7 +139,7 @@ func (l *loop) appendBody(app storage.Appender, b []byte, contentType string, ts
 			p.Labels(&lset)
 			lset = l.mutateSampleLabels(lset)
 			if lset.IsEmpty() {
-				c.add(met, lset, 0, true)
+				c.add(met, lset, 0)
 				continue
 			}
 			if err = l.checkLabels(lset); err != nil {
@@ -159,7 +159,7 @@ func (l *loop) appendBody(app storage.Appender, b []byte, contentType string, ts
 		case l.sampleLimit > 0 && appended > l.sampleLimit:
 			appErr = errSampleLimit
 		case !isHistogram && t > maxTime:
-			appErr = errOutOfBounds
+			appErr = storage.ErrOutOfBounds
 		default:
 			if l.startTimestamps {
 				if st := p.StartTimestamp(); st != 0 {
@@ -212,7 +212,7 @@ func (l *loop) appendBody(app storage.Appender, b []byte, contentType string, ts
 					e.ref = ref
 				}
 			} else {
-				e = c.add(met, lset, ref, false)
+				e = c.add(met, lset, ref)
 				if sampleLimitErr == nil && bucketLimitErr == nil {
 					res.seriesAdded++
 				}

@@ -22,9 +22,11 @@ type cacheEntry struct {
 	iter, tracked uint64
 	// pos is the entry's place in the cache's order of the previous scrape, or in the
 	// current one's once this scrape has exposed it.
-	pos     int32
-	dropped bool // relabelled away: nothing is appended
+	pos int32
 }
+
+// dropped reports whether relabelling dropped the series: nothing is appended for it.
+func (e *cacheEntry) dropped() bool { return e.lset.IsEmpty() }
 
 // seriesCache is one target's memory of its series: what Prometheus' scrapeCache does,
 // cheaper, because a target almost always exposes the same series in the same order.
@@ -101,8 +103,8 @@ func (c *seriesCache) mark(e *cacheEntry) {
 
 // add records a series this scrape exposed for the first time (or that the cache had
 // forgotten).
-func (c *seriesCache) add(met []byte, lset labels.Labels, ref storage.SeriesRef, dropped bool) *cacheEntry {
-	e := &cacheEntry{raw: c.texts.intern(met), lset: lset, ref: ref, dropped: dropped}
+func (c *seriesCache) add(met []byte, lset labels.Labels, ref storage.SeriesRef) *cacheEntry {
+	e := &cacheEntry{raw: c.texts.intern(met), lset: lset, ref: ref}
 	c.byRaw[e.raw] = e
 	c.mark(e)
 	return e

@@ -18,7 +18,7 @@ func scrapeSeries(c *seriesCache, series ...string) (added []string) {
 			continue
 		}
 		if e == nil {
-			e = c.add([]byte(s), labels.FromStrings("__name__", s), 1, false)
+			e = c.add([]byte(s), labels.FromStrings("__name__", s), 1)
 			added = append(added, s)
 		}
 		c.track(e)
@@ -91,7 +91,7 @@ func TestSeriesCacheFailedScrapes(t *testing.T) {
 	for i := range 1100 {
 		e, _ := c.get([]byte{byte(i), byte(i >> 8), 'x'})
 		if e == nil {
-			c.add([]byte{byte(i), byte(i >> 8), 'x'}, labels.FromStrings("__name__", "x"), 1, false)
+			c.add([]byte{byte(i), byte(i >> 8), 'x'}, labels.FromStrings("__name__", "x"), 1)
 		}
 		c.iterDone(false)
 	}

@@ -232,14 +232,14 @@ func (l *loop) endOfRunStaleness(last time.Time, ticker *time.Ticker) {
 // reportSeries are the series every scrape reports, named as Prometheus names them; the
 // cache keys end in \xff, which no exposed series can.
 var reportSeriesNames = [...]struct {
-	name string
-	meta metadata.Metadata
+	name, key string
+	meta      metadata.Metadata
 }{
-	{"up", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Health of the scrape target. 1 means the target is healthy, 0 if the scrape failed.", Unit: "targets"}},
-	{"scrape_duration_seconds", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Duration of the last scrape in seconds.", Unit: "seconds"}},
-	{"scrape_samples_scraped", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Number of samples last scraped.", Unit: "samples"}},
-	{"scrape_samples_post_metric_relabeling", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Number of samples remaining after metric relabeling was applied.", Unit: "samples"}},
-	{"scrape_series_added", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Number of series in the last scrape.", Unit: "series"}},
+	{"up", "up\xff", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Health of the scrape target. 1 means the target is healthy, 0 if the scrape failed.", Unit: "targets"}},
+	{"scrape_duration_seconds", "scrape_duration_seconds\xff", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Duration of the last scrape in seconds.", Unit: "seconds"}},
+	{"scrape_samples_scraped", "scrape_samples_scraped\xff", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Number of samples last scraped.", Unit: "samples"}},
+	{"scrape_samples_post_metric_relabeling", "scrape_samples_post_metric_relabeling\xff", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Number of samples remaining after metric relabeling was applied.", Unit: "samples"}},
+	{"scrape_series_added", "scrape_series_added\xff", metadata.Metadata{Type: model.MetricTypeGauge, Help: "Number of series in the last scrape.", Unit: "series"}},
 }
 
 const reportSeries = len(reportSeriesNames)
@@ -268,8 +268,7 @@ func (l *loop) reportStale(app storage.Appender, t time.Time) error {
 
 func (l *loop) appendReport(app storage.Appender, t int64, values [reportSeries]float64, rejectOOO bool) error {
 	for i, s := range reportSeriesNames {
-		key := s.name + "\xff"
-		e := l.cache.report(key)
+		e := l.cache.report(s.key)
 		var ref storage.SeriesRef
 		var lset labels.Labels
 		if e != nil {
@@ -290,7 +289,7 @@ func (l *loop) appendReport(app storage.Appender, t int64, values [reportSeries]
 		switch {
 		case err == nil:
 			if e == nil {
-				l.cache.addReport(key, lset, ref)
+				l.cache.addReport(s.key, lset, ref)
 				if l.appendMetadata {
 					if _, mErr := app.UpdateMetadata(ref, lset, s.meta); mErr != nil {
 						l.logger.Debug("Error when appending metadata in addReportSample", "metadata", s.meta, "err", mErr)
