@@ -31,7 +31,7 @@ const (
 // prompb's marshaller writes (TestEncodeV1MatchesPrompb).
 func (sh *shard) encodeV1(items []queuedSample) []byte {
 	pb := sh.pb[:0]
-	scratch := sh.scratch[:0]
+	scratch, raw := sh.scratch[:0], sh.raw
 	for i := range items {
 		it := &items[i]
 		if it.x != nil {
@@ -40,9 +40,9 @@ func (sh *shard) encodeV1(items []queuedSample) []byte {
 		}
 		scratch = scratch[:0]
 		if it.out != nil {
-			scratch = appendLabelsPB(scratch, it.out.lset, nil)
+			scratch, raw = appendLabelsPB(scratch, raw, it.out.lset, nil)
 		} else {
-			scratch = appendLabelsPB(scratch, it.s.lset, sh.s.ext)
+			scratch, raw = appendLabelsPB(scratch, raw, it.s.lset, sh.s.ext)
 		}
 		sampleSize := 0
 		if it.v != 0 { // as prompb: 0 (and -0) is the default, left out
@@ -66,7 +66,7 @@ func (sh *shard) encodeV1(items []queuedSample) []byte {
 			pb = binary.AppendUvarint(pb, uint64(it.t))
 		}
 	}
-	sh.pb, sh.scratch = pb, scratch
+	sh.pb, sh.scratch, sh.raw = pb, scratch, raw
 	sh.body = compress(sh.body, pb)
 	return sh.body
 }
@@ -108,8 +108,65 @@ func compress(dst, src []byte) []byte {
 
 // appendLabelsPB appends the TimeSeries.labels fields of the series labels merged with the
 // sorted external labels (the series' own value wins), sorted by name as remote write
-// requires.
-func appendLabelsPB(dst []byte, ls labels.Labels, ext []prompb.Label) []byte {
+// requires. raw is a scratch buffer; the grown one is returned.
+//
+// With Prometheus' default labels implementation (stringlabels: every name and value
+// prefixed by its length in one byte, or 255 and three bytes) it reads the labels' own
+// encoding, copied into raw, in one loop: Labels.Range's call per label was half of the
+// time spent encoding a request.
+func appendLabelsPB(dst, raw []byte, ls labels.Labels, ext []prompb.Label) ([]byte, []byte) {
+	if labels.ImplementationName != "stringlabels" {
+		return appendLabelsPBRange(dst, ls, ext), raw
+	}
+	raw = ls.Bytes(raw)
+	// Room for the usual case (a few bytes more per label than in raw), so that the appends
+	// below do not grow dst one by one.
+	dst = slices.Grow(dst, len(raw)*2+64)
+	j := 0
+	for i := 0; i < len(raw); {
+		if n := int(raw[i]); n > 0 && n < 128 && i+1+n < len(raw) && j == len(ext) {
+			// The common case past the external labels: both lengths fit a one-byte varint,
+			// which is the byte raw has, so name and value are copied with their length.
+			if v := int(raw[i+1+n]); v > 0 && n+v+4 < 128 {
+				dst = append(dst, keyLabel, byte(n+v+4), keyName)
+				dst = append(dst, raw[i:i+1+n]...)
+				dst = append(dst, keyValue)
+				dst = append(dst, raw[i+1+n:i+2+n+v]...)
+				i += 2 + n + v
+				continue
+			}
+		}
+		var name, value []byte
+		name, i = rawString(raw, i)
+		value, i = rawString(raw, i)
+		for j < len(ext) && ext[j].Name < string(name) {
+			dst = appendLabelPB(dst, ext[j].Name, ext[j].Value)
+			j++
+		}
+		if j < len(ext) && ext[j].Name == string(name) {
+			j++
+		}
+		dst = appendLabelPB(dst, name, value)
+	}
+	for _, l := range ext[j:] {
+		dst = appendLabelPB(dst, l.Name, l.Value)
+	}
+	return dst, raw
+}
+
+// rawString returns the string at b[i:] in stringlabels' encoding and the index after it.
+func rawString(b []byte, i int) ([]byte, int) {
+	n := int(b[i])
+	i++
+	if n == 255 {
+		n = int(b[i]) | int(b[i+1])<<8 | int(b[i+2])<<16
+		i += 3
+	}
+	return b[i : i+n], i + n
+}
+
+// appendLabelsPBRange is appendLabelsPB for the other labels implementations.
+func appendLabelsPBRange(dst []byte, ls labels.Labels, ext []prompb.Label) []byte {
 	j := 0
 	ls.Range(func(l labels.Label) {
 		for j < len(ext) && ext[j].Name < l.Name {
@@ -127,7 +184,7 @@ func appendLabelsPB(dst []byte, ls labels.Labels, ext []prompb.Label) []byte {
 	return dst
 }
 
-func appendLabelPB(dst []byte, name, value string) []byte {
+func appendLabelPB[S string | []byte](dst []byte, name, value S) []byte {
 	if n, v := len(name), len(value); n > 0 && v > 0 && n+v+4 < 128 {
 		// The common case: every length fits a one-byte varint.
 		dst = append(dst, keyLabel, byte(n+v+4), keyName, byte(n))
@@ -136,20 +193,20 @@ func appendLabelPB(dst []byte, name, value string) []byte {
 		return append(dst, value...)
 	}
 	size := 0
-	if name != "" {
+	if len(name) > 0 {
 		size += 1 + uvarintLen(uint64(len(name))) + len(name)
 	}
-	if value != "" {
+	if len(value) > 0 {
 		size += 1 + uvarintLen(uint64(len(value))) + len(value)
 	}
 	dst = append(dst, keyLabel)
 	dst = binary.AppendUvarint(dst, uint64(size))
-	if name != "" {
+	if len(name) > 0 {
 		dst = append(dst, keyName)
 		dst = binary.AppendUvarint(dst, uint64(len(name)))
 		dst = append(dst, name...)
 	}
-	if value != "" {
+	if len(value) > 0 {
 		dst = append(dst, keyValue)
 		dst = binary.AppendUvarint(dst, uint64(len(value)))
 		dst = append(dst, value...)

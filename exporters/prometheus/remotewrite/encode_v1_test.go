@@ -65,9 +65,9 @@ func TestEncodeV1MatchesPrompb(t *testing.T) {
 func BenchmarkEncodeV1Labels(b *testing.B) {
 	ls := realisticSeries(1, 0)[0]
 	ext := externalLabels(map[string]string{"cluster": "prod"})
-	var buf []byte
+	var buf, raw []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = appendLabelsPB(buf[:0], ls, ext)
+		buf, raw = appendLabelsPB(buf[:0], raw, ls, ext)
 	}
 }

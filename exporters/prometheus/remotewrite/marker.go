@@ -167,8 +167,8 @@ func (m marker) covers(o marker) bool {
 // Marker files, in the component's data directory. With several endpoints each has its
 // own pair, named after it (endpointMarkerBase).
 const (
-	// markerFile is replaced atomically and fsynced: at most once a second while running and
-	// at stop. It survives a power loss.
+	// markerFile is replaced atomically and fsynced: at most every markerInterval while
+	// running and at stop. It survives a power loss.
 	markerFile = "marker"
 	// latestMarkerFile is overwritten in place after every acknowledged batch, without
 	// fsync: a process that is killed leaves it complete (the kernel has it), so a restart

@@ -62,9 +62,9 @@ func (r *walReader) run(ctx context.Context) {
 	}
 }
 
+// segmentExists reports whether the writer has started segment seg.
 func (r *walReader) segmentExists(seg int) bool {
-	_, err := os.Stat(wlog.SegmentName(r.s.w.dir, seg))
-	return err == nil
+	return r.s.w.writing.Load() >= int64(seg)
 }
 
 // wait blocks until something may have been written, and reports false when ctx ended.

@@ -30,6 +30,7 @@ type shard struct {
 	batch   []queuedSample
 	lbls    []prompb.Label // 2.0: one series' labels
 	scratch []byte         // 1.0: one series' encoded labels
+	raw     []byte         // 1.0: one series' labels in their own encoding
 	v2      v2Buffers
 	// exUnsent counts the exemplars of the batch the last encoding left out.
 	exUnsent int
@@ -53,7 +54,7 @@ func (sh *shard) releaseIdleBuffers(now time.Time) {
 	if sh.bufFor < minBufferRelease || now.Sub(sh.largeAt) < sh.s.bufferIdle {
 		return
 	}
-	sh.batch, sh.lbls, sh.scratch, sh.pb, sh.body = nil, nil, nil, nil, nil
+	sh.batch, sh.lbls, sh.scratch, sh.raw, sh.pb, sh.body = nil, nil, nil, nil, nil, nil
 	sh.v2.release()
 	sh.bufFor = 0
 }

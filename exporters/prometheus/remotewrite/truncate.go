@@ -38,6 +38,7 @@ func (w *walStorage) cutLocked(relog bool) error {
 		return fmt.Errorf("start WAL segment: %w", err)
 	}
 	w.curSeg, w.segStart, w.segDirty, w.needCut = seg, time.Now(), false, false
+	w.writing.Store(int64(seg))
 	if relog {
 		w.relogSeg, w.relogEpoch = seg, w.epoch.Add(1)
 	}
@@ -72,14 +73,16 @@ const noGC = math.MaxUint32
 func (w *walStorage) lowWater() int64 { return 2*int64(w.segSize) + reserveSize }
 
 // relieve frees disk space while the WAL's file system is short of it; acked is the
-// acknowledged segment. It runs in the component's goroutine, like maintain.
-func (w *walStorage) relieve(acked int) {
+// acknowledged segment, and persist, called first, saves the marker durably (so that it is
+// never behind what is deleted). It runs in the component's goroutine, like maintain.
+func (w *walStorage) relieve(acked int, persist func()) {
 	full := w.full.Load()
 	free, known := w.diskFree(w.dir)
 	if !full && (!known || free >= w.lowWater()) {
 		w.makeReserve()
 		return
 	}
+	persist()
 	before := w.size()
 	var err error
 	if full {

@@ -93,6 +93,9 @@ type walStorage struct {
 	commitMu sync.Mutex
 	closed   bool
 	curSeg   int
+	// writing mirrors curSeg for readers, which take no lock: a segment after the one they
+	// read exists once it is larger (a stat per wake-up before).
+	writing  atomic.Int64
 	segStart time.Time
 	segDirty bool // the current segment has records
 	// needCut: a write failed, so wlog holds bytes of a record that did not make it and the
@@ -176,6 +179,7 @@ func openWAL(dir string, segSize int, logger *slog.Logger, m *metrics) (*walStor
 		return nil, err
 	}
 	w.curSeg, w.segStart = last, time.Now()
+	w.writing.Store(int64(last))
 	m.activeSeries.Set(float64(w.table.active.Load()))
 	logger.Info("WAL replayed", "dir", dir, "series", w.table.active.Load(), "write_segment", last,
 		"segment_size", units.ByteSize(segSize), "duration", time.Since(start).Round(time.Millisecond))
@@ -615,6 +619,7 @@ func (w *walStorage) followSegment() {
 		}
 		w.curSeg++
 		w.segStart = time.Now()
+		w.writing.Store(int64(w.curSeg))
 	}
 }
 
