@@ -3,8 +3,8 @@ package remotewrite
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/tsdb/chunks"
@@ -24,6 +24,12 @@ type walReader struct {
 	entries   []walEntry
 	staged    [][]queuedSample
 	lrMetrics *wlog.LiveReaderMetrics
+	// memRecs and memEntries hold the records copied out of the handoff.
+	memRecs    []memRec
+	memEntries []walEntry
+	// fromMemory and fromFile count the records taken from the handoff and read from
+	// segments (tests).
+	fromMemory, fromFile atomic.Int64
 }
 
 func newWALReader(s *sender, start marker) *walReader {
@@ -85,7 +91,7 @@ func (r *walReader) wait(ctx context.Context, tick <-chan time.Time, draining *b
 }
 
 func (r *walReader) readSegment(ctx context.Context, seg int, tick <-chan time.Time, draining *bool) segmentEnd {
-	f, err := wlog.OpenReadSegment(wlog.SegmentName(r.s.w.dir, seg))
+	f, err := os.Open(wlog.SegmentName(r.s.w.dir, seg))
 	for err != nil {
 		// Only the first segment can be missing (deleted by hand, or the marker is stale):
 		// the next ones are opened only once they exist.
@@ -99,31 +105,17 @@ func (r *walReader) readSegment(ctx context.Context, seg int, tick <-chan time.T
 		if !r.wait(ctx, tick, draining) {
 			return readerStopped
 		}
-		f, err = wlog.OpenReadSegment(wlog.SegmentName(r.s.w.dir, seg))
+		f, err = os.Open(wlog.SegmentName(r.s.w.dir, seg))
 	}
 	defer f.Close()
-	lr := wlog.NewLiveReader(r.s.logger, r.lrMetrics, f)
-	corrupt := false
-	readAll := func() bool {
-		for !corrupt && lr.Next() {
-			if !r.process(ctx, seg, lr.Offset(), lr.Record()) {
-				return false
-			}
-		}
-		if err := lr.Err(); err != nil && !errors.Is(err, io.EOF) && !corrupt {
-			// The rest of this segment is lost; go on with the next one once it exists.
-			corrupt = true
-			r.s.w.corruptRead(seg, err)
-		}
-		return true
-	}
+	c := &cursor{r: r, seg: seg, f: f, lr: wlog.NewLiveReader(r.s.logger, r.lrMetrics, f)}
 	for {
-		if !readAll() {
+		if !c.next(ctx) {
 			return readerStopped
 		}
 		if r.segmentExists(seg + 1) {
 			// The writer moved on, so this segment is final: read what came in meanwhile.
-			if !readAll() {
+			if !c.next(ctx) {
 				return readerStopped
 			}
 			return segmentComplete
@@ -143,13 +135,22 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 	if !r.start.Acked.less(pos) {
 		return true // acknowledged before the start
 	}
-	s := r.s
 	entries, err := r.decode(rec)
 	if err != nil {
-		s.w.corruptRead(seg, err)
-		s.tracker.pushDone(pos)
+		r.s.w.corruptRead(seg, err)
+		r.s.tracker.pushDone(pos)
 		return true
 	}
+	return r.processEntries(ctx, seg, end, entries)
+}
+
+// processEntries is process for a record's entries (nil: nothing to send).
+func (r *walReader) processEntries(ctx context.Context, seg int, end int64, entries []walEntry) bool {
+	pos := walPos{Segment: seg, Offset: end}
+	if !r.start.Acked.less(pos) {
+		return true // acknowledged before the start
+	}
+	s := r.s
 	if entries == nil {
 		s.tracker.pushDone(pos) // series and other records: nothing to send
 		return true

@@ -39,6 +39,8 @@ func (w *walStorage) cutLocked(relog bool) error {
 	}
 	w.curSeg, w.segStart, w.segDirty, w.needCut = seg, time.Now(), false, false
 	w.writing.Store(int64(seg))
+	w.tail, w.tailKnown = 0, true
+	w.handoff.reset()
 	if relog {
 		w.relogSeg, w.relogEpoch = seg, w.epoch.Add(1)
 	}

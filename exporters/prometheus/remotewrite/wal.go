@@ -95,7 +95,12 @@ type walStorage struct {
 	curSeg   int
 	// writing mirrors curSeg for readers, which take no lock: a segment after the one they
 	// read exists once it is larger (a stat per wake-up before).
-	writing  atomic.Int64
+	writing atomic.Int64
+	// tail is the size of the segment being written (curSeg) after the last record, when
+	// known: where the next record starts, for the handoff.
+	tail      int64
+	tailKnown bool
+	handoff   *handoff
 	segStart time.Time
 	segDirty bool // the current segment has records
 	// needCut: a write failed, so wlog holds bytes of a record that did not make it and the
@@ -154,6 +159,7 @@ func openWAL(dir string, segSize int, logger *slog.Logger, m *metrics) (*walStor
 		notify:   make(chan struct{}, 1),
 		diskFree: diskFree,
 		relogSeg: -1,
+		handoff:  newHandoff(),
 	}
 	if free, ok := w.diskFree(dir); ok {
 		if s := fitSegmentSize(segSize, free+w.size()); s < segSize {
@@ -180,6 +186,7 @@ func openWAL(dir string, segSize int, logger *slog.Logger, m *metrics) (*walStor
 	}
 	w.curSeg, w.segStart = last, time.Now()
 	w.writing.Store(int64(last))
+	w.tail, w.tailKnown = 0, true // wlog starts a new segment
 	m.activeSeries.Set(float64(w.table.active.Load()))
 	logger.Info("WAL replayed", "dir", dir, "series", w.table.active.Load(), "write_segment", last,
 		"segment_size", units.ByteSize(segSize), "duration", time.Since(start).Round(time.Millisecond))
@@ -418,13 +425,17 @@ func (w *walStorage) commit(c *pendingCommit) error {
 		buf = encode(buf)
 		recs = append(recs, walRecord{b: buf[start:], kind: kind, n: entries})
 	}
+	addSamples := func(part []record.RefSample, encode func([]byte) []byte) {
+		add(recSamples, len(part), encode)
+		recs[len(recs)-1].samples = part
+	}
 	for i := 0; i < len(series); i += maxSeriesPerRecord {
 		part := series[i:min(i+maxSeriesPerRecord, len(series))]
 		add(recSeries, len(part), func(b []byte) []byte { return w.enc.Series(part, b) })
 	}
 	for i := 0; i < len(samples); i += maxSamplesPerRecord {
 		part := samples[i:min(i+maxSamplesPerRecord, len(samples))]
-		add(recSamples, len(part), func(b []byte) []byte {
+		addSamples(part, func(b []byte) []byte {
 			w.enc.EnableSTStorage = withST
 			defer func() { w.enc.EnableSTStorage = false }()
 			return w.enc.Samples(part, b)
@@ -458,9 +469,12 @@ func (w *walStorage) commit(c *pendingCommit) error {
 	for _, r := range recs {
 		need += int64(len(r.b) + walRecordHeader*(len(r.b)/walPage+2))
 	}
-	if cap(buf) <= 4<<20 { // do not pin huge buffers after a huge commit
-		w.recBuf, w.recs = buf[:0], recs[:0]
-	}
+	defer func() {
+		clear(recs) // no samples kept
+		if cap(buf) <= 4<<20 { // do not pin huge buffers after a huge commit
+			w.recBuf, w.recs = buf[:0], recs[:0]
+		}
+	}()
 	// The reserve must be in place (relieve deletes it to start a segment on a full disk):
 	// commits do not take the room it made.
 	if w.needCut || !w.reserved.Load() || !w.roomFor(need) {
@@ -475,12 +489,16 @@ func (w *walStorage) commit(c *pendingCommit) error {
 	var done [recKinds]int // entries written, by kind
 	var werr error
 	for _, r := range recs {
+		start, known := w.tail, w.tailKnown
 		if werr = w.wl.Log(r.b); werr != nil {
+			w.tailKnown = false
+			w.handoff.reset()
+			w.followSegment()
 			break
 		}
 		done[r.kind] += r.n
+		w.handOff(r, start, known)
 	}
-	w.followSegment()
 	seg := int32(w.curSeg)
 	for i, l := range logging {
 		if i < done[recSeries] {
@@ -553,9 +571,10 @@ const (
 
 // walRecord is one encoded record of a commit.
 type walRecord struct {
-	b    []byte
-	kind recKind
-	n    int // entries in it
+	b       []byte
+	kind    recKind
+	n       int                // entries in it
+	samples []record.RefSample // a samples record's samples
 }
 
 // splitCustomBuckets splits histograms into exponential ones and ones with custom buckets
@@ -610,17 +629,61 @@ func (w *walStorage) noRoom(n int, err error) {
 	w.noRoomLost += n
 }
 
-// followSegment notices segments wlog started by itself (the current one was full). The
-// records just written are in the newest one, so the result is an upper bound.
-func (w *walStorage) followSegment() {
+// followSegment notices segments wlog started by itself (the current one was full), and
+// reports whether it did. The records just written are in the newest one, so the result is
+// an upper bound.
+func (w *walStorage) followSegment() bool {
+	moved := false
 	for {
 		if _, err := os.Stat(wlog.SegmentName(w.dir, w.curSeg+1)); err != nil {
-			return
+			return moved
 		}
 		w.curSeg++
 		w.segStart = time.Now()
 		w.writing.Store(int64(w.curSeg))
+		moved = true
 	}
+}
+
+// handOff follows the segment after record r was written, at start of the segment being
+// written when known, and hands r to the readers (handoff). commitMu is held.
+//
+// Where the record ended is the segment's size (wlog writes every record out at once). wlog
+// starts a new segment when a record does not fit: the old one is then padded to a whole
+// page, so a size that is not a multiple of a page tells without a second stat that the
+// segment is the same.
+func (w *walStorage) handOff(r walRecord, start int64, known bool) {
+	size, err := fileSize(wlog.SegmentName(w.dir, w.curSeg))
+	if err != nil || size%walPage == 0 {
+		if w.followSegment() {
+			start, known = 0, true // the record opened the new segment
+			size, err = fileSize(wlog.SegmentName(w.dir, w.curSeg))
+		}
+	}
+	if err != nil {
+		w.tailKnown = false
+		w.handoff.reset()
+		return
+	}
+	w.tail, w.tailKnown = size, true
+	switch {
+	case !known:
+		w.handoff.reset()
+	case r.kind == recSamples:
+		w.handoff.addSamples(w.curSeg, start, size, r.samples)
+	case r.kind == recSeries:
+		w.handoff.addSeries(w.curSeg, start, size)
+	default: // histograms and exemplars are read from the file
+		w.handoff.reset()
+	}
+}
+
+func fileSize(name string) (int64, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 func (w *walStorage) wake() {
