@@ -101,8 +101,8 @@ type walStorage struct {
 	tail      int64
 	tailKnown bool
 	handoff   *handoff
-	segStart time.Time
-	segDirty bool // the current segment has records
+	segStart  time.Time
+	segDirty  bool // the current segment has records
 	// needCut: a write failed, so wlog holds bytes of a record that did not make it and the
 	// segment may end in a torn record: nothing more is written to it, a new one is started.
 	needCut bool
@@ -470,7 +470,7 @@ func (w *walStorage) commit(c *pendingCommit) error {
 		need += int64(len(r.b) + walRecordHeader*(len(r.b)/walPage+2))
 	}
 	defer func() {
-		clear(recs) // no samples kept
+		clear(recs)            // no samples kept
 		if cap(buf) <= 4<<20 { // do not pin huge buffers after a huge commit
 			w.recBuf, w.recs = buf[:0], recs[:0]
 		}
