@@ -23,9 +23,11 @@ func TestEncodeV1MatchesPrompb(t *testing.T) {
 	sh := s.shards[0]
 
 	long := string(make([]byte, 300)) // a length needing a two-byte varint
+	huge := string(make([]byte, 20000)) // a series needing a three-byte one
 	series := []labels.Labels{
 		labels.FromStrings("__name__", "up", "instance", "x:1", "job", "own"),
 		labels.FromStrings("__name__", "m", "l", long),
+		labels.FromStrings("__name__", "h", "l", huge),
 		labels.FromStrings("__name__", "only"),
 		labels.FromStrings("__name__", "empty_value", "e", ""),
 	}

@@ -27,11 +27,10 @@ type shard struct {
 	mu    sync.Mutex
 	acked samplePos // last sample acknowledged or dropped
 
-	batch   []queuedSample
-	lbls    []prompb.Label // 2.0: one series' labels
-	scratch []byte         // 1.0: one series' encoded labels
-	raw     []byte         // 1.0: one series' labels in their own encoding
-	v2      v2Buffers
+	batch []queuedSample
+	lbls  []prompb.Label // 2.0: one series' labels
+	raw   []byte         // 1.0: one series' labels in their own encoding
+	v2    v2Buffers
 	// exUnsent counts the exemplars of the batch the last encoding left out.
 	exUnsent int
 	pb       []byte
@@ -54,7 +53,7 @@ func (sh *shard) releaseIdleBuffers(now time.Time) {
 	if sh.bufFor < minBufferRelease || now.Sub(sh.largeAt) < sh.s.bufferIdle {
 		return
 	}
-	sh.batch, sh.lbls, sh.scratch, sh.raw, sh.pb, sh.body = nil, nil, nil, nil, nil, nil
+	sh.batch, sh.lbls, sh.raw, sh.pb, sh.body = nil, nil, nil, nil, nil
 	sh.v2.release()
 	sh.bufFor = 0
 }
