@@ -161,7 +161,7 @@ func newSender(o senderOptions) (*sender, error) {
 	}
 	s.shards = make([]*shard, n)
 	for i := range s.shards {
-		s.shards[i] = &shard{s: s, in: newSampleQueue(q.Capacity)}
+		s.shards[i] = &shard{s: s, in: newSampleQueue(q.Capacity, min(q.MaxSamplesPerSend, q.Capacity))}
 		if len(o.start.Shards) == n {
 			s.shards[i].acked = o.start.Shards[i]
 		}

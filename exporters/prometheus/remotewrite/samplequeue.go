@@ -12,9 +12,14 @@ import (
 //
 // It holds at most capacity samples plus the part of one record that came in while it was
 // nearly full.
+//
+// The shard is woken only when it has something to do: when samples come into an empty
+// queue (it starts the batch deadline), when a whole batch is queued, and at close. Waking
+// it for every record was two goroutine switches per scrape, for nothing.
 type sampleQueue struct {
 	capacity int
-	ready    chan struct{} // signalled when samples were put or the queue was closed
+	batch    int           // samples that make a batch
+	ready    chan struct{} // signalled as said above
 	space    chan struct{} // signalled when samples were taken
 
 	mu     sync.Mutex
@@ -26,9 +31,10 @@ type sampleQueue struct {
 // keepQueueCap is the most entries a drained queue keeps room for: a few records' worth.
 const keepQueueCap = 4096
 
-func newSampleQueue(capacity int) *sampleQueue {
+func newSampleQueue(capacity, batch int) *sampleQueue {
 	return &sampleQueue{
 		capacity: capacity,
+		batch:    batch,
 		ready:    make(chan struct{}, 1),
 		space:    make(chan struct{}, 1),
 	}
@@ -60,10 +66,20 @@ func (q *sampleQueue) put(ctx context.Context, items []queuedSample) bool {
 		clear(q.items[n:])
 		q.items, q.head = q.items[:n], 0
 	}
+	was := len(q.items) - q.head
 	q.items = append(q.items, items...)
 	q.mu.Unlock()
-	signal(q.ready)
+	if was == 0 || (was < q.batch && was+len(items) >= q.batch) {
+		signal(q.ready)
+	}
 	return true
+}
+
+// length returns the samples queued, and whether the queue is closed.
+func (q *sampleQueue) length() (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) - q.head, q.closed
 }
 
 // close tells the shard that nothing more will be put: it sends what is queued and stops.

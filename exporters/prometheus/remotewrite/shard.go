@@ -61,42 +61,45 @@ func (sh *shard) releaseIdleBuffers(now time.Time) {
 func (sh *shard) run(ctx context.Context) {
 	deadline := time.Duration(sh.s.cfg.BatchSendDeadline)
 	maxBatch := sh.s.cfg.MaxSamplesPerSend
+	full := sh.in.batch // what makes a batch worth sending at once
 	timer := time.NewTimer(deadline)
 	timer.Stop()
 	defer timer.Stop()
+	armed := false // the timer runs: the oldest queued sample waits for it
 	for {
+		due := false // the deadline passed: send what is queued, however little
 		select {
 		case <-ctx.Done():
 			return
 		case <-sh.in.ready:
-			for {
-				started := len(sh.batch) == 0
-				more, done := sh.in.moveTo(&sh.batch, maxBatch-len(sh.batch))
-				if len(sh.batch) >= maxBatch {
-					timer.Stop()
-					if !sh.send(ctx) {
-						return
-					}
-					if more {
-						continue
-					}
-				} else if done { // the reader drained the WAL: send the rest and stop
-					if len(sh.batch) > 0 {
-						sh.send(ctx)
-					}
-					return
-				} else if started && len(sh.batch) > 0 {
+		case <-timer.C:
+			armed, due = false, true
+		}
+		// Samples stay in the queue until a batch is sent: the queue wakes the shard when a
+		// batch is complete, and when it was empty (to start the deadline).
+		for {
+			queued, closed := sh.in.length()
+			if queued < full && !due && !closed {
+				if queued > 0 && !armed {
 					timer.Reset(deadline)
-				}
-				if done {
-					return
+					armed = true
 				}
 				break
 			}
-		case <-timer.C:
-			if len(sh.batch) > 0 && !sh.send(ctx) {
+			_, done := sh.in.moveTo(&sh.batch, maxBatch)
+			if len(sh.batch) > 0 {
+				if armed {
+					timer.Stop()
+					armed = false
+				}
+				if !sh.send(ctx) {
+					return
+				}
+			}
+			if done { // the reader drained the WAL and all is sent
 				return
 			}
+			due = false // a deadline sends one batch; the rest starts a new one
 		}
 	}
 }

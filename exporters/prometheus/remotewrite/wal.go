@@ -101,6 +101,8 @@ type walStorage struct {
 	tail      int64
 	tailKnown bool
 	handoff   *handoff
+	name      string // of segment nameSeg (curSegName)
+	nameSeg   int
 	segStart  time.Time
 	segDirty  bool // the current segment has records
 	// needCut: a write failed, so wlog holds bytes of a record that did not make it and the
@@ -653,11 +655,11 @@ func (w *walStorage) followSegment() bool {
 // page, so a size that is not a multiple of a page tells without a second stat that the
 // segment is the same.
 func (w *walStorage) handOff(r walRecord, start int64, known bool) {
-	size, err := fileSize(wlog.SegmentName(w.dir, w.curSeg))
+	size, err := fileSize(w.curSegName())
 	if err != nil || size%walPage == 0 {
 		if w.followSegment() {
 			start, known = 0, true // the record opened the new segment
-			size, err = fileSize(wlog.SegmentName(w.dir, w.curSeg))
+			size, err = fileSize(w.curSegName())
 		}
 	}
 	if err != nil {
@@ -676,6 +678,14 @@ func (w *walStorage) handOff(r walRecord, start int64, known bool) {
 	default: // histograms and exemplars are read from the file
 		w.handoff.reset()
 	}
+}
+
+// curSegName is the file name of segment curSeg (wlog formats it with fmt on every call).
+func (w *walStorage) curSegName() string {
+	if w.nameSeg != w.curSeg || w.name == "" {
+		w.name, w.nameSeg = wlog.SegmentName(w.dir, w.curSeg), w.curSeg
+	}
+	return w.name
 }
 
 func fileSize(name string) (int64, error) {
