@@ -20,6 +20,10 @@
 #   BENCH_BATCH_DEADLINE=5    seconds a partial batch waits (vmagent: -remoteWrite.flushInterval)
 #   BENCH_IDLE_SECONDS=60     how long sonde runs idle before its RSS is read (0 skips it)
 #   BENCH_AGENTS="sonde prometheus vmagent"
+#   BENCH_ROUNDS=1            rounds of every agent, the order reversed every other round; with
+#                             more than one, the median (min-max) of each figure and of the
+#                             per-round ratios to vmagent close the table (this VM's CPU speed
+#                             drifts by 10-15% between runs: one pair of runs decides nothing)
 #   BENCH_KEEP=1              keep the temp dir (configs, logs, data) for inspection
 #   SONDE_BIN=./bin/sonde  PROMETHEUS_BIN=prometheus  VMAGENT_BIN=<cache>/bin/vmagent-$VMAGENT_VERSION
 #   VMAGENT_VERSION=v1.129.1  SONDE_CACHE=$HOME/.cache/sonde
@@ -42,6 +46,7 @@ max_per_send=${BENCH_MAX_SAMPLES_PER_SEND:-2000}
 deadline=${BENCH_BATCH_DEADLINE:-5}
 idle_seconds=${BENCH_IDLE_SECONDS:-60}
 agents=${BENCH_AGENTS:-sonde prometheus vmagent}
+rounds=${BENCH_ROUNDS:-1}
 cache=${SONDE_CACHE:-$HOME/.cache/sonde}
 vmagent_version=${VMAGENT_VERSION:-v1.129.1}
 sonde_bin=${SONDE_BIN:-./bin/sonde}
@@ -158,10 +163,13 @@ agent_cmd() {
 	esac
 }
 
-# bench_agent NAME INDEX: one measured run; appends a table row to $rows. It is called from
-# an `if`, where bash ignores errexit, so every step that can fail says `|| return 1`.
+# Per agent, the figures of every round (space-separated), for the summary.
+declare -A cpu_per_m_of anon_per_series_of
+
+# bench_agent NAME INDEX ROUND: one measured run; appends a table row to $rows. It is called
+# from an `if`, where bash ignores errexit, so every step that can fail says `|| return 1`.
 bench_agent() {
-	local name=$1 idx=$2
+	local name=$1 idx=$2 round=$3
 	local dir=$work/$name
 	local sink_port=$((19990 + idx)) http_port=$((19900 + idx)) base=$((20000 + idx * targets))
 	local sink=http://127.0.0.1:$sink_port
@@ -235,19 +243,55 @@ bench_agent() {
 	else
 		cpu_per_m=$(calc "%.2f" "($cpu2 - $cpu1) / (($samples2 - $samples1) / 1e6)")
 	fi
-	rows+=("| $name | $version | $rate | $expected | $distinct | $cpu2 | $cpu_per_m | $(calc "%.1f" "$hwm_kb / 1024") | $(calc "%.1f" "$anon_kb / 1024") | $(calc "%.1f" "$anon_peak_kb / 1024") | $(calc "%.0f" "$anon_peak_kb * 1024 / $active") | $(calc "%.1f" "$disk / 1048576") | $(calc "%.2f" "$lag") | $ooo | $rejected |")
+	local anon_per_series
+	anon_per_series=$(calc "%.0f" "$anon_peak_kb * 1024 / $active")
+	cpu_per_m_of[$name]+="$cpu_per_m " anon_per_series_of[$name]+="$anon_per_series "
+	rows+=("| $round | $name | $version | $rate | $expected | $distinct | $cpu2 | $cpu_per_m | $(calc "%.1f" "$hwm_kb / 1024") | $(calc "%.1f" "$anon_kb / 1024") | $(calc "%.1f" "$anon_peak_kb / 1024") | $anon_per_series | $(calc "%.1f" "$disk / 1048576") | $(calc "%.2f" "$lag") | $ooo | $rejected |")
 	log "$name: ${rate} samples/s (expected ${expected}), ${cpu2} CPU-s, peak RSS $(calc "%.1f" "$hwm_kb / 1024") MiB, anonymous RSS $(calc "%.1f" "$anon_kb / 1024") MiB (peak $(calc "%.1f" "$anon_peak_kb / 1024"))"
 }
 
-idx=0
-for agent in $agents; do
-	if ! bench_agent "$agent" "$idx"; then
-		rows+=("| $agent | | failed | | | | | | | | | | | | |")
-		failures=$((failures + 1))
+for ((round = 1; round <= rounds; round++)); do
+	# Alternate the order: odd rounds as given, even rounds reversed. Each agent keeps its
+	# ports (its index in BENCH_AGENTS).
+	order=$agents
+	if ((round % 2 == 0)); then
+		order=$(tr -s ' ' '\n' <<<"$agents" | tac | tr '\n' ' ')
 	fi
-	stop_run
-	idx=$((idx + 1))
+	for agent in $order; do
+		idx=0
+		for a in $agents; do
+			[[ $a == "$agent" ]] && break
+			idx=$((idx + 1))
+		done
+		if ! bench_agent "$agent" "$idx" "$round"; then
+			rows+=("| $round | $agent | | failed | | | | | | | | | | | | |")
+			failures=$((failures + 1))
+		fi
+		stop_run
+	done
 done
+
+# spread LIST: "median (min-max)" of the numbers in LIST.
+spread() {
+	tr -s ' ' '\n' <<<"$1" | awk 'NF && $1 != "n/a"' | sort -g | awk '{v[NR] = $1}
+		END {if (NR == 0) {print "n/a"; exit}
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.2f (%.2f-%.2f)", m, v[1], v[NR]}'
+}
+# ratios A B: the per-round ratios of the numbers in lists A and B.
+ratios() {
+	paste -d' ' <(tr -s ' ' '\n' <<<"$1" | awk NF) <(tr -s ' ' '\n' <<<"$2" | awk NF) |
+		awk '$1 != "n/a" && $2 != "n/a" && $2 > 0 {printf "%.3f ", $1 / $2}'
+}
+summary=()
+if ((rounds > 1)); then
+	for agent in $agents; do
+		summary+=("| $agent | $(spread "${cpu_per_m_of[$agent]:-}") | $(spread "${anon_per_series_of[$agent]:-}") |")
+	done
+	if [[ -n ${cpu_per_m_of[sonde]:-} && -n ${cpu_per_m_of[vmagent]:-} ]]; then
+		summary+=("| sonde / vmagent, per round | $(spread "$(ratios "${cpu_per_m_of[sonde]}" "${cpu_per_m_of[vmagent]}")") | $(spread "$(ratios "${anon_per_series_of[sonde]}" "${anon_per_series_of[vmagent]}")") |")
+	fi
+fi
 
 idle_line="Idle figure skipped (BENCH_IDLE_SECONDS=0)."
 if ((idle_seconds > 0)); then
@@ -282,9 +326,19 @@ out=bench/results/metrics-$(date +%Y-%m-%d-%H%M%S).md
 		echo "Series churn: $churn of every target's series replaced every $churn_every."
 	fi
 	echo
-	echo "| agent | version | samples/s received | expected samples/s | distinct series at sink | CPU s (whole run) | CPU s per 1M samples | peak RSS MiB | anon RSS MiB (end) | anon RSS MiB (peak) | anon bytes per active series (peak) | WAL/disk MiB | mean lag s | out of order | rejected |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "$rounds round(s), agents alternating."
+	echo
+	echo "| round | agent | version | samples/s received | expected samples/s | distinct series at sink | CPU s (whole run) | CPU s per 1M samples | peak RSS MiB | anon RSS MiB (end) | anon RSS MiB (peak) | anon bytes per active series (peak) | WAL/disk MiB | mean lag s | out of order | rejected |"
+	echo "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	printf '%s\n' "${rows[@]}"
+	if ((${#summary[@]} > 0)); then
+		echo
+		echo "Median (min-max) over the rounds:"
+		echo
+		echo "| agent | CPU s per 1M samples | anon bytes per active series (peak) |"
+		echo "| --- | ---: | ---: |"
+		printf '%s\n' "${summary[@]}"
+	fi
 	echo
 	echo "Anonymous RSS (RssAnon: the heap and other private memory) is the memory figure that counts;"
 	echo "peak RSS (VmHWM) also holds the executable's file pages, which the kernel reclaims by itself."
