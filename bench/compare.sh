@@ -170,7 +170,7 @@ declare -A cpu_per_m_of anon_per_series_of
 # from an `if`, where bash ignores errexit, so every step that can fail says `|| return 1`.
 bench_agent() {
 	local name=$1 idx=$2 round=$3
-	local dir=$work/$name
+	local dir=$work/$name-r$round # a fresh data directory every run
 	local sink_port=$((19990 + idx)) http_port=$((19900 + idx)) base=$((20000 + idx * targets))
 	local sink=http://127.0.0.1:$sink_port
 	mkdir -p "$dir/data" || return 1

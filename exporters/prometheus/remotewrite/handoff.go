@@ -34,7 +34,7 @@ type handoffRec struct {
 }
 
 const (
-	handoffMaxEntries = 16384 // the entries held at most (40 bytes each)
+	handoffMaxEntries = 8192 // the entries held at most (40 bytes each)
 	handoffKeepFree   = 4     // dropped records' slices kept for reuse
 )
 

@@ -124,7 +124,7 @@ func TestReaderBehindHandoffReadsFile(t *testing.T) {
 			fromFile := rd.fromFile.Load()
 
 			r.FailWith(remotewritetest.Response{Status: http.StatusServiceUnavailable})
-			in.appendRandom(t, series, 30, 10000) // 60 000 samples: the handoff holds 16 384
+			in.appendRandom(t, series, 30, 10000) // 60 000 samples: the handoff holds 8192
 			require.Eventually(t, func() bool { return testutil.ToFloat64(in.em().samplesFailed) > 0 }, 10*time.Second, time.Millisecond)
 			r.Recover()
 			waitSamples(t, r, 33*series)
