@@ -22,7 +22,7 @@ func TestEncodeV1MatchesPrompb(t *testing.T) {
 	require.NoError(t, err)
 	sh := s.shards[0]
 
-	long := string(make([]byte, 300)) // a length needing a two-byte varint
+	long := string(make([]byte, 300))   // a length needing a two-byte varint
 	huge := string(make([]byte, 20000)) // a series needing a three-byte one
 	series := []labels.Labels{
 		labels.FromStrings("__name__", "up", "instance", "x:1", "job", "own"),

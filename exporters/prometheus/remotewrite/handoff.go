@@ -35,7 +35,7 @@ type handoffRec struct {
 
 const (
 	handoffMaxEntries = 8192 // the entries held at most (40 bytes each)
-	handoffKeepFree   = 4     // dropped records' slices kept for reuse
+	handoffKeepFree   = 4    // dropped records' slices kept for reuse
 )
 
 func newHandoff() *handoff { return &handoff{seg: -1} }
