@@ -70,10 +70,7 @@ func (h *handoff) addSamples(seg int, start, end int64, samples []record.RefSamp
 	if n := len(h.free); n > 0 {
 		e, h.free = h.free[n-1], h.free[:n-1]
 	}
-	for _, s := range samples {
-		e = append(e, walEntry{Ref: s.Ref, ST: s.ST, T: s.T, V: s.V})
-	}
-	h.addLocked(seg, start, end, e)
+	h.addLocked(seg, start, end, appendSampleEntries(e, samples))
 }
 
 func (h *handoff) addSeries(seg int, start, end int64) {

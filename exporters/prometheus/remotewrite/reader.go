@@ -141,15 +141,23 @@ func (r *walReader) process(ctx context.Context, seg int, end int64, rec []byte)
 		r.s.tracker.pushDone(pos)
 		return true
 	}
-	return r.processEntries(ctx, seg, end, entries)
+	return r.queue(ctx, pos, entries)
 }
 
-// processEntries is process for a record's entries (nil: nothing to send).
+// processEntries is process for a record's entries taken from the handoff (nil: nothing
+// to send).
 func (r *walReader) processEntries(ctx context.Context, seg int, end int64, entries []walEntry) bool {
 	pos := walPos{Segment: seg, Offset: end}
 	if !r.start.Acked.less(pos) {
 		return true // acknowledged before the start
 	}
+	return r.queue(ctx, pos, entries)
+}
+
+// queue hands the entries of the record ending at pos, not acknowledged before the start,
+// to the shards.
+func (r *walReader) queue(ctx context.Context, pos walPos, entries []walEntry) bool {
+	seg, end := pos.Segment, pos.Offset
 	s := r.s
 	if entries == nil {
 		s.tracker.pushDone(pos) // series and other records: nothing to send
@@ -239,9 +247,7 @@ func decodeEntries(dec *record.Decoder, rec []byte, samples *[]record.RefSample,
 		if *samples, err = dec.Samples(rec, (*samples)[:0]); err != nil {
 			return nil, err
 		}
-		for _, s := range *samples {
-			out = append(out, walEntry{Ref: s.Ref, ST: s.ST, T: s.T, V: s.V})
-		}
+		out = appendSampleEntries(out, *samples)
 	case record.HistogramSamples, record.HistogramSamplesV2, record.CustomBucketsHistogramSamples:
 		hs, err := dec.HistogramSamples(rec, nil)
 		if err != nil {
@@ -273,6 +279,14 @@ func decodeEntries(dec *record.Decoder, rec []byte, samples *[]record.RefSample,
 		return nil, nil
 	}
 	return out, nil
+}
+
+// appendSampleEntries appends the entries of float samples to out.
+func appendSampleEntries(out []walEntry, samples []record.RefSample) []walEntry {
+	for _, s := range samples {
+		out = append(out, walEntry{Ref: s.Ref, ST: s.ST, T: s.T, V: s.V})
+	}
+	return out
 }
 
 // countUnsent counts the samples in segments [from.Acked.Segment, to) that the marker does
